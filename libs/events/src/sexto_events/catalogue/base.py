@@ -1,0 +1,78 @@
+"""How an event type is declared: a frozen pydantic model, a context, a name and a version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+PERSONAL_KEY = "x-personal-data"
+
+
+class Record(BaseModel):
+    """An immutable value with unknown fields refused: the base of event data and its parts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EventData(Record):
+    """Base of every event's `data`."""
+
+    event_context: ClassVar[str]
+    event_name: ClassVar[str]
+    event_version: ClassVar[int]
+
+    @classmethod
+    def type_name(cls) -> str:
+        """The CloudEvents `type`, e.g. org.sexto.intake.case_reported.v1."""
+        return f"org.sexto.{cls.event_context}.{cls.event_name}.v{cls.event_version}"
+
+    @classmethod
+    def subject_suffix(cls) -> str:
+        """The last two subject tokens: <context>.<event>."""
+        return f"{cls.event_context}.{cls.event_name}"
+
+
+class Erased(BaseModel):
+    """What a personal field reads as once its data subject's key has been shredded."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    erased: Literal[True] = True
+
+
+ERASED = Erased()
+
+PersonalName = Annotated[str, StringConstraints(min_length=1, max_length=200)] | Erased
+"""A person's name: personal data, sealed in the log."""
+
+PersonalText = Annotated[str, StringConstraints(min_length=1, max_length=4000)] | Erased
+"""Free text about students or a case: personal data, sealed in the log."""
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalSpec:
+    """Which data subject a personal field belongs to: `kind` and the sibling field naming them."""
+
+    kind: str
+    ref_field: str | None
+
+
+def personal(kind: str, ref_field: str | None = None, **field_kwargs: Any) -> Any:
+    """Mark a field as personal data of a subject (`ref_field`; None means the case itself)."""
+    extra = {PERSONAL_KEY: {"subject": kind, "ref": ref_field or "$case"}}
+    return Field(json_schema_extra=extra, **field_kwargs)
+
+
+def personal_spec(extra: Any) -> PersonalSpec | None:
+    """The personal-data marker of a field's json_schema_extra, if any."""
+    if not isinstance(extra, dict) or PERSONAL_KEY not in extra:
+        return None
+    marker = extra[PERSONAL_KEY]
+    ref = marker["ref"]
+    return PersonalSpec(kind=marker["subject"], ref_field=None if ref == "$case" else ref)
+
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]

@@ -1,0 +1,65 @@
+"""Per-case hash chain: each event's hash covers its envelope and its predecessor's hash."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import rfc8785
+
+HASH_FIELD = "hash"
+PREVHASH_FIELD = "prevhash"
+
+
+def canonical_json(value: Mapping[str, Any]) -> bytes:
+    """RFC 8785 canonical JSON (sorted keys, no spaces, UTF-8)."""
+    return bytes(rfc8785.dumps(dict(value)))
+
+
+def compute_hash(envelope: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical envelope without its own `hash` attribute."""
+    body = {k: v for k, v in envelope.items() if k != HASH_FIELD}
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """Outcome of verifying one case's chain; `position` is 0-based, None when it verifies."""
+
+    count: int
+    position: int | None = None
+    event_id: str | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every event verified."""
+        return self.position is None
+
+
+def verify_chain(envelopes: Sequence[Mapping[str, Any]]) -> ChainReport:
+    """Verify hashes and links in order; report the first bad position and why."""
+    previous = ""
+    case: object = None
+    for position, env in enumerate(envelopes):
+        event_id = str(env.get("id", ""))
+        if position == 0:
+            case = env.get("subject")
+        elif env.get("subject") != case:
+            return ChainReport(len(envelopes), position, event_id, "event belongs to another case")
+        stored = env.get(HASH_FIELD)
+        if stored != compute_hash(env):
+            return ChainReport(
+                len(envelopes), position, event_id, "content does not match its hash (altered)"
+            )
+        if env.get(PREVHASH_FIELD) != previous:
+            reason = (
+                "first event must have an empty prevhash (events missing before it)"
+                if position == 0
+                else "prevhash does not match the previous event (removed, inserted or reordered)"
+            )
+            return ChainReport(len(envelopes), position, event_id, reason)
+        previous = str(stored)
+    return ChainReport(len(envelopes))

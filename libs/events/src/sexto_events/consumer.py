@@ -1,0 +1,353 @@
+"""The consumer runtime: durable pull consumers feeding projections in PostgreSQL.
+
+Every projection keeps, per case, the stream sequence and hash of the last event it applied,
+written in the same transaction as the read model. So a redelivered event changes nothing,
+and an event whose predecessor in its case has not been applied yet (a redelivery racing a
+later event) waits: each case is applied in chain order. A batch is applied in one
+transaction and acknowledged after the commit; if it fails, its events are retried one by
+one, and an event that keeps failing is parked in the dead-letter table after
+`max_deliver` deliveries, its case moving on past it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import asyncpg
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
+from opentelemetry import trace
+from prometheus_client import Counter
+
+from sexto_events.chain import compute_hash
+from sexto_events.decode import EventDecoder, parse_body
+from sexto_events.errors import EventLogError
+from sexto_events.model import RecordedEvent
+from sexto_events.tracing import context_from_traceparent
+
+log = structlog.get_logger("sexto.consumer")
+tracer = trace.get_tracer("sexto.consumer")
+
+APPLIED = Counter("sexto_consumer_events_applied", "Events applied", ["consumer"])
+DEAD_LETTERED = Counter("sexto_consumer_dead_letters", "Events parked as dead letters", ["consumer"])
+RETRIED = Counter("sexto_consumer_retries", "Events negatively acknowledged", ["consumer"])
+
+
+class Projection(Protocol):
+    """A read model built from the case events, in the service's own schema."""
+
+    name: str
+
+    async def migrate(self, conn: asyncpg.Connection) -> None:
+        """Create the read model's tables if missing."""
+
+    async def apply(self, event: RecordedEvent, conn: asyncpg.Connection) -> None:
+        """Apply one event inside the runtime's transaction (ignore types it does not use)."""
+
+    async def drop(self, conn: asyncpg.Connection) -> None:
+        """Drop the read model's tables (a rebuild replays the stream into fresh ones)."""
+
+
+class PoisonEvent(EventLogError):
+    """An event that cannot be decoded or verified; retried, then dead-lettered."""
+
+
+def runtime_ddl(schema: str) -> str:
+    """The runtime's checkpoint and dead-letter tables in a service schema."""
+    return f"""
+CREATE SCHEMA IF NOT EXISTS {schema};
+CREATE TABLE IF NOT EXISTS {schema}.projection_checkpoints (
+    consumer  text   NOT NULL,
+    case_key  text   NOT NULL,
+    last_seq  bigint NOT NULL,
+    last_hash text   NOT NULL,
+    PRIMARY KEY (consumer, case_key)
+);
+CREATE TABLE IF NOT EXISTS {schema}.projection_positions (
+    consumer text PRIMARY KEY,
+    last_seq bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {schema}.dead_letters (
+    id          bigserial PRIMARY KEY,
+    consumer    text NOT NULL,
+    stream_seq  bigint NOT NULL,
+    subject     text NOT NULL,
+    event_id    text,
+    event_type  text,
+    error_type  text NOT NULL,
+    error       text NOT NULL,
+    deliveries  integer NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (consumer, stream_seq)
+);
+"""
+
+
+@dataclass
+class ConsumerSettings:
+    """Tuning of one durable consumer."""
+
+    batch: int = 256
+    ack_wait_s: float = 30.0
+    max_deliver: int = 5
+    backoff_s: Sequence[float] = (1.0, 5.0, 30.0, 120.0)
+    wait_for_predecessor_s: float = 0.5
+    fetch_timeout_s: float = 1.0
+    max_ack_pending: int = 4096
+
+
+@dataclass
+class _Item:
+    msg: Msg
+    seq: int
+    raw: dict[str, Any]
+    case_key: str
+    event: RecordedEvent | None = None
+    error: Exception | None = None
+
+
+@dataclass
+class _Outcome:
+    ack: list[_Item] = field(default_factory=list)
+    wait: list[_Item] = field(default_factory=list)
+
+
+class ProjectionConsumer:
+    """Runs one projection from a durable pull consumer `<service>-<purpose>`."""
+
+    def __init__(
+        self,
+        *,
+        nc: Client,
+        pool: asyncpg.Pool,
+        decoder: EventDecoder,
+        schema: str,
+        durable: str,
+        projection: Projection,
+        stream: str = "CASES",
+        filter_subject: str = "cases.>",
+        settings: ConsumerSettings | None = None,
+    ) -> None:
+        self._nc = nc
+        self._js: JetStreamContext = nc.jetstream()
+        self._pool = pool
+        self._decoder = decoder
+        self.schema = schema
+        self.durable = durable
+        self.projection = projection
+        self.stream = stream
+        self.filter_subject = filter_subject
+        self.settings = settings or ConsumerSettings()
+        self._stopping = asyncio.Event()
+
+    async def setup(self) -> None:
+        """Create the runtime tables, the read model and the durable consumer."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(runtime_ddl(self.schema))
+            await self.projection.migrate(conn)
+        await self._js.add_consumer(
+            self.stream,
+            ConsumerConfig(
+                durable_name=self.durable,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=self.settings.ack_wait_s,
+                # Deliveries are bounded by the runtime (dead letters), not the server:
+                # a server-side limit would silently drop an event the runtime never parked.
+                max_deliver=-1,
+                max_ack_pending=self.settings.max_ack_pending,
+                filter_subject=self.filter_subject,
+            ),
+        )
+
+    async def run(self) -> None:
+        """Fetch and apply until `stop()`."""
+        sub = await self._js.pull_subscribe_bind(self.durable, self.stream)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    msgs = await sub.fetch(self.settings.batch, timeout=self.settings.fetch_timeout_s)
+                except NatsTimeout:
+                    continue
+                await self.process(msgs)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    def stop(self) -> None:
+        """Ask `run()` to return after the batch in hand."""
+        self._stopping.set()
+
+    async def position(self) -> int:
+        """The highest stream sequence this projection has applied."""
+        async with self._pool.acquire() as conn:
+            value = await conn.fetchval(
+                f"SELECT last_seq FROM {self.schema}.projection_positions WHERE consumer = $1",
+                self.durable,
+            )
+        return int(value or 0)
+
+    # --- one batch -----------------------------------------------------------------
+
+    async def process(self, msgs: list[Msg]) -> None:
+        """Apply a fetched batch: whole in one transaction, else one by one."""
+        items = [await self._decode(m) for m in msgs]
+        healthy = [i for i in items if i.error is None]
+        try:
+            outcome = await self._apply_in_tx(healthy)
+        except Exception:  # noqa: BLE001 - isolate the failing event below
+            outcome = _Outcome()
+            for item in healthy:
+                try:
+                    single = await self._apply_in_tx([item])
+                except Exception as exc:  # noqa: BLE001 - every handler error is retried
+                    item.error = exc
+                    continue
+                outcome.ack += single.ack
+                outcome.wait += single.wait
+        for item in outcome.ack:
+            await item.msg.ack()
+        for item in outcome.wait:
+            await item.msg.nak(delay=self.settings.wait_for_predecessor_s)
+        for item in items:
+            if item.error is not None:
+                await self._failed(item)
+
+    async def _decode(self, msg: Msg) -> _Item:
+        seq = msg.metadata.sequence.stream
+        try:
+            raw = parse_body(msg.data)
+        except Exception as exc:  # noqa: BLE001 - unreadable events are retried then parked
+            return _Item(msg, seq, {}, msg.subject, error=exc)
+        item = _Item(msg, seq, raw, f"{raw.get('territory')}/{raw.get('subject')}")
+        try:
+            if raw.get("hash") != compute_hash(raw):
+                raise PoisonEvent(f"event at stream sequence {seq} does not match its hash")
+            item.event = (await self._decoder.decode([(seq, raw)]))[0]
+        except Exception as exc:  # noqa: BLE001 - undecodable events are retried then parked
+            item.error = exc
+        return item
+
+    async def _apply_in_tx(self, items: list[_Item]) -> _Outcome:
+        outcome = _Outcome()
+        if not items:
+            return outcome
+        keys = sorted({i.case_key for i in items})
+        async with self._pool.acquire() as conn, conn.transaction():
+            # Serialise per case across replicas sharing this durable consumer.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1 || k)) FROM unnest($2::text[]) AS k",
+                self.durable,
+                keys,
+            )
+            rows = await conn.fetch(
+                f"SELECT case_key, last_seq, last_hash FROM {self.schema}.projection_checkpoints "
+                "WHERE consumer = $1 AND case_key = ANY($2)",
+                self.durable,
+                keys,
+            )
+            heads = {r["case_key"]: (int(r["last_seq"]), str(r["last_hash"])) for r in rows}
+            changed: dict[str, tuple[int, str]] = {}
+            for item in items:
+                assert item.event is not None
+                last_seq, last_hash = heads.get(item.case_key, (0, ""))
+                if item.seq <= last_seq:
+                    outcome.ack.append(item)  # already applied: a redelivery
+                    continue
+                if item.event.envelope.prevhash != last_hash:
+                    outcome.wait.append(item)  # its predecessor is not applied yet
+                    continue
+                ctx = context_from_traceparent(item.event.envelope.traceparent)
+                with tracer.start_as_current_span(f"apply {item.event.envelope.type}", context=ctx):
+                    await self.projection.apply(item.event, conn)
+                heads[item.case_key] = changed[item.case_key] = (
+                    item.seq,
+                    item.event.envelope.hash,
+                )
+                outcome.ack.append(item)
+            await self._save_heads(conn, changed)
+        APPLIED.labels(self.durable).inc(len(outcome.ack))
+        return outcome
+
+    async def _save_heads(self, conn: asyncpg.Connection, heads: dict[str, tuple[int, str]]) -> None:
+        if not heads:
+            return
+        await conn.executemany(
+            f"INSERT INTO {self.schema}.projection_checkpoints "
+            "(consumer, case_key, last_seq, last_hash) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (consumer, case_key) DO UPDATE "
+            "SET last_seq = excluded.last_seq, last_hash = excluded.last_hash",
+            [(self.durable, k, s, h) for k, (s, h) in heads.items()],
+        )
+        await conn.execute(
+            f"INSERT INTO {self.schema}.projection_positions (consumer, last_seq) "
+            "VALUES ($1, $2) ON CONFLICT (consumer) DO UPDATE "
+            f"SET last_seq = GREATEST({self.schema}.projection_positions.last_seq, "
+            "excluded.last_seq)",
+            self.durable,
+            max(s for s, _ in heads.values()),
+        )
+
+    async def _failed(self, item: _Item) -> None:
+        deliveries = item.msg.metadata.num_delivered or 1
+        error = item.error
+        assert error is not None
+        if deliveries < self.settings.max_deliver:
+            backoff = self.settings.backoff_s
+            delay = backoff[min(deliveries - 1, len(backoff) - 1)]
+            RETRIED.labels(self.durable).inc()
+            log.warning(
+                "event retry",
+                consumer=self.durable,
+                stream_seq=item.seq,
+                error_type=type(error).__name__,
+                deliveries=deliveries,
+            )
+            await item.msg.nak(delay=delay)
+            return
+        await self._park(item, deliveries, error)
+        await item.msg.ack()
+
+    async def _park(self, item: _Item, deliveries: int, error: Exception) -> None:
+        """Record a dead letter and move its case past it, so later events still flow."""
+        raw = item.raw
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                f"INSERT INTO {self.schema}.dead_letters (consumer, stream_seq, subject, "
+                "event_id, event_type, error_type, error, deliveries) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                "ON CONFLICT (consumer, stream_seq) DO NOTHING",
+                self.durable,
+                item.seq,
+                item.msg.subject,
+                raw.get("id"),
+                raw.get("type"),
+                type(error).__name__,
+                str(error)[:1000],
+                deliveries,
+            )
+            if raw.get("hash"):
+                await self._save_heads(conn, {item.case_key: (item.seq, str(raw["hash"]))})
+        DEAD_LETTERED.labels(self.durable).inc()
+        log.error(
+            "event parked as dead letter",
+            consumer=self.durable,
+            stream_seq=item.seq,
+            event_type=raw.get("type"),
+            error_type=type(error).__name__,
+        )
+
+
+async def consumer_info(nc: Client, stream: str, durable: str) -> dict[str, Any]:
+    """The server's view of a durable consumer (pending, ack pending)."""
+    reply = await nc.request(f"$JS.API.CONSUMER.INFO.{stream}.{durable}", b"", 5.0)
+    return dict(json.loads(reply.data))

@@ -1,0 +1,29 @@
+"""PostgreSQL connection pools and service schemas."""
+
+from __future__ import annotations
+
+import re
+
+import asyncpg
+
+_SCHEMA = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def checked_schema(name: str) -> str:
+    """A schema name safe to interpolate in DDL."""
+    if not _SCHEMA.match(name):
+        raise ValueError(f"schema name {name!r} must be lowercase letters, digits, '_'")
+    return name
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """An asyncpg pool."""
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    assert pool is not None
+    return pool
+
+
+async def ensure_schema(pool: asyncpg.Pool, schema: str) -> None:
+    """Create a service's own schema if missing."""
+    async with pool.acquire() as conn:
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {checked_schema(schema)}")

@@ -1,0 +1,252 @@
+"""Personal data in events: sealed with AES-256-GCM under a per-data-subject key.
+
+Keys live in PostgreSQL (schema `sexto_keys`), wrapped (RFC 3394) by a master key from
+settings. Deleting a subject's key is erasure (crypto-shredding): the log keeps its
+ciphertext and still verifies, and the field reads as erased.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import types
+from collections.abc import Callable, Iterable
+from typing import Any, Union, get_args, get_origin
+
+import asyncpg
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
+from pydantic import BaseModel
+
+from sexto_events.catalogue.base import ERASED, PersonalSpec, personal_spec
+from sexto_events.errors import EventSchemaError, SubjectErased
+
+SEALED_MARK = "$sealed"
+ALGORITHM = "A256GCM"
+KEY_SCHEMA = "sexto_keys"
+
+_DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {KEY_SCHEMA};
+CREATE TABLE IF NOT EXISTS {KEY_SCHEMA}.subject_keys (
+    subject     text PRIMARY KEY,
+    wrapped_key bytea NOT NULL,
+    kek_id      text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS {KEY_SCHEMA}.shredded_subjects (
+    subject     text PRIMARY KEY,
+    shredded_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class KeyVault:
+    """Per-data-subject keys in PostgreSQL, wrapped by the master key."""
+
+    def __init__(self, pool: asyncpg.Pool, master_key: bytes) -> None:
+        if len(master_key) != 32:
+            raise ValueError("the master key must be 32 bytes (256 bits)")
+        self._pool = pool
+        self._kek = master_key
+        self._kek_id = hashlib.sha256(master_key).hexdigest()[:16]
+
+    async def migrate(self) -> None:
+        """Create the key tables if missing."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(_DDL)
+
+    async def keys_for_writing(self, subjects: Iterable[str]) -> dict[str, bytes]:
+        """Each subject's key, created on first use; refuses subjects already shredded."""
+        wanted = sorted(set(subjects))
+        if not wanted:
+            return {}
+        fresh = [(s, aes_key_wrap(self._kek, AESGCM.generate_key(256)), self._kek_id) for s in wanted]
+        async with self._pool.acquire() as conn, conn.transaction():
+            shredded = await conn.fetch(
+                f"SELECT subject FROM {KEY_SCHEMA}.shredded_subjects WHERE subject = ANY($1)",
+                wanted,
+            )
+            if shredded:
+                raise SubjectErased(shredded[0]["subject"])
+            await conn.executemany(
+                f"INSERT INTO {KEY_SCHEMA}.subject_keys (subject, wrapped_key, kek_id) "
+                "VALUES ($1, $2, $3) ON CONFLICT (subject) DO NOTHING",
+                fresh,
+            )
+            rows = await conn.fetch(
+                f"SELECT subject, wrapped_key FROM {KEY_SCHEMA}.subject_keys "
+                "WHERE subject = ANY($1)",
+                wanted,
+            )
+        return {r["subject"]: aes_key_unwrap(self._kek, r["wrapped_key"]) for r in rows}
+
+    async def keys_for_reading(self, subjects: Iterable[str]) -> dict[str, bytes]:
+        """The keys that still exist; a shredded subject is simply absent."""
+        wanted = sorted(set(subjects))
+        if not wanted:
+            return {}
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT subject, wrapped_key FROM {KEY_SCHEMA}.subject_keys "
+                "WHERE subject = ANY($1)",
+                wanted,
+            )
+        return {r["subject"]: aes_key_unwrap(self._kek, r["wrapped_key"]) for r in rows}
+
+    async def shred(self, subject: str) -> bool:
+        """Erase a data subject: delete the key, keep a tombstone. True if a key was deleted."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            deleted = await conn.execute(
+                f"DELETE FROM {KEY_SCHEMA}.subject_keys WHERE subject = $1", subject
+            )
+            await conn.execute(
+                f"INSERT INTO {KEY_SCHEMA}.shredded_subjects (subject) VALUES ($1) "
+                "ON CONFLICT (subject) DO NOTHING",
+                subject,
+            )
+        return bool(deleted != "DELETE 0")
+
+
+# --- walking the personal fields of a model ------------------------------------------
+
+Visitor = Callable[[Any, str, str], Any]
+"""(stored value, data subject id, field path) -> new value."""
+
+
+def _nested_model(annotation: Any) -> tuple[type[BaseModel], bool] | None:
+    """(model class, is_list) when a field holds a model or a list of models."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        for arg in get_args(annotation):
+            found = _nested_model(arg)
+            if found:
+                return found
+        return None
+    if origin is list:
+        inner = _nested_model(get_args(annotation)[0])
+        return (inner[0], True) if inner else None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    return None
+
+
+def _subject_id(spec: PersonalSpec, data: dict[str, Any], case_id: str) -> str:
+    if spec.ref_field is None:
+        return f"case:{case_id}"
+    ref = data.get(spec.ref_field)
+    if not isinstance(ref, str) or not ref:
+        raise EventSchemaError("personal data", [f"{spec.ref_field}: missing data subject ref"])
+    return f"{spec.kind}:{ref}"
+
+
+def walk_personal(
+    cls: type[BaseModel], data: dict[str, Any], case_id: str, visit: Visitor, path: str = ""
+) -> dict[str, Any]:
+    """A copy of `data` (JSON form of `cls`) with every non-null personal field visited."""
+    out = dict(data)
+    for name, field in cls.model_fields.items():
+        if name not in out or out[name] is None:
+            continue
+        spec = personal_spec(field.json_schema_extra)
+        where = f"{path}{name}"
+        if spec is not None:
+            out[name] = visit(out[name], _subject_id(spec, out, case_id), where)
+            continue
+        nested = _nested_model(field.annotation)
+        if nested is None:
+            continue
+        model, is_list = nested
+        if is_list and isinstance(out[name], list):
+            out[name] = [
+                walk_personal(model, item, case_id, visit, f"{where}[{i}].")
+                if isinstance(item, dict)
+                else item
+                for i, item in enumerate(out[name])
+            ]
+        elif isinstance(out[name], dict):
+            out[name] = walk_personal(model, out[name], case_id, visit, f"{where}.")
+    return out
+
+
+def subjects_of(cls: type[BaseModel], data: dict[str, Any], case_id: str) -> set[str]:
+    """Data subjects whose personal data `data` holds."""
+    found: set[str] = set()
+
+    def collect(value: Any, subject: str, _path: str) -> Any:
+        found.add(subject)
+        return value
+
+    walk_personal(cls, data, case_id, collect)
+    return found
+
+
+def seal_value(key: bytes, subject: str, event_id: str, plaintext: str) -> dict[str, str]:
+    """Encrypt one value, binding the event id as associated data."""
+    nonce = os.urandom(12)
+    ct = AESGCM(key).encrypt(nonce, plaintext.encode(), event_id.encode())
+    return {SEALED_MARK: ALGORITHM, "kid": subject, "iv": _b64(nonce), "ct": _b64(ct)}
+
+
+def open_value(key: bytes | None, event_id: str, sealed: Any, where: str) -> Any:
+    """Decrypt one value; a missing key gives the erased marker."""
+    if not (isinstance(sealed, dict) and sealed.get(SEALED_MARK) == ALGORITHM):
+        raise EventSchemaError("personal data", [f"{where}: stored without encryption"])
+    if key is None:
+        return ERASED.model_dump()
+    try:
+        plain = AESGCM(key).decrypt(_unb64(sealed["iv"]), _unb64(sealed["ct"]), event_id.encode())
+    except InvalidTag:
+        raise EventSchemaError(
+            "personal data", [f"{where}: ciphertext does not authenticate for this event"]
+        ) from None
+    return plain.decode()
+
+
+class PersonalDataCodec:
+    """Seals personal fields before an event is written and opens them when it is read."""
+
+    def __init__(self, vault: KeyVault) -> None:
+        self.vault = vault
+
+    async def seal(
+        self, cls: type[BaseModel], data: dict[str, Any], case_id: str, event_id: str
+    ) -> dict[str, Any]:
+        """`data` with every personal field replaced by its ciphertext."""
+        subjects = subjects_of(cls, data, case_id)
+        if not subjects:
+            return data
+        keys = await self.vault.keys_for_writing(subjects)
+
+        def seal(value: Any, subject: str, where: str) -> Any:
+            if not isinstance(value, str):
+                raise EventSchemaError(cls.__name__, [f"{where}: personal data must be text"])
+            return seal_value(keys[subject], subject, event_id, value)
+
+        return walk_personal(cls, data, case_id, seal)
+
+    async def open_many(
+        self, items: list[tuple[type[BaseModel], dict[str, Any], str, str]]
+    ) -> list[dict[str, Any]]:
+        """Open (cls, sealed data, case id, event id) items with one key lookup for all."""
+        subjects: set[str] = set()
+        for cls, data, case_id, _ in items:
+            subjects |= subjects_of(cls, data, case_id)
+        keys = await self.vault.keys_for_reading(subjects) if subjects else {}
+        opened = []
+        for cls, data, case_id, event_id in items:
+
+            def open_(value: Any, subject: str, where: str, event_id: str = event_id) -> Any:
+                return open_value(keys.get(subject), event_id, value, where)
+
+            opened.append(walk_personal(cls, data, case_id, open_))
+        return opened

@@ -1,0 +1,145 @@
+"""What every service shares: the lifespan wiring NATS, PostgreSQL, the store and consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import asyncpg
+import nats
+import structlog
+from fastapi import APIRouter, FastAPI
+from nats.aio.client import Client
+
+from sexto_events.consumer import ConsumerSettings, Projection, ProjectionConsumer
+from sexto_events.db import checked_schema, create_pool, ensure_schema
+from sexto_events.health import Check, health_router
+from sexto_events.personal import KeyVault, PersonalDataCodec
+from sexto_events.problems import install_problem_handlers
+from sexto_events.settings import EventLogSettings
+from sexto_events.store import EventStore
+from sexto_events.stream import StreamSpec
+
+log = structlog.get_logger("sexto.service")
+
+
+@dataclass
+class ServiceRuntime:
+    """The live connections of a running service, kept on `app.state.runtime`."""
+
+    name: str
+    settings: EventLogSettings
+    nc: Client
+    pool: asyncpg.Pool
+    vault: KeyVault
+    store: EventStore
+    consumers: list[ProjectionConsumer] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """What distinguishes one service: its name, schema, routes and projections."""
+
+    name: str
+    title: str
+    description: str
+    routers: Sequence[APIRouter] = ()
+    projections: Callable[[], Sequence[Projection]] = lambda: ()
+
+
+async def start_runtime(definition: ServiceDefinition, settings: EventLogSettings) -> ServiceRuntime:
+    """Connect to NATS and PostgreSQL, check the stream, create the schema, start consumers."""
+    schema = checked_schema(definition.name)
+    nc = await nats.connect(
+        settings.nats_url, name=f"sexto-{definition.name}", max_reconnect_attempts=-1
+    )
+    pool = await create_pool(settings.database_url)
+    vault = KeyVault(pool, settings.master_key_bytes())
+    await vault.migrate()
+    await ensure_schema(pool, schema)
+    spec = StreamSpec(settings.stream_name, settings.subject_root, settings.stream_replicas)
+    store = EventStore(
+        nc, source=f"sexto/{definition.name}", codec=PersonalDataCodec(vault), spec=spec
+    )
+    await store.ensure_stream()
+    runtime = ServiceRuntime(definition.name, settings, nc, pool, vault, store)
+    for projection in definition.projections():
+        consumer = ProjectionConsumer(
+            nc=nc,
+            pool=pool,
+            decoder=store.decoder,
+            schema=schema,
+            durable=f"{definition.name}-{projection.name}",
+            projection=projection,
+            stream=spec.name,
+            filter_subject=f"{spec.subject_root}.>",
+            settings=ConsumerSettings(),
+        )
+        await consumer.setup()
+        runtime.consumers.append(consumer)
+        runtime.tasks.append(asyncio.create_task(consumer.run()))
+    log.info("service started", service=definition.name)
+    return runtime
+
+
+async def stop_runtime(runtime: ServiceRuntime) -> None:
+    """Stop consumers after their batch, then close connections."""
+    for consumer in runtime.consumers:
+        consumer.stop()
+    for task in runtime.tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(task, 10)
+    await runtime.store.close()
+    with contextlib.suppress(Exception):
+        await runtime.nc.drain()
+    await runtime.pool.close()
+    log.info("service stopped", service=runtime.name)
+
+
+def readiness_checks(app: FastAPI) -> dict[str, Check]:
+    """NATS connected, the stream answering, the database answering."""
+    runtime: ServiceRuntime | None = getattr(app.state, "runtime", None)
+
+    async def nats_check() -> None:
+        if runtime is None or not runtime.nc.is_connected:
+            raise ConnectionError("NATS not connected")
+
+    async def stream_check() -> None:
+        assert runtime is not None
+        name = runtime.store.spec.name
+        info = json.loads((await runtime.nc.request(f"$JS.API.STREAM.INFO.{name}", b"", 2)).data)
+        if "error" in info:
+            raise LookupError(info["error"].get("description"))
+
+    async def db_check() -> None:
+        assert runtime is not None
+        async with runtime.pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+    return {"nats": nats_check, "stream": stream_check, "database": db_check}
+
+
+def build_app(definition: ServiceDefinition, settings: EventLogSettings | None = None) -> FastAPI:
+    """The FastAPI app of a service; nothing connects until the lifespan starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = await start_runtime(definition, settings or EventLogSettings())
+        try:
+            yield
+        finally:
+            await stop_runtime(app.state.runtime)
+
+    app = FastAPI(
+        title=definition.title, description=definition.description, lifespan=lifespan
+    )
+    install_problem_handlers(app)
+    app.include_router(health_router(lambda: readiness_checks(app)))
+    for router in definition.routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,227 @@
+"""The event store: append with per-case optimistic concurrency, load with one batched get.
+
+A case's version is the stream sequence of its last event. Appends carry
+`Nats-Expected-Last-Subject-Sequence` for the case's subject filter, so a stale writer is
+refused by the server itself; several events are written as one atomic batch, so a case
+never shows half of a decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import uuid_utils
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+from sexto_events.catalogue.base import EventData
+from sexto_events.catalogue.registry import CATALOGUE, Catalogue
+from sexto_events.chain import verify_chain
+from sexto_events.decode import EventDecoder, parse_body
+from sexto_events.direct_get import DirectReader, StoredMessage
+from sexto_events.envelope import CONTENT_TYPE, Envelope, format_time
+from sexto_events.errors import (
+    AppendFailed,
+    ChainBroken,
+    ConcurrencyConflict,
+    EventLogError,
+    EventTooLarge,
+    UnknownEventType,
+)
+from sexto_events.model import AppendResult, CaseRef, CaseVersion, LoadedCase, NewEvent
+from sexto_events.personal import PersonalDataCodec, subjects_of
+from sexto_events.stream import StreamSpec, ensure_stream
+from sexto_events.tracing import current_traceparent
+
+MAX_EVENT_BYTES = 64 * 1024
+MAX_EVENTS_PER_APPEND = 100
+WRONG_LAST_SEQUENCE = 10071
+BATCH_DUPLICATE_MSG_ID = 10201
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventStore:
+    """Appends and loads the events of cases on the CASES stream."""
+
+    def __init__(
+        self,
+        nc: Client,
+        *,
+        source: str,
+        codec: PersonalDataCodec | None = None,
+        catalogue: Catalogue = CATALOGUE,
+        spec: StreamSpec | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        timeout: float = 5.0,
+    ) -> None:
+        self._nc = nc
+        self.source = source
+        self.codec = codec
+        self.catalogue = catalogue
+        self.spec = spec or StreamSpec()
+        self._clock = clock
+        self._timeout = timeout
+        self._reader = DirectReader(nc, self.spec.name, timeout=timeout)
+        self.decoder = EventDecoder(catalogue, codec)
+
+    async def ensure_stream(self) -> None:
+        """Create the stream with the fixed settings, or refuse one that breaks them."""
+        await ensure_stream(self._nc, self.spec, timeout=self._timeout)
+
+    def case_filter(self, case: CaseRef) -> str:
+        """The subject filter of every event of a case."""
+        return f"{self.spec.subject_root}.{case.territory}.{case.case_id}.>"
+
+    def subject_for(self, case: CaseRef, cls: type[EventData]) -> str:
+        """The subject an event of type `cls` is written to."""
+        return f"{self.spec.subject_root}.{case.territory}.{case.case_id}.{cls.subject_suffix()}"
+
+    # --- append --------------------------------------------------------------------
+
+    async def append(
+        self, case: CaseRef, events: Sequence[NewEvent], expected: CaseVersion
+    ) -> AppendResult:
+        """Append `events` if the case is still at `expected`; a retry with the same ids is a no-op."""
+        if not events:
+            raise ValueError("append needs at least one event")
+        if len(events) > MAX_EVENTS_PER_APPEND:
+            raise ValueError(f"at most {MAX_EVENTS_PER_APPEND} events per append")
+        envelopes = await self._build(case, events, expected.head_hash)
+        bodies = [(self.subject_for(case, type(e.data)), env) for e, env in zip(events, envelopes, strict=True)]
+        for attempt in range(3):
+            try:
+                ack = await self._publish(case, bodies, expected.seq)
+                break
+            except (NatsTimeout, NoRespondersError):
+                # The outcome is unknown: the same ids make the retry safe (de-duplicated or
+                # found already stored by the conflict check below).
+                if attempt == 2:
+                    raise AppendFailed(
+                        f"no acknowledgement for case {case} after 3 tries; the append may or "
+                        "may not be stored: retry with the same event ids"
+                    ) from None
+                await asyncio.sleep(0.2 * (attempt + 1))
+        error = ack.get("error")
+        if error is None and not ack.get("duplicate"):
+            last = int(ack["seq"])
+            seqs = list(range(last - len(envelopes) + 1, last + 1))
+            return AppendResult(CaseVersion(last, envelopes[-1].hash), envelopes, seqs)
+        if error is None or error.get("err_code") in (WRONG_LAST_SEQUENCE, BATCH_DUPLICATE_MSG_ID):
+            return await self._resolve_conflict(case, envelopes, expected)
+        raise AppendFailed(f"the server refused the append to case {case}: {error.get('description')}")
+
+    async def _build(
+        self, case: CaseRef, events: Sequence[NewEvent], prevhash: str
+    ) -> list[Envelope]:
+        envelopes = []
+        for event in events:
+            cls = type(event.data)
+            type_name = cls.type_name()
+            if self.catalogue.resolve(type_name) is not cls:
+                raise UnknownEventType(type_name)
+            if not self.catalogue.is_current(cls):
+                raise EventLogError(
+                    f"{type_name} is superseded by a newer version: write the current version"
+                )
+            event_id = event.event_id or str(uuid_utils.uuid7())
+            data = event.data.model_dump(mode="json")
+            if subjects_of(cls, data, case.case_id):
+                if self.codec is None:
+                    raise EventLogError(
+                        f"{type_name} carries personal data but no key vault was configured"
+                    )
+                data = await self.codec.seal(cls, data, case.case_id, event_id)
+            envelope = Envelope(
+                id=event_id,
+                source=self.source,
+                type=type_name,
+                subject=case.case_id,
+                time=format_time(event.time or self._clock()),
+                data=data,
+                territory=case.territory,
+                actor=event.actor,
+                actorrole=event.actor_role,
+                correlationid=event.correlation_id or event_id,
+                causationid=event.causation_id or event_id,
+                traceparent=current_traceparent(),
+                protocolversion=event.protocol_version,
+            ).sealed(prevhash)
+            size = len(envelope.to_bytes())
+            if size > MAX_EVENT_BYTES:
+                raise EventTooLarge(type_name, size, MAX_EVENT_BYTES)
+            envelopes.append(envelope)
+            prevhash = envelope.hash
+        return envelopes
+
+    async def _publish(
+        self, case: CaseRef, bodies: list[tuple[str, Envelope]], expected_seq: int
+    ) -> dict[str, Any]:
+        expect = {
+            "Nats-Expected-Last-Subject-Sequence": str(expected_seq),
+            "Nats-Expected-Last-Subject-Sequence-Subject": self.case_filter(case),
+        }
+        if len(bodies) == 1:
+            subject, env = bodies[0]
+            headers = {"Nats-Msg-Id": env.id, "Content-Type": CONTENT_TYPE, **expect}
+            reply = await self._nc.request(subject, env.to_bytes(), self._timeout, headers=headers)
+            return dict(json.loads(reply.data))
+        batch_id = str(uuid_utils.uuid7())
+        for index, (subject, env) in enumerate(bodies, start=1):
+            headers = {
+                "Nats-Msg-Id": env.id,
+                "Content-Type": CONTENT_TYPE,
+                "Nats-Batch-Id": batch_id,
+                "Nats-Batch-Sequence": str(index),
+                **(expect if index == 1 else {}),
+            }
+            if index < len(bodies):
+                await self._nc.publish(subject, env.to_bytes(), headers=headers)
+            else:
+                headers["Nats-Batch-Commit"] = "1"
+                reply = await self._nc.request(
+                    subject, env.to_bytes(), self._timeout, headers=headers
+                )
+        return dict(json.loads(reply.data))
+
+    async def _resolve_conflict(
+        self, case: CaseRef, envelopes: list[Envelope], expected: CaseVersion
+    ) -> AppendResult:
+        """Tell a retry of an append already stored (success) from a real conflict."""
+        after = await self._reader.read(self.case_filter(case), start_seq=expected.seq + 1)
+        ids = [m.msg_id for m in after[: len(envelopes)]]
+        if ids == [e.id for e in envelopes]:
+            stored = [Envelope.model_validate(parse_body(m.body)) for m in after[: len(envelopes)]]
+            seqs = [m.seq for m in after[: len(envelopes)]]
+            return AppendResult(CaseVersion(seqs[-1], stored[-1].hash), stored, seqs, True)
+        actual = after[-1].seq if after else None
+        raise ConcurrencyConflict(str(case), expected.seq, actual)
+
+    # --- load ----------------------------------------------------------------------
+
+    async def read_raw(self, case: CaseRef, up_to_seq: int | None = None) -> list[StoredMessage]:
+        """The case's stored messages, in order, undecoded (for verification and export)."""
+        return await self._reader.read(self.case_filter(case), up_to_seq=up_to_seq)
+
+    async def load(self, case: CaseRef, up_to_seq: int | None = None) -> LoadedCase:
+        """The case's events in order with its version; raises ChainBroken if altered."""
+        stored = await self.read_raw(case, up_to_seq)
+        if not stored:
+            return LoadedCase(case)
+        raws = [parse_body(m.body) for m in stored]
+        report = verify_chain(raws)
+        if not report.ok:
+            raise ChainBroken(str(case), report.position or 0, report.reason or "")
+        events = await self.decoder.decode([(m.seq, raw) for m, raw in zip(stored, raws, strict=True)])
+        return LoadedCase(case, events, CaseVersion(stored[-1].seq, events[-1].envelope.hash))
+
+    async def close(self) -> None:
+        """Release the reader's inbox subscription."""
+        await self._reader.close()

@@ -1,0 +1,18 @@
+"""Composition root of the escalation service: `uvicorn --factory sexto_escalation.bootstrap:create_app`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sexto_events.service import ServiceDefinition, build_app
+from sexto_events.settings import EventLogSettings
+
+DEFINITION = ServiceDefinition(
+    name="escalation",
+    title="sexto escalation",
+    description="Police dispatch, chain of custody of the sealed kit, and the prosecutor's decision.",
+)
+
+
+def create_app(settings: EventLogSettings | None = None) -> FastAPI:
+    """The escalation service's app; connections open in its lifespan, not at import."""
+    return build_app(DEFINITION, settings)

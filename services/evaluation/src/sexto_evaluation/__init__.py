@@ -1,0 +1,1 @@
+"""The evaluation service: The incident evaluation grid per student, under versioned protocols."""

@@ -1,0 +1,18 @@
+"""Composition root of the evaluation service: `uvicorn --factory sexto_evaluation.bootstrap:create_app`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sexto_events.service import ServiceDefinition, build_app
+from sexto_events.settings import EventLogSettings
+
+DEFINITION = ServiceDefinition(
+    name="evaluation",
+    title="sexto evaluation",
+    description="The incident evaluation grid per student, under versioned protocols.",
+)
+
+
+def create_app(settings: EventLogSettings | None = None) -> FastAPI:
+    """The evaluation service's app; connections open in its lifespan, not at import."""
+    return build_app(DEFINITION, settings)
