@@ -219,6 +219,9 @@ class EventStore:
         report = verify_chain(raws)
         if not report.ok:
             raise ChainBroken(str(case), report.position or 0, report.reason or "")
+        for position, raw in enumerate(raws):
+            if (raw.get("territory"), raw.get("subject")) != (case.territory, case.case_id):
+                raise ChainBroken(str(case), position, "event stored under another case's subject")
         events = await self.decoder.decode([(m.seq, raw) for m, raw in zip(stored, raws, strict=True)])
         return LoadedCase(case, events, CaseVersion(stored[-1].seq, events[-1].envelope.hash))
 

@@ -1,0 +1,96 @@
+"""Real servers for the suite: nats-server and PostgreSQL on free ports, never the defaults."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import nats
+import pytest
+from nats.aio.client import Client
+from sexto_devstack.nats_server import NatsServer
+from sexto_devstack.postgres import EmbeddedPostgres
+from sexto_devstack.procs import free_port
+from sexto_events.db import create_pool
+from sexto_events.model import CaseRef
+from sexto_events.personal import KeyVault, PersonalDataCodec
+from sexto_events.store import EventStore
+from sexto_events.stream import StreamSpec
+
+MASTER_KEY = bytes(range(32))
+
+
+@pytest.fixture(scope="session")
+def servers_dir() -> Iterator[Path]:
+    # World-traversable: PostgreSQL runs as an unprivileged user when the suite runs as root.
+    path = Path(tempfile.mkdtemp(prefix="sexto-tests-"))
+    os.chmod(path, 0o755)
+    yield path
+
+
+@pytest.fixture(scope="session")
+def nats_server(servers_dir: Path) -> Iterator[NatsServer]:
+    server = NatsServer(free_port(), servers_dir / "nats").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(servers_dir: Path) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(free_port(), servers_dir / "pg" / "data", durable=False).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def nc(nats_server: NatsServer) -> AsyncIterator[Client]:
+    client = await nats.connect(nats_server.url, name="sexto-tests")
+    yield client
+    await client.close()
+
+
+@pytest.fixture(scope="session")
+async def pool(postgres: EmbeddedPostgres) -> AsyncIterator[asyncpg.Pool]:
+    created = await create_pool(postgres.dsn, max_size=20)
+    yield created
+    await created.close()
+
+
+@pytest.fixture(scope="session")
+async def vault(pool: asyncpg.Pool) -> KeyVault:
+    key_vault = KeyVault(pool, MASTER_KEY)
+    await key_vault.migrate()
+    return key_vault
+
+
+@pytest.fixture(scope="session")
+async def store(nc: Client, vault: KeyVault) -> AsyncIterator[EventStore]:
+    event_store = EventStore(nc, source="sexto/tests", codec=PersonalDataCodec(vault))
+    await event_store.ensure_stream()
+    yield event_store
+    await event_store.close()
+
+
+@pytest.fixture
+def new_case() -> Callable[[], CaseRef]:
+    """A fresh case in a fresh territory, so tests sharing the stream never meet."""
+
+    def make() -> CaseRef:
+        return CaseRef(f"t{uuid.uuid4().hex[:10]}", uuid.uuid4().hex)
+
+    return make
+
+
+@pytest.fixture
+async def side_store(nc: Client, vault: KeyVault) -> AsyncIterator[EventStore]:
+    """A store on a stream of its own (for tampering, which the real log forbids)."""
+    token = uuid.uuid4().hex[:8]
+    spec = StreamSpec(name=f"TEST_{token}", subject_root=f"test{token}")
+    event_store = EventStore(nc, source="sexto/tests", codec=PersonalDataCodec(vault), spec=spec)
+    await event_store.ensure_stream()
+    yield event_store
+    await event_store.close()

@@ -1,0 +1,173 @@
+"""The per-case hash chain: pure verification, and tampered logs read back from NATS."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from nats.aio.client import Client
+from sexto_events.chain import compute_hash, verify_chain
+from sexto_events.errors import ChainBroken
+from sexto_events.model import CaseRef, CaseVersion
+from sexto_events.store import EventStore
+
+from tests.support.events import note, reported
+from tests.support.raw import copy_case
+
+
+def chain_of(n: int) -> list[dict[str, Any]]:
+    events, prev = [], ""
+    for i in range(n):
+        env: dict[str, Any] = {"id": f"e{i}", "subject": "case-1", "data": {"i": i}, "prevhash": prev}
+        env["hash"] = compute_hash(env)
+        prev = env["hash"]
+        events.append(env)
+    return events
+
+
+def test_an_intact_chain_verifies() -> None:
+    assert verify_chain(chain_of(5)).ok
+
+
+def test_the_hash_is_sha256_of_canonical_json_without_the_hash() -> None:
+    env = {"b": 1, "a": "é", "hash": "ignored"}
+    # RFC 8785: sorted keys, no spaces, UTF-8
+    import hashlib
+
+    assert compute_hash(env) == hashlib.sha256('{"a":"é","b":1}'.encode()).hexdigest()
+
+
+@given(position=st.integers(0, 4), new_value=st.integers(100, 10_000))
+def test_any_altered_event_is_reported_at_its_position(position: int, new_value: int) -> None:
+    events = chain_of(5)
+    events[position]["data"]["i"] = new_value
+
+    report = verify_chain(events)
+
+    assert report.position == position
+    assert report.event_id == f"e{position}"
+    assert "altered" in (report.reason or "")
+
+
+@given(position=st.integers(0, 3))
+def test_a_removed_event_is_reported_where_the_gap_is(position: int) -> None:
+    events = chain_of(5)
+    del events[position]
+
+    report = verify_chain(events)
+
+    assert report.position == position
+    assert "removed" in (report.reason or "") or "missing" in (report.reason or "")
+
+
+def test_reordered_and_inserted_events_are_reported() -> None:
+    events = chain_of(5)
+    events[1], events[2] = events[2], events[1]
+    assert verify_chain(events).position == 1
+
+    other = chain_of(3)
+    intruder = dict(other[1])
+    events = chain_of(5)
+    events.insert(2, intruder)
+    assert verify_chain(events).position == 2
+
+
+def test_an_event_of_another_case_breaks_the_chain() -> None:
+    events = chain_of(3)
+    events[2] = {**events[2], "subject": "case-2"}
+    events[2]["hash"] = compute_hash(events[2])
+
+    assert verify_chain(events).reason == "event belongs to another case"
+
+
+# --- against the real server ----------------------------------------------------------
+
+
+@pytest.fixture
+async def original(
+    side_store: EventStore, new_case: Callable[[], CaseRef]
+) -> tuple[CaseRef, EventStore]:
+    case = new_case()
+    version = (await side_store.append(case, [reported()], CaseVersion.new())).version
+    for i in range(4):
+        version = (await side_store.append(case, [note(f"step {i}")], version)).version
+    return case, side_store
+
+
+async def tampered_load(
+    nc: Client,
+    original: tuple[CaseRef, EventStore],
+    make_store: Callable[[], Any],
+    edit: Callable[[list[Any]], list[Any]],
+) -> ChainBroken:
+    case, source = original
+    bodies = await source.read_raw(case)
+    target: EventStore = await make_store()
+    await copy_case(nc, edit(list(bodies)), target, case)
+    with pytest.raises(ChainBroken) as caught:
+        await target.load(case)
+    await target.close()
+    return caught.value
+
+
+@pytest.fixture
+def make_store(nc: Client, side_store: EventStore) -> Callable[[], Any]:
+    async def make() -> EventStore:
+        token = uuid.uuid4().hex[:8]
+        spec = replace(side_store.spec, name=f"TAMPERED_{token}", subject_root=f"tampered{token}")
+        store = EventStore(nc, source="sexto/tests", codec=side_store.codec, spec=spec)
+        await store.ensure_stream()
+        return store
+
+    return make
+
+
+async def test_the_untouched_copy_verifies(
+    nc: Client, original: tuple[CaseRef, EventStore], make_store: Callable[[], Any]
+) -> None:
+    case, source = original
+    target: EventStore = await make_store()
+    await copy_case(nc, await source.read_raw(case), target, case)
+
+    assert len((await target.load(case)).events) == 5
+    await target.close()
+
+
+async def test_one_changed_byte_fails_verification_at_its_position(
+    nc: Client, original: tuple[CaseRef, EventStore], make_store: Callable[[], Any]
+) -> None:
+    def flip_one_byte(bodies: list[Any]) -> list[Any]:
+        body = bytearray(bodies[2].body)
+        at = body.index(b'"actor":"') + len(b'"actor":"')
+        body[at] ^= 0x01
+        json.loads(bytes(body))  # still valid JSON: only the content changed
+        bodies[2] = replace(bodies[2], body=bytes(body))
+        return bodies
+
+    broken = await tampered_load(nc, original, make_store, flip_one_byte)
+
+    assert broken.position == 2
+    assert "altered" in broken.reason
+
+
+async def test_a_removed_event_fails_verification(
+    nc: Client, original: tuple[CaseRef, EventStore], make_store: Callable[[], Any]
+) -> None:
+    broken = await tampered_load(nc, original, make_store, lambda b: b[:2] + b[3:])
+
+    assert broken.position == 2
+    assert "removed" in broken.reason
+
+
+async def test_reordered_events_fail_verification(
+    nc: Client, original: tuple[CaseRef, EventStore], make_store: Callable[[], Any]
+) -> None:
+    broken = await tampered_load(nc, original, make_store, lambda b: [b[0], b[2], b[1], *b[3:]])
+
+    assert broken.position == 1
