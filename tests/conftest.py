@@ -25,11 +25,11 @@ MASTER_KEY = bytes(range(32))
 
 
 @pytest.fixture(scope="session")
-def servers_dir() -> Iterator[Path]:
+def servers_dir() -> Path:
     # World-traversable: PostgreSQL runs as an unprivileged user when the suite runs as root.
     path = Path(tempfile.mkdtemp(prefix="sexto-tests-"))
     os.chmod(path, 0o755)
-    yield path
+    return path
 
 
 @pytest.fixture(scope="session")

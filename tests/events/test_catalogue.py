@@ -61,7 +61,9 @@ async def test_a_v1_event_is_upcast_to_v2_on_load(
 
     event = loaded.events[0]
     assert event.stored_type == "org.sexto.intake.device_secured.v1"
-    assert event.data == DeviceSecured(owner_ref="stu-1", measure="flight_mode", seal_number="SX-0042")
+    assert event.data == DeviceSecured(
+        owner_ref="stu-1", measure="flight_mode", seal_number="SX-0042"
+    )
     assert event.envelope.data["switched_off"] is False  # the stored event is never rewritten
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable
@@ -24,7 +25,12 @@ from tests.support.raw import copy_case
 def chain_of(n: int) -> list[dict[str, Any]]:
     events, prev = [], ""
     for i in range(n):
-        env: dict[str, Any] = {"id": f"e{i}", "subject": "case-1", "data": {"i": i}, "prevhash": prev}
+        env: dict[str, Any] = {
+            "id": f"e{i}",
+            "subject": "case-1",
+            "data": {"i": i},
+            "prevhash": prev,
+        }
         env["hash"] = compute_hash(env)
         prev = env["hash"]
         events.append(env)
@@ -38,8 +44,6 @@ def test_an_intact_chain_verifies() -> None:
 def test_the_hash_is_sha256_of_canonical_json_without_the_hash() -> None:
     env = {"b": 1, "a": "é", "hash": "ignored"}
     # RFC 8785: sorted keys, no spaces, UTF-8
-    import hashlib
-
     assert compute_hash(env) == hashlib.sha256('{"a":"é","b":1}'.encode()).hexdigest()
 
 

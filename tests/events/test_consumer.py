@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -63,11 +63,11 @@ async def wait_until(predicate: Callable[[], object], timeout: float = 60.0) -> 
 
 
 @pytest.fixture
-async def schema(pool: asyncpg.Pool) -> AsyncIterator[str]:
+async def schema(pool: asyncpg.Pool) -> str:
     name = f"t_{uuid.uuid4().hex[:10]}"
     async with pool.acquire() as conn:
         await conn.execute(f"CREATE SCHEMA {name}")
-    yield name
+    return name
 
 
 def spawn_consumer(
@@ -126,7 +126,7 @@ async def _applied(pool: asyncpg.Pool, schema: str, at_least: int) -> bool:
 
 async def _settled(nc: Client, durable: str) -> bool:
     info = await consumer_info(nc, "CASES", durable)
-    return info["num_ack_pending"] == 0 and info["num_pending"] == 0
+    return bool(info["num_ack_pending"] == 0 and info["num_pending"] == 0)
 
 
 async def test_an_effect_committed_but_not_acknowledged_is_not_applied_again(

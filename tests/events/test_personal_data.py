@@ -42,7 +42,9 @@ async def test_after_shred_the_case_verifies_and_the_fields_read_erased(
 ) -> None:
     name = "Peregrina Moonwhistle"
     case = new_case()
-    await store.append(case, [reported(name=name, student_ref=f"s-{case.case_id[:8]}")], CaseVersion.new())
+    await store.append(
+        case, [reported(name=name, student_ref=f"s-{case.case_id[:8]}")], CaseVersion.new()
+    )
     stored_before = [m.body for m in await store.read_raw(case)]
 
     assert await vault.shred(f"student:s-{case.case_id[:8]}")

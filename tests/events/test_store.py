@@ -200,8 +200,10 @@ async def test_unknown_event_type_is_refused(
 
     Undeclared.event_context, Undeclared.event_name, Undeclared.event_version = ("x", "y", 1)
 
-    with pytest.raises(UnknownEventType, match="org.sexto.x.y.v1"):
-        await store.append(new_case(), [NewEvent(Undeclared(), "a", "intervener")], CaseVersion.new())
+    with pytest.raises(UnknownEventType, match=r"org\.sexto\.x\.y\.v1"):
+        await store.append(
+            new_case(), [NewEvent(Undeclared(), "a", "intervener")], CaseVersion.new()
+        )
     with pytest.raises(UnknownEventType, match="declared once in the catalogue"):
         CATALOGUE.validate("org.sexto.intake.nothing.v1", {})
 
@@ -231,11 +233,15 @@ async def test_an_event_over_64_kib_is_refused_and_nothing_is_written(
 
     bloated_store = EventStore(nc, source="sexto/tests", catalogue=catalogue)
     case = new_case()
-    start = await bloated_store.append(case, [NewEvent(Bloated(padding=[]), "a", "x")], CaseVersion.new())
+    start = await bloated_store.append(
+        case, [NewEvent(Bloated(padding=[]), "a", "x")], CaseVersion.new()
+    )
     too_big = NewEvent(Bloated(padding=["z" * 1000] * 70), "a", "x")
 
     with pytest.raises(EventTooLarge, match="over the 65536-byte limit"):
-        await bloated_store.append(case, [NewEvent(Bloated(padding=["ok"]), "a", "x"), too_big], start.version)
+        await bloated_store.append(
+            case, [NewEvent(Bloated(padding=["ok"]), "a", "x"), too_big], start.version
+        )
 
     assert len(await store.read_raw(case)) == 1
     await bloated_store.close()

@@ -21,7 +21,9 @@ from tests.support.projections import EventCounter
 async def main(nats_url: str, dsn: str, schema: str, durable: str, subject: str) -> None:
     nc = await nats.connect(nats_url)
     pool = await create_pool(dsn)
-    store = EventStore(nc, source="sexto/tests", codec=PersonalDataCodec(KeyVault(pool, MASTER_KEY)))
+    store = EventStore(
+        nc, source="sexto/tests", codec=PersonalDataCodec(KeyVault(pool, MASTER_KEY))
+    )
     consumer = ProjectionConsumer(
         nc=nc,
         pool=pool,

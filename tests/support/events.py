@@ -28,7 +28,9 @@ def reported(name: str = INVENTED_NAME, student_ref: str = "stu-1") -> NewEvent:
             discovery_channel=DiscoveryChannel.STUDENT_DISCLOSURE,
             summary=INVENTED_SUMMARY,
             students=[
-                StudentInvolved(student_ref=student_ref, role=StudentRole.DEPICTED, age=14, name=name)
+                StudentInvolved(
+                    student_ref=student_ref, role=StudentRole.DEPICTED, age=14, name=name
+                )
             ],
         ),
         actor="intervener-7",
@@ -38,4 +40,6 @@ def reported(name: str = INVENTED_NAME, student_ref: str = "stu-1") -> NewEvent:
 
 def note(text: str = "met the student with a parent", event_id: str | None = None) -> NewEvent:
     """A note (sealed free text)."""
-    return NewEvent(NoteAdded(text=text), actor="intervener-7", actor_role="intervener", event_id=event_id)
+    return NewEvent(
+        NoteAdded(text=text), actor="intervener-7", actor_role="intervener", event_id=event_id
+    )

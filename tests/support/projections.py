@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
 from sexto_events.catalogue.intake import NoteAdded
+from sexto_events.db import DbConnection
 from sexto_events.model import RecordedEvent
 
 
@@ -22,13 +22,13 @@ class EventCounter:
         self.schema = schema
         self.delay_s = delay_s
 
-    async def migrate(self, conn: asyncpg.Connection) -> None:
+    async def migrate(self, conn: DbConnection) -> None:
         await conn.execute(
             f"CREATE TABLE IF NOT EXISTS {self.schema}.event_counts ("
             "case_key text PRIMARY KEY, n integer NOT NULL, seqs bigint[] NOT NULL)"
         )
 
-    async def apply(self, event: RecordedEvent, conn: asyncpg.Connection) -> None:
+    async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         if isinstance(event.data, NoteAdded) and event.data.text == "poison":
             raise Poisoned("this note cannot be projected")
         if self.delay_s:
@@ -41,5 +41,5 @@ class EventCounter:
             event.seq,
         )
 
-    async def drop(self, conn: asyncpg.Connection) -> None:
+    async def drop(self, conn: DbConnection) -> None:
         await conn.execute(f"DROP TABLE IF EXISTS {self.schema}.event_counts")

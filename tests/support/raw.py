@@ -9,7 +9,9 @@ from sexto_events.model import CaseRef
 from sexto_events.store import EventStore
 
 
-async def publish_raw(nc: Client, store: EventStore, case: CaseRef, suffix: str, body: bytes) -> int:
+async def publish_raw(
+    nc: Client, store: EventStore, case: CaseRef, suffix: str, body: bytes
+) -> int:
     """Append a body as-is (no checks) to a case's subject; returns its stream sequence."""
     subject = f"{store.spec.subject_root}.{case.territory}.{case.case_id}.{suffix}"
     ack = await nc.jetstream().publish(subject, body, stream=store.spec.name)

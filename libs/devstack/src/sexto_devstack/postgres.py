@@ -38,6 +38,7 @@ def _ensure_runnable_as(user: str, data_dir: Path) -> None:
         )
 
     entry = ensure_user_exists(user)
+    assert entry is not None
     bin_dir = _bin_dir()
     readable = stat.S_IRGRP | stat.S_IROTH
     runnable = stat.S_IXGRP | stat.S_IXOTH

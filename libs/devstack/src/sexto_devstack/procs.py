@@ -81,15 +81,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(
-    port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30
-) -> None:
+def program_name(proc: subprocess.Popen[bytes]) -> str:
+    """The file name of the program a child runs."""
+    args = proc.args
+    first = args[0] if isinstance(args, list | tuple) else args
+    return Path(str(first)).name
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
     """Wait until a child listens on `port`; fail with its log if it exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise RuntimeError(f"{Path(proc.args[0]).name} exited early:\n{tail}")  # type: ignore[index]
+            raise RuntimeError(f"{program_name(proc)} exited early:\n{tail}")
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.settimeout(0.2)
             if s.connect_ex(("127.0.0.1", port)) == 0:

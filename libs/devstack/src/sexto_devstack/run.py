@@ -34,7 +34,7 @@ DEFAULT_PORTS = {
 READY_TIMEOUT_S = 60.0
 
 
-class Shutdown(Exception):  # noqa: N818 - a control-flow signal, not an error
+class Shutdown(Exception):
     """Raised by the signal handler to unwind and stop everything."""
 
 

@@ -29,7 +29,7 @@ from opentelemetry import trace
 from prometheus_client import Counter
 
 from sexto_events.chain import compute_hash
-from sexto_events.db import run_ddl
+from sexto_events.db import DbConnection, run_ddl
 from sexto_events.decode import EventDecoder, parse_body
 from sexto_events.errors import EventLogError
 from sexto_events.model import RecordedEvent
@@ -39,7 +39,9 @@ log = structlog.get_logger("sexto.consumer")
 tracer = trace.get_tracer("sexto.consumer")
 
 APPLIED = Counter("sexto_consumer_events_applied", "Events applied", ["consumer"])
-DEAD_LETTERED = Counter("sexto_consumer_dead_letters", "Events parked as dead letters", ["consumer"])
+DEAD_LETTERED = Counter(
+    "sexto_consumer_dead_letters", "Events parked as dead letters", ["consumer"]
+)
 RETRIED = Counter("sexto_consumer_retries", "Events negatively acknowledged", ["consumer"])
 
 
@@ -48,13 +50,13 @@ class Projection(Protocol):
 
     name: str
 
-    async def migrate(self, conn: asyncpg.Connection) -> None:
+    async def migrate(self, conn: DbConnection) -> None:
         """Create the read model's tables if missing."""
 
-    async def apply(self, event: RecordedEvent, conn: asyncpg.Connection) -> None:
+    async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         """Apply one event inside the runtime's transaction (ignore types it does not use)."""
 
-    async def drop(self, conn: asyncpg.Connection) -> None:
+    async def drop(self, conn: DbConnection) -> None:
         """Drop the read model's tables (a rebuild replays the stream into fresh ones)."""
 
 
@@ -176,7 +178,9 @@ class ProjectionConsumer:
         try:
             while not self._stopping.is_set():
                 try:
-                    msgs = await sub.fetch(self.settings.batch, timeout=self.settings.fetch_timeout_s)
+                    msgs = await sub.fetch(
+                        self.settings.batch, timeout=self.settings.fetch_timeout_s
+                    )
                 except NatsTimeout:
                     continue
                 await self.process(msgs)
@@ -205,12 +209,12 @@ class ProjectionConsumer:
         healthy = [i for i in items if i.error is None]
         try:
             outcome = await self._apply_in_tx(healthy)
-        except Exception:  # noqa: BLE001 - isolate the failing event below
+        except Exception:
             outcome = _Outcome()
             for item in healthy:
                 try:
                     single = await self._apply_in_tx([item])
-                except Exception as exc:  # noqa: BLE001 - every handler error is retried
+                except Exception as exc:
                     item.error = exc
                     continue
                 outcome.ack += single.ack
@@ -227,14 +231,14 @@ class ProjectionConsumer:
         seq = msg.metadata.sequence.stream
         try:
             raw = parse_body(msg.data)
-        except Exception as exc:  # noqa: BLE001 - unreadable events are retried then parked
+        except Exception as exc:
             return _Item(msg, seq, {}, msg.subject, error=exc)
         item = _Item(msg, seq, raw, f"{raw.get('territory')}/{raw.get('subject')}")
         try:
             if raw.get("hash") != compute_hash(raw):
                 raise PoisonEvent(f"event at stream sequence {seq} does not match its hash")
             item.event = (await self._decoder.decode([(seq, raw)]))[0]
-        except Exception as exc:  # noqa: BLE001 - undecodable events are retried then parked
+        except Exception as exc:
             item.error = exc
         return item
 
@@ -279,7 +283,7 @@ class ProjectionConsumer:
         APPLIED.labels(self.durable).inc(len(outcome.ack))
         return outcome
 
-    async def _save_heads(self, conn: asyncpg.Connection, heads: dict[str, tuple[int, str]]) -> None:
+    async def _save_heads(self, conn: DbConnection, heads: dict[str, tuple[int, str]]) -> None:
         if not heads:
             return
         await conn.executemany(

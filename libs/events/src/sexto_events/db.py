@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+DbConnection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+"""A connection, whether opened directly or borrowed from a pool."""
 
 _SCHEMA = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -26,7 +31,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
 MIGRATION_LOCK = 0x5E7700
 
 
-async def run_ddl(conn: asyncpg.Connection, ddl: str) -> None:
+async def run_ddl(conn: DbConnection, ddl: str) -> None:
     """Run idempotent DDL under a cluster-wide lock (services start concurrently)."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)

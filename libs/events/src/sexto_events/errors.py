@@ -1,4 +1,4 @@
-"""Errors raised by the event log. Messages say what went wrong and what to do; none carries personal data."""
+"""Errors of the event log: each says what went wrong and what to do, never personal data."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import os
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Union, get_args, get_origin
 
 import asyncpg
@@ -71,7 +71,9 @@ class KeyVault:
         wanted = sorted(set(subjects))
         if not wanted:
             return {}
-        fresh = [(s, aes_key_wrap(self._kek, AESGCM.generate_key(256)), self._kek_id) for s in wanted]
+        fresh = [
+            (s, aes_key_wrap(self._kek, AESGCM.generate_key(256)), self._kek_id) for s in wanted
+        ]
         async with self._pool.acquire() as conn, conn.transaction():
             shredded = await conn.fetch(
                 f"SELECT subject FROM {KEY_SCHEMA}.shredded_subjects WHERE subject = ANY($1)",
@@ -236,7 +238,7 @@ class PersonalDataCodec:
         return walk_personal(cls, data, case_id, seal)
 
     async def open_many(
-        self, items: list[tuple[type[BaseModel], dict[str, Any], str, str]]
+        self, items: Sequence[tuple[type[BaseModel], dict[str, Any], str, str]]
     ) -> list[dict[str, Any]]:
         """Open (cls, sealed data, case id, event id) items with one key lookup for all."""
         subjects: set[str] = set()

@@ -52,7 +52,9 @@ class ServiceDefinition:
     projections: Callable[[], Sequence[Projection]] = lambda: ()
 
 
-async def start_runtime(definition: ServiceDefinition, settings: EventLogSettings) -> ServiceRuntime:
+async def start_runtime(
+    definition: ServiceDefinition, settings: EventLogSettings
+) -> ServiceRuntime:
     """Connect to NATS and PostgreSQL, check the stream, create the schema, start consumers."""
     schema = checked_schema(definition.name)
     nc = await nats.connect(
@@ -135,9 +137,7 @@ def build_app(definition: ServiceDefinition, settings: EventLogSettings | None =
         finally:
             await stop_runtime(app.state.runtime)
 
-    app = FastAPI(
-        title=definition.title, description=definition.description, lifespan=lifespan
-    )
+    app = FastAPI(title=definition.title, description=definition.description, lifespan=lifespan)
     install_problem_handlers(app)
     app.include_router(health_router(lambda: readiness_checks(app)))
     for router in definition.routers:

@@ -89,13 +89,16 @@ class EventStore:
     async def append(
         self, case: CaseRef, events: Sequence[NewEvent], expected: CaseVersion
     ) -> AppendResult:
-        """Append `events` if the case is still at `expected`; a retry with the same ids is a no-op."""
+        """Append `events` if the case is still at `expected`; a same-id retry is a no-op."""
         if not events:
             raise ValueError("append needs at least one event")
         if len(events) > MAX_EVENTS_PER_APPEND:
             raise ValueError(f"at most {MAX_EVENTS_PER_APPEND} events per append")
         envelopes = await self._build(case, events, expected.head_hash)
-        bodies = [(self.subject_for(case, type(e.data)), env) for e, env in zip(events, envelopes, strict=True)]
+        bodies = [
+            (self.subject_for(case, type(e.data)), env)
+            for e, env in zip(events, envelopes, strict=True)
+        ]
         for attempt in range(3):
             try:
                 ack = await self._publish(case, bodies, expected.seq)
@@ -116,7 +119,9 @@ class EventStore:
             return AppendResult(CaseVersion(last, envelopes[-1].hash), envelopes, seqs)
         if error is None or error.get("err_code") in (WRONG_LAST_SEQUENCE, BATCH_DUPLICATE_MSG_ID):
             return await self._resolve_conflict(case, envelopes, expected)
-        raise AppendFailed(f"the server refused the append to case {case}: {error.get('description')}")
+        raise AppendFailed(
+            f"the server refused the append to case {case}: {error.get('description')}"
+        )
 
     async def _build(
         self, case: CaseRef, events: Sequence[NewEvent], prevhash: str
@@ -222,7 +227,9 @@ class EventStore:
         for position, raw in enumerate(raws):
             if (raw.get("territory"), raw.get("subject")) != (case.territory, case.case_id):
                 raise ChainBroken(str(case), position, "event stored under another case's subject")
-        events = await self.decoder.decode([(m.seq, raw) for m, raw in zip(stored, raws, strict=True)])
+        events = await self.decoder.decode(
+            [(m.seq, raw) for m, raw in zip(stored, raws, strict=True)]
+        )
         return LoadedCase(case, events, CaseVersion(stored[-1].seq, events[-1].envelope.hash))
 
     async def close(self) -> None:

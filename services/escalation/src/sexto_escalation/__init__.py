@@ -1,1 +1,1 @@
-"""The escalation service: Police dispatch, chain of custody of the sealed kit, and the prosecutor's decision."""
+"""The escalation service: police dispatch, custody of the sealed kit, the prosecutor's decision."""

@@ -1,4 +1,7 @@
-"""Composition root of the escalation service: `uvicorn --factory sexto_escalation.bootstrap:create_app`."""
+"""Composition root of the escalation service.
+
+Run: `uvicorn --factory sexto_escalation.bootstrap:create_app`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ from sexto_events.settings import EventLogSettings
 DEFINITION = ServiceDefinition(
     name="escalation",
     title="sexto escalation",
-    description="Police dispatch, chain of custody of the sealed kit, and the prosecutor's decision.",
+    description=(
+        "Police dispatch, chain of custody of the sealed kit, and the prosecutor's decision."
+    ),
 )
 
 

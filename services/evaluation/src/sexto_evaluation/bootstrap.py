@@ -1,4 +1,7 @@
-"""Composition root of the evaluation service: `uvicorn --factory sexto_evaluation.bootstrap:create_app`."""
+"""Composition root of the evaluation service.
+
+Run: `uvicorn --factory sexto_evaluation.bootstrap:create_app`.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Composition root of the intake service: `uvicorn --factory sexto_intake.bootstrap:create_app`."""
+"""Composition root of the intake service.
+
+Run: `uvicorn --factory sexto_intake.bootstrap:create_app`.
+"""
 
 from __future__ import annotations
 

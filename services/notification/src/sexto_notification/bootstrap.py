@@ -1,4 +1,7 @@
-"""Composition root of the notification service: `uvicorn --factory sexto_notification.bootstrap:create_app`."""
+"""Composition root of the notification service.
+
+Run: `uvicorn --factory sexto_notification.bootstrap:create_app`.
+"""
 
 from __future__ import annotations
 

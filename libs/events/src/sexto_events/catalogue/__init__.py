@@ -1,7 +1,15 @@
 """The event catalogue: import this package to have every event type declared."""
 
 from sexto_events.catalogue import audit, intake
-from sexto_events.catalogue.base import ERASED, Erased, EventData, PersonalName, PersonalText, Record, personal
+from sexto_events.catalogue.base import (
+    ERASED,
+    Erased,
+    EventData,
+    PersonalName,
+    PersonalText,
+    Record,
+    personal,
+)
 from sexto_events.catalogue.registry import CATALOGUE, Catalogue
 
 __all__ = [

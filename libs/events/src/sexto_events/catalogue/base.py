@@ -62,7 +62,7 @@ class PersonalSpec:
 
 def personal(kind: str, ref_field: str | None = None, **field_kwargs: Any) -> Any:
     """Mark a field as personal data of a subject (`ref_field`; None means the case itself)."""
-    extra = {PERSONAL_KEY: {"subject": kind, "ref": ref_field or "$case"}}
+    extra: dict[str, Any] = {PERSONAL_KEY: {"subject": kind, "ref": ref_field or "$case"}}
     return Field(json_schema_extra=extra, **field_kwargs)
 
 

@@ -1,0 +1,133 @@
+"""`make run`'s supervisor: all four services ready, clean stop, same data on restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import nats
+import pytest
+from sexto_devstack.procs import free_port, port_free
+from sexto_events.catalogue.audit import CaseRead
+from sexto_events.model import CaseRef, NewEvent
+from sexto_events.store import EventStore
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMES = ["NATS_PORT", "PG_PORT", "INTAKE_PORT", "EVALUATION_PORT", "ESCALATION_PORT",
+         "NOTIFICATION_PORT"]  # fmt: skip
+
+
+@pytest.fixture
+def stack_env(tmp_path: Path) -> dict[str, str]:
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chmod(tmp_path, 0o755)
+    env = {**os.environ, "SEXTO_DATA_DIR": str(data)}
+    env.pop("DATABASE_URL", None)
+    env.update({name: str(free_port()) for name in NAMES})
+    return env
+
+
+def start(env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sexto_devstack.run"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip())
+        if "all services ready" in line:
+            return proc, lines
+    proc.kill()
+    raise AssertionError("stack not ready in 60 s:\n" + "\n".join(lines))
+
+
+def stop(proc: subprocess.Popen[str], sig: int) -> str:
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    return out
+
+
+def children_of_data_dir(data: str) -> list[str]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            cmdline = status.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if data in cmdline:
+            found.append(cmdline)
+    return found
+
+
+async def write_and_count(nats_url: str, case: CaseRef, write: bool) -> int:
+    nc = await nats.connect(nats_url)
+    store = EventStore(nc, source="sexto/tests")
+    loaded = await store.load(case)
+    if write:
+        await store.append(case, [note_without_personal_data()], loaded.version)
+        loaded = await store.load(case)
+    await store.close()
+    await nc.close()
+    return len(loaded.events)
+
+
+def note_without_personal_data() -> NewEvent:
+    # No key vault in this check: an event without personal data.
+    return NewEvent(CaseRead(view="state", service="intake"), "analyst-1", "analyst")
+
+
+@pytest.mark.slow
+def test_run_starts_everything_stops_cleanly_and_resumes_with_the_same_data(
+    stack_env: dict[str, str],
+) -> None:
+    proc, lines = start(stack_env)
+    output = "\n".join(lines)
+    for name, port in (
+        ("intake", stack_env["INTAKE_PORT"]),
+        ("notification", stack_env["NOTIFICATION_PORT"]),
+    ):
+        assert f"http://127.0.0.1:{port}/docs" in output
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200, name
+    nats_url = f"nats://127.0.0.1:{stack_env['NATS_PORT']}"
+    case = CaseRef("spvm", "resume-check")
+    assert asyncio.run(write_and_count(nats_url, case, write=True)) == 1
+
+    assert "stopped" in stop(proc, signal.SIGINT)
+    assert proc.returncode == 0
+    assert children_of_data_dir(stack_env["SEXTO_DATA_DIR"]) == []
+    assert all(port_free(int(stack_env[n])) for n in NAMES)
+
+    proc, _ = start(stack_env)
+    try:
+        assert asyncio.run(write_and_count(nats_url, case, write=False)) == 1
+    finally:
+        stop(proc, signal.SIGTERM)
+    assert children_of_data_dir(stack_env["SEXTO_DATA_DIR"]) == []
+
+
+def test_a_taken_port_is_named_with_how_to_choose_another(stack_env: dict[str, str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", int(stack_env["ESCALATION_PORT"])))
+        busy.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "sexto_devstack.run"],
+            cwd=ROOT, env=stack_env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    assert result.returncode != 0
+    port = stack_env["ESCALATION_PORT"]
+    assert f"port {port} (ESCALATION_PORT) is already in use" in result.stderr
+    assert "make run ESCALATION_PORT=" in result.stderr

@@ -1,0 +1,66 @@
+"""Settings refuse unsafe secrets; trace context travels inside the envelope."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from pydantic import ValidationError
+from sexto_events.model import CaseRef, CaseVersion
+from sexto_events.settings import DEVELOPMENT_MASTER_KEY, EventLogSettings
+from sexto_events.store import EventStore
+from sexto_events.tracing import context_from_traceparent
+
+from tests.support.events import note
+
+
+def test_production_refuses_the_development_master_key() -> None:
+    with pytest.raises(ValidationError, match="development key"):
+        EventLogSettings(environment="production", master_key=DEVELOPMENT_MASTER_KEY)
+
+
+def test_a_master_key_of_the_wrong_size_is_refused() -> None:
+    with pytest.raises(ValidationError, match="32 bytes"):
+        EventLogSettings(master_key=base64.b64encode(b"short").decode())
+
+
+def test_settings_come_from_the_sexto_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = base64.b64encode(os.urandom(32)).decode()
+    monkeypatch.setenv("SEXTO_ENVIRONMENT", "production")
+    monkeypatch.setenv("SEXTO_MASTER_KEY", key)
+    monkeypatch.setenv("SEXTO_NATS_URL", "nats://10.0.0.1:4222")
+
+    settings = EventLogSettings()
+
+    assert settings.nats_url == "nats://10.0.0.1:4222"
+    assert settings.master_key_bytes() == base64.b64decode(key)
+
+
+async def test_the_active_trace_is_carried_in_the_envelope_and_restored(
+    store: EventStore, new_case: Callable[[], CaseRef]
+) -> None:
+    tracer = TracerProvider().get_tracer("tests")
+    case = new_case()
+    with tracer.start_as_current_span("http request") as span:
+        await store.append(case, [note("traced")], CaseVersion.new())
+        trace_id = span.get_span_context().trace_id
+        span_id = span.get_span_context().span_id
+
+    envelope = (await store.load(case)).events[0].envelope
+    assert envelope.traceparent is not None
+    assert envelope.traceparent.startswith(f"00-{trace_id:032x}-{span_id:016x}-")
+    parent = trace.get_current_span(context_from_traceparent(envelope.traceparent))
+    assert parent.get_span_context().trace_id == trace_id
+
+
+async def test_outside_any_trace_no_traceparent_is_written(
+    store: EventStore, new_case: Callable[[], CaseRef]
+) -> None:
+    case = new_case()
+    await store.append(case, [note("untraced")], CaseVersion.new())
+
+    assert (await store.load(case)).events[0].envelope.traceparent is None

@@ -1,0 +1,88 @@
+"""Each service starts as a FastAPI app wired to the real NATS and PostgreSQL."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sexto_devstack.nats_server import NatsServer
+from sexto_devstack.postgres import EmbeddedPostgres
+from sexto_events.settings import EventLogSettings
+
+SERVICES = ["intake", "evaluation", "escalation", "notification"]
+
+
+def make_app(name: str, nats_server: NatsServer, postgres: EmbeddedPostgres) -> FastAPI:
+    bootstrap = importlib.import_module(f"sexto_{name}.bootstrap")
+    settings = EventLogSettings(
+        environment="test", nats_url=nats_server.url, database_url=postgres.dsn
+    )
+    app: FastAPI = bootstrap.create_app(settings)
+    return app
+
+
+@pytest.fixture(params=SERVICES)
+def client(
+    request: pytest.FixtureRequest, nats_server: NatsServer, postgres: EmbeddedPostgres
+) -> Iterator[TestClient]:
+    with TestClient(make_app(request.param, nats_server, postgres)) as test_client:
+        yield test_client
+
+
+def test_healthz_answers(client: TestClient) -> None:
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_checks_nats_the_stream_and_the_database(client: TestClient) -> None:
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"nats": "ok", "stream": "ok", "database": "ok"}
+
+
+def test_readyz_is_a_503_problem_when_nats_is_gone(client: TestClient) -> None:
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    client.portal.call(runtime.nc.close)  # type: ignore[union-attr]
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["checks"]["nats"].startswith("failing")
+    assert response.json()["checks"]["database"] == "ok"
+
+
+def test_metrics_are_prometheus_text(client: TestClient) -> None:
+    response = client.get("/metrics")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "python_gc_objects_collected_total" in response.text
+
+
+def test_an_unknown_route_is_a_problem_document(client: TestClient) -> None:
+    response = client.get("/v1/nothing-here")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == 404
+    assert body["type"].startswith("https://")
+    assert body["title"]
+
+
+def test_each_service_has_its_own_schema(client: TestClient, postgres: EmbeddedPostgres) -> None:
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+
+    async def schemas() -> list[str]:
+        async with runtime.pool.acquire() as conn:
+            rows = await conn.fetch("SELECT schema_name FROM information_schema.schemata")
+        return [r["schema_name"] for r in rows]
+
+    assert runtime.name in client.portal.call(schemas)  # type: ignore[union-attr]
