@@ -1,0 +1,65 @@
+"""Append rate: one writer, and 64 cases written concurrently, beside plain js.publish."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from nats.aio.client import Client
+
+from bench.fixtures import fresh_cases, raw_body, read_event
+from sexto_events.model import CaseRef, CaseVersion
+from sexto_events.store import EventStore
+
+
+async def raw_publish_rate(nc: Client, writers: int, total: int) -> float:
+    """Events/s of plain acknowledged js.publish calls."""
+    js = nc.jetstream()
+    body = raw_body()
+    per = total // writers
+
+    async def writer() -> None:
+        subject = f"cases.rawbench.{uuid.uuid4().hex}.bench.raw"
+        for _ in range(per):
+            await js.publish(subject, body, stream="CASES")
+
+    start = time.perf_counter()
+    await asyncio.gather(*(writer() for _ in range(writers)))
+    return per * writers / (time.perf_counter() - start)
+
+
+async def store_append_rate(store: EventStore, writers: int, total: int) -> float:
+    """Events/s of EventStore.append, each writer on its own case, expected version set."""
+    per = total // writers
+
+    async def writer(case: CaseRef) -> None:
+        version = CaseVersion.new()
+        for _ in range(per):
+            version = (await store.append(case, [read_event()], version)).version
+
+    cases = fresh_cases("appendbench", writers)
+    start = time.perf_counter()
+    await asyncio.gather(*(writer(c) for c in cases))
+    return per * writers / (time.perf_counter() - start)
+
+
+async def run(nc: Client, store: EventStore, total: int) -> list[dict[str, object]]:
+    """Both shapes, raw first then ours, alternating to share the machine's state."""
+    rows = []
+    for writers in (1, 64):
+        raw = await raw_publish_rate(nc, writers, total)
+        ours = await store_append_rate(store, writers, total)
+        rows.append(
+            {
+                "name": f"append, {writers} writer{'s' if writers > 1 else ''}",
+                "unit": "events/s",
+                "ours": ours,
+                "baseline": raw,
+                "baseline_name": "plain js.publish",
+                "ratio": ours / raw,
+                "target": ">= 0.8x",
+                "met": ours / raw >= 0.8,
+            }
+        )
+    return rows
