@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 from nats.aio.client import Client
-
-from bench.fixtures import fresh_cases, raw_body, read_event
 from sexto_events.model import CaseRef, CaseVersion
 from sexto_events.store import EventStore
+
+from bench.fixtures import fresh_cases, raw_body, read_event
 
 
 async def raw_publish_rate(nc: Client, writers: int, total: int) -> float:
@@ -44,7 +45,7 @@ async def store_append_rate(store: EventStore, writers: int, total: int) -> floa
     return per * writers / (time.perf_counter() - start)
 
 
-async def run(nc: Client, store: EventStore, total: int) -> list[dict[str, object]]:
+async def run(nc: Client, store: EventStore, total: int) -> list[dict[str, Any]]:
     """Both shapes, raw first then ours, alternating to share the machine's state."""
     rows = []
     for writers in (1, 64):

@@ -12,12 +12,16 @@ from sexto_events.model import CaseRef, NewEvent
 
 def read_event() -> NewEvent:
     """A small event without personal data (an audit record of a read)."""
-    return NewEvent(CaseRead(view="history", service="intake"), "legal-reviewer-3", "legal_reviewer")
+    return NewEvent(
+        CaseRead(view="history", service="intake"), "legal-reviewer-3", "legal_reviewer"
+    )
 
 
 def note_event() -> NewEvent:
     """An event with sealed free text (one key lookup and one AES-GCM seal)."""
-    return NewEvent(NoteAdded(text="met the student with a parent; phone sealed"), "iv-1", "intervener")
+    return NewEvent(
+        NoteAdded(text="met the student with a parent; phone sealed"), "iv-1", "intervener"
+    )
 
 
 def raw_body(size: int = 520) -> bytes:

@@ -10,10 +10,11 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 from nats.aio.client import Client
-from sexto_events.chain import compute_hash, verify_chain
+from sexto_events.chain import canonical_json, compute_hash, verify_chain
 from sexto_events.errors import ChainBroken
 from sexto_events.model import CaseRef, CaseVersion
 from sexto_events.store import EventStore
@@ -175,3 +176,29 @@ async def test_reordered_events_fail_verification(
     broken = await tampered_load(nc, original, make_store, lambda b: [b[0], b[2], b[1], *b[3:]])
 
     assert broken.position == 1
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.text(alphabet=st.characters(codec="utf-8")),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(value=st.dictionaries(st.text(max_size=8), json_values, max_size=6))
+def test_canonical_json_is_byte_for_byte_rfc8785(value: dict[str, Any]) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_canonical_json_escapes_controls_like_rfc8785() -> None:
+    value: dict[str, Any] = {
+        "é": '\x00\x08\x0c\n\r\t\x1f\x7f\u2028"\\/',
+        "k\U0001f600": 1,
+        "\uffff": 2,
+    }
+    assert canonical_json(value) == rfc8785.dumps(value)

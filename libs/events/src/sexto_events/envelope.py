@@ -22,6 +22,11 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def encode_envelope(stored: dict[str, Any]) -> bytes:
+    """The message body of a stored envelope (compact UTF-8 JSON)."""
+    return json.dumps(stored, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def parse_time(value: str) -> datetime:
     """Parse a time written by `format_time`."""
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -56,7 +61,7 @@ class Envelope(BaseModel):
 
     def to_bytes(self) -> bytes:
         """The message body written to the stream."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+        return encode_envelope(self.to_dict())
 
     def sealed(self, prevhash: str) -> Envelope:
         """This envelope linked to its predecessor, with its hash computed."""

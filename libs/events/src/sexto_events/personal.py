@@ -8,6 +8,7 @@ ciphertext and still verifies, and the field reads as erased.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import types
@@ -22,7 +23,7 @@ from pydantic import BaseModel
 
 from sexto_events.catalogue.base import ERASED, PersonalSpec, personal_spec
 from sexto_events.db import run_ddl
-from sexto_events.errors import EventSchemaError, SubjectErased
+from sexto_events.errors import EventLogError, EventSchemaError, SubjectErased
 
 SEALED_MARK = "$sealed"
 ALGORITHM = "A256GCM"
@@ -87,11 +88,11 @@ class KeyVault:
                 fresh,
             )
             rows = await conn.fetch(
-                f"SELECT subject, wrapped_key FROM {KEY_SCHEMA}.subject_keys "
+                f"SELECT subject, wrapped_key, kek_id FROM {KEY_SCHEMA}.subject_keys "
                 "WHERE subject = ANY($1)",
                 wanted,
             )
-        return {r["subject"]: aes_key_unwrap(self._kek, r["wrapped_key"]) for r in rows}
+        return self._unwrap(rows)
 
     async def keys_for_reading(self, subjects: Iterable[str]) -> dict[str, bytes]:
         """The keys that still exist; a shredded subject is simply absent."""
@@ -100,11 +101,23 @@ class KeyVault:
             return {}
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                f"SELECT subject, wrapped_key FROM {KEY_SCHEMA}.subject_keys "
+                f"SELECT subject, wrapped_key, kek_id FROM {KEY_SCHEMA}.subject_keys "
                 "WHERE subject = ANY($1)",
                 wanted,
             )
-        return {r["subject"]: aes_key_unwrap(self._kek, r["wrapped_key"]) for r in rows}
+        return self._unwrap(rows)
+
+    def _unwrap(self, rows: Sequence[asyncpg.Record]) -> dict[str, bytes]:
+        keys = {}
+        for row in rows:
+            if row["kek_id"] != self._kek_id:
+                raise EventLogError(
+                    f"personal-data keys were wrapped by master key {row['kek_id']}, but the "
+                    f"configured SEXTO_MASTER_KEY is {self._kek_id}: configure the master key "
+                    "these keys were created with"
+                )
+            keys[row["subject"]] = aes_key_unwrap(self._kek, row["wrapped_key"])
+        return keys
 
     async def shred(self, subject: str) -> bool:
         """Erase a data subject: delete the key, keep a tombstone. True if a key was deleted."""
@@ -181,8 +194,22 @@ def walk_personal(
     return out
 
 
+@functools.cache
+def has_personal_fields(cls: type[BaseModel]) -> bool:
+    """True when `cls` or a model nested in it declares a personal field."""
+    for field in cls.model_fields.values():
+        if personal_spec(field.json_schema_extra) is not None:
+            return True
+        nested = _nested_model(field.annotation)
+        if nested is not None and has_personal_fields(nested[0]):
+            return True
+    return False
+
+
 def subjects_of(cls: type[BaseModel], data: dict[str, Any], case_id: str) -> set[str]:
     """Data subjects whose personal data `data` holds."""
+    if not has_personal_fields(cls):
+        return set()
     found: set[str] = set()
 
     def collect(value: Any, subject: str, _path: str) -> Any:

@@ -21,10 +21,16 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.registry import CATALOGUE, Catalogue
-from sexto_events.chain import verify_chain
+from sexto_events.chain import compute_hash, verify_chain
 from sexto_events.decode import EventDecoder, parse_body
 from sexto_events.direct_get import DirectReader, StoredMessage
-from sexto_events.envelope import CONTENT_TYPE, Envelope, format_time
+from sexto_events.envelope import (
+    DATA_CONTENT_TYPE,
+    SPEC_VERSION,
+    Envelope,
+    encode_envelope,
+    format_time,
+)
 from sexto_events.errors import (
     AppendFailed,
     ChainBroken,
@@ -94,10 +100,11 @@ class EventStore:
             raise ValueError("append needs at least one event")
         if len(events) > MAX_EVENTS_PER_APPEND:
             raise ValueError(f"at most {MAX_EVENTS_PER_APPEND} events per append")
-        envelopes = await self._build(case, events, expected.head_hash)
+        built = await self._build(case, events, expected.head_hash)
+        envelopes = [env for env, _ in built]
         bodies = [
-            (self.subject_for(case, type(e.data)), env)
-            for e, env in zip(events, envelopes, strict=True)
+            (self.subject_for(case, type(e.data)), env, body)
+            for e, (env, body) in zip(events, built, strict=True)
         ]
         for attempt in range(3):
             try:
@@ -125,7 +132,7 @@ class EventStore:
 
     async def _build(
         self, case: CaseRef, events: Sequence[NewEvent], prevhash: str
-    ) -> list[Envelope]:
+    ) -> list[tuple[Envelope, bytes]]:
         envelopes = []
         for event in events:
             cls = type(event.data)
@@ -144,56 +151,59 @@ class EventStore:
                         f"{type_name} carries personal data but no key vault was configured"
                     )
                 data = await self.codec.seal(cls, data, case.case_id, event_id)
-            envelope = Envelope(
-                id=event_id,
-                source=self.source,
-                type=type_name,
-                subject=case.case_id,
-                time=format_time(event.time or self._clock()),
-                data=data,
-                territory=case.territory,
-                actor=event.actor,
-                actorrole=event.actor_role,
-                correlationid=event.correlation_id or event_id,
-                causationid=event.causation_id or event_id,
-                traceparent=current_traceparent(),
-                protocolversion=event.protocol_version,
-            ).sealed(prevhash)
-            size = len(envelope.to_bytes())
-            if size > MAX_EVENT_BYTES:
-                raise EventTooLarge(type_name, size, MAX_EVENT_BYTES)
-            envelopes.append(envelope)
-            prevhash = envelope.hash
+            attributes: dict[str, Any] = {
+                "specversion": SPEC_VERSION,
+                "id": event_id,
+                "source": self.source,
+                "type": type_name,
+                "subject": case.case_id,
+                "time": format_time(event.time or self._clock()),
+                "datacontenttype": DATA_CONTENT_TYPE,
+                "data": data,
+                "territory": case.territory,
+                "actor": event.actor,
+                "actorrole": event.actor_role,
+                "correlationid": event.correlation_id or event_id,
+                "causationid": event.causation_id or event_id,
+                "traceparent": current_traceparent(),
+                "protocolversion": event.protocol_version,
+                "prevhash": prevhash,
+            }
+            stored: dict[str, Any] = {k: v for k, v in attributes.items() if v is not None}
+            stored["hash"] = compute_hash(stored)
+            body = encode_envelope(stored)
+            if len(body) > MAX_EVENT_BYTES:
+                raise EventTooLarge(type_name, len(body), MAX_EVENT_BYTES)
+            # Built here, so already valid: skip re-validation on the hot path.
+            envelopes.append((Envelope.model_construct(**stored), body))
+            prevhash = stored["hash"]
         return envelopes
 
     async def _publish(
-        self, case: CaseRef, bodies: list[tuple[str, Envelope]], expected_seq: int
+        self, case: CaseRef, bodies: list[tuple[str, Envelope, bytes]], expected_seq: int
     ) -> dict[str, Any]:
         expect = {
             "Nats-Expected-Last-Subject-Sequence": str(expected_seq),
             "Nats-Expected-Last-Subject-Sequence-Subject": self.case_filter(case),
         }
         if len(bodies) == 1:
-            subject, env = bodies[0]
-            headers = {"Nats-Msg-Id": env.id, "Content-Type": CONTENT_TYPE, **expect}
-            reply = await self._nc.request(subject, env.to_bytes(), self._timeout, headers=headers)
+            subject, env, body = bodies[0]
+            headers = {"Nats-Msg-Id": env.id, **expect}
+            reply = await self._nc.request(subject, body, self._timeout, headers=headers)
             return dict(json.loads(reply.data))
         batch_id = str(uuid_utils.uuid7())
-        for index, (subject, env) in enumerate(bodies, start=1):
+        for index, (subject, env, body) in enumerate(bodies, start=1):
             headers = {
                 "Nats-Msg-Id": env.id,
-                "Content-Type": CONTENT_TYPE,
                 "Nats-Batch-Id": batch_id,
                 "Nats-Batch-Sequence": str(index),
                 **(expect if index == 1 else {}),
             }
             if index < len(bodies):
-                await self._nc.publish(subject, env.to_bytes(), headers=headers)
+                await self._nc.publish(subject, body, headers=headers)
             else:
                 headers["Nats-Batch-Commit"] = "1"
-                reply = await self._nc.request(
-                    subject, env.to_bytes(), self._timeout, headers=headers
-                )
+                reply = await self._nc.request(subject, body, self._timeout, headers=headers)
         return dict(json.loads(reply.data))
 
     async def _resolve_conflict(

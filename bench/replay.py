@@ -1,0 +1,93 @@
+"""Replay rate through the consumer runtime, beside a plain ordered consumer."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+from nats.aio.client import Client
+from sexto_events.consumer import ConsumerSettings, ProjectionConsumer, consumer_info
+from sexto_events.db import DbConnection
+from sexto_events.decode import EventDecoder
+from sexto_events.model import RecordedEvent
+
+from bench.load import stream_size
+
+
+class CountingProjection:
+    """A minimal read model: events per type, so the cost measured is the runtime's."""
+
+    name = "bench"
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        self.seen = 0
+
+    async def migrate(self, conn: DbConnection) -> None:
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.schema}.per_type (type text PRIMARY KEY, n bigint)"
+        )
+
+    async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
+        self.seen += 1
+
+    async def drop(self, conn: DbConnection) -> None:
+        await conn.execute(f"DROP TABLE IF EXISTS {self.schema}.per_type")
+
+
+async def raw_ordered_rate(nc: Client, subject: str, total: int) -> float:
+    """Events/s of a plain ordered push consumer reading `total` messages."""
+    js = nc.jetstream()
+    start = time.perf_counter()
+    sub = await js.subscribe(subject, ordered_consumer=True, pending_msgs_limit=-1)
+    for _ in range(total):
+        await sub.next_msg(timeout=10)
+    rate = total / (time.perf_counter() - start)
+    await sub.unsubscribe()
+    return rate
+
+
+async def runtime_rate(
+    nc: Client, pool: asyncpg.Pool, decoder: EventDecoder, subject: str, total: int
+) -> float:
+    """Events/s of a ProjectionConsumer catching up on `total` events from scratch."""
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    async with pool.acquire() as conn:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+    projection = CountingProjection(schema)
+    consumer = ProjectionConsumer(
+        nc=nc, pool=pool, decoder=decoder, schema=schema, durable=f"bench-{schema}",
+        projection=projection, filter_subject=subject,
+        settings=ConsumerSettings(batch=1024, max_ack_pending=20_000),
+    )  # fmt: skip
+    await consumer.setup()
+    sub = await nc.jetstream().pull_subscribe_bind(consumer.durable, "CASES")
+    start = time.perf_counter()
+    while projection.seen < total:
+        await consumer.process(await sub.fetch(1024, timeout=10))
+    rate = total / (time.perf_counter() - start)
+    await sub.unsubscribe()
+    info = await consumer_info(nc, "CASES", consumer.durable)
+    assert info["num_pending"] == 0
+    return rate
+
+
+async def run(
+    nc: Client, pool: asyncpg.Pool, decoder: EventDecoder, subject: str
+) -> dict[str, Any]:
+    """Both over the same events."""
+    total = await stream_size(nc)
+    raw = await raw_ordered_rate(nc, subject, total)
+    ours = await runtime_rate(nc, pool, decoder, subject, total)
+    return {
+        "name": f"replay {total} events through the consumer runtime",
+        "unit": "events/s",
+        "ours": ours,
+        "baseline": raw,
+        "baseline_name": "plain ordered consumer",
+        "ratio": ours / raw,
+        "target": ">= 0.6x",
+        "met": ours / raw >= 0.6,
+    }

@@ -1,0 +1,197 @@
+"""`make bench`: every figure beside a baseline measured in the same run.
+
+Prints a table with ratios and writes JSON to bench/results/. Each section gets fresh
+servers so one section's data does not slow another. Scale with BENCH_SCALE (default 1.0;
+the 1-million-event load figure always fills to 1 million).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import nats
+from nats.aio.client import Client
+from sexto_devstack.nats_server import NatsServer
+from sexto_devstack.postgres import EmbeddedPostgres
+from sexto_devstack.procs import free_port
+from sexto_events.db import create_pool
+from sexto_events.model import CaseVersion
+from sexto_events.personal import KeyVault, PersonalDataCodec
+from sexto_events.store import EventStore
+
+from bench import append, load, peer, replay
+from bench.fixtures import fresh_cases, read_event
+from tests.support.events import reported
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
+MASTER_KEY = os.urandom(32)
+
+
+@dataclass
+class Stack:
+    """Servers and clients for one section."""
+
+    nats: NatsServer
+    nc: Client
+    pool: asyncpg.Pool
+    store: EventStore
+
+
+@asynccontextmanager
+async def stack(root: Path, postgres: EmbeddedPostgres, name: str) -> AsyncIterator[Stack]:
+    """A fresh nats-server (fsync always) sharing the benchmark's PostgreSQL."""
+    server = NatsServer(free_port(), root / name).start()
+    nc = await nats.connect(server.url, pending_size=64 * 1024 * 1024)
+    pool = await create_pool(postgres.dsn)
+    vault = KeyVault(pool, MASTER_KEY)
+    await vault.migrate()
+    store = EventStore(nc, source="sexto/bench", codec=PersonalDataCodec(vault))
+    await store.ensure_stream()
+    try:
+        yield Stack(server, nc, pool, store)
+    finally:
+        await store.close()
+        await nc.close()
+        await pool.close()
+        server.stop()
+
+
+async def restart_nats(s: Stack, sync_always: bool) -> None:
+    """Restart the section's server with or without fsync always, same data."""
+    await s.store.close()
+    await s.nc.close()
+    s.nats.stop()
+    s.nats.sync_always = sync_always
+    s.nats.start()
+    s.nc = await nats.connect(s.nats.url, pending_size=64 * 1024 * 1024)
+    s.store = EventStore(s.nc, source="sexto/bench", codec=s.store.codec)
+
+
+async def main() -> None:
+    """Run every section and report."""
+    root = Path(tempfile.mkdtemp(prefix="sexto-bench-", dir=os.environ.get("BENCH_DIR")))
+    os.chmod(root, 0o755)
+    postgres = EmbeddedPostgres(free_port(), root / "pg" / "data", durable=True).start()
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    try:
+        print("append ...", flush=True)
+        async with stack(root, postgres, "append") as s:
+            rows += await append.run(s.nc, s.store, total=int(3000 * SCALE))
+
+        print("load at 1 thousand and 1 million events ...", flush=True)
+        async with stack(root, postgres, "load") as s:
+            case = await load.write_case(s.store)
+            await load.fill(s.nc, 1000)
+            rows += await load.measure(s.nc, s.store, case, "1 thousand", runs=int(1000 * SCALE))
+            # Bulk-load with lazy fsync (the figure measured does not write), then measure
+            # on the production setting again.
+            await restart_nats(s, sync_always=False)
+            await load.fill(s.nc, 1_000_000)
+            await restart_nats(s, sync_always=True)
+            rows += await load.measure(s.nc, s.store, case, "1 million", runs=int(1000 * SCALE))
+        small, big = (r["ours"] for r in rows if str(r["name"]).endswith("p50"))
+        rows.append(
+            {
+                "name": "load p50 slowdown, 1 million vs 1 thousand events",
+                "unit": "x",
+                "ours": big / small,
+                "baseline": 1.0,
+                "baseline_name": "no slowdown",
+                "ratio": big / small,
+                "target": "<= 1.5x",
+                "met": big / small <= 1.5,
+            }
+        )
+
+        print("replay ...", flush=True)
+        async with stack(root, postgres, "replay") as s:
+            await restart_nats(s, sync_always=False)
+            await seed_replay(s.store, cases=int(1000 * SCALE), per_case=50)
+            await restart_nats(s, sync_always=True)
+            rows.append(await replay.run(s.nc, s.pool, s.store.decoder, "cases.>"))
+
+        print("command loop beside eventsourcing ...", flush=True)
+        async with stack(root, postgres, "peer") as s:
+            commands = int(1000 * SCALE)
+            theirs = await asyncio.to_thread(
+                peer.eventsourcing_rate, "127.0.0.1", postgres.port, postgres.database, commands
+            )
+            ours = await peer.store_rate(s.store, commands, personal=False)
+            ours_sealed = await peer.store_rate(s.store, commands, personal=True)
+        for label, value in (("", ours), (", sealed personal data", ours_sealed)):
+            rows.append(
+                {
+                    "name": f"command loop: load + append one event{label}",
+                    "unit": "commands/s",
+                    "ours": value,
+                    "baseline": theirs,
+                    "baseline_name": "eventsourcing 9.5 on PostgreSQL",
+                    "ratio": value / theirs,
+                    "target": ">= 1.5x" if not label else "",
+                    "met": value / theirs >= 1.5 if not label else None,
+                }
+            )
+    finally:
+        postgres.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    report(rows, time.perf_counter() - started)
+
+
+async def seed_replay(store: EventStore, cases: int, per_case: int) -> None:
+    """Real envelopes for the replay: a sealed report then facts, 64 writers at once."""
+    refs = fresh_cases("replaybench", cases)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(len(refs)):
+        queue.put_nowait(i)
+
+    async def writer() -> None:
+        while not queue.empty():
+            case = refs[queue.get_nowait()]
+            version = (await store.append(case, [reported()], CaseVersion.new())).version
+            for _ in range(per_case - 1):
+                version = (await store.append(case, [read_event()], version)).version
+
+    await asyncio.gather(*(writer() for _ in range(64)))
+
+
+def report(rows: list[dict[str, Any]], seconds: float) -> None:
+    """Print the table and save the JSON."""
+    print()
+    print(f"{'figure':<64} {'ours':>10} {'baseline':>10} {'ratio':>7}  {'target':<11} met")
+    for r in rows:
+        met = {True: "yes", False: "NO", None: ""}[r["met"]]
+        print(
+            f"{r['name']:<64} {r['ours']:>10.2f} {r['baseline']:>10.2f} {r['ratio']:>6.2f}x"
+            f"  {r['target']:<11} {met:<4} ({r['unit']}; baseline: {r['baseline_name']})"
+        )
+    machine = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "scale": SCALE,
+        "seconds": round(seconds, 1),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS / f"bench-{stamp}.json"
+    out.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
+    print(f"\n{machine}\nsaved {out}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
