@@ -75,11 +75,11 @@ async def runtime_rate(
 
 
 async def run(
-    nc: Client, pool: asyncpg.Pool, decoder: EventDecoder, subject: str
+    nc_raw: Client, nc: Client, pool: asyncpg.Pool, decoder: EventDecoder, subject: str
 ) -> dict[str, Any]:
     """Both over the same events."""
     total = await stream_size(nc)
-    raw = await raw_ordered_rate(nc, subject, total)
+    raw = await raw_ordered_rate(nc_raw, subject, total)
     ours = await runtime_rate(nc, pool, decoder, subject, total)
     return {
         "name": f"replay {total} events through the consumer runtime",

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
-import nats
 import pytest
 from nats.aio.client import Client
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_devstack.procs import free_port
+from sexto_events.connection import connect
 from sexto_events.db import create_pool
 from sexto_events.model import CaseRef
 from sexto_events.personal import KeyVault, PersonalDataCodec
@@ -48,7 +48,7 @@ def postgres(servers_dir: Path) -> Iterator[EmbeddedPostgres]:
 
 @pytest.fixture(scope="session")
 async def nc(nats_server: NatsServer) -> AsyncIterator[Client]:
-    client = await nats.connect(nats_server.url, name="sexto-tests")
+    client = await connect(nats_server.url, name="sexto-tests")
     yield client
     await client.close()
 

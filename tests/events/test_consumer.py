@@ -142,9 +142,7 @@ async def test_an_effect_committed_but_not_acknowledged_is_not_applied_again(
     await consumer.setup()
     sub = await nc.jetstream().pull_subscribe_bind(consumer.durable, "CASES")
     # Crash window: the transaction committed, the process died before acknowledging.
-    for msg in await sub.fetch(8, timeout=2):
-        item = await consumer._decode(msg)
-        await consumer._apply_in_tx([item])
+    await consumer._apply_in_tx(await consumer._decode_all(await sub.fetch(8, timeout=2)))
     await sub.unsubscribe()
 
     task = asyncio.create_task(consumer.run())

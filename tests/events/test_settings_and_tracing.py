@@ -7,9 +7,11 @@ import os
 from collections.abc import Callable
 
 import pytest
+from nats.aio.client import Client
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
+from sexto_events.connection import EventLogClient
 from sexto_events.model import CaseRef, CaseVersion
 from sexto_events.settings import DEVELOPMENT_MASTER_KEY, EventLogSettings
 from sexto_events.store import EventStore
@@ -64,3 +66,16 @@ async def test_outside_any_trace_no_traceparent_is_written(
     await store.append(case, [note("untraced")], CaseVersion.new())
 
     assert (await store.load(case)).events[0].envelope.traceparent is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"Nats-Msg-Id: abc\r\nNats-Sequence: 12\r\n\r\n",
+        b"Name:NoSpace\r\nBad Name: skipped\r\n\xc3\xa9t\xc3\xa9: skipped\r\nUtf: caf\xc3\xa9\r\n",
+        b"Broken-Line-Without-Colon\r\nA:  spaced value  \r\nB:\tx\r\n",
+        b"Bad: \xff\xfe\r\n",
+    ],
+)
+def test_the_fast_header_parser_agrees_with_nats_py(raw: bytes) -> None:
+    assert EventLogClient._parse_header_lines(raw) == Client._parse_header_lines(raw)

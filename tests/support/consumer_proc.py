@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-import nats
+from sexto_events.connection import connect
 from sexto_events.consumer import ConsumerSettings, ProjectionConsumer
 from sexto_events.db import create_pool
 from sexto_events.personal import KeyVault, PersonalDataCodec
@@ -19,7 +19,7 @@ from tests.support.projections import EventCounter
 
 
 async def main(nats_url: str, dsn: str, schema: str, durable: str, subject: str) -> None:
-    nc = await nats.connect(nats_url)
+    nc = await connect(nats_url)
     pool = await create_pool(dsn)
     store = EventStore(
         nc, source="sexto/tests", codec=PersonalDataCodec(KeyVault(pool, MASTER_KEY))

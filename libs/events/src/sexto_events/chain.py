@@ -21,19 +21,30 @@ def _plain(value: Any) -> bool:
     """True when RFC 8785 and sorted `json.dumps` provably agree on `value`.
 
     That is: no floats (RFC 8785 formats numbers as ECMAScript does), integers within
-    the IEEE-754 safe range, and ASCII keys (RFC 8785 sorts by UTF-16 code units, Python
-    by code points; they agree on ASCII). String escaping is the same in both: short
-    forms for \\b \\f \\n \\r \\t, lowercase \\u00xx for other controls, nothing else.
+    the IEEE-754 safe range, ASCII keys (RFC 8785 sorts by UTF-16 code units, Python by
+    code points; they agree on ASCII), and only the plain JSON types (exact types: a
+    subclass goes to the reference implementation). String escaping is the same in both:
+    short forms for \\b \\f \\n \\r \\t, lowercase \\u00xx for other controls.
     """
-    if value is None or isinstance(value, str | bool):
-        return True
-    if isinstance(value, int):
-        return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_plain(v) for v in value)
-    return False
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if not -_MAX_SAFE_INT <= item <= _MAX_SAFE_INT:
+                return False
+        elif kind is dict:
+            for key in item:
+                if type(key) is not str or not key.isascii():
+                    return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        else:
+            return False
+    return True
 
 
 def canonical_json(value: Mapping[str, Any]) -> bytes:

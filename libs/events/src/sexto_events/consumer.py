@@ -205,7 +205,7 @@ class ProjectionConsumer:
 
     async def process(self, msgs: list[Msg]) -> None:
         """Apply a fetched batch: whole in one transaction, else one by one."""
-        items = [await self._decode(m) for m in msgs]
+        items = await self._decode_all(msgs)
         healthy = [i for i in items if i.error is None]
         try:
             outcome = await self._apply_in_tx(healthy)
@@ -227,19 +227,32 @@ class ProjectionConsumer:
             if item.error is not None:
                 await self._failed(item)
 
-    async def _decode(self, msg: Msg) -> _Item:
+    async def _decode_all(self, msgs: list[Msg]) -> list[_Item]:
+        """Parse and hash-check each message, then decode the batch with one key lookup."""
+        items = [self._parse(m) for m in msgs]
+        ready = [i for i in items if i.error is None]
+        try:
+            events = await self._decoder.decode([(i.seq, i.raw) for i in ready])
+        except Exception:
+            for item in ready:
+                try:
+                    item.event = (await self._decoder.decode([(item.seq, item.raw)]))[0]
+                except Exception as exc:
+                    item.error = exc
+            return items
+        for item, event in zip(ready, events, strict=True):
+            item.event = event
+        return items
+
+    def _parse(self, msg: Msg) -> _Item:
         seq = msg.metadata.sequence.stream
         try:
             raw = parse_body(msg.data)
         except Exception as exc:
             return _Item(msg, seq, {}, msg.subject, error=exc)
         item = _Item(msg, seq, raw, f"{raw.get('territory')}/{raw.get('subject')}")
-        try:
-            if raw.get("hash") != compute_hash(raw):
-                raise PoisonEvent(f"event at stream sequence {seq} does not match its hash")
-            item.event = (await self._decoder.decode([(seq, raw)]))[0]
-        except Exception as exc:
-            item.error = exc
+        if raw.get("hash") != compute_hash(raw):
+            item.error = PoisonEvent(f"event at stream sequence {seq} does not match its hash")
         return item
 
     async def _apply_in_tx(self, items: list[_Item]) -> _Outcome:

@@ -88,6 +88,6 @@ class AppendResult:
     """What an append stored; `duplicate` when a retry found its events already there."""
 
     version: CaseVersion
-    envelopes: list[Envelope]
+    event_ids: list[str]
     seqs: list[int]
     duplicate: bool = False

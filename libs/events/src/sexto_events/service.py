@@ -10,11 +10,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
-import nats
 import structlog
 from fastapi import APIRouter, FastAPI
 from nats.aio.client import Client
 
+from sexto_events.connection import connect
 from sexto_events.consumer import ConsumerSettings, Projection, ProjectionConsumer
 from sexto_events.db import checked_schema, create_pool, ensure_schema
 from sexto_events.health import Check, health_router
@@ -57,7 +57,7 @@ async def start_runtime(
 ) -> ServiceRuntime:
     """Connect to NATS and PostgreSQL, check the stream, create the schema, start consumers."""
     schema = checked_schema(definition.name)
-    nc = await nats.connect(
+    nc = await connect(
         settings.nats_url, name=f"sexto-{definition.name}", max_reconnect_attempts=-1
     )
     pool = await create_pool(settings.database_url)

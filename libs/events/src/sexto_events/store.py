@@ -27,7 +27,6 @@ from sexto_events.direct_get import DirectReader, StoredMessage
 from sexto_events.envelope import (
     DATA_CONTENT_TYPE,
     SPEC_VERSION,
-    Envelope,
     encode_envelope,
     format_time,
 )
@@ -101,10 +100,10 @@ class EventStore:
         if len(events) > MAX_EVENTS_PER_APPEND:
             raise ValueError(f"at most {MAX_EVENTS_PER_APPEND} events per append")
         built = await self._build(case, events, expected.head_hash)
-        envelopes = [env for env, _ in built]
+        ids = [event_id for event_id, _, _ in built]
         bodies = [
-            (self.subject_for(case, type(e.data)), env, body)
-            for e, (env, body) in zip(events, built, strict=True)
+            (self.subject_for(case, type(e.data)), event_id, body)
+            for e, (event_id, _, body) in zip(events, built, strict=True)
         ]
         for attempt in range(3):
             try:
@@ -122,17 +121,18 @@ class EventStore:
         error = ack.get("error")
         if error is None and not ack.get("duplicate"):
             last = int(ack["seq"])
-            seqs = list(range(last - len(envelopes) + 1, last + 1))
-            return AppendResult(CaseVersion(last, envelopes[-1].hash), envelopes, seqs)
+            seqs = list(range(last - len(built) + 1, last + 1))
+            return AppendResult(CaseVersion(last, built[-1][1]), ids, seqs)
         if error is None or error.get("err_code") in (WRONG_LAST_SEQUENCE, BATCH_DUPLICATE_MSG_ID):
-            return await self._resolve_conflict(case, envelopes, expected)
+            return await self._resolve_conflict(case, ids, expected)
         raise AppendFailed(
             f"the server refused the append to case {case}: {error.get('description')}"
         )
 
     async def _build(
         self, case: CaseRef, events: Sequence[NewEvent], prevhash: str
-    ) -> list[tuple[Envelope, bytes]]:
+    ) -> list[tuple[str, str, bytes]]:
+        """(event id, hash, body) of each event, chained from `prevhash`."""
         envelopes = []
         for event in events:
             cls = type(event.data)
@@ -174,27 +174,26 @@ class EventStore:
             body = encode_envelope(stored)
             if len(body) > MAX_EVENT_BYTES:
                 raise EventTooLarge(type_name, len(body), MAX_EVENT_BYTES)
-            # Built here, so already valid: skip re-validation on the hot path.
-            envelopes.append((Envelope.model_construct(**stored), body))
+            envelopes.append((event_id, str(stored["hash"]), body))
             prevhash = stored["hash"]
         return envelopes
 
     async def _publish(
-        self, case: CaseRef, bodies: list[tuple[str, Envelope, bytes]], expected_seq: int
+        self, case: CaseRef, bodies: list[tuple[str, str, bytes]], expected_seq: int
     ) -> dict[str, Any]:
         expect = {
             "Nats-Expected-Last-Subject-Sequence": str(expected_seq),
             "Nats-Expected-Last-Subject-Sequence-Subject": self.case_filter(case),
         }
         if len(bodies) == 1:
-            subject, env, body = bodies[0]
-            headers = {"Nats-Msg-Id": env.id, **expect}
+            subject, event_id, body = bodies[0]
+            headers = {"Nats-Msg-Id": event_id, **expect}
             reply = await self._nc.request(subject, body, self._timeout, headers=headers)
             return dict(json.loads(reply.data))
         batch_id = str(uuid_utils.uuid7())
-        for index, (subject, env, body) in enumerate(bodies, start=1):
+        for index, (subject, event_id, body) in enumerate(bodies, start=1):
             headers = {
-                "Nats-Msg-Id": env.id,
+                "Nats-Msg-Id": event_id,
                 "Nats-Batch-Id": batch_id,
                 "Nats-Batch-Sequence": str(index),
                 **(expect if index == 1 else {}),
@@ -207,15 +206,15 @@ class EventStore:
         return dict(json.loads(reply.data))
 
     async def _resolve_conflict(
-        self, case: CaseRef, envelopes: list[Envelope], expected: CaseVersion
+        self, case: CaseRef, ids: list[str], expected: CaseVersion
     ) -> AppendResult:
         """Tell a retry of an append already stored (success) from a real conflict."""
         after = await self._reader.read(self.case_filter(case), start_seq=expected.seq + 1)
-        ids = [m.msg_id for m in after[: len(envelopes)]]
-        if ids == [e.id for e in envelopes]:
-            stored = [Envelope.model_validate(parse_body(m.body)) for m in after[: len(envelopes)]]
-            seqs = [m.seq for m in after[: len(envelopes)]]
-            return AppendResult(CaseVersion(seqs[-1], stored[-1].hash), stored, seqs, True)
+        mine = after[: len(ids)]
+        if [m.msg_id for m in mine] == ids:
+            head = str(parse_body(mine[-1].body)["hash"])
+            seqs = [m.seq for m in mine]
+            return AppendResult(CaseVersion(seqs[-1], head), ids, seqs, duplicate=True)
         actual = after[-1].seq if after else None
         raise ConcurrencyConflict(str(case), expected.seq, actual)
 
