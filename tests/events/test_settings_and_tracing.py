@@ -75,6 +75,8 @@ async def test_outside_any_trace_no_traceparent_is_written(
         b"Name:NoSpace\r\nBad Name: skipped\r\n\xc3\xa9t\xc3\xa9: skipped\r\nUtf: caf\xc3\xa9\r\n",
         b"Broken-Line-Without-Colon\r\nA:  spaced value  \r\nB:\tx\r\n",
         b"Bad: \xff\xfe\r\n",
+        b"\xff:lead\r\nK\x1cey: unit separator\r\nNb: \xc2\xa0nbsp kept\xc2\xa0\r\n",
+        b"Trunc: caf\xc3\r\nNext: ok\r\n",
     ],
 )
 def test_the_fast_header_parser_agrees_with_nats_py(raw: bytes) -> None:

@@ -179,6 +179,23 @@ async def test_load_spans_several_direct_get_batches(
     assert [e.seq for e in loaded.events] == sorted(e.seq for e in loaded.events)
 
 
+async def test_a_case_grown_by_another_writer_loads_whole(
+    nc: Client, store: EventStore, new_case: Callable[[], CaseRef]
+) -> None:
+    other_writer = EventStore(nc, source="sexto/tests", codec=store.codec)
+    case = new_case()
+    version = (await store.append(case, [reported()], CaseVersion.new())).version
+    assert len((await store.load(case)).events) == 1  # the reader now expects 1 event
+
+    for i in range(3):
+        version = (await other_writer.append(case, [note(f"elsewhere {i}")], version)).version
+    loaded = await store.load(case)
+
+    assert len(loaded.events) == 4
+    assert loaded.version == version
+    await other_writer.close()
+
+
 async def test_load_up_to_a_sequence_gives_what_was_known_then(
     store: EventStore, new_case: Callable[[], CaseRef]
 ) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from nats.aio.client import Client
 
 _WHITESPACE = re.compile(r"\s")
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c"  # what bytes.strip() removes
 
 
 class EventLogClient(Client):
@@ -23,17 +24,16 @@ class EventLogClient(Client):
     @staticmethod
     def _parse_header_lines(raw: bytes) -> dict[str, str]:
         out: dict[str, str] = {}
-        for line in raw.split(b"\r\n"):
-            name, sep, value = line.partition(b":")
+        # Decoding the block once gives the same text as decoding each value: invalid
+        # UTF-8 never swallows the ASCII ':' or CRLF that follow it.
+        for line in raw.decode("utf-8", "replace").split("\r\n"):
+            name, sep, value = line.partition(":")
             if not sep:
                 continue
-            try:
-                key = name.strip().decode("ascii")
-            except UnicodeDecodeError:
+            key = name.strip(_ASCII_WHITESPACE)
+            if not key.isascii() or _WHITESPACE.search(key):
                 continue
-            if _WHITESPACE.search(key):
-                continue
-            out[key] = value.strip().decode("utf-8", "replace")
+            out[key] = value.strip(_ASCII_WHITESPACE)
         return out
 
 

@@ -2,6 +2,12 @@
 
 nats-py has no wrapper for the batch form of $JS.API.DIRECT.GET (server >= 2.11), so the
 request is sent by hand. One wildcard inbox subscription serves every concurrent load.
+
+The batch size matters: when a batch asks for more messages than the subject has, the
+server keeps looking for them through the rest of the stream, which costs twice as much
+with a million events in it (measured: 0.72 ms for an exact batch, 1.5 ms for 512). So the
+reader remembers how many messages each filter had (a hint), asks for exactly that many,
+and reads any newer ones with a second request sized by the server's `Nats-Num-Pending`.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from nats.aio.client import Client
@@ -18,6 +25,7 @@ from nats.aio.subscription import Subscription
 from sexto_events.errors import EventLogError
 
 STATUS = "Status"
+SIZE_HINTS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,77 +38,20 @@ class StoredMessage:
     msg_id: str | None
 
 
-class DirectReader:
-    """Reads all messages of a subject filter, in stream order, with batched direct gets."""
+class _Batch:
+    """Replies to one batch request, completed by the server's end-of-batch status."""
 
-    def __init__(self, nc: Client, stream: str, batch: int = 512, timeout: float = 5.0) -> None:
-        self._nc = nc
-        self._api = f"$JS.API.DIRECT.GET.{stream}"
-        self._batch = batch
-        self._timeout = timeout
-        self._prefix = nc.new_inbox()
-        self._sub: Subscription | None = None
-        self._queues: dict[str, asyncio.Queue[Msg]] = {}
-        self._ids = itertools.count()
+    def __init__(self) -> None:
+        self.messages: list[StoredMessage] = []
+        self.pending = 0
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    async def _ensure_sub(self) -> None:
-        if self._sub is None:
-            self._sub = await self._nc.subscribe(f"{self._prefix}.*", cb=self._route)
-
-    async def _route(self, msg: Msg) -> None:
-        queue = self._queues.get(msg.subject.rsplit(".", 1)[-1])
-        if queue is not None:
-            queue.put_nowait(msg)
-
-    async def read(
-        self, subject_filter: str, start_seq: int = 1, up_to_seq: int | None = None
-    ) -> list[StoredMessage]:
-        """Every message matching `subject_filter` from `start_seq` (up to `up_to_seq`)."""
-        await self._ensure_sub()
-        token = str(next(self._ids))
-        queue: asyncio.Queue[Msg] = asyncio.Queue()
-        self._queues[token] = queue
-        out: list[StoredMessage] = []
-        try:
-            seq = start_seq
-            while True:
-                request = {"seq": seq, "next_by_subj": subject_filter, "batch": self._batch}
-                await self._nc.publish(
-                    self._api, json.dumps(request).encode(), reply=f"{self._prefix}.{token}"
-                )
-                pending = await self._collect(queue, out, up_to_seq)
-                if pending == 0 or (up_to_seq is not None and out and out[-1].seq >= up_to_seq):
-                    break
-                seq = out[-1].seq + 1
-        finally:
-            del self._queues[token]
-        if up_to_seq is not None:
-            out = [m for m in out if m.seq <= up_to_seq]
-        return out
-
-    async def _collect(
-        self, queue: asyncio.Queue[Msg], out: list[StoredMessage], up_to_seq: int | None
-    ) -> int:
-        """Collect one batch's replies; return how many matching messages remain after it."""
-        pending = 0
-        while True:
-            try:
-                msg = await asyncio.wait_for(queue.get(), self._timeout)
-            except TimeoutError:
-                raise EventLogError(
-                    "the NATS server did not answer a direct get in time: check that the "
-                    "stream exists and allows direct access"
-                ) from None
-            headers = msg.headers or {}
-            status = headers.get(STATUS)
-            if status == "204":
-                return pending
-            if status == "404":
-                return 0
-            if status is not None:
-                raise EventLogError(f"direct get failed with status {status}: {headers}")
-            pending = int(headers.get("Nats-Num-Pending", "0"))
-            out.append(
+    def add(self, msg: Msg) -> None:
+        headers = msg.headers or {}
+        status = headers.get(STATUS)
+        if status is None:
+            self.pending = int(headers.get("Nats-Num-Pending", "0"))
+            self.messages.append(
                 StoredMessage(
                     seq=int(headers["Nats-Sequence"]),
                     subject=headers["Nats-Subject"],
@@ -108,6 +59,96 @@ class DirectReader:
                     msg_id=headers.get("Nats-Msg-Id"),
                 )
             )
+            return
+        if self.done.done():
+            return
+        if status == "204":
+            self.done.set_result(None)
+        elif status == "404":
+            self.pending = 0
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(
+                EventLogError(f"direct get failed with status {status}: {headers}")
+            )
+
+
+class DirectReader:
+    """Reads all messages of a subject filter, in stream order, with batched direct gets."""
+
+    def __init__(
+        self, nc: Client, stream: str, timeout: float = 5.0, max_batch: int = 1024
+    ) -> None:
+        self._nc = nc
+        self._api = f"$JS.API.DIRECT.GET.{stream}"
+        self._max_batch = max_batch
+        self._timeout = timeout
+        self._sizes: OrderedDict[str, int] = OrderedDict()
+        self._prefix = nc.new_inbox()
+        self._sub: Subscription | None = None
+        self._batches: dict[str, _Batch] = {}
+        self._ids = itertools.count()
+
+    async def _ensure_sub(self) -> None:
+        if self._sub is None:
+            self._sub = await self._nc.subscribe(f"{self._prefix}.*", cb=self._route)
+
+    async def _route(self, msg: Msg) -> None:
+        batch = self._batches.get(msg.subject.rsplit(".", 1)[-1])
+        if batch is not None:
+            batch.add(msg)
+
+    async def read(
+        self, subject_filter: str, start_seq: int = 1, up_to_seq: int | None = None
+    ) -> list[StoredMessage]:
+        """Every message matching `subject_filter` from `start_seq` (up to `up_to_seq`)."""
+        await self._ensure_sub()
+        out: list[StoredMessage] = []
+        seq = start_seq
+        size = self._sizes.get(subject_filter, 1) if start_seq == 1 else 1
+        while True:
+            batch = await self._request(subject_filter, seq, min(size, self._max_batch))
+            out += batch.messages
+            if batch.pending == 0 or not batch.messages:
+                break
+            if up_to_seq is not None and out[-1].seq >= up_to_seq:
+                break
+            seq, size = out[-1].seq + 1, batch.pending
+        if start_seq == 1 and up_to_seq is None:
+            self._remember(subject_filter, len(out))
+        if up_to_seq is not None:
+            out = [m for m in out if m.seq <= up_to_seq]
+        return out
+
+    def appended(self, subject_filter: str, count: int) -> None:
+        """Keep the hint of a filter exact after this process appended `count` messages."""
+        if subject_filter in self._sizes:
+            self._sizes[subject_filter] += count
+
+    def _remember(self, subject_filter: str, count: int) -> None:
+        self._sizes[subject_filter] = max(count, 1)
+        self._sizes.move_to_end(subject_filter)
+        while len(self._sizes) > SIZE_HINTS:
+            self._sizes.popitem(last=False)
+
+    async def _request(self, subject_filter: str, seq: int, size: int) -> _Batch:
+        token = str(next(self._ids))
+        batch = self._batches[token] = _Batch()
+        try:
+            request = {"seq": seq, "next_by_subj": subject_filter, "batch": size}
+            await self._nc.publish(
+                self._api, json.dumps(request).encode(), reply=f"{self._prefix}.{token}"
+            )
+            try:
+                await asyncio.wait_for(batch.done, self._timeout)
+            except TimeoutError:
+                raise EventLogError(
+                    "the NATS server did not answer a direct get in time: check that the "
+                    "stream exists and allows direct access"
+                ) from None
+        finally:
+            del self._batches[token]
+        return batch
 
     async def close(self) -> None:
         """Drop the inbox subscription."""

@@ -122,6 +122,7 @@ class EventStore:
         if error is None and not ack.get("duplicate"):
             last = int(ack["seq"])
             seqs = list(range(last - len(built) + 1, last + 1))
+            self._reader.appended(self.case_filter(case), len(built))
             return AppendResult(CaseVersion(last, built[-1][1]), ids, seqs)
         if error is None or error.get("err_code") in (WRONG_LAST_SEQUENCE, BATCH_DUPLICATE_MSG_ID):
             return await self._resolve_conflict(case, ids, expected)
