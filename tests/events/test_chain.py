@@ -14,7 +14,13 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 from nats.aio.client import Client
-from sexto_events.chain import canonical_json, compute_hash, verify_chain
+from sexto_events.chain import (
+    body_matches_hash,
+    canonical_body,
+    canonical_json,
+    compute_hash,
+    verify_chain,
+)
 from sexto_events.errors import ChainBroken
 from sexto_events.model import CaseRef, CaseVersion
 from sexto_events.store import EventStore
@@ -202,3 +208,27 @@ def test_canonical_json_escapes_controls_like_rfc8785() -> None:
         "\uffff": 2,
     }
     assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_a_stored_body_is_canonical_and_verifies_by_the_fast_path() -> None:
+    env: dict[str, Any] = {"id": "e1", "subject": "c", "data": {"hash": "x", "b": [1]}}
+    env["prevhash"] = ""
+    env["hash"] = compute_hash(env)
+    body = canonical_body(env)
+
+    assert body == rfc8785.dumps(env)
+    assert body_matches_hash(body, env["hash"])
+    assert verify_chain([env], [body]).ok
+
+
+def test_the_fast_path_never_accepts_a_changed_body() -> None:
+    env: dict[str, Any] = {"id": "e1", "subject": "c", "data": {"n": 1}, "prevhash": ""}
+    env["hash"] = compute_hash(env)
+    body = canonical_body(env)
+    changed = body.replace(b'"n":1', b'"n":2')
+    spaced = body.replace(b'"n":1', b'"n": 1')  # same content, not canonical: slow path
+
+    assert not body_matches_hash(changed, env["hash"])
+    assert verify_chain([json.loads(changed)], [changed]).position == 0
+    assert not body_matches_hash(spaced, env["hash"])
+    assert verify_chain([json.loads(spaced)], [spaced]).ok

@@ -28,7 +28,7 @@ from nats.js.client import JetStreamContext
 from opentelemetry import trace
 from prometheus_client import Counter
 
-from sexto_events.chain import compute_hash
+from sexto_events.chain import body_matches_hash, compute_hash
 from sexto_events.db import DbConnection, run_ddl
 from sexto_events.decode import EventDecoder, parse_body
 from sexto_events.errors import EventLogError
@@ -251,7 +251,8 @@ class ProjectionConsumer:
         except Exception as exc:
             return _Item(msg, seq, {}, msg.subject, error=exc)
         item = _Item(msg, seq, raw, f"{raw.get('territory')}/{raw.get('subject')}")
-        if raw.get("hash") != compute_hash(raw):
+        claimed = raw.get("hash")
+        if not body_matches_hash(msg.data, claimed) and claimed != compute_hash(raw):
             item.error = PoisonEvent(f"event at stream sequence {seq} does not match its hash")
         return item
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sexto_events.chain import compute_hash
+from sexto_events.chain import canonical_body, compute_hash
 
 CONTENT_TYPE = "application/cloudevents+json"
 SPEC_VERSION: Literal["1.0"] = "1.0"
@@ -20,11 +19,6 @@ def format_time(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("event times must be timezone-aware")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def encode_envelope(stored: dict[str, Any]) -> bytes:
-    """The message body of a stored envelope (compact UTF-8 JSON)."""
-    return json.dumps(stored, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def parse_time(value: str) -> datetime:
@@ -61,7 +55,7 @@ class Envelope(BaseModel):
 
     def to_bytes(self) -> bytes:
         """The message body written to the stream."""
-        return encode_envelope(self.to_dict())
+        return canonical_body(self.to_dict())
 
     def sealed(self, prevhash: str) -> Envelope:
         """This envelope linked to its predecessor, with its hash computed."""

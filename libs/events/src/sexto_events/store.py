@@ -21,13 +21,12 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.registry import CATALOGUE, Catalogue
-from sexto_events.chain import compute_hash, verify_chain
+from sexto_events.chain import canonical_body, compute_hash, verify_chain
 from sexto_events.decode import EventDecoder, parse_body
 from sexto_events.direct_get import DirectReader, StoredMessage
 from sexto_events.envelope import (
     DATA_CONTENT_TYPE,
     SPEC_VERSION,
-    encode_envelope,
     format_time,
 )
 from sexto_events.errors import (
@@ -172,7 +171,7 @@ class EventStore:
             }
             stored: dict[str, Any] = {k: v for k, v in attributes.items() if v is not None}
             stored["hash"] = compute_hash(stored)
-            body = encode_envelope(stored)
+            body = canonical_body(stored)
             if len(body) > MAX_EVENT_BYTES:
                 raise EventTooLarge(type_name, len(body), MAX_EVENT_BYTES)
             envelopes.append((event_id, str(stored["hash"]), body))
@@ -231,7 +230,7 @@ class EventStore:
         if not stored:
             return LoadedCase(case)
         raws = [parse_body(m.body) for m in stored]
-        report = verify_chain(raws)
+        report = verify_chain(raws, [m.body for m in stored])
         if not report.ok:
             raise ChainBroken(str(case), report.position or 0, report.reason or "")
         for position, raw in enumerate(raws):
