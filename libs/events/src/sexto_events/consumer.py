@@ -22,7 +22,6 @@ import asyncpg
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from opentelemetry import trace
@@ -33,6 +32,7 @@ from sexto_events.db import DbConnection, run_ddl
 from sexto_events.decode import EventDecoder, parse_body
 from sexto_events.errors import EventLogError
 from sexto_events.model import RecordedEvent
+from sexto_events.pull import PullFeed
 from sexto_events.tracing import context_from_traceparent
 
 log = structlog.get_logger("sexto.consumer")
@@ -174,19 +174,15 @@ class ProjectionConsumer:
 
     async def run(self) -> None:
         """Fetch and apply until `stop()`."""
-        sub = await self._js.pull_subscribe_bind(self.durable, self.stream)
+        feed = PullFeed(self._nc, self.stream, self.durable)
         try:
             while not self._stopping.is_set():
-                try:
-                    msgs = await sub.fetch(
-                        self.settings.batch, timeout=self.settings.fetch_timeout_s
-                    )
-                except NatsTimeout:
-                    continue
-                await self.process(msgs)
+                msgs = await feed.fetch(self.settings.batch, self.settings.fetch_timeout_s)
+                if msgs:
+                    await self.process(msgs)
         finally:
             with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+                await feed.close()
 
     def stop(self) -> None:
         """Ask `run()` to return after the batch in hand."""
