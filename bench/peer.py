@@ -36,8 +36,12 @@ class CaseApp(Application[uuid.UUID]):
     """An eventsourcing application on PostgreSQL."""
 
 
-def eventsourcing_rate(host: str, port: int, dbname: str, commands: int) -> float:
-    """Commands/s of get-aggregate, trigger one event, save, sequentially."""
+def eventsourcing_rate(host: str, port: int, dbname: str, commands: int, cache: bool) -> float:
+    """Commands/s of get-aggregate, trigger one event, save, sequentially.
+
+    With `cache`, its aggregate cache with fast-forward (reads only newer events), the
+    counterpart of our store's cache of verified case prefixes.
+    """
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": dbname,
@@ -47,6 +51,8 @@ def eventsourcing_rate(host: str, port: int, dbname: str, commands: int) -> floa
         "POSTGRES_PASSWORD": "unused-trust-auth",
         "CREATE_TABLE": "y",
     }
+    if cache:
+        env |= {"AGGREGATE_CACHE_MAXSIZE": "1000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
     app: Any = CaseApp(env=env)
     ids = []
     for _ in range(CASES):

@@ -26,7 +26,7 @@ from sexto_events.model import CaseRef, CaseVersion
 from sexto_events.store import EventStore
 
 from tests.support.events import note, reported
-from tests.support.raw import copy_case
+from tests.support.raw import copy_case, publish_raw
 
 
 def chain_of(n: int) -> list[dict[str, Any]]:
@@ -232,3 +232,19 @@ def test_the_fast_path_never_accepts_a_changed_body() -> None:
     assert verify_chain([json.loads(changed)], [changed]).position == 0
     assert not body_matches_hash(spaced, env["hash"])
     assert verify_chain([json.loads(spaced)], [spaced]).ok
+
+
+async def test_a_bad_event_after_a_cached_prefix_fails_verification(
+    nc: Client, original: tuple[CaseRef, EventStore]
+) -> None:
+    case, source = original
+    assert len((await source.load(case)).events) == 5  # now cached
+    head = (await source.read_raw(case))[-1]
+    forged = json.loads(head.body)
+    forged["id"] = str(uuid.uuid4())  # a copy of the head, linked to the wrong predecessor
+    await publish_raw(nc, source, case, "intake.note_added", json.dumps(forged).encode())
+
+    with pytest.raises(ChainBroken) as caught:
+        await source.load(case)
+
+    assert caught.value.position == 5

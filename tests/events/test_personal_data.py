@@ -94,3 +94,20 @@ async def test_keys_under_another_master_key_give_a_clear_error(
 
     with pytest.raises(EventLogError, match="configure the master key"):
         await other.keys_for_reading([f"student:k-{case.case_id[:8]}"])
+
+
+async def test_a_cached_case_reads_erased_right_after_shredding(
+    store: EventStore, vault: KeyVault, new_case: Callable[[], CaseRef]
+) -> None:
+    case = new_case()
+    ref = f"c-{case.case_id[:8]}"
+    await store.append(case, [reported(student_ref=ref)], CaseVersion.new())
+    before = (await store.load(case)).events[0].data
+    assert isinstance(before, CaseReported)
+    assert before.students[0].name != ERASED
+
+    await vault.shred(f"student:{ref}")
+    after = (await store.load(case)).events[0].data  # served from the cache
+
+    assert isinstance(after, CaseReported)
+    assert after.students[0].name == ERASED

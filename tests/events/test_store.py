@@ -273,3 +273,26 @@ async def test_server_refuses_delete_and_purge_on_the_stream(nc: Client, store: 
 
     assert purge["error"]["description"] == "stream purge not permitted"
     assert delete["error"]["description"] == "message delete not permitted"
+
+
+async def test_a_cached_case_sees_its_own_and_others_appends_in_order(
+    nc: Client, store: EventStore, new_case: Callable[[], CaseRef]
+) -> None:
+    other_writer = EventStore(nc, source="sexto/tests", codec=store.codec, cache_cases=0)
+    uncached = EventStore(nc, source="sexto/tests", codec=store.codec, cache_cases=0)
+    case = new_case()
+    version = (await store.append(case, [reported()], CaseVersion.new())).version
+    await store.load(case)  # cached from here on
+    version = (await store.append(case, [note("mine")], version)).version
+    version = (
+        await other_writer.append(case, [note("theirs 1"), note("theirs 2")], version)
+    ).version
+    await store.append(case, [note("mine again")], version)
+
+    cached, fresh = await store.load(case), await uncached.load(case)
+
+    assert [e.envelope.hash for e in cached.events] == [e.envelope.hash for e in fresh.events]
+    assert [e.data for e in cached.events] == [e.data for e in fresh.events]
+    assert cached.version == fresh.version
+    await other_writer.close()
+    await uncached.close()

@@ -107,26 +107,36 @@ class ChainReport:
 
 
 def verify_chain(
-    envelopes: Sequence[Mapping[str, Any]], bodies: Sequence[bytes] | None = None
+    envelopes: Sequence[Mapping[str, Any]],
+    bodies: Sequence[bytes] | None = None,
+    *,
+    after: str = "",
+    offset: int = 0,
 ) -> ChainReport:
     """Verify hashes and links in order; report the first bad position and why.
 
     With the stored `bodies` beside the parsed envelopes, canonical bodies verify by the
     fast path; any other body is re-encoded canonically, as an external verifier would.
+    `after` and `offset` continue a prefix already verified: its head hash and length.
     """
-    previous = ""
-    case: object = None
-    for position, env in enumerate(envelopes):
+    previous = after
+    case: object = envelopes[0].get("subject") if envelopes else None
+    count = offset + len(envelopes)
+    for index, env in enumerate(envelopes):
+        position = offset + index
         event_id = str(env.get("id", ""))
-        if position == 0:
-            case = env.get("subject")
-        elif env.get("subject") != case:
-            return ChainReport(len(envelopes), position, event_id, "event belongs to another case")
+        if env.get("subject") != case:
+            return ChainReport(
+                offset + len(envelopes), position, event_id, "event belongs to another case"
+            )
         stored = env.get(HASH_FIELD)
-        fast = bodies is not None and body_matches_hash(bodies[position], stored)
+        fast = bodies is not None and body_matches_hash(bodies[index], stored)
         if not fast and stored != compute_hash(env):
             return ChainReport(
-                len(envelopes), position, event_id, "content does not match its hash (altered)"
+                offset + len(envelopes),
+                position,
+                event_id,
+                "content does not match its hash (altered)",
             )
         if env.get(PREVHASH_FIELD) != previous:
             reason = (
@@ -134,6 +144,6 @@ def verify_chain(
                 if position == 0
                 else "prevhash does not match the previous event (removed, inserted or reordered)"
             )
-            return ChainReport(len(envelopes), position, event_id, reason)
+            return ChainReport(count, position, event_id, reason)
         previous = str(stored)
-    return ChainReport(len(envelopes))
+    return ChainReport(count)

@@ -41,7 +41,8 @@ class StoredMessage:
 class _Batch:
     """Replies to one batch request, completed by the server's end-of-batch status."""
 
-    def __init__(self) -> None:
+    def __init__(self, single: bool = False) -> None:
+        self.single = single
         self.messages: list[StoredMessage] = []
         self.pending = 0
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -59,6 +60,8 @@ class _Batch:
                     msg_id=headers.get("Nats-Msg-Id"),
                 )
             )
+            if self.single and not self.done.done():
+                self.done.set_result(None)
             return
         if self.done.done():
             return
@@ -131,11 +134,20 @@ class DirectReader:
         while len(self._sizes) > SIZE_HINTS:
             self._sizes.popitem(last=False)
 
+    async def last(self, subject_filter: str) -> StoredMessage | None:
+        """The last message matching `subject_filter` (cheap whatever the stream's size)."""
+        await self._ensure_sub()
+        batch = await self._send({"last_by_subj": subject_filter}, _Batch(single=True))
+        return batch.messages[0] if batch.messages else None
+
     async def _request(self, subject_filter: str, seq: int, size: int) -> _Batch:
+        request = {"seq": seq, "next_by_subj": subject_filter, "batch": size}
+        return await self._send(request, _Batch())
+
+    async def _send(self, request: dict[str, object], batch: _Batch) -> _Batch:
         token = str(next(self._ids))
-        batch = self._batches[token] = _Batch()
+        self._batches[token] = batch
         try:
-            request = {"seq": seq, "next_by_subj": subject_filter, "batch": size}
             await self._nc.publish(
                 self._api, json.dumps(request).encode(), reply=f"{self._prefix}.{token}"
             )

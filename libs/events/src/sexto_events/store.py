@@ -19,6 +19,7 @@ from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
+from sexto_events.case_cache import CachedCase, CaseCache, cached_case
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.registry import CATALOGUE, Catalogue
 from sexto_events.chain import canonical_body, compute_hash, verify_chain
@@ -27,6 +28,7 @@ from sexto_events.direct_get import DirectReader, StoredMessage
 from sexto_events.envelope import (
     DATA_CONTENT_TYPE,
     SPEC_VERSION,
+    Envelope,
     format_time,
 )
 from sexto_events.errors import (
@@ -37,7 +39,14 @@ from sexto_events.errors import (
     EventTooLarge,
     UnknownEventType,
 )
-from sexto_events.model import AppendResult, CaseRef, CaseVersion, LoadedCase, NewEvent
+from sexto_events.model import (
+    AppendResult,
+    CaseRef,
+    CaseVersion,
+    LoadedCase,
+    NewEvent,
+    RecordedEvent,
+)
 from sexto_events.personal import PersonalDataCodec, subjects_of
 from sexto_events.stream import StreamSpec, ensure_stream
 from sexto_events.tracing import current_traceparent
@@ -65,6 +74,7 @@ class EventStore:
         spec: StreamSpec | None = None,
         clock: Callable[[], datetime] = _utcnow,
         timeout: float = 5.0,
+        cache_cases: int = 1000,
     ) -> None:
         self._nc = nc
         self.source = source
@@ -74,6 +84,7 @@ class EventStore:
         self._clock = clock
         self._timeout = timeout
         self._reader = DirectReader(nc, self.spec.name, timeout=timeout)
+        self._cache = CaseCache(cache_cases) if cache_cases > 0 else None
         self.decoder = EventDecoder(catalogue, codec)
 
     async def ensure_stream(self) -> None:
@@ -99,10 +110,10 @@ class EventStore:
         if len(events) > MAX_EVENTS_PER_APPEND:
             raise ValueError(f"at most {MAX_EVENTS_PER_APPEND} events per append")
         built = await self._build(case, events, expected.head_hash)
-        ids = [event_id for event_id, _, _ in built]
+        ids = [event_id for event_id, _, _, _ in built]
         bodies = [
             (self.subject_for(case, type(e.data)), event_id, body)
-            for e, (event_id, _, body) in zip(events, built, strict=True)
+            for e, (event_id, _, body, _) in zip(events, built, strict=True)
         ]
         for attempt in range(3):
             try:
@@ -122,6 +133,7 @@ class EventStore:
             last = int(ack["seq"])
             seqs = list(range(last - len(built) + 1, last + 1))
             self._reader.appended(self.case_filter(case), len(built))
+            self._cache_appended(case, expected, events, built, seqs)
             return AppendResult(CaseVersion(last, built[-1][1]), ids, seqs)
         if error is None or error.get("err_code") in (WRONG_LAST_SEQUENCE, BATCH_DUPLICATE_MSG_ID):
             return await self._resolve_conflict(case, ids, expected)
@@ -129,10 +141,30 @@ class EventStore:
             f"the server refused the append to case {case}: {error.get('description')}"
         )
 
+    def _cache_appended(
+        self,
+        case: CaseRef,
+        expected: CaseVersion,
+        events: Sequence[NewEvent],
+        built: list[tuple[str, str, bytes, dict[str, Any]]],
+        seqs: list[int],
+    ) -> None:
+        """Extend a cached case with what this process just wrote on top of it."""
+        key = self.case_filter(case)
+        cached = self._cache.get(key) if self._cache else None
+        if cached is None or cached.head != expected:
+            return
+        raws = [(seq, stored) for seq, (_, _, _, stored) in zip(seqs, built, strict=True)]
+        recorded = [
+            RecordedEvent(seq, Envelope.model_construct(**stored), event.data, stored["type"])
+            for seq, event, (_, _, _, stored) in zip(seqs, events, built, strict=True)
+        ]
+        self._cache.put(key, cached.extended(raws, recorded))  # type: ignore[union-attr]
+
     async def _build(
         self, case: CaseRef, events: Sequence[NewEvent], prevhash: str
-    ) -> list[tuple[str, str, bytes]]:
-        """(event id, hash, body) of each event, chained from `prevhash`."""
+    ) -> list[tuple[str, str, bytes, dict[str, Any]]]:
+        """(event id, hash, body, stored envelope) of each event, chained from `prevhash`."""
         envelopes = []
         for event in events:
             cls = type(event.data)
@@ -174,7 +206,7 @@ class EventStore:
             body = canonical_body(stored)
             if len(body) > MAX_EVENT_BYTES:
                 raise EventTooLarge(type_name, len(body), MAX_EVENT_BYTES)
-            envelopes.append((event_id, str(stored["hash"]), body))
+            envelopes.append((event_id, str(stored["hash"]), body, stored))
             prevhash = stored["hash"]
         return envelopes
 
@@ -226,20 +258,75 @@ class EventStore:
 
     async def load(self, case: CaseRef, up_to_seq: int | None = None) -> LoadedCase:
         """The case's events in order with its version; raises ChainBroken if altered."""
-        stored = await self.read_raw(case, up_to_seq)
-        if not stored:
+        key = self.case_filter(case)
+        cached = self._cache.get(key) if self._cache and up_to_seq is None else None
+        if cached is None:
+            raws, events = await self._read_verified(case, start_seq=1, up_to_seq=up_to_seq)
+            if self._cache is not None and up_to_seq is None and events:
+                self._cache.put(key, cached_case(raws, events))
+            return self._loaded(case, events)
+        last = await self._reader.last(key)
+        if last is None or last.seq < cached.head.seq:
+            self._cache.drop(key)  # type: ignore[union-attr]
+            return await self.load(case)
+        newer: tuple[list[tuple[int, dict[str, Any]]], list[RecordedEvent]] = ([], [])
+        if last.seq > cached.head.seq:
+            only = parse_body(last.body)
+            if only.get("prevhash") == cached.head.head_hash:
+                newer = await self._verify_and_decode(case, [last], [only], cached)
+            else:
+                newer = await self._read_verified(case, cached.head.seq + 1, None, cached)
+            cached = cached.extended(*newer)
+            self._cache.put(key, cached)  # type: ignore[union-attr]
+        return self._loaded(case, await self._reopen(cached))
+
+    def _loaded(self, case: CaseRef, events: list[RecordedEvent]) -> LoadedCase:
+        if not events:
             return LoadedCase(case)
-        raws = [parse_body(m.body) for m in stored]
-        report = verify_chain(raws, [m.body for m in stored])
+        return LoadedCase(case, events, CaseVersion(events[-1].seq, events[-1].envelope.hash))
+
+    async def _reopen(self, cached: CachedCase) -> list[RecordedEvent]:
+        """The cached events, those holding personal data decoded (opened) afresh."""
+        sealed = [raw for raw, event in zip(cached.raws, cached.events, strict=True) if not event]
+        opened = iter(await self.decoder.decode(list(sealed)) if sealed else [])
+        return [event or next(opened) for event in cached.events]
+
+    async def _read_verified(
+        self,
+        case: CaseRef,
+        start_seq: int,
+        up_to_seq: int | None,
+        prefix: CachedCase | None = None,
+    ) -> tuple[list[tuple[int, dict[str, Any]]], list[RecordedEvent]]:
+        stored = await self._reader.read(self.case_filter(case), start_seq, up_to_seq)
+        return await self._verify_and_decode(
+            case, stored, [parse_body(m.body) for m in stored], prefix
+        )
+
+    async def _verify_and_decode(
+        self,
+        case: CaseRef,
+        stored: list[StoredMessage],
+        raws: list[dict[str, Any]],
+        prefix: CachedCase | None = None,
+    ) -> tuple[list[tuple[int, dict[str, Any]]], list[RecordedEvent]]:
+        """Verify messages (continuing `prefix`) and decode them."""
+        offset = len(prefix.raws) if prefix else 0
+        report = verify_chain(
+            raws,
+            [m.body for m in stored],
+            after=prefix.head.head_hash if prefix else "",
+            offset=offset,
+        )
         if not report.ok:
             raise ChainBroken(str(case), report.position or 0, report.reason or "")
-        for position, raw in enumerate(raws):
+        for index, raw in enumerate(raws):
             if (raw.get("territory"), raw.get("subject")) != (case.territory, case.case_id):
-                raise ChainBroken(str(case), position, "event stored under another case's subject")
-        events = await self.decoder.decode(
-            [(m.seq, raw) for m, raw in zip(stored, raws, strict=True)]
-        )
-        return LoadedCase(case, events, CaseVersion(stored[-1].seq, events[-1].envelope.hash))
+                raise ChainBroken(
+                    str(case), offset + index, "event stored under another case's subject"
+                )
+        pairs = [(m.seq, raw) for m, raw in zip(stored, raws, strict=True)]
+        return pairs, await self.decoder.decode(pairs)
 
     async def close(self) -> None:
         """Release the reader's inbox subscription."""
