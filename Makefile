@@ -11,7 +11,7 @@ export NATS_PORT PG_PORT INTAKE_PORT EVALUATION_PORT ESCALATION_PORT NOTIFICATIO
 export SEXTO_DATA_DIR DATABASE_URL
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench clean token
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -38,6 +38,13 @@ test: install lint
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# A bearer token from the local issuer of `make run`:
+#   make token ROLE=intervener SCOPE=school-042     (school roles: SCOPE is the school)
+#   make token ROLE=police_dispatch SCOPE=spvm      (police, prosecutor: SCOPE is the territory)
+token: install
+	@SEXTO_AUTH_LOCAL_KEY_FILE=$${SEXTO_DATA_DIR:-.data}/issuer/ed25519.pem \
+	  $(PY) -m sexto_events.auth.issuer --role $(ROLE) --scope "$(SCOPE)"
 
 bench: install
 	$(PY) -m bench.run

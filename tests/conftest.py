@@ -14,6 +14,7 @@ from nats.aio.client import Client
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_devstack.procs import free_port
+from sexto_events.auth.issuer import ensure_key
 from sexto_events.connection import connect
 from sexto_events.db import create_pool
 from sexto_events.model import CaseRef
@@ -29,6 +30,14 @@ def servers_dir() -> Path:
     # World-traversable: PostgreSQL runs as an unprivileged user when the suite runs as root.
     path = Path(tempfile.mkdtemp(prefix="sexto-tests-"))
     os.chmod(path, 0o755)
+    return path
+
+
+@pytest.fixture(scope="session")
+def issuer_key_file(servers_dir: Path) -> Path:
+    """The local token issuer's key, as `make run` creates it."""
+    path = servers_dir / "issuer" / "ed25519.pem"
+    ensure_key(path)
     return path
 
 

@@ -4,31 +4,40 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
+from sexto_events.auth.tokens import AuthSettings
 from sexto_events.settings import EventLogSettings
 
 SERVICES = ["intake", "evaluation", "escalation", "notification"]
 
 
-def make_app(name: str, nats_server: NatsServer, postgres: EmbeddedPostgres) -> FastAPI:
+def make_app(
+    name: str, nats_server: NatsServer, postgres: EmbeddedPostgres, issuer_key_file: Path
+) -> FastAPI:
     bootstrap = importlib.import_module(f"sexto_{name}.bootstrap")
     settings = EventLogSettings(
         environment="test", nats_url=nats_server.url, database_url=postgres.dsn
     )
-    app: FastAPI = bootstrap.create_app(settings)
+    auth = AuthSettings(local_key_file=issuer_key_file)
+    app: FastAPI = bootstrap.create_app(settings, auth)
     return app
 
 
 @pytest.fixture(params=SERVICES)
 def client(
-    request: pytest.FixtureRequest, nats_server: NatsServer, postgres: EmbeddedPostgres
+    request: pytest.FixtureRequest,
+    nats_server: NatsServer,
+    postgres: EmbeddedPostgres,
+    issuer_key_file: Path,
 ) -> Iterator[TestClient]:
-    with TestClient(make_app(request.param, nats_server, postgres)) as test_client:
+    app = make_app(request.param, nats_server, postgres, issuer_key_file)
+    with TestClient(app) as test_client:
         yield test_client
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 import httpx
+from sexto_events.auth.issuer import ensure_key
 
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
@@ -121,7 +122,13 @@ def main() -> None:
             postgres.start()
             print(f"postgresql     {postgres.dsn}", flush=True)
         database_url = plan.database_url or (postgres.dsn if postgres else "")
-        env = environ(SEXTO_NATS_URL=nats.url, SEXTO_DATABASE_URL=database_url)
+        issuer_key = plan.data_dir / "issuer" / "ed25519.pem"
+        ensure_key(issuer_key)  # the local token issuer: `make token ROLE=... SCOPE=...`
+        env = environ(
+            SEXTO_NATS_URL=nats.url,
+            SEXTO_DATABASE_URL=database_url,
+            SEXTO_AUTH_LOCAL_KEY_FILE=str(issuer_key),
+        )
         urls = {}
         for name in SERVICES:
             port = plan.ports[f"{name.upper()}_PORT"]

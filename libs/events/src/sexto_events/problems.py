@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sexto_events.auth.dependencies import Unauthorized
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://sexto.example/problems/"
 
@@ -45,7 +47,14 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _unauthorized(_: Request, exc: Exception) -> JSONResponse:
+    response = problem(401, "Unauthorized", str(exc), "unauthorized")
+    response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return response
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every framework error answer in problem+json."""
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Unauthorized, _unauthorized)

@@ -14,10 +14,12 @@ import structlog
 from fastapi import APIRouter, FastAPI
 from nats.aio.client import Client
 
+from sexto_events.auth.tokens import AuthSettings, TokenVerifier
 from sexto_events.connection import connect
 from sexto_events.consumer import ConsumerSettings, Projection, ProjectionConsumer
 from sexto_events.db import checked_schema, create_pool, ensure_schema
 from sexto_events.health import Check, health_router
+from sexto_events.http_guard import InputGuard
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.problems import install_problem_handlers
 from sexto_events.settings import EventLogSettings
@@ -37,6 +39,7 @@ class ServiceRuntime:
     pool: asyncpg.Pool
     vault: KeyVault
     store: EventStore
+    stores: dict[str, EventStore] = field(default_factory=dict)
     consumers: list[ProjectionConsumer] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -50,6 +53,8 @@ class ServiceDefinition:
     description: str
     routers: Sequence[APIRouter] = ()
     projections: Callable[[], Sequence[Projection]] = lambda: ()
+    # Streams besides CASES this service writes or reads (e.g. the directory).
+    streams: Sequence[StreamSpec] = ()
 
 
 async def start_runtime(
@@ -70,7 +75,13 @@ async def start_runtime(
     )
     await store.ensure_stream()
     runtime = ServiceRuntime(definition.name, settings, nc, pool, vault, store)
+    runtime.stores[spec.name] = store
+    for extra in definition.streams:
+        other = EventStore(nc, source=store.source, codec=store.codec, spec=extra)
+        await other.ensure_stream()
+        runtime.stores[extra.name] = other
     for projection in definition.projections():
+        source: StreamSpec = getattr(projection, "stream", spec)
         consumer = ProjectionConsumer(
             nc=nc,
             pool=pool,
@@ -78,8 +89,8 @@ async def start_runtime(
             schema=schema,
             durable=f"{definition.name}-{projection.name}",
             projection=projection,
-            stream=spec.name,
-            filter_subject=f"{spec.subject_root}.>",
+            stream=source.name,
+            filter_subject=f"{source.subject_root}.>",
             settings=ConsumerSettings(),
         )
         await consumer.setup()
@@ -96,7 +107,8 @@ async def stop_runtime(runtime: ServiceRuntime) -> None:
     for task in runtime.tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(task, 10)
-    await runtime.store.close()
+    for each in runtime.stores.values():
+        await each.close()
     with contextlib.suppress(Exception):
         await runtime.nc.drain()
     await runtime.pool.close()
@@ -126,11 +138,16 @@ def readiness_checks(app: FastAPI) -> dict[str, Check]:
     return {"nats": nats_check, "stream": stream_check, "database": db_check}
 
 
-def build_app(definition: ServiceDefinition, settings: EventLogSettings | None = None) -> FastAPI:
+def build_app(
+    definition: ServiceDefinition,
+    settings: EventLogSettings | None = None,
+    auth: AuthSettings | None = None,
+) -> FastAPI:
     """The FastAPI app of a service; nothing connects until the lifespan starts."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.verifier = TokenVerifier(auth or AuthSettings())
         app.state.runtime = await start_runtime(definition, settings or EventLogSettings())
         try:
             yield
@@ -138,6 +155,7 @@ def build_app(definition: ServiceDefinition, settings: EventLogSettings | None =
             await stop_runtime(app.state.runtime)
 
     app = FastAPI(title=definition.title, description=definition.description, lifespan=lifespan)
+    app.add_middleware(InputGuard)
     install_problem_handlers(app)
     app.include_router(health_router(lambda: readiness_checks(app)))
     for router in definition.routers:

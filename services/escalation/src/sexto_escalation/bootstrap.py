@@ -6,6 +6,7 @@ Run: `uvicorn --factory sexto_escalation.bootstrap:create_app`.
 from __future__ import annotations
 
 from fastapi import FastAPI
+from sexto_events.auth.tokens import AuthSettings
 from sexto_events.service import ServiceDefinition, build_app
 from sexto_events.settings import EventLogSettings
 
@@ -18,6 +19,8 @@ DEFINITION = ServiceDefinition(
 )
 
 
-def create_app(settings: EventLogSettings | None = None) -> FastAPI:
+def create_app(
+    settings: EventLogSettings | None = None, auth: AuthSettings | None = None
+) -> FastAPI:
     """The escalation service's app; connections open in its lifespan, not at import."""
-    return build_app(DEFINITION, settings)
+    return build_app(DEFINITION, settings, auth)

@@ -1,7 +1,8 @@
 """The local token issuer of the embedded default and the tests: `make token ROLE=… SCOPE=…`.
 
-usage: python -m sexto_events.auth.issuer --role intervener --school school-042
-       python -m sexto_events.auth.issuer --role police_dispatch --territory spvm
+usage: python -m sexto_events.auth.issuer --role intervener --scope school-042
+       python -m sexto_events.auth.issuer --role police_dispatch --scope spvm
+(`--scope` is the school for school roles, the territory for the others.)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sexto_events.auth.principal import Role
+from sexto_events.auth.principal import SCHOOL_ROLES, Role
 from sexto_events.auth.tokens import AuthSettings
 
 DEFAULT_KEY_FILE = Path(".data/issuer/ed25519.pem")
@@ -74,20 +75,22 @@ def main() -> None:
     """Print a token."""
     parser = argparse.ArgumentParser(description="Mint a local bearer token")
     parser.add_argument("--role", required=True, choices=[r.value for r in Role])
-    parser.add_argument("--school")
-    parser.add_argument("--territory")
+    parser.add_argument("--scope", default="", help="school or territory, by role")
     parser.add_argument("--subject")
     parser.add_argument("--ttl", type=int, default=3600)
     args = parser.parse_args()
+    role = Role(args.role)
+    school = args.scope if role in SCHOOL_ROLES and args.scope else None
+    territory = args.scope if role not in SCHOOL_ROLES and args.scope else None
     settings = AuthSettings()
     key = ensure_key(settings.local_key_file or DEFAULT_KEY_FILE)
     print(
         mint(
             key,
-            role=Role(args.role),
+            role=role,
             subject=args.subject,
-            school=args.school,
-            territory=args.territory,
+            school=school,
+            territory=territory,
             issuer=settings.issuer,
             audience=settings.audience,
             ttl_s=args.ttl,
