@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -55,6 +55,9 @@ class ServiceDefinition:
     projections: Callable[[], Sequence[Projection]] = lambda: ()
     # Streams besides CASES this service writes or reads (e.g. the directory).
     streams: Sequence[StreamSpec] = ()
+    # Service-specific set-up: tables of its own, exception handlers.
+    on_start: Callable[[ServiceRuntime], Awaitable[None]] | None = None
+    configure: Callable[[FastAPI], None] | None = None
 
 
 async def start_runtime(
@@ -96,6 +99,8 @@ async def start_runtime(
         await consumer.setup()
         runtime.consumers.append(consumer)
         runtime.tasks.append(asyncio.create_task(consumer.run()))
+    if definition.on_start is not None:
+        await definition.on_start(runtime)
     log.info("service started", service=definition.name)
     return runtime
 
@@ -158,6 +163,8 @@ def build_app(
     app.add_middleware(InputGuard)
     install_problem_handlers(app)
     app.include_router(health_router(lambda: readiness_checks(app)))
+    if definition.configure is not None:
+        definition.configure(app)
     for router in definition.routers:
         app.include_router(router)
     return app

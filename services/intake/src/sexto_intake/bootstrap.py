@@ -7,13 +7,29 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from sexto_events.auth.tokens import AuthSettings
-from sexto_events.service import ServiceDefinition, build_app
+from sexto_events.service import ServiceDefinition, ServiceRuntime, build_app
 from sexto_events.settings import EventLogSettings
+
+from sexto_intake.app.handlers import IDEMPOTENCY_DDL
+from sexto_intake.entrypoints.api import admin, configure, router
+from sexto_intake.projections.cases import CasesProjection
+from sexto_intake.projections.directory import DIRECTORY_STREAM, DirectoryProjection
+
+
+async def _on_start(runtime: ServiceRuntime) -> None:
+    async with runtime.pool.acquire() as conn:
+        await conn.execute(IDEMPOTENCY_DDL)
+
 
 DEFINITION = ServiceDefinition(
     name="intake",
     title="sexto intake",
     description="Partner systems report incidents and the facts of a case over REST.",
+    routers=(router, admin),
+    projections=lambda: (CasesProjection(), DirectoryProjection()),
+    streams=(DIRECTORY_STREAM,),
+    on_start=_on_start,
+    configure=configure,
 )
 
 

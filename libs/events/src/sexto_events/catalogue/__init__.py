@@ -1,6 +1,6 @@
 """The event catalogue: import this package to have every event type declared."""
 
-from sexto_events.catalogue import audit, intake
+from sexto_events.catalogue import audit, directory, intake
 from sexto_events.catalogue.base import (
     ERASED,
     Erased,
@@ -22,6 +22,7 @@ __all__ = [
     "PersonalText",
     "Record",
     "audit",
+    "directory",
     "intake",
     "personal",
 ]

@@ -1,0 +1,72 @@
+"""Events of the directory: territories, agreements with the DPCP, schools, interveners.
+
+Kept on their own stream (DIRECTORY), so whether an agreement was in force on the day of
+an incident can be answered for any past case. No personal data: ids and institutions.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field
+
+from sexto_events.catalogue.base import EventData
+from sexto_events.catalogue.registry import CATALOGUE
+
+Ref = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Label = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Language(StrEnum):
+    """The language a school works in."""
+
+    FR = "fr"
+    EN = "en"
+
+
+class CertificationLevel(StrEnum):
+    """Levels of the SEXTO online training."""
+
+    EXPLORER = "explorer"
+    ARCHITECT = "architect"
+
+
+@CATALOGUE.declare("directory", "territory_registered", 1)
+class TerritoryRegistered(EventData):
+    """A police force's territory."""
+
+    territory_id: Ref
+    name: Label
+
+
+@CATALOGUE.declare("directory", "agreement_recorded", 1)
+class AgreementRecorded(EventData):
+    """A memorandum of understanding between a police force and the DPCP."""
+
+    agreement_id: Ref
+    territory_id: Ref
+    signed_on: date
+    in_force_from: date
+    in_force_to: date | None = None
+
+
+@CATALOGUE.declare("directory", "school_registered", 1)
+class SchoolRegistered(EventData):
+    """A school, in a territory, working in French or English."""
+
+    school_id: Ref
+    name: Label
+    territory_id: Ref
+    language: Language
+
+
+@CATALOGUE.declare("directory", "intervener_certified", 1)
+class IntervenerCertified(EventData):
+    """A school intervener (pseudonymous id) completed the SEXTO training."""
+
+    intervener_id: Ref
+    school_id: Ref
+    level: CertificationLevel
+    certified_on: date

@@ -1,0 +1,206 @@
+"""Thin async handlers: load what the decision needs, decide, append."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import uuid_utils
+from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, Principal, Role, can_see_case
+from sexto_events.catalogue.audit import CaseRead
+from sexto_events.catalogue.base import EventData
+from sexto_events.catalogue.intake import CaseReported, StudentInvolved
+from sexto_events.errors import ConcurrencyConflict
+from sexto_events.model import CaseRef, CaseVersion, NewEvent
+from sexto_events.service import ServiceRuntime
+
+from sexto_intake.domain.cases import ReportCase, School, decide_report
+from sexto_intake.domain.eligibility import Agreement, Certification
+from sexto_intake.domain.errors import AlreadyRegistered, IdempotencyKeyReused, UnknownSchool
+from sexto_intake.entrypoints.schemas import ReportCaseIn
+from sexto_intake.projections.directory import DIRECTORY_STREAM
+
+# Case ids derive from (caller, Idempotency-Key): a retry, even days later, names the
+# same case, and the store recognises its first event as already written.
+CASE_NAMESPACE = uuid.UUID("6f1d7a52-5b0e-4c57-9d0a-5e7f0c1a2b3c")
+
+IDEMPOTENCY_DDL = """
+CREATE TABLE IF NOT EXISTS intake.idempotency (
+    caller       text NOT NULL,
+    key          text NOT NULL,
+    request_hash text NOT NULL,
+    case_id      text NOT NULL,
+    territory    text NOT NULL,
+    event_id     text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (caller, key)
+);
+"""
+
+
+class Forbidden(Exception):
+    """The caller's role may not do this at all (not a scope question)."""
+
+
+def _request_hash(body: ReportCaseIn) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _school(runtime: ServiceRuntime, school_id: str) -> School | None:
+    async with runtime.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT school_id, territory_id, language FROM intake.dir_schools WHERE school_id = $1",
+            school_id,
+        )
+    return School(row["school_id"], row["territory_id"], row["language"]) if row else None
+
+
+async def _facts(
+    runtime: ServiceRuntime, school: School, intervener_id: str
+) -> tuple[list[Agreement], Certification | None]:
+    async with runtime.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT agreement_id, in_force_from, in_force_to FROM intake.dir_agreements "
+            "WHERE territory_id = $1",
+            school.territory_id,
+        )
+        cert = await conn.fetchrow(
+            "SELECT school_id, level, certified_on FROM intake.dir_interveners "
+            "WHERE intervener_id = $1",
+            intervener_id,
+        )
+    agreements = [Agreement(r["agreement_id"], r["in_force_from"], r["in_force_to"]) for r in rows]
+    certification = (
+        Certification(cert["school_id"], cert["level"], cert["certified_on"]) if cert else None
+    )
+    return agreements, certification
+
+
+async def handle_report_case(
+    runtime: ServiceRuntime, principal: Principal, body: ReportCaseIn, key: str
+) -> tuple[CaseRef, bool]:
+    """Record a reported case; returns its ref and whether this was a replayed request."""
+    if principal.role not in SCHOOL_ROLES:
+        raise Forbidden("only school staff (intervener, safeguarding lead) report cases")
+    if principal.school_id != body.school_id:
+        raise Forbidden(f"your token's scope is school {principal.school_id}, not this school")
+    digest = _request_hash(body)
+    async with runtime.pool.acquire() as conn:
+        seen = await conn.fetchrow(
+            "SELECT request_hash, case_id, territory, event_id FROM intake.idempotency "
+            "WHERE caller = $1 AND key = $2",
+            principal.subject,
+            key,
+        )
+    if seen is not None and seen["request_hash"] != digest:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used for a different request: use a new key "
+            "for a new report, or resend the first request unchanged"
+        )
+    school = await _school(runtime, body.school_id)
+    if school is None:
+        raise UnknownSchool(
+            f"school {body.school_id} is not in the directory: check the id, or ask an "
+            "administrator to register it"
+        )
+    case_id = uuid.uuid5(CASE_NAMESPACE, f"{principal.subject}|{key}").hex
+    case = CaseRef(school.territory_id, case_id)
+    event_id = seen["event_id"] if seen else str(uuid_utils.uuid7())
+    agreements, certification = await _facts(runtime, school, principal.subject)
+    report = CaseReported(
+        protocol=body.protocol,
+        school_id=body.school_id,
+        discovered_at=body.discovered_at,
+        discovery_channel=body.discovery_channel,
+        summary=body.summary,
+        students=[
+            StudentInvolved(
+                student_ref=s.student_ref
+                or f"stu-{uuid.uuid5(CASE_NAMESPACE, f'{case_id}|{i}').hex[:12]}",
+                role=s.role,
+                age=s.age,
+                grade=s.grade,
+                name=s.name,
+            )
+            for i, s in enumerate(body.students)
+        ],
+    )
+    event = decide_report(
+        ReportCase(report),
+        school=school,
+        agreements=agreements,
+        certification=certification,
+        now=datetime.now(UTC),
+    )
+    if seen is None:
+        async with runtime.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO intake.idempotency (caller, key, request_hash, case_id, territory, "
+                "event_id) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                principal.subject,
+                key,
+                digest,
+                case_id,
+                case.territory,
+                event_id,
+            )
+    result = await runtime.store.append(
+        case,
+        [NewEvent(event, principal.subject, principal.role.value, event_id=event_id)],
+        CaseVersion.new(),
+    )
+    return case, result.duplicate or seen is not None
+
+
+async def case_row(
+    runtime: ServiceRuntime, principal: Principal, case_id: str
+) -> dict[str, Any] | None:
+    """The case's read-model row if the caller may see it (None reads as 404)."""
+    async with runtime.pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT * FROM intake.cases WHERE case_id = $1", case_id)
+    if row is None:
+        return None
+    scope = CaseScope(row["school_id"], row["territory"], row["escalated"])
+    return dict(row) if can_see_case(principal, scope) else None
+
+
+async def record_read(
+    runtime: ServiceRuntime, principal: Principal, case: CaseRef, view: str
+) -> None:
+    """Put the read on the case's record (who, role, when, which view)."""
+    event = NewEvent(CaseRead(view=view, service="intake"), principal.subject, principal.role)
+    for _ in range(5):
+        version = (await runtime.store.load(case)).version
+        try:
+            await runtime.store.append(case, [event], version)
+            return
+        except ConcurrencyConflict:
+            continue
+    raise ConcurrencyConflict(str(case), version.seq, None)
+
+
+async def register(
+    runtime: ServiceRuntime, principal: Principal, data: EventData, territory: str, entity: str
+) -> tuple[str, int]:
+    """Record a directory entry (admins only); refuses one already registered."""
+    if principal.role is not Role.ADMIN:
+        raise Forbidden("only administrators manage the directory")
+    store = runtime.stores[DIRECTORY_STREAM.name]
+    event = NewEvent(data, principal.subject, principal.role.value)
+    try:
+        result = await store.append(CaseRef(territory, entity), [event], CaseVersion.new())
+    except ConcurrencyConflict:
+        raise AlreadyRegistered(f"{entity} is already registered in the directory") from None
+    return result.event_ids[0], result.seqs[0]
+
+
+async def school_territory(runtime: ServiceRuntime, school_id: str) -> str:
+    """The territory of a registered school."""
+    school = await _school(runtime, school_id)
+    if school is None:
+        raise UnknownSchool(f"school {school_id} is not in the directory: register it first")
+    return school.territory_id

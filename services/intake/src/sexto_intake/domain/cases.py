@@ -1,0 +1,71 @@
+"""Deciding a case report: pure, given the directory facts and the time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sexto_events.catalogue.intake import CaseReported, Protocol, StudentInvolved
+
+from sexto_intake.domain.eligibility import Agreement, Certification, check_sexto
+from sexto_intake.domain.errors import InvalidCommand, UnknownSchool
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class School:
+    """What the directory says of a school."""
+
+    school_id: str
+    territory_id: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportCase:
+    """The command: an intervener reports an incident."""
+
+    report: CaseReported
+
+
+def decide_report(
+    command: ReportCase,
+    *,
+    school: School | None,
+    agreements: list[Agreement],
+    certification: Certification | None,
+    now: datetime,
+) -> CaseReported:
+    """The event to record, or a DomainError saying what to fix."""
+    report = command.report
+    if school is None:
+        raise UnknownSchool(
+            f"school {report.school_id} is not in the directory: check the id, or ask an "
+            "administrator to register it"
+        )
+    if report.discovered_at > now + CLOCK_SKEW:
+        raise InvalidCommand(
+            "discovered_at is in the future: give when the staff member learnt of it"
+        )
+    refs = [s.student_ref for s in report.students]
+    if len(refs) != len(set(refs)):
+        raise InvalidCommand("each student appears once: student_ref values must be distinct")
+    if report.protocol is Protocol.SEXTO_QC:
+        check_sexto(
+            territory_id=school.territory_id,
+            agreements=agreements,
+            certification=certification,
+            school_id=school.school_id,
+            discovered_on=report.discovered_at.date(),
+            today=now.date(),
+        )
+    return report
+
+
+def students_summary(students: list[StudentInvolved]) -> list[dict[str, object]]:
+    """Refs and roles only: what the read model may hold."""
+    return [
+        {"student_ref": s.student_ref, "role": s.role.value, "age": s.age, "grade": s.grade}
+        for s in students
+    ]

@@ -1,0 +1,287 @@
+"""The intake REST API: partners report and follow cases; admins keep the directory."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sexto_events.auth.dependencies import CurrentPrincipal
+from sexto_events.auth.principal import POLICE_ROLES, SCHOOL_ROLES, Principal, Role
+from sexto_events.catalogue.directory import (
+    AgreementRecorded,
+    IntervenerCertified,
+    SchoolRegistered,
+    TerritoryRegistered,
+)
+from sexto_events.catalogue.intake import CaseReported
+from sexto_events.errors import ConcurrencyConflict
+from sexto_events.model import CaseRef, RecordedEvent
+from sexto_events.personal import has_personal_fields, walk_personal
+from sexto_events.problems import problem
+from sexto_events.service import ServiceRuntime
+
+from sexto_intake.app.handlers import (
+    Forbidden,
+    case_row,
+    handle_report_case,
+    record_read,
+    register,
+    school_territory,
+)
+from sexto_intake.domain.errors import DomainError
+from sexto_intake.entrypoints.schemas import (
+    AgreementIn,
+    CaseOut,
+    CasePage,
+    HistoryEntry,
+    HistoryOut,
+    IntervenerIn,
+    Recorded,
+    ReportCaseIn,
+    SchoolIn,
+    StudentOut,
+    TerritoryIn,
+)
+
+router = APIRouter(prefix="/v1", tags=["cases"])
+admin = APIRouter(prefix="/v1/admin", tags=["directory"])
+
+NOT_FOUND = "no case with this id in your scope"
+PSEUDONYMISED = "[pseudonymised]"
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def _not_found() -> JSONResponse:
+    return problem(404, "Not found", NOT_FOUND, "case-not-found")
+
+
+def _case_out(row: dict[str, Any]) -> CaseOut:
+    students = row["students"]
+    if isinstance(students, str):
+        students = json.loads(students)
+    return CaseOut(
+        case_id=row["case_id"],
+        territory=row["territory"],
+        school_id=row["school_id"],
+        protocol=row["protocol"],
+        status=row["status"],
+        discovered_at=row["discovered_at"],
+        reported_at=row["reported_at"],
+        students=[StudentOut(**s) for s in students],
+        version=row["version"],
+    )
+
+
+@router.post("/cases", status_code=201, response_model=CaseOut)
+async def report_case(
+    body: ReportCaseIn,
+    request: Request,
+    response: Response,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[
+        str, Header(min_length=8, max_length=128, description="unique per report; retry with it")
+    ],
+) -> CaseOut:
+    """Report an incident. A retry with the same Idempotency-Key returns the same case."""
+    runtime = _runtime(request)
+    case, replayed = await handle_report_case(runtime, principal, body, idempotency_key)
+    first = (await runtime.store.load(case)).events[0]
+    assert isinstance(first.data, CaseReported)
+    response.headers["Location"] = f"/v1/cases/{case.case_id}"
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return CaseOut(
+        case_id=case.case_id,
+        territory=case.territory,
+        school_id=first.data.school_id,
+        protocol=first.data.protocol.value,
+        status="open",
+        discovered_at=first.data.discovered_at,
+        reported_at=first.envelope.time_dt,
+        students=[
+            StudentOut(student_ref=s.student_ref, role=s.role.value, age=s.age, grade=s.grade)
+            for s in first.data.students
+        ],
+        version=first.seq,
+    )
+
+
+@router.get("/cases", response_model=CasePage)
+async def list_cases(
+    request: Request,
+    principal: CurrentPrincipal,
+    status: Annotated[str | None, Query(pattern=r"^(open|closed)$")] = None,
+    protocol: Annotated[str | None, Query(pattern=r"^(sexto-qc|uk-dsl)$")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CasePage | JSONResponse:
+    """Cases in the caller's scope, newest first (no personal data in this view)."""
+    clauses, args = _scope_filter(principal)
+    if clauses is None:
+        return problem(403, "Forbidden", "your role has no access to cases", "forbidden")
+    if status:
+        args.append(status)
+        clauses.append(f"status = ${len(args)}")
+    if protocol:
+        args.append(protocol)
+        clauses.append(f"protocol = ${len(args)}")
+    if cursor:
+        try:
+            at, after = json.loads(base64.urlsafe_b64decode(cursor))
+            args += [datetime.fromisoformat(at), after]
+        except (ValueError, TypeError):
+            return problem(400, "Bad cursor", "pass next_cursor as given", "bad-cursor")
+        clauses.append(f"(reported_at, case_id) < (${len(args) - 1}, ${len(args)})")
+    where = " AND ".join(clauses) or "true"
+    args.append(limit + 1)
+    async with _runtime(request).pool.acquire() as conn:
+        rows = await conn.fetch(
+            f"SELECT * FROM intake.cases WHERE {where} "
+            f"ORDER BY reported_at DESC, case_id DESC LIMIT ${len(args)}",
+            *args,
+        )
+    items = [_case_out(dict(r)) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        token = json.dumps([last["reported_at"].isoformat(), last["case_id"]])
+        next_cursor = base64.urlsafe_b64encode(token.encode()).decode()
+    return CasePage(items=items, next_cursor=next_cursor)
+
+
+def _scope_filter(principal: Principal) -> tuple[list[str] | None, list[Any]]:
+    if principal.role in SCHOOL_ROLES:
+        return ["school_id = $1"], [principal.school_id]
+    if principal.role in POLICE_ROLES:
+        return ["territory = $1", "escalated"], [principal.territory]
+    if principal.role is Role.PROSECUTOR:
+        if principal.territory:
+            return ["territory = $1", "escalated"], [principal.territory]
+        return ["escalated"], []
+    if principal.role in (Role.LEGAL_REVIEWER, Role.ANALYST):
+        return [], []
+    return None, []
+
+
+@router.get("/cases/{case_id}", response_model=CaseOut)
+async def get_case(case_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+    """A case's current state; another school's case is a 404 like a missing one."""
+    runtime = _runtime(request)
+    row = await case_row(runtime, principal, case_id)
+    if row is None:
+        return _not_found()
+    await record_read(runtime, principal, CaseRef(row["territory"], case_id), "state")
+    return _case_out(row)
+
+
+@router.get("/cases/{case_id}/history", response_model=HistoryOut)
+async def get_history(
+    case_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    as_of: Annotated[
+        datetime | None, Query(description="only what was recorded at or before this time")
+    ] = None,
+) -> Any:
+    """The timeline read from the log itself, chain verified."""
+    runtime = _runtime(request)
+    row = await case_row(runtime, principal, case_id)
+    if row is None:
+        return _not_found()
+    case = CaseRef(row["territory"], case_id)
+    await record_read(runtime, principal, case, "history")
+    loaded = await runtime.store.load(case)
+    events = [e for e in loaded.events if as_of is None or e.envelope.time_dt <= as_of]
+    return HistoryOut(
+        case_id=case_id,
+        as_of=as_of,
+        chain_verified=True,
+        version=events[-1].seq if events else 0,
+        events=[_entry(e, principal) for e in events],
+    )
+
+
+def _entry(event: RecordedEvent, principal: Principal) -> HistoryEntry:
+    data = event.data.model_dump(mode="json")
+    cls = type(event.data)
+    if has_personal_fields(cls) and not principal.sees_personal_data:
+        data = walk_personal(cls, data, event.envelope.subject, lambda v, s, w: PSEUDONYMISED)
+    return HistoryEntry(
+        seq=event.seq,
+        id=event.id,
+        time=event.envelope.time,
+        type=event.envelope.type,
+        actor=event.envelope.actor,
+        actor_role=event.envelope.actorrole,
+        data=data,
+    )
+
+
+@admin.post("/territories", status_code=201, response_model=Recorded)
+async def add_territory(body: TerritoryIn, request: Request, principal: CurrentPrincipal) -> Any:
+    """Register a police force's territory."""
+    data = TerritoryRegistered(**body.model_dump())
+    return _recorded(
+        *await register(_runtime(request), principal, data, body.territory_id, "territory")
+    )
+
+
+@admin.post("/agreements", status_code=201, response_model=Recorded)
+async def add_agreement(body: AgreementIn, request: Request, principal: CurrentPrincipal) -> Any:
+    """Record an agreement between a police force and the DPCP."""
+    data = AgreementRecorded(**body.model_dump())
+    runtime = _runtime(request)
+    return _recorded(
+        *await register(runtime, principal, data, body.territory_id, body.agreement_id)
+    )
+
+
+@admin.post("/schools", status_code=201, response_model=Recorded)
+async def add_school(body: SchoolIn, request: Request, principal: CurrentPrincipal) -> Any:
+    """Register a school in a territory."""
+    data = SchoolRegistered(**body.model_dump())
+    runtime = _runtime(request)
+    return _recorded(*await register(runtime, principal, data, body.territory_id, body.school_id))
+
+
+@admin.post("/interveners", status_code=201, response_model=Recorded)
+async def add_intervener(body: IntervenerIn, request: Request, principal: CurrentPrincipal) -> Any:
+    """Record an intervener's SEXTO certification."""
+    runtime = _runtime(request)
+    if principal.role is not Role.ADMIN:
+        raise Forbidden("only administrators manage the directory")
+    territory = await school_territory(runtime, body.school_id)
+    data = IntervenerCertified(**body.model_dump())
+    entity = f"{body.intervener_id}-{body.level.value}"
+    return _recorded(*await register(runtime, principal, data, territory, entity))
+
+
+def _recorded(event_id: str, seq: int) -> Recorded:
+    return Recorded(id=event_id, stream_seq=seq)
+
+
+def configure(app: FastAPI) -> None:
+    """Domain errors and refusals as problem documents."""
+
+    async def domain_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DomainError)
+        title = type(exc).__name__.replace("_", " ")
+        return problem(exc.status, title, exc.detail, exc.kind, **exc.extra)
+
+    async def forbidden(_: Request, exc: Exception) -> JSONResponse:
+        return problem(403, "Forbidden", str(exc), "forbidden")
+
+    async def conflict(_: Request, exc: Exception) -> JSONResponse:
+        return problem(409, "Conflict", f"{exc}; retry the request", "concurrency-conflict")
+
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(ConcurrencyConflict, conflict)

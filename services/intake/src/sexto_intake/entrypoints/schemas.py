@@ -1,0 +1,135 @@
+"""Request and response bodies of the intake API: unknown fields refused."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sexto_events.catalogue.directory import CertificationLevel, Language
+from sexto_events.catalogue.intake import DiscoveryChannel, Protocol, StudentRole
+
+Ref = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class Strict(BaseModel):
+    """Bodies refuse unknown fields: a typo must not silently drop a fact."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class StudentIn(Strict):
+    """A student involved; the name is personal data, sealed in the log."""
+
+    student_ref: Ref | None = Field(
+        default=None, description="your pseudonymous reference; generated when absent"
+    )
+    name: str = Field(min_length=1, max_length=200)
+    role: StudentRole
+    age: int | None = Field(default=None, ge=5, le=25)
+    grade: str | None = Field(default=None, max_length=32)
+
+
+class ReportCaseIn(Strict):
+    """An incident report: facts in words, never an image."""
+
+    protocol: Protocol
+    school_id: Ref
+    discovered_at: AwareDatetime
+    discovery_channel: DiscoveryChannel
+    summary: str = Field(min_length=1, max_length=4000, description="factual, in words")
+    students: list[StudentIn] = Field(min_length=1, max_length=50)
+
+
+class StudentOut(BaseModel):
+    """A student as the read model holds it: reference and role, no name."""
+
+    student_ref: str
+    role: str
+    age: int | None = None
+    grade: str | None = None
+
+
+class CaseOut(BaseModel):
+    """A case's current state."""
+
+    case_id: str
+    territory: str
+    school_id: str
+    protocol: str
+    status: str
+    discovered_at: datetime
+    reported_at: datetime
+    students: list[StudentOut]
+    version: int
+
+
+class CasePage(BaseModel):
+    """A page of cases, newest first; pass `next_cursor` as `cursor` for the next page."""
+
+    items: list[CaseOut]
+    next_cursor: str | None
+
+
+class HistoryEntry(BaseModel):
+    """One event of a case's timeline, as read from the log."""
+
+    seq: int
+    id: str
+    time: str
+    type: str
+    actor: str
+    actor_role: str
+    data: dict[str, object]
+
+
+class HistoryOut(BaseModel):
+    """A case's timeline, its chain verified."""
+
+    case_id: str
+    as_of: datetime | None
+    chain_verified: bool
+    version: int
+    events: list[HistoryEntry]
+
+
+class TerritoryIn(Strict):
+    """A police force's territory."""
+
+    territory_id: Ref
+    name: str = Field(min_length=1, max_length=200)
+
+
+class AgreementIn(Strict):
+    """An agreement between a police force and the DPCP."""
+
+    agreement_id: Ref
+    territory_id: Ref
+    signed_on: date
+    in_force_from: date
+    in_force_to: date | None = None
+
+
+class SchoolIn(Strict):
+    """A school."""
+
+    school_id: Ref
+    name: str = Field(min_length=1, max_length=200)
+    territory_id: Ref
+    language: Language
+
+
+class IntervenerIn(Strict):
+    """A certification of a school intervener (pseudonymous id)."""
+
+    intervener_id: Ref
+    school_id: Ref
+    level: CertificationLevel
+    certified_on: date
+
+
+class Recorded(BaseModel):
+    """What a write stored."""
+
+    id: str
+    stream_seq: int

@@ -1,0 +1,75 @@
+"""The case read model: current state of each case, no personal data."""
+
+from __future__ import annotations
+
+import json
+
+from sexto_events.catalogue.intake import CaseClosed, CaseReported, StudentAdded
+from sexto_events.db import DbConnection
+from sexto_events.model import RecordedEvent
+
+from sexto_intake.domain.cases import students_summary
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS intake.cases (
+    case_id       text PRIMARY KEY,
+    territory     text NOT NULL,
+    school_id     text NOT NULL,
+    protocol      text NOT NULL,
+    status        text NOT NULL,
+    discovered_at timestamptz NOT NULL,
+    reported_at   timestamptz NOT NULL,
+    reported_by   text NOT NULL,
+    students      jsonb NOT NULL,
+    escalated     boolean NOT NULL DEFAULT false,
+    version       bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cases_school ON intake.cases (school_id, reported_at DESC, case_id);
+"""
+
+
+class CasesProjection:
+    """Applies case events to intake.cases."""
+
+    name = "cases"
+
+    async def migrate(self, conn: DbConnection) -> None:
+        await conn.execute(_DDL)
+
+    async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
+        env, data = event.envelope, event.data
+        if isinstance(data, CaseReported):
+            await conn.execute(
+                "INSERT INTO intake.cases (case_id, territory, school_id, protocol, status, "
+                "discovered_at, reported_at, reported_by, students, version) "
+                "VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8::jsonb, $9) "
+                "ON CONFLICT (case_id) DO NOTHING",
+                env.subject,
+                env.territory,
+                data.school_id,
+                data.protocol.value,
+                data.discovered_at,
+                env.time_dt,
+                env.actor,
+                json.dumps(students_summary(data.students)),
+                event.seq,
+            )
+            return
+        if isinstance(data, StudentAdded):
+            await conn.execute(
+                "UPDATE intake.cases SET students = students || $2::jsonb WHERE case_id = $1",
+                env.subject,
+                json.dumps(students_summary([data.student])),
+            )
+        elif isinstance(data, CaseClosed):
+            await conn.execute(
+                "UPDATE intake.cases SET status = 'closed' WHERE case_id = $1", env.subject
+            )
+        await conn.execute(
+            "UPDATE intake.cases SET version = GREATEST(version, $2) WHERE case_id = $1",
+            env.subject,
+            event.seq,
+        )
+
+    async def drop(self, conn: DbConnection) -> None:
+        await conn.execute("DROP TABLE IF EXISTS intake.cases")
