@@ -1,0 +1,128 @@
+"""Reporting a case: SEXTO and UK paths, eligibility, idempotency."""
+
+from __future__ import annotations
+
+import uuid
+
+from sexto_events.auth.principal import Role
+from sexto_events.model import CaseRef
+
+from tests.intake.conftest import World, sexto_report
+
+
+def load(world: World, territory: str, case_id: str) -> list[object]:
+    runtime = world.client.app.state.runtime  # type: ignore[attr-defined]
+    loaded = world.client.portal.call(runtime.store.load, CaseRef(territory, case_id))  # type: ignore[union-attr]
+    return list(loaded.events)
+
+
+def test_a_sexto_report_with_three_students(world: World) -> None:
+    response = world.report(sexto_report(world.school))
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["territory"] == world.territory
+    assert body["protocol"] == "sexto-qc"
+    assert [s["role"] for s in body["students"]] == ["depicted", "sender", "redistributor"]
+    assert len({s["student_ref"] for s in body["students"]}) == 3
+    assert "Maëlle" not in response.text  # names never come back in the state view
+    assert response.headers["location"] == f"/v1/cases/{body['case_id']}"
+    events = load(world, world.territory, body["case_id"])
+    assert len(events) == 1
+    state = world.wait_for_case(body["case_id"]).json()
+    assert state["students"] == body["students"]
+    assert state["status"] == "open"
+
+
+def test_a_uk_report_where_no_sexto_agreement_exists(world: World) -> None:
+    headers = world.headers(Role.SAFEGUARDING_LEAD, subject="dsl-1", school=world.bare_school)
+    body = sexto_report(world.bare_school, protocol="uk-dsl")
+
+    response = world.report(body, headers=headers)
+
+    assert response.status_code == 201, response.text
+    assert response.json()["territory"] == world.bare_territory
+
+
+def test_sexto_is_refused_without_an_agreement_in_force(world: World) -> None:
+    headers = world.headers(Role.INTERVENER, subject="iv-c", school=world.bare_school)
+
+    response = world.report(sexto_report(world.bare_school), headers=headers)
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"].endswith("/not-eligible-for-sexto")
+    assert problem["reason"] == "no-agreement-in-force"
+    assert "uk-dsl" in problem["detail"]
+
+
+def test_sexto_is_refused_before_the_agreement_came_into_force(world: World) -> None:
+    body = sexto_report(world.school, discovered_at="2023-12-30T10:00:00-05:00")
+
+    response = world.report(body)
+
+    assert response.status_code == 422
+    assert response.json()["reason"] == "no-agreement-in-force"
+
+
+def test_sexto_is_refused_for_an_uncertified_intervener(world: World) -> None:
+    headers = world.headers(Role.INTERVENER, subject=world.uncertified, school=world.school)
+
+    response = world.report(sexto_report(world.school), headers=headers)
+
+    assert response.status_code == 422
+    assert response.json()["reason"] == "intervener-not-certified"
+    assert "training" in response.json()["detail"]
+
+
+def test_an_unknown_school_is_named(world: World) -> None:
+    headers = world.headers(Role.INTERVENER, subject=world.intervener, school="no-such-school")
+
+    response = world.report(sexto_report("no-such-school"), headers=headers)
+
+    assert response.status_code == 422
+    assert response.json()["type"].endswith("/unknown-school")
+
+
+def test_reporting_for_another_school_is_forbidden(world: World) -> None:
+    response = world.report(sexto_report(world.other_school))
+
+    assert response.status_code == 403
+
+
+def test_a_retry_with_the_same_key_returns_the_same_case_and_writes_nothing(world: World) -> None:
+    key = uuid.uuid4().hex
+    first = world.report(sexto_report(world.school), key=key)
+    retry = world.report(sexto_report(world.school), key=key)
+
+    assert first.status_code == retry.status_code == 201
+    assert retry.json() == first.json()
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert len(load(world, world.territory, first.json()["case_id"])) == 1
+
+
+def test_the_same_key_with_another_request_is_refused(world: World) -> None:
+    key = uuid.uuid4().hex
+    assert world.report(sexto_report(world.school), key=key).status_code == 201
+
+    changed = world.report(sexto_report(world.school, summary="Something else."), key=key)
+
+    assert changed.status_code == 422
+    assert changed.json()["type"].endswith("/idempotency-key-reused")
+
+
+def test_a_missing_idempotency_key_is_a_clear_422(world: World) -> None:
+    response = world.client.post(
+        "/v1/cases", json=sexto_report(world.school), headers=world.headers()
+    )
+
+    assert response.status_code == 422
+    assert any("idempotency-key" in e["location"] for e in response.json()["errors"])
+
+
+def test_unknown_fields_are_refused(world: World) -> None:
+    response = world.report(sexto_report(world.school, photo_url="x"))
+
+    assert response.status_code == 422
+    assert any("photo_url" in e["location"] for e in response.json()["errors"])
