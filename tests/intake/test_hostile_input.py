@@ -1,0 +1,136 @@
+"""Hostile input: never an image, JSON only, bounded; nothing of a refused request is kept."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.intake.conftest import World, sexto_report
+
+# A few synthetic bytes with image file signatures: no picture anywhere.
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(16)
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(16)
+HEIC = b"\x00\x00\x00\x18ftypheic" + bytes(16)
+PNG_B64 = base64.b64encode(PNG).decode()
+LONG_B64 = base64.b64encode(bytes(range(256)) * 2).decode()
+
+
+def stored_cases(world: World) -> int:
+    runtime = world.client.app.state.runtime  # type: ignore[attr-defined]
+
+    async def count() -> int:
+        async with runtime.pool.acquire() as conn:
+            return int(await conn.fetchval("SELECT count(*) FROM intake.idempotency"))
+
+    return int(world.client.portal.call(count))  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    (PNG, "image/png"), (JPEG, "application/json"), (HEIC, "application/octet-stream"),
+    (PNG, "text/plain"),
+])  # fmt: skip
+def test_raw_image_bytes_are_refused(world: World, body: bytes, content_type: str) -> None:
+    before = stored_cases(world)
+    headers = {**world.headers(), "Idempotency-Key": uuid.uuid4().hex,
+               "Content-Type": content_type}  # fmt: skip
+
+    response = world.client.post("/v1/cases", content=body, headers=headers)
+
+    assert response.status_code == 415
+    assert response.headers["content-type"] == "application/problem+json"
+    assert stored_cases(world) == before
+
+
+def test_a_raw_image_with_an_image_type_says_images_are_never_sent(world: World) -> None:
+    headers = {**world.headers(), "Idempotency-Key": uuid.uuid4().hex, "Content-Type": "image/jpeg"}
+
+    problem = world.client.post("/v1/cases", content=JPEG, headers=headers).json()
+
+    assert problem["type"].endswith("/images-refused")
+    assert "describe the content in words" in problem["detail"]
+
+
+def test_a_multipart_upload_is_refused(world: World) -> None:
+    headers = {**world.headers(), "Idempotency-Key": uuid.uuid4().hex}
+
+    response = world.client.post(
+        "/v1/cases", files={"photo": ("photo.png", PNG, "image/png")}, headers=headers
+    )
+
+    assert response.status_code == 415
+    assert response.json()["type"].endswith("/images-refused")
+
+
+TEXT_FIELDS: list[tuple[str | int, ...]] = [
+    ("summary",), ("school_id",), ("students", 0, "name"), ("students", 1, "grade"),
+    ("students", 2, "student_ref"),
+]  # fmt: skip
+
+
+def with_value(world: World, path: tuple[str | int, ...], value: str) -> dict[str, Any]:
+    body: dict[str, Any] = sexto_report(world.school)
+    target: Any = body
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return body
+
+
+@pytest.mark.parametrize("field", TEXT_FIELDS)
+@pytest.mark.parametrize("payload", [
+    PNG_B64, f"see {PNG_B64}", LONG_B64, "data:image/png;base64,iVBORw0KGgo=",
+    "DATA:image/jpeg;base64,/9j/4AAQ", "text with a \x00 byte",
+])  # fmt: skip
+def test_encoded_images_in_any_text_field_are_refused(
+    world: World, field: tuple[str | int, ...], payload: str
+) -> None:
+    before = stored_cases(world)
+    body = with_value(world, field, payload)
+
+    response = world.report(body)
+
+    assert response.status_code == 422, (field, payload[:20])
+    problem = response.json()
+    assert problem["type"].endswith("/images-refused")
+    assert "must never be sent" in problem["detail"]
+    assert payload[:12] not in response.text
+    assert stored_cases(world) == before
+
+
+def test_words_that_mention_data_and_images_pass(world: World) -> None:
+    body = sexto_report(
+        world.school,
+        summary="The student said the image data: was shared twice; nobody viewed the photo.",
+    )
+
+    assert world.report(body).status_code == 201
+
+
+def test_a_body_over_64_kib_is_a_413(world: World) -> None:
+    body = sexto_report(world.school, summary="word " * 14000)
+
+    response = world.report(body)
+
+    assert response.status_code == 413
+    assert response.json()["type"].endswith("/too-large")
+
+
+def test_a_non_json_body_is_a_415(world: World) -> None:
+    headers = {**world.headers(), "Idempotency-Key": "k" * 10, "Content-Type": "text/plain"}
+
+    response = world.client.post("/v1/cases", content=b"protocol=sexto-qc", headers=headers)
+
+    assert response.status_code == 415
+    assert response.json()["type"].endswith("/json-only")
+
+
+def test_malformed_json_is_a_400(world: World) -> None:
+    headers = {**world.headers(), "Idempotency-Key": "k" * 10, "Content-Type": "application/json"}
+
+    response = world.client.post("/v1/cases", content=b'{"protocol": ', headers=headers)
+
+    assert response.status_code == 400
+    assert response.json()["type"].endswith("/malformed-json")
