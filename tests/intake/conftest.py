@@ -43,6 +43,12 @@ class World:
             scope = {"subject": self.intervener, "school": self.school}
         return {"Authorization": f"Bearer {self.token(role, **scope)}"}
 
+    def other_school_headers(self) -> dict[str, str]:
+        """A certified intervener of the other school of the same territory."""
+        return self.headers(
+            Role.INTERVENER, subject=f"{self.intervener}-b", school=self.other_school
+        )
+
     def report(self, body: dict[str, Any], key: str | None = None, **kw: Any) -> Any:
         headers = {**kw.pop("headers", self.headers()), "Idempotency-Key": key or uuid.uuid4().hex}
         return self.client.post("/v1/cases", json=body, headers=headers, **kw)
@@ -132,9 +138,7 @@ def wait_for_directory(w: World, table: str, column: str, value: str) -> None:
 
     async def present() -> bool:
         async with runtime.pool.acquire() as conn:
-            found = await conn.fetchval(
-                f"SELECT 1 FROM intake.{table} WHERE {column} = $1", value
-            )
+            found = await conn.fetchval(f"SELECT 1 FROM intake.{table} WHERE {column} = $1", value)
         return found is not None
 
     deadline = time.monotonic() + 15

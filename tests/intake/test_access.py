@@ -43,7 +43,9 @@ def bad_tokens(world: World) -> dict[str, str]:
 def test_an_invalid_token_is_a_401_problem(world: World, name: str) -> None:
     token = bad_tokens(world)[name]
 
-    response = world.report(sexto_report(world.school), headers={"Authorization": f"Bearer {token}"})
+    response = world.report(
+        sexto_report(world.school), headers={"Authorization": f"Bearer {token}"}
+    )
 
     assert response.status_code == 401, name
     assert response.headers["content-type"] == "application/problem+json"
@@ -67,7 +69,9 @@ def test_every_case_endpoint_answers_another_schools_case_like_a_missing_one(
 ) -> None:
     case_id = world.report(sexto_report(world.school)).json()["case_id"]
     world.wait_for_case(case_id)
-    other = world.headers(Role.INTERVENER, subject=f"{world.intervener}-b", school=world.other_school)
+    other = world.headers(
+        Role.INTERVENER, subject=f"{world.intervener}-b", school=world.other_school
+    )
     police = world.headers(Role.POLICE_DISPATCH, territory=world.territory)
     admin = world.headers(Role.ADMIN, subject="admin-1")
 
@@ -82,7 +86,9 @@ def test_every_case_endpoint_answers_another_schools_case_like_a_missing_one(
 def test_the_list_shows_only_the_callers_school(world: World) -> None:
     mine = world.report(sexto_report(world.school)).json()["case_id"]
     world.wait_for_case(mine)
-    other = world.headers(Role.INTERVENER, subject=f"{world.intervener}-b", school=world.other_school)
+    other = world.headers(
+        Role.INTERVENER, subject=f"{world.intervener}-b", school=world.other_school
+    )
 
     listed = world.client.get("/v1/cases?limit=200", headers=other).json()["items"]
 

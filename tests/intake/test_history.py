@@ -1,0 +1,123 @@
+"""History from the log, as_of, read audit, the scoped list and its cursor."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sexto_events.auth.principal import Role
+from sexto_events.model import CaseRef
+
+from tests.intake.conftest import World, sexto_report
+
+
+def log_events(world: World, case_id: str) -> list[Any]:
+    runtime = world.client.app.state.runtime  # type: ignore[attr-defined]
+    loaded = world.client.portal.call(runtime.store.load, CaseRef(world.territory, case_id))  # type: ignore[union-attr]
+    return list(loaded.events)
+
+
+def reads(world: World, case_id: str, view: str) -> int:
+    return sum(
+        1
+        for e in log_events(world, case_id)
+        if e.envelope.type == "org.sexto.audit.case_read.v1" and e.data.view == view
+    )
+
+
+def new_case(world: World) -> str:
+    case_id: str = world.report(sexto_report(world.school)).json()["case_id"]
+    world.wait_for_case(case_id)
+    return case_id
+
+
+def test_history_is_the_log_itself(world: World) -> None:
+    case_id = new_case(world)
+
+    history = world.client.get(f"/v1/cases/{case_id}/history", headers=world.headers()).json()
+
+    log = log_events(world, case_id)
+    assert history["chain_verified"] is True
+    assert [e["id"] for e in history["events"]] == [e.id for e in log]
+    assert [e["seq"] for e in history["events"]] == [e.seq for e in log]
+    assert history["events"][0]["data"]["students"][0]["name"] == "Maëlle Quintessa"
+    assert history["events"][0]["actor"] == world.intervener
+
+
+def test_as_of_gives_exactly_what_was_known_then(world: World) -> None:
+    case_id = new_case(world)  # the wait reads the case once: one audit event
+    time.sleep(0.01)
+    cut = datetime.now(UTC)
+    time.sleep(0.01)
+    world.client.get(f"/v1/cases/{case_id}", headers=world.headers())
+
+    then = world.client.get(
+        f"/v1/cases/{case_id}/history", params={"as_of": cut.isoformat()}, headers=world.headers()
+    ).json()
+
+    known = [e for e in log_events(world, case_id) if e.envelope.time_dt <= cut]
+    assert [e["id"] for e in then["events"]] == [e.id for e in known]
+    assert len(then["events"]) == 2  # the report and the first read
+    assert then["version"] == known[-1].seq
+
+
+def test_every_read_is_recorded_exactly_once(world: World) -> None:
+    case_id = new_case(world)
+    state_reads_before = reads(world, case_id, "state")
+
+    for _ in range(3):
+        assert world.client.get(f"/v1/cases/{case_id}", headers=world.headers()).status_code == 200
+    for _ in range(2):
+        world.client.get(f"/v1/cases/{case_id}/history", headers=world.headers())
+
+    assert reads(world, case_id, "state") == state_reads_before + 3
+    assert reads(world, case_id, "history") == 2
+    audit = [e for e in log_events(world, case_id) if e.envelope.type.endswith("case_read.v1")]
+    assert {e.envelope.actor for e in audit} == {world.intervener}
+    assert {e.envelope.actorrole for e in audit} == {"intervener"}
+
+
+def test_refused_reads_are_not_recorded(world: World) -> None:
+    case_id = new_case(world)
+    before = len(log_events(world, case_id))
+    other = world.headers(Role.INTERVENER, subject="x", school=world.other_school)
+
+    world.client.get(f"/v1/cases/{case_id}", headers=other)
+
+    assert len(log_events(world, case_id)) == before
+
+
+def test_analysts_see_the_history_pseudonymised(world: World) -> None:
+    case_id = new_case(world)
+
+    history = world.client.get(
+        f"/v1/cases/{case_id}/history", headers=world.headers(Role.ANALYST, subject="an-1")
+    )
+
+    assert history.status_code == 200
+    assert "Maëlle" not in history.text
+    assert history.json()["events"][0]["data"]["summary"] == "[pseudonymised]"
+
+
+def test_the_list_pages_with_a_cursor(world: World) -> None:
+    made = {new_case(world) for _ in range(3)}
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = world.client.get("/v1/cases", params=params, headers=world.headers()).json()
+        seen += [c["case_id"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+
+    assert made <= set(seen)
+    assert len(seen) == len(set(seen))
+
+
+def test_a_bad_cursor_is_a_clear_400(world: World) -> None:
+    response = world.client.get("/v1/cases?cursor=nonsense", headers=world.headers())
+
+    assert response.status_code == 400
+    assert response.json()["type"].endswith("/bad-cursor")
