@@ -110,3 +110,28 @@ class CaseClosed(EventData):
 
     resolution: str = Field(pattern=r"^[a-z_]{1,64}$")
     note: PersonalText | None = personal("case", None, default=None)
+
+
+@CATALOGUE.declare("intake", "student_role_changed", 1)
+class StudentRoleChanged(EventData):
+    """A student's role was corrected; the reason is free text, sealed."""
+
+    student_ref: Ref
+    role: StudentRole
+    reason: PersonalText = personal("case", None)
+
+
+@CATALOGUE.declare("intake", "checklist_step_completed", 1)
+class ChecklistStepCompleted(EventData):
+    """A step of the protocol version's checklist was done (its id, from the protocol file)."""
+
+    step_id: str = Field(pattern=r"^[a-z_]{1,64}$")
+    note: PersonalText | None = personal("case", None, default=None)
+
+
+@CATALOGUE.declare("intake", "action_not_taken", 1)
+class ActionNotTaken(EventData):
+    """An action deliberately not taken, with its justification (UK: record what was not done)."""
+
+    action: str = Field(min_length=1, max_length=200)
+    justification: PersonalText = personal("case", None)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import uuid_utils
+from sexto_events import protocols
 from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, Principal, Role, can_see_case
 from sexto_events.catalogue.audit import CaseRead
 from sexto_events.catalogue.base import EventData
@@ -19,7 +20,14 @@ from sexto_events.service import ServiceRuntime
 
 from sexto_intake.domain.cases import ReportCase, School, decide_report
 from sexto_intake.domain.eligibility import Agreement, Certification
-from sexto_intake.domain.errors import AlreadyRegistered, IdempotencyKeyReused, UnknownSchool
+from sexto_intake.domain.errors import (
+    AlreadyRegistered,
+    CaseNotFound,
+    IdempotencyKeyReused,
+    UnknownSchool,
+)
+from sexto_intake.domain.facts import decide_fact
+from sexto_intake.domain.state import CaseState, evolve
 from sexto_intake.entrypoints.schemas import ReportCaseIn
 from sexto_intake.projections.directory import DIRECTORY_STREAM
 
@@ -148,12 +156,93 @@ async def handle_report_case(
                 case.territory,
                 event_id,
             )
-    result = await runtime.store.append(
-        case,
-        [NewEvent(event, principal.subject, principal.role.value, event_id=event_id)],
-        CaseVersion.new(),
+    recorded = NewEvent(
+        event,
+        principal.subject,
+        principal.role.value,
+        event_id=event_id,
+        protocol_version=protocols.current(event.protocol.value).id,
     )
+    result = await runtime.store.append(case, [recorded], CaseVersion.new())
     return case, result.duplicate or seen is not None
+
+
+async def handle_fact(
+    runtime: ServiceRuntime,
+    principal: Principal,
+    case_id: str,
+    fact: EventData,
+    key: str | None,
+) -> tuple[str, int]:
+    """Record a further fact on an open case; returns (event id, case version)."""
+    row = await case_row(runtime, principal, case_id)
+    if row is None:
+        raise CaseNotFound("no case with this id in your scope")
+    if principal.role not in SCHOOL_ROLES:
+        raise Forbidden("only the school's staff record facts on a case")
+    case = CaseRef(row["territory"], case_id)
+    event_id = str(uuid_utils.uuid7())
+    if key is not None:
+        event_id = await _idempotent_event_id(runtime, principal, case, fact, key, event_id)
+    for _ in range(3):
+        loaded = await runtime.store.load(case)
+        done = next((e for e in loaded.events if e.id == event_id), None)
+        if done is not None:
+            return event_id, done.seq  # a retry of a fact already recorded
+        state = CaseState()
+        for event in loaded.events:
+            state = evolve(state, event.data, event.envelope.protocolversion)
+        decided = decide_fact(state, fact)
+        new = NewEvent(
+            decided,
+            principal.subject,
+            principal.role.value,
+            event_id=event_id,
+            protocol_version=state.protocol_version or None,
+        )
+        try:
+            result = await runtime.store.append(case, [new], loaded.version)
+        except ConcurrencyConflict:
+            continue
+        return event_id, result.version.seq
+    raise ConcurrencyConflict(str(case), loaded.version.seq, None)
+
+
+async def _idempotent_event_id(
+    runtime: ServiceRuntime,
+    principal: Principal,
+    case: CaseRef,
+    fact: EventData,
+    key: str,
+    fresh_id: str,
+) -> str:
+    digest = hashlib.sha256(
+        json.dumps(
+            [case.case_id, fact.type_name(), fact.model_dump(mode="json")], sort_keys=True
+        ).encode()
+    ).hexdigest()
+    async with runtime.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO intake.idempotency (caller, key, request_hash, case_id, territory, "
+            "event_id) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            principal.subject,
+            key,
+            digest,
+            case.case_id,
+            case.territory,
+            fresh_id,
+        )
+        row = await conn.fetchrow(
+            "SELECT request_hash, event_id FROM intake.idempotency WHERE caller = $1 AND key = $2",
+            principal.subject,
+            key,
+        )
+    assert row is not None  # inserted above or by the first request
+    if row["request_hash"] != digest:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used for a different request: use a new key"
+        )
+    return str(row["event_id"])
 
 
 async def case_row(

@@ -42,3 +42,10 @@ class IdempotencyKeyReused(DomainError):
     """The same Idempotency-Key sent with a different request."""
 
     kind = "idempotency-key-reused"
+
+
+class CaseNotFound(DomainError):
+    """No such case in the caller's scope (indistinguishable from a missing one)."""
+
+    kind = "case-not-found"
+    status = 404

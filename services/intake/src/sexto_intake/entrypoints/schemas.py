@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sexto_events.catalogue.directory import CertificationLevel, Language
@@ -133,3 +133,51 @@ class Recorded(BaseModel):
 
     id: str
     stream_seq: int
+
+
+class RoleChangeIn(Strict):
+    """A corrected role, with why."""
+
+    role: StudentRole
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class DeviceIn(Strict):
+    """A phone secured: flight mode or switched off, and the seal number of its bag."""
+
+    owner_ref: Ref
+    measure: Literal["flight_mode", "switched_off"]
+    seal_number: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class StepIn(Strict):
+    """A checklist step done, optionally with a note."""
+
+    note: str | None = Field(default=None, min_length=1, max_length=4000)
+
+
+class NoteIn(Strict):
+    """A factual note, in words."""
+
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class ActionNotTakenIn(Strict):
+    """An action deliberately not taken, and why (UK guidance: record it)."""
+
+    action: str = Field(min_length=1, max_length=200)
+    justification: str = Field(min_length=1, max_length=4000)
+
+
+class CloseIn(Strict):
+    """The case's resolution."""
+
+    resolution: str = Field(pattern=r"^[a-z_]{1,64}$", examples=["educational_meeting_held"])
+    note: str | None = Field(default=None, min_length=1, max_length=4000)
+
+
+class FactRecorded(BaseModel):
+    """A fact on the record: its event id and the case's version after it."""
+
+    id: str
+    version: int

@@ -1,0 +1,59 @@
+"""Deciding the facts added to an open case: pure, given its state."""
+
+from __future__ import annotations
+
+from sexto_events.catalogue.base import EventData
+from sexto_events.catalogue.intake import (
+    ChecklistStepCompleted,
+    DeviceSecured,
+    StudentAdded,
+    StudentRoleChanged,
+)
+from sexto_events.protocols import by_id
+
+from sexto_intake.domain.errors import DomainError, InvalidCommand
+from sexto_intake.domain.state import CaseState
+
+
+class CaseClosedError(DomainError):
+    """A fact for a case already closed."""
+
+    kind = "case-closed"
+    status = 409
+
+
+class UnknownStudent(DomainError):
+    """A student reference the case does not know."""
+
+    kind = "unknown-student"
+
+
+class UnknownStep(DomainError):
+    """A checklist step absent from the case's protocol version."""
+
+    kind = "unknown-checklist-step"
+
+
+def decide_fact(state: CaseState, fact: EventData) -> EventData:
+    """The fact as recorded, or a DomainError saying what to fix."""
+    if state.closed:
+        raise CaseClosedError("the case is closed: nothing more can be recorded on it")
+    if isinstance(fact, StudentAdded) and fact.student.student_ref in state.students:
+        raise InvalidCommand(f"student {fact.student.student_ref} is already on the case")
+    if isinstance(fact, StudentRoleChanged | DeviceSecured):
+        ref = fact.student_ref if isinstance(fact, StudentRoleChanged) else fact.owner_ref
+        if ref not in state.students:
+            raise UnknownStudent(
+                f"student {ref} is not on this case: known refs are {sorted(state.students)}"
+            )
+    if isinstance(fact, DeviceSecured) and fact.seal_number in state.seals:
+        raise InvalidCommand(f"seal number {fact.seal_number} is already recorded on this case")
+    if isinstance(fact, ChecklistStepCompleted):
+        protocol = by_id(state.protocol_version)
+        if protocol is None or protocol.step(fact.step_id) is None:
+            steps = [s.id for s in protocol.checklist] if protocol else []
+            raise UnknownStep(
+                f"step {fact.step_id!r} is not in this case's protocol version; its steps "
+                f"are {steps}"
+            )
+    return fact

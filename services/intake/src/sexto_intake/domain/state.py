@@ -1,0 +1,52 @@
+"""A case's state, rebuilt from its events: what the fact decisions need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from sexto_events.catalogue.base import EventData
+from sexto_events.catalogue.intake import (
+    CaseClosed,
+    CaseReported,
+    ChecklistStepCompleted,
+    DeviceSecured,
+    StudentAdded,
+    StudentRoleChanged,
+)
+
+
+@dataclass(frozen=True)
+class CaseState:
+    """Students and their roles, steps done, seals, and whether the case is closed."""
+
+    protocol: str = ""
+    protocol_version: str = ""
+    students: dict[str, str] = field(default_factory=dict)
+    steps_done: frozenset[str] = frozenset()
+    seals: frozenset[str] = frozenset()
+    closed: bool = False
+
+
+def evolve(state: CaseState, data: EventData, protocol_version: str | None = None) -> CaseState:
+    """The state after one event."""
+    if isinstance(data, CaseReported):
+        students = {s.student_ref: s.role.value for s in data.students}
+        return replace(
+            state,
+            protocol=data.protocol.value,
+            protocol_version=protocol_version or "",
+            students=students,
+        )
+    if isinstance(data, StudentAdded):
+        return replace(
+            state, students={**state.students, data.student.student_ref: data.student.role.value}
+        )
+    if isinstance(data, StudentRoleChanged):
+        return replace(state, students={**state.students, data.student_ref: data.role.value})
+    if isinstance(data, ChecklistStepCompleted):
+        return replace(state, steps_done=state.steps_done | {data.step_id})
+    if isinstance(data, DeviceSecured) and data.seal_number:
+        return replace(state, seals=state.seals | {data.seal_number})
+    if isinstance(data, CaseClosed):
+        return replace(state, closed=True)
+    return state

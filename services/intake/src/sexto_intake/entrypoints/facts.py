@@ -1,0 +1,145 @@
+"""Further facts on a case, each an event: students, roles, devices, steps, notes, closure."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from sexto_events.auth.dependencies import CurrentPrincipal
+from sexto_events.catalogue.base import EventData
+from sexto_events.catalogue.intake import (
+    ActionNotTaken,
+    CaseClosed,
+    ChecklistStepCompleted,
+    DeviceSecured,
+    NoteAdded,
+    StudentAdded,
+    StudentInvolved,
+    StudentRoleChanged,
+)
+from sexto_events.service import ServiceRuntime
+
+from sexto_intake.app.handlers import handle_fact
+from sexto_intake.entrypoints.schemas import (
+    ActionNotTakenIn,
+    CloseIn,
+    DeviceIn,
+    FactRecorded,
+    NoteIn,
+    RoleChangeIn,
+    StepIn,
+    StudentIn,
+)
+
+router = APIRouter(prefix="/v1/cases/{case_id}", tags=["case facts"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(min_length=8, max_length=128, description="optional: makes a retry record nothing"),
+]
+
+
+async def _record(
+    request: Request, principal: CurrentPrincipal, case_id: str, fact: EventData, key: str | None
+) -> FactRecorded:
+    runtime: ServiceRuntime = request.app.state.runtime
+    event_id, version = await handle_fact(runtime, principal, case_id, fact, key)
+    return FactRecorded(id=event_id, version=version)
+
+
+@router.post("/students", status_code=201, response_model=FactRecorded)
+async def add_student(
+    case_id: str,
+    body: StudentIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> FactRecorded:
+    """A further student found to be involved."""
+    ref = body.student_ref or f"stu-{uuid.uuid4().hex[:12]}"
+    student = StudentInvolved(
+        student_ref=ref, role=body.role, age=body.age, grade=body.grade, name=body.name
+    )
+    return await _record(
+        request, principal, case_id, StudentAdded(student=student), idempotency_key
+    )
+
+
+@router.post("/students/{student_ref}/role", status_code=201, response_model=FactRecorded)
+async def change_role(
+    case_id: str,
+    student_ref: str,
+    body: RoleChangeIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> FactRecorded:
+    """Correct a student's role."""
+    fact = StudentRoleChanged(student_ref=student_ref, role=body.role, reason=body.reason)
+    return await _record(request, principal, case_id, fact, idempotency_key)
+
+
+@router.post("/devices", status_code=201, response_model=FactRecorded)
+async def device_secured(
+    case_id: str,
+    body: DeviceIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> FactRecorded:
+    """A phone secured; its seal number starts the chain of custody."""
+    fact = DeviceSecured(**body.model_dump())
+    return await _record(request, principal, case_id, fact, idempotency_key)
+
+
+@router.post("/checklist/{step_id}", status_code=201, response_model=FactRecorded)
+async def step_completed(
+    case_id: str,
+    step_id: str,
+    body: StepIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> FactRecorded:
+    """A checklist step of the case's protocol version done."""
+    fact = ChecklistStepCompleted(step_id=step_id, note=body.note)
+    return await _record(request, principal, case_id, fact, idempotency_key)
+
+
+@router.post("/notes", status_code=201, response_model=FactRecorded)
+async def add_note(
+    case_id: str,
+    body: NoteIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> FactRecorded:
+    """A factual note."""
+    return await _record(request, principal, case_id, NoteAdded(text=body.text), idempotency_key)
+
+
+@router.post("/actions-not-taken", status_code=201, response_model=FactRecorded)
+async def action_not_taken(
+    case_id: str,
+    body: ActionNotTakenIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> FactRecorded:
+    """An action deliberately not taken, with its justification."""
+    fact = ActionNotTaken(action=body.action, justification=body.justification)
+    return await _record(request, principal, case_id, fact, idempotency_key)
+
+
+@router.post("/close", status_code=201, response_model=FactRecorded)
+async def close_case(
+    case_id: str,
+    body: CloseIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> FactRecorded:
+    """Close the case with its resolution."""
+    fact = CaseClosed(resolution=body.resolution, note=body.note)
+    return await _record(request, principal, case_id, fact, idempotency_key)
