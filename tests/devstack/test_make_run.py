@@ -15,6 +15,8 @@ import httpx
 import nats
 import pytest
 from sexto_devstack.procs import free_port, port_free
+from sexto_events.auth.issuer import ensure_key, mint
+from sexto_events.auth.principal import Role
 from sexto_events.catalogue.audit import CaseRead
 from sexto_events.model import CaseRef, NewEvent
 from sexto_events.store import EventStore
@@ -89,6 +91,25 @@ def note_without_personal_data() -> NewEvent:
     return NewEvent(CaseRead(view="state", service="intake"), "analyst-1", "analyst")
 
 
+def report_a_case_over_http(env: dict[str, str]) -> None:
+    """The seeded directory lets its certified intervener report a SEXTO case."""
+    key = ensure_key(Path(env["SEXTO_DATA_DIR"]) / "issuer" / "ed25519.pem")
+    token = mint(key, role=Role.INTERVENER, subject="iv-demo-1", school="ecole-des-erables")
+    body = {
+        "protocol": "sexto-qc",
+        "school_id": "ecole-des-erables",
+        "discovered_at": "2026-11-02T09:30:00-05:00",
+        "discovery_channel": "staff_observation",
+        "summary": "A staff member saw students passing a phone around.",
+        "students": [{"name": "Nérée Fauxnom", "role": "depicted", "age": 13}],
+    }
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "make-run-check-1"}
+    response = httpx.post(
+        f"http://127.0.0.1:{env['INTAKE_PORT']}/v1/cases", json=body, headers=headers
+    )
+    assert response.status_code == 201, response.text
+
+
 @pytest.mark.slow
 def test_run_starts_everything_stops_cleanly_and_resumes_with_the_same_data(
     stack_env: dict[str, str],
@@ -101,6 +122,8 @@ def test_run_starts_everything_stops_cleanly_and_resumes_with_the_same_data(
     ):
         assert f"http://127.0.0.1:{port}/docs" in output
         assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200, name
+    assert "fictional entries seeded from deploy/seed/" in output
+    report_a_case_over_http(stack_env)
     nats_url = f"nats://127.0.0.1:{stack_env['NATS_PORT']}"
     case = CaseRef("spvm", "resume-check")
     assert asyncio.run(write_and_count(nats_url, case, write=True)) == 1
@@ -110,7 +133,8 @@ def test_run_starts_everything_stops_cleanly_and_resumes_with_the_same_data(
     assert children_of_data_dir(stack_env["SEXTO_DATA_DIR"]) == []
     assert all(port_free(int(stack_env[n])) for n in NAMES)
 
-    proc, _ = start(stack_env)
+    proc, lines = start(stack_env)
+    assert not any("seeded" in line for line in lines)  # the directory is kept, not re-seeded
     try:
         assert asyncio.run(write_and_count(nats_url, case, write=False)) == 1
     finally:

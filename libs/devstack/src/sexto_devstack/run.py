@@ -22,6 +22,7 @@ from sexto_events.auth.issuer import ensure_key
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_devstack.procs import environ, port_free, spawn, stop
+from sexto_devstack.seed import seed_directory
 
 SERVICES = ("intake", "evaluation", "escalation", "notification")
 DEFAULT_PORTS = {
@@ -140,6 +141,14 @@ def main() -> None:
             )  # fmt: skip
             urls[name] = f"http://127.0.0.1:{port}"
         wait_ready(urls, services, logs)
+        added = seed_directory(
+            urls["intake"],
+            Path(__file__).resolve().parents[4] / "deploy" / "seed" / "directory.json",
+            issuer_key,
+            plan.data_dir / "directory-seeded",
+        )
+        if added:
+            print(f"directory: {added} fictional entries seeded from deploy/seed/", flush=True)
         for name, url in urls.items():
             print(f"{name:<14} {url}   docs: {url}/docs   openapi: {url}/openapi.json")
         print("all services ready; Ctrl-C stops everything", flush=True)
