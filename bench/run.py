@@ -33,13 +33,19 @@ from sexto_events.model import CaseVersion
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.store import EventStore
 
-from bench import append, load, peer, replay
+from bench import append, intake, load, peer, replay
 from bench.fixtures import fresh_cases, read_event
 from tests.support.events import reported
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
 MASTER_KEY = os.urandom(32)
+ONLY = {name for name in os.environ.get("BENCH_ONLY", "").split(",") if name}
+
+
+def wanted(section: str) -> bool:
+    """BENCH_ONLY=intake,replay runs only those sections."""
+    return not ONLY or section in ONLY
 
 
 @dataclass
@@ -101,81 +107,110 @@ async def restart_nats(s: Stack, sync_always: bool) -> None:
     s.store = s.new_store()
 
 
+async def section_append(root: Path, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:
+    """Append rate, one writer and 64, beside plain js.publish."""
+    async with stack(root, postgres, "append") as s:
+        return await append.run(s.nc_raw, s.store, total=int(3000 * SCALE))
+
+
+async def section_load(root: Path, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:
+    """One case's load at 1 thousand and 1 million events (uncached: the whole case)."""
+    rows: list[dict[str, Any]] = []
+    async with stack(root, postgres, "load", cache_cases=0) as s:
+        case = await load.write_case(s.store)
+        await load.fill(s.nc_raw, 1000)
+        rows += await load.measure(s.nc_raw, s.store, case, "1 thousand", int(1000 * SCALE))
+        # Bulk-load with lazy fsync (the figure measured does not write), then measure on
+        # the production setting again.
+        await restart_nats(s, sync_always=False)
+        await load.fill(s.nc_raw, 1_000_000)
+        await restart_nats(s, sync_always=True)
+        rows += await load.measure(s.nc_raw, s.store, case, "1 million", int(1000 * SCALE))
+    small, big = (r["ours"] for r in rows if str(r["name"]).endswith("p50"))
+    rows.append(
+        {
+            "name": "load p50 slowdown, 1 million vs 1 thousand events",
+            "unit": "x",
+            "ours": big / small,
+            "baseline": 1.0,
+            "baseline_name": "no slowdown",
+            "ratio": big / small,
+            "target": "<= 1.5x",
+            "met": big / small <= 1.5,
+        }
+    )
+    return rows
+
+
+async def section_replay(root: Path, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:
+    """Replay through the consumer runtime beside a plain ordered consumer."""
+    async with stack(root, postgres, "replay") as s:
+        await restart_nats(s, sync_always=False)
+        await seed_replay(s.store, cases=int(1000 * SCALE), per_case=50)
+        await restart_nats(s, sync_always=True)
+        return [await replay.run(s.nc_raw, s.nc, s.pool, s.store.decoder, "cases.>")]
+
+
+async def section_intake(root: Path, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:
+    """POST /v1/cases beside a bare endpoint."""
+    async with stack(root, postgres, "intake") as s:
+        return await intake.run(root, s.nats.url, postgres.dsn, SCALE)
+
+
+async def section_peer(root: Path, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:
+    """The command loop beside the eventsourcing library, without and with caches."""
+    rows: list[dict[str, Any]] = []
+    commands = int(1000 * SCALE)
+    for cached in (False, True):
+        async with stack(root, postgres, f"peer-{cached}", 1000 if cached else 0) as s:
+            theirs = await asyncio.to_thread(
+                peer.eventsourcing_rate,
+                "127.0.0.1",
+                postgres.port,
+                postgres.database,
+                commands,
+                cached,
+            )
+            ours = await peer.store_rate(s.store, commands, personal=False)
+            ours_sealed = await peer.store_rate(s.store, commands, personal=True)
+        mode = "with caches" if cached else "no caches"
+        for label, value in (("", ours), (", sealed personal data", ours_sealed)):
+            rows.append(
+                {
+                    "name": f"command loop ({mode}): load + append one event{label}",
+                    "unit": "commands/s",
+                    "ours": value,
+                    "baseline": theirs,
+                    "baseline_name": f"eventsourcing 9.5 on PostgreSQL, {mode}",
+                    "ratio": value / theirs,
+                    "target": ">= 1.5x" if not label else "",
+                    "met": value / theirs >= 1.5 if not label else None,
+                }
+            )
+    return rows
+
+
+SECTIONS = {
+    "append": section_append,
+    "load": section_load,
+    "replay": section_replay,
+    "intake": section_intake,
+    "peer": section_peer,
+}
+
+
 async def main() -> None:
-    """Run every section and report."""
+    """Run every section (or those in BENCH_ONLY) and report."""
     root = Path(tempfile.mkdtemp(prefix="sexto-bench-", dir=os.environ.get("BENCH_DIR")))
     os.chmod(root, 0o755)
     postgres = EmbeddedPostgres(free_port(), root / "pg" / "data", durable=True).start()
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     try:
-        print("append ...", flush=True)
-        async with stack(root, postgres, "append") as s:
-            rows += await append.run(s.nc_raw, s.store, total=int(3000 * SCALE))
-
-        print("load at 1 thousand and 1 million events ...", flush=True)
-        # Uncached: each load reads, verifies and decodes the whole case.
-        async with stack(root, postgres, "load", cache_cases=0) as s:
-            case = await load.write_case(s.store)
-            await load.fill(s.nc_raw, 1000)
-            rows += await load.measure(
-                s.nc_raw, s.store, case, "1 thousand", runs=int(1000 * SCALE)
-            )
-            # Bulk-load with lazy fsync (the figure measured does not write), then measure
-            # on the production setting again.
-            await restart_nats(s, sync_always=False)
-            await load.fill(s.nc_raw, 1_000_000)
-            await restart_nats(s, sync_always=True)
-            rows += await load.measure(s.nc_raw, s.store, case, "1 million", runs=int(1000 * SCALE))
-        small, big = (r["ours"] for r in rows if str(r["name"]).endswith("p50"))
-        rows.append(
-            {
-                "name": "load p50 slowdown, 1 million vs 1 thousand events",
-                "unit": "x",
-                "ours": big / small,
-                "baseline": 1.0,
-                "baseline_name": "no slowdown",
-                "ratio": big / small,
-                "target": "<= 1.5x",
-                "met": big / small <= 1.5,
-            }
-        )
-
-        print("replay ...", flush=True)
-        async with stack(root, postgres, "replay") as s:
-            await restart_nats(s, sync_always=False)
-            await seed_replay(s.store, cases=int(1000 * SCALE), per_case=50)
-            await restart_nats(s, sync_always=True)
-            rows.append(await replay.run(s.nc_raw, s.nc, s.pool, s.store.decoder, "cases.>"))
-
-        print("command loop beside eventsourcing ...", flush=True)
-        commands = int(1000 * SCALE)
-        for cached in (False, True):
-            async with stack(root, postgres, f"peer-{cached}", 1000 if cached else 0) as s:
-                theirs = await asyncio.to_thread(
-                    peer.eventsourcing_rate,
-                    "127.0.0.1",
-                    postgres.port,
-                    postgres.database,
-                    commands,
-                    cached,
-                )
-                ours = await peer.store_rate(s.store, commands, personal=False)
-                ours_sealed = await peer.store_rate(s.store, commands, personal=True)
-            mode = "with caches" if cached else "no caches"
-            for label, value in (("", ours), (", sealed personal data", ours_sealed)):
-                rows.append(
-                    {
-                        "name": f"command loop ({mode}): load + append one event{label}",
-                        "unit": "commands/s",
-                        "ours": value,
-                        "baseline": theirs,
-                        "baseline_name": f"eventsourcing 9.5 on PostgreSQL, {mode}",
-                        "ratio": value / theirs,
-                        "target": ">= 1.5x" if not label else "",
-                        "met": value / theirs >= 1.5 if not label else None,
-                    }
-                )
+        for name, section in SECTIONS.items():
+            if wanted(name):
+                print(f"{name} ...", flush=True)
+                rows += await section(root, postgres)
     finally:
         postgres.stop()
         shutil.rmtree(root, ignore_errors=True)
