@@ -134,3 +134,15 @@ def test_malformed_json_is_a_400(world: World) -> None:
 
     assert response.status_code == 400
     assert response.json()["type"].endswith("/malformed-json")
+
+
+def test_a_refused_request_leaves_no_trace_in_the_logs(
+    world: World, capfd: pytest.CaptureFixture[str]
+) -> None:
+    body = with_value(world, ("students", 0, "name"), f"Zéphyrine {PNG_B64}")
+
+    assert world.report(body).status_code == 422
+
+    out, err = capfd.readouterr()
+    assert PNG_B64[:16] not in out + err
+    assert "Zéphyrine" not in out + err
