@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 PERSONAL_KEY = "x-personal-data"
 
+Ref = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+"""A pseudonymous reference or an id: letters, digits, '-' and '_' only."""
+
 
 class Record(BaseModel):
     """An immutable value with unknown fields refused: the base of event data and its parts."""

@@ -12,10 +12,9 @@ from typing import Annotated
 
 from pydantic import Field
 
-from sexto_events.catalogue.base import EventData
+from sexto_events.catalogue.base import EventData, Ref
 from sexto_events.catalogue.registry import CATALOGUE
 
-Ref = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Label = Annotated[str, Field(min_length=1, max_length=200)]
 
 

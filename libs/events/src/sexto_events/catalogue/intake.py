@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import Field
 
-from sexto_events.catalogue.base import EventData, PersonalName, PersonalText, Record, personal
+from sexto_events.catalogue.base import EventData, PersonalName, PersonalText, Record, Ref, personal
 from sexto_events.catalogue.registry import CATALOGUE
-
-Ref = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class Protocol(StrEnum):

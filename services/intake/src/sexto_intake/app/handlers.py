@@ -145,17 +145,7 @@ async def handle_report_case(
         now=datetime.now(UTC),
     )
     if seen is None:
-        async with runtime.pool.acquire() as conn:
-            await conn.execute(
-                "INSERT INTO intake.idempotency (caller, key, request_hash, case_id, territory, "
-                "event_id) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                principal.subject,
-                key,
-                digest,
-                case_id,
-                case.territory,
-                event_id,
-            )
+        event_id = await claim_key(runtime, principal, key, digest, case, event_id)
     recorded = NewEvent(
         event,
         principal.subject,
@@ -216,11 +206,20 @@ async def _idempotent_event_id(
     key: str,
     fresh_id: str,
 ) -> str:
-    digest = hashlib.sha256(
-        json.dumps(
-            [case.case_id, fact.type_name(), fact.model_dump(mode="json")], sort_keys=True
-        ).encode()
-    ).hexdigest()
+    request = [case.case_id, fact.type_name(), fact.model_dump(mode="json")]
+    digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+    return await claim_key(runtime, principal, key, digest, case, fresh_id)
+
+
+async def claim_key(
+    runtime: ServiceRuntime,
+    principal: Principal,
+    key: str,
+    digest: str,
+    case: CaseRef,
+    event_id: str,
+) -> str:
+    """Bind (caller, key) to a request and its event id; a retry gets the first event id."""
     async with runtime.pool.acquire() as conn:
         await conn.execute(
             "INSERT INTO intake.idempotency (caller, key, request_hash, case_id, territory, "
@@ -230,7 +229,7 @@ async def _idempotent_event_id(
             digest,
             case.case_id,
             case.territory,
-            fresh_id,
+            event_id,
         )
         row = await conn.fetchrow(
             "SELECT request_hash, event_id FROM intake.idempotency WHERE caller = $1 AND key = $2",
@@ -240,7 +239,8 @@ async def _idempotent_event_id(
     assert row is not None  # inserted above or by the first request
     if row["request_hash"] != digest:
         raise IdempotencyKeyReused(
-            "this Idempotency-Key was already used for a different request: use a new key"
+            "this Idempotency-Key was already used for a different request: use a new key "
+            "for a new request, or resend the first one unchanged"
         )
     return str(row["event_id"])
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sexto_events.catalogue.base import Ref
 from sexto_events.catalogue.directory import CertificationLevel, Language
 from sexto_events.catalogue.intake import DiscoveryChannel, Protocol, StudentRole
-
-Ref = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class Strict(BaseModel):
