@@ -42,9 +42,10 @@ format: install
 # A bearer token from the local issuer of `make run`:
 #   make token ROLE=intervener SCOPE=school-042     (school roles: SCOPE is the school)
 #   make token ROLE=police_dispatch SCOPE=spvm      (police, prosecutor: SCOPE is the territory)
+#   SUBJECT=iv-demo-1 names the caller (the seeded certified intervener)
 token: install
 	@SEXTO_AUTH_LOCAL_KEY_FILE=$${SEXTO_DATA_DIR:-.data}/issuer/ed25519.pem \
-	  $(PY) -m sexto_events.auth.issuer --role $(ROLE) --scope "$(SCOPE)"
+	  $(PY) -m sexto_events.auth.issuer --role $(ROLE) --scope "$(SCOPE)" --subject "$(SUBJECT)"
 
 bench: install
 	$(PY) -m bench.run

@@ -88,7 +88,7 @@ def main() -> None:
         mint(
             key,
             role=role,
-            subject=args.subject,
+            subject=args.subject or None,
             school=school,
             territory=territory,
             issuer=settings.issuer,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, Principal, Role
 from sexto_events.catalogue.audit import CaseRead
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.intake import CaseReported, StudentInvolved
+from sexto_events.db import DbConnection
 from sexto_events.errors import ConcurrencyConflict
 from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.service import ServiceRuntime
@@ -60,27 +62,30 @@ def _request_hash(body: ReportCaseIn) -> str:
 
 async def _school(runtime: ServiceRuntime, school_id: str) -> School | None:
     async with runtime.pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "SELECT school_id, territory_id, language FROM intake.dir_schools WHERE school_id = $1",
-            school_id,
-        )
+        return await _school_on(conn, school_id)
+
+
+async def _school_on(conn: DbConnection, school_id: str) -> School | None:
+    row = await conn.fetchrow(
+        "SELECT school_id, territory_id, language FROM intake.dir_schools WHERE school_id = $1",
+        school_id,
+    )
     return School(row["school_id"], row["territory_id"], row["language"]) if row else None
 
 
 async def _facts(
-    runtime: ServiceRuntime, school: School, intervener_id: str
+    conn: DbConnection, school: School, intervener_id: str
 ) -> tuple[list[Agreement], Certification | None]:
-    async with runtime.pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT agreement_id, in_force_from, in_force_to FROM intake.dir_agreements "
-            "WHERE territory_id = $1",
-            school.territory_id,
-        )
-        cert = await conn.fetchrow(
-            "SELECT school_id, level, certified_on FROM intake.dir_interveners "
-            "WHERE intervener_id = $1",
-            intervener_id,
-        )
+    rows = await conn.fetch(
+        "SELECT agreement_id, in_force_from, in_force_to FROM intake.dir_agreements "
+        "WHERE territory_id = $1",
+        school.territory_id,
+    )
+    cert = await conn.fetchrow(
+        "SELECT school_id, level, certified_on FROM intake.dir_interveners "
+        "WHERE intervener_id = $1",
+        intervener_id,
+    )
     agreements = [Agreement(r["agreement_id"], r["in_force_from"], r["in_force_to"]) for r in rows]
     certification = (
         Certification(cert["school_id"], cert["level"], cert["certified_on"]) if cert else None
@@ -88,10 +93,21 @@ async def _facts(
     return agreements, certification
 
 
+@dataclass(frozen=True, slots=True)
+class ReportOutcome:
+    """A recorded report: the case, its first event, and whether this was a replay."""
+
+    case: CaseRef
+    report: CaseReported
+    seq: int
+    reported_at: datetime
+    replayed: bool
+
+
 async def handle_report_case(
     runtime: ServiceRuntime, principal: Principal, body: ReportCaseIn, key: str
-) -> tuple[CaseRef, bool]:
-    """Record a reported case; returns its ref and whether this was a replayed request."""
+) -> ReportOutcome:
+    """Record a reported case, or find the one a retry of the same request recorded."""
     if principal.role not in SCHOOL_ROLES:
         raise Forbidden("only school staff (intervener, safeguarding lead) report cases")
     if principal.school_id != body.school_id:
@@ -99,17 +115,17 @@ async def handle_report_case(
     digest = _request_hash(body)
     async with runtime.pool.acquire() as conn:
         seen = await conn.fetchrow(
-            "SELECT request_hash, case_id, territory, event_id FROM intake.idempotency "
-            "WHERE caller = $1 AND key = $2",
+            "SELECT request_hash, event_id FROM intake.idempotency WHERE caller = $1 AND key = $2",
             principal.subject,
             key,
         )
+        school = await _school_on(conn, body.school_id)
+        facts = await _facts(conn, school, principal.subject) if school else ([], None)
     if seen is not None and seen["request_hash"] != digest:
         raise IdempotencyKeyReused(
             "this Idempotency-Key was already used for a different request: use a new key "
             "for a new report, or resend the first request unchanged"
         )
-    school = await _school(runtime, body.school_id)
     if school is None:
         raise UnknownSchool(
             f"school {body.school_id} is not in the directory: check the id, or ask an "
@@ -117,8 +133,8 @@ async def handle_report_case(
         )
     case_id = uuid.uuid5(CASE_NAMESPACE, f"{principal.subject}|{key}").hex
     case = CaseRef(school.territory_id, case_id)
-    event_id = seen["event_id"] if seen else str(uuid_utils.uuid7())
-    agreements, certification = await _facts(runtime, school, principal.subject)
+    if seen is not None:
+        return await _replayed(runtime, case)
     report = CaseReported(
         protocol=body.protocol,
         school_id=body.school_id,
@@ -137,24 +153,33 @@ async def handle_report_case(
             for i, s in enumerate(body.students)
         ],
     )
+    now = datetime.now(UTC)
     event = decide_report(
         ReportCase(report),
         school=school,
-        agreements=agreements,
-        certification=certification,
-        now=datetime.now(UTC),
+        agreements=facts[0],
+        certification=facts[1],
+        now=now,
     )
-    if seen is None:
-        event_id = await claim_key(runtime, principal, key, digest, case, event_id)
+    event_id = await claim_key(runtime, principal, key, digest, case, str(uuid_utils.uuid7()))
     recorded = NewEvent(
         event,
         principal.subject,
         principal.role.value,
         event_id=event_id,
         protocol_version=protocols.current(event.protocol.value).id,
+        time=now,
     )
     result = await runtime.store.append(case, [recorded], CaseVersion.new())
-    return case, result.duplicate or seen is not None
+    if result.duplicate:
+        return await _replayed(runtime, case)
+    return ReportOutcome(case, event, result.seqs[0], now, replayed=False)
+
+
+async def _replayed(runtime: ServiceRuntime, case: CaseRef) -> ReportOutcome:
+    first = (await runtime.store.load(case)).events[0]
+    assert isinstance(first.data, CaseReported)
+    return ReportOutcome(case, first.data, first.seq, first.envelope.time_dt, replayed=True)
 
 
 async def handle_fact(

@@ -17,7 +17,6 @@ from sexto_events.catalogue.directory import (
     SchoolRegistered,
     TerritoryRegistered,
 )
-from sexto_events.catalogue.intake import CaseReported
 from sexto_events.errors import ConcurrencyConflict
 from sexto_events.model import CaseRef, RecordedEvent
 from sexto_events.personal import has_personal_fields, walk_personal
@@ -91,26 +90,24 @@ async def report_case(
     ],
 ) -> CaseOut:
     """Report an incident. A retry with the same Idempotency-Key returns the same case."""
-    runtime = _runtime(request)
-    case, replayed = await handle_report_case(runtime, principal, body, idempotency_key)
-    first = (await runtime.store.load(case)).events[0]
-    assert isinstance(first.data, CaseReported)
+    outcome = await handle_report_case(_runtime(request), principal, body, idempotency_key)
+    report, case = outcome.report, outcome.case
     response.headers["Location"] = f"/v1/cases/{case.case_id}"
-    if replayed:
+    if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return CaseOut(
         case_id=case.case_id,
         territory=case.territory,
-        school_id=first.data.school_id,
-        protocol=first.data.protocol.value,
+        school_id=report.school_id,
+        protocol=report.protocol.value,
         status="open",
-        discovered_at=first.data.discovered_at,
-        reported_at=first.envelope.time_dt,
+        discovered_at=report.discovered_at,
+        reported_at=outcome.reported_at,
         students=[
             StudentOut(student_ref=s.student_ref, role=s.role.value, age=s.age, grade=s.grade)
-            for s in first.data.students
+            for s in report.students
         ],
-        version=first.seq,
+        version=outcome.seq,
     )
 
 
