@@ -188,6 +188,21 @@ class ProjectionConsumer:
         """Ask `run()` to return after the batch in hand."""
         self._stopping.set()
 
+    async def rebuild(self) -> None:
+        """Drop the read model and its checkpoints, then replay the stream from the start.
+
+        Call with `run()` stopped; run it again afterwards to catch up.
+        """
+        await self._nc.request(f"$JS.API.CONSUMER.DELETE.{self.stream}.{self.durable}", b"", 5)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self.projection.drop(conn)
+            for table in ("projection_checkpoints", "projection_positions", "dead_letters"):
+                await conn.execute(
+                    f"DELETE FROM {self.schema}.{table} WHERE consumer = $1", self.durable
+                )
+        self._stopping = asyncio.Event()
+        await self.setup()
+
     async def position(self) -> int:
         """The highest stream sequence this projection has applied."""
         async with self._pool.acquire() as conn:

@@ -105,6 +105,17 @@ async def start_runtime(
     return runtime
 
 
+async def rebuild_projection(runtime: ServiceRuntime, name: str) -> ProjectionConsumer:
+    """Stop one projection's consumer, rebuild its read model from the log, restart it."""
+    index = next(i for i, c in enumerate(runtime.consumers) if c.projection.name == name)
+    consumer = runtime.consumers[index]
+    consumer.stop()
+    await runtime.tasks[index]
+    await consumer.rebuild()
+    runtime.tasks[index] = asyncio.create_task(consumer.run())
+    return consumer
+
+
 async def stop_runtime(runtime: ServiceRuntime) -> None:
     """Stop consumers after their batch, then close connections."""
     for consumer in runtime.consumers:
