@@ -238,7 +238,7 @@ def test_data_failing_its_schema_is_refused_with_every_problem() -> None:
 
 
 async def test_an_event_over_64_kib_is_refused_and_nothing_is_written(
-    nc: Client, store: EventStore, new_case: Callable[[], CaseRef]
+    nc: Client, side_store: EventStore, new_case: Callable[[], CaseRef]
 ) -> None:
     # No declared event can grow that large (every text field is bounded), so a catalogue
     # of its own declares one that can.
@@ -248,7 +248,8 @@ async def test_an_event_over_64_kib_is_refused_and_nothing_is_written(
     class Bloated(EventData):
         padding: list[str]
 
-    bloated_store = EventStore(nc, source="sexto/tests", catalogue=catalogue)
+    # On a stream of its own: the services' consumers must never meet an undeclared type.
+    bloated_store = EventStore(nc, source="sexto/tests", catalogue=catalogue, spec=side_store.spec)
     case = new_case()
     start = await bloated_store.append(
         case, [NewEvent(Bloated(padding=[]), "a", "x")], CaseVersion.new()
@@ -260,7 +261,7 @@ async def test_an_event_over_64_kib_is_refused_and_nothing_is_written(
             case, [NewEvent(Bloated(padding=["ok"]), "a", "x"), too_big], start.version
         )
 
-    assert len(await store.read_raw(case)) == 1
+    assert len(await side_store.read_raw(case)) == 1
     await bloated_store.close()
 
 

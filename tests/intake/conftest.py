@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from sexto_events.auth.principal import Role
 from sexto_events.auth.tokens import AuthSettings
 from sexto_events.settings import EventLogSettings
 from sexto_intake.bootstrap import create_app
+
+from tests.conftest import MASTER_KEY
 
 
 @dataclass
@@ -87,7 +90,10 @@ def world(
     nats_server: NatsServer, postgres: EmbeddedPostgres, issuer_key_file: Path
 ) -> Iterator[World]:
     settings = EventLogSettings(
-        environment="test", nats_url=nats_server.url, database_url=postgres.dsn
+        environment="test",
+        nats_url=nats_server.url,
+        database_url=postgres.dsn,
+        master_key=base64.b64encode(MASTER_KEY).decode(),
     )
     app = create_app(settings, AuthSettings(local_key_file=issuer_key_file))
     token = uuid.uuid4().hex[:6]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import importlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,8 @@ from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_events.auth.tokens import AuthSettings
 from sexto_events.settings import EventLogSettings
 
+from tests.conftest import MASTER_KEY
+
 SERVICES = ["intake", "evaluation", "escalation", "notification"]
 
 
@@ -22,7 +25,10 @@ def make_app(
 ) -> FastAPI:
     bootstrap = importlib.import_module(f"sexto_{name}.bootstrap")
     settings = EventLogSettings(
-        environment="test", nats_url=nats_server.url, database_url=postgres.dsn
+        environment="test",
+        nats_url=nats_server.url,
+        database_url=postgres.dsn,
+        master_key=base64.b64encode(MASTER_KEY).decode(),
     )
     auth = AuthSettings(local_key_file=issuer_key_file)
     app: FastAPI = bootstrap.create_app(settings, auth)
