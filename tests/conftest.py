@@ -24,6 +24,9 @@ from sexto_events.stream import StreamSpec
 
 MASTER_KEY = bytes(range(32))
 
+# The intake service and its seeded directory, shared by the intake and evaluation tests.
+pytest_plugins = ["tests.support.world"]
+
 
 @pytest.fixture(scope="session")
 def servers_dir() -> Path:

@@ -52,7 +52,8 @@ class ServiceDefinition:
     title: str
     description: str
     routers: Sequence[APIRouter] = ()
-    projections: Callable[[], Sequence[Projection]] = lambda: ()
+    # Given the CASES store, so reactors can record their outcome as events.
+    projections: Callable[[EventStore], Sequence[Projection]] = lambda _: ()
     # Streams besides CASES this service writes or reads (e.g. the directory).
     streams: Sequence[StreamSpec] = ()
     # Service-specific set-up: tables of its own, exception handlers.
@@ -83,7 +84,7 @@ async def start_runtime(
         other = EventStore(nc, source=store.source, codec=store.codec, spec=extra)
         await other.ensure_stream()
         runtime.stores[extra.name] = other
-    for projection in definition.projections():
+    for projection in definition.projections(store):
         source: StreamSpec = getattr(projection, "stream", spec)
         consumer = ProjectionConsumer(
             nc=nc,

@@ -10,10 +10,17 @@ from sexto_events.auth.tokens import AuthSettings
 from sexto_events.service import ServiceDefinition, build_app
 from sexto_events.settings import EventLogSettings
 
+from sexto_evaluation.entrypoints.api import configure, router
+from sexto_evaluation.projections.cases import EvaluationCases
+from sexto_evaluation.projections.opener import GridOpener
+
 DEFINITION = ServiceDefinition(
     name="evaluation",
     title="sexto evaluation",
     description="The incident evaluation grid per student, under versioned protocols.",
+    routers=(router,),
+    projections=lambda store: (EvaluationCases(), GridOpener(store)),
+    configure=configure,
 )
 
 

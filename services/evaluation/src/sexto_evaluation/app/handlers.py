@@ -1,0 +1,105 @@
+"""Thin handlers: load the case from the log, decide, append grid and assessment at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uuid_utils
+from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, Principal, can_see_case
+from sexto_events.catalogue.audit import CaseRead
+from sexto_events.catalogue.evaluation import AssessmentMade
+from sexto_events.errors import ConcurrencyConflict
+from sexto_events.model import CaseRef, NewEvent, RecordedEvent
+from sexto_events.protocols import by_id
+from sexto_events.service import ServiceRuntime
+
+from sexto_evaluation.domain.decide import EvaluationError, decide_grid
+from sexto_evaluation.domain.state import replay
+from sexto_evaluation.entrypoints.schemas import GridIn
+
+
+class NotFound(EvaluationError):
+    """No such case in the caller's scope."""
+
+    kind = "case-not-found"
+    status = 404
+
+
+class Forbidden(EvaluationError):
+    """The caller's role may not do this."""
+
+    kind = "forbidden"
+    status = 403
+
+
+async def visible_case(runtime: ServiceRuntime, principal: Principal, case_id: str) -> CaseRef:
+    """The case if the caller may see it; NotFound otherwise (same as a missing one)."""
+    async with runtime.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT territory, school_id FROM evaluation.cases WHERE case_id = $1", case_id
+        )
+    if row is None or not can_see_case(
+        principal, CaseScope(row["school_id"], row["territory"], escalated=False)
+    ):
+        raise NotFound("no case with this id in your scope")
+    return CaseRef(row["territory"], case_id)
+
+
+async def handle_grid(
+    runtime: ServiceRuntime, principal: Principal, case_id: str, student_ref: str, body: GridIn
+) -> tuple[list[str], int]:
+    """Record a student's grid, and the assessment if it completes the set."""
+    case = await visible_case(runtime, principal, case_id)
+    if principal.role not in SCHOOL_ROLES:
+        raise Forbidden("grids are filled in by the school's interveners")
+    grid_id = str(uuid_utils.uuid7())
+    for _ in range(3):
+        loaded = await runtime.store.load(case)
+        state = replay(loaded.events)
+        protocol = by_id(state.protocol_version)
+        if protocol is None:
+            raise EvaluationError("the case's protocol version is unknown to this service")
+        decided = decide_grid(
+            state,
+            protocol,
+            student_ref=student_ref,
+            grid_id=grid_id,
+            answers=body.answers,
+            notes=body.notes,
+            reason=body.reason,
+        )
+        events = [
+            NewEvent(
+                data,
+                principal.subject,
+                principal.role.value,
+                event_id=grid_id if index == 0 else None,
+                protocol_version=protocol.id,
+            )
+            for index, data in enumerate(decided)
+        ]
+        try:
+            result = await runtime.store.append(case, events, loaded.version)
+        except ConcurrencyConflict:
+            continue  # another grid landed first: decide again on the new state
+        return result.event_ids, result.version.seq
+    raise ConcurrencyConflict(case.case_id, loaded.version.seq, None)
+
+
+async def latest_assessment(
+    runtime: ServiceRuntime, principal: Principal, case_id: str
+) -> tuple[RecordedEvent | None, dict[str, Any]]:
+    """The case's latest assessment (None before every grid is in) and its grids' state."""
+    case = await visible_case(runtime, principal, case_id)
+    loaded = await runtime.store.load(case)
+    state = replay(loaded.events)
+    latest = next((e for e in reversed(loaded.events) if isinstance(e.data, AssessmentMade)), None)
+    read = NewEvent(CaseRead(view="assessment", service="evaluation"), principal.subject,
+                    principal.role.value)  # fmt: skip
+    try:
+        await runtime.store.append(case, [read], loaded.version)
+    except ConcurrencyConflict:
+        version = (await runtime.store.load(case)).version
+        await runtime.store.append(case, [read], version)
+    pending = [ref for ref in state.students if ref not in state.grids]
+    return latest, {"pending": pending, "protocol_version": state.protocol_version}

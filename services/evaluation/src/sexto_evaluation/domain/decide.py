@@ -1,0 +1,124 @@
+"""Deciding a grid and, once every student has one, the assessment: pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sexto_events.catalogue.base import EventData
+from sexto_events.catalogue.evaluation import (
+    Answer,
+    AssessmentMade,
+    GridSubmitted,
+    GridText,
+    RuleFired,
+    StudentIndication,
+)
+from sexto_events.protocols import ProtocolVersion
+from sexto_events.protocols.rules import answer_problems, evaluate, recommend
+
+from sexto_evaluation.domain.state import EvaluationState
+
+
+class EvaluationError(Exception):
+    """A refused grid; `kind` names the problem type."""
+
+    kind = "invalid-grid"
+    status = 422
+
+    def __init__(self, detail: str, **extra: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class CaseClosedError(EvaluationError):
+    """A grid for a closed case."""
+
+    kind = "case-closed"
+    status = 409
+
+
+class UnknownStudent(EvaluationError):
+    """A grid for a student the case does not know."""
+
+    kind = "unknown-student"
+    status = 404
+
+
+def decide_grid(
+    state: EvaluationState,
+    protocol: ProtocolVersion,
+    *,
+    student_ref: str,
+    grid_id: str,
+    answers: Mapping[str, Answer],
+    notes: Mapping[str, str],
+    reason: str | None,
+) -> list[EventData]:
+    """The grid event, followed by the assessment when it completes the set."""
+    if state.closed:
+        raise CaseClosedError("the case is closed: its grids can no longer change")
+    if student_ref not in state.students:
+        raise UnknownStudent(
+            f"student {student_ref} is not on this case; its students are {list(state.students)}"
+        )
+    fields = {f["id"]: f for f in protocol.raw["grid"]["fields"]}
+    kinds = {name: field["kind"] for name, field in fields.items()}
+    in_words = {k: v for k, v in notes.items() if kinds.get(k) == "text"}
+    problems = answer_problems(protocol, {**answers, **in_words})
+    problems += [f"{k}: not a field of this protocol version" for k in notes if k not in kinds]
+    problems += [f"{k}: answer it in words, under notes" for k in answers if kinds.get(k) == "text"]
+    if problems:
+        raise EvaluationError(
+            "the grid does not fit the case's protocol version: " + "; ".join(problems),
+            problems=problems,
+        )
+    previous = state.grids.get(student_ref)
+    if previous is not None and not reason:
+        raise EvaluationError("an amended grid needs a reason: say what changed and why")
+    grid = GridSubmitted(
+        student_ref=student_ref,
+        answers=dict(answers),
+        texts=[GridText(field=k, text=v) for k, v in sorted(notes.items())],
+        supersedes=previous[0] if previous else None,
+        reason=reason if previous else None,
+    )
+    grids = {**state.grids, student_ref: (grid_id, grid)}
+    if not all(ref in grids for ref in state.students):
+        return [grid]
+    return [grid, assess(protocol, state.students, grids)]
+
+
+def assess(
+    protocol: ProtocolVersion,
+    students: tuple[str, ...],
+    grids: Mapping[str, tuple[str, GridSubmitted]],
+) -> AssessmentMade:
+    """Indications per student and the case's recommendation."""
+    indications = []
+    evaluations = []
+    for ref in students:
+        grid_id, grid = grids[ref]
+        result = evaluate(protocol, grid.answers)
+        evaluations.append(result)
+        indications.append(
+            StudentIndication(
+                student_ref=ref,
+                grid_event_id=grid_id,
+                indication=result.indication.value,
+                urgency=result.urgency.name.lower(),
+                escalate=result.escalate,
+                fired=[
+                    RuleFired(rule_id=f.rule_id, field=f.field, read=list(f.read), fr=f.fr, en=f.en)
+                    for f in result.fired
+                ],
+            )
+        )
+    recommendation = recommend(protocol, evaluations)
+    return AssessmentMade(
+        students=indications,
+        recommendation=recommendation.code,
+        urgency=recommendation.urgency.name.lower(),
+        recommendation_fr=recommendation.fr,
+        recommendation_en=recommendation.en,
+    )

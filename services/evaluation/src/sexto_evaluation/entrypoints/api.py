@@ -1,0 +1,83 @@
+"""The evaluation API: protocols as data, a grid per student, the assessment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sexto_events.auth.dependencies import CurrentPrincipal
+from sexto_events.errors import ConcurrencyConflict
+from sexto_events.problems import problem
+from sexto_events.protocols import all_versions
+from sexto_events.service import ServiceRuntime
+
+from sexto_evaluation.app.handlers import handle_grid, latest_assessment
+from sexto_evaluation.domain.decide import EvaluationError
+from sexto_evaluation.entrypoints.schemas import AssessmentOut, GridIn, GridRecorded
+
+router = APIRouter(prefix="/v1", tags=["evaluation"])
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+@router.get("/protocols")
+async def list_protocols(_: CurrentPrincipal) -> list[dict[str, Any]]:
+    """Every protocol version, with its content-hash id."""
+    return [{"name": p.name, "version": p.version, "id": p.id} for p in all_versions()]
+
+
+@router.get("/protocols/{name}/{version}", response_model=None)
+async def get_protocol(name: str, version: int, _: CurrentPrincipal) -> Any:
+    """One protocol version's grid, checklist, rules and texts."""
+    for p in all_versions():
+        if (p.name, p.version) == (name, version):
+            return {"id": p.id, **p.raw}
+    return problem(404, "Not found", f"no protocol {name} version {version}", "unknown-protocol")
+
+
+@router.put("/cases/{case_id}/grids/{student_ref}", status_code=201, response_model=GridRecorded)
+async def put_grid(
+    case_id: str, student_ref: str, body: GridIn, request: Request, principal: CurrentPrincipal
+) -> GridRecorded:
+    """A student's grid; a change is a new event that supersedes, with its reason."""
+    ids, version = await handle_grid(_runtime(request), principal, case_id, student_ref, body)
+    return GridRecorded(event_ids=ids, version=version, assessed=len(ids) > 1)
+
+
+@router.get("/cases/{case_id}/assessment", response_model=AssessmentOut)
+async def get_assessment(case_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+    """The latest assessment with the rules that fired, in French and English."""
+    latest, state = await latest_assessment(_runtime(request), principal, case_id)
+    assessment = None
+    if latest is not None:
+        assessment = {
+            "event_id": latest.id,
+            "time": latest.envelope.time,
+            "protocol_version": latest.envelope.protocolversion,
+            **latest.data.model_dump(mode="json"),
+        }
+    return AssessmentOut(
+        case_id=case_id,
+        status="assessed" if latest is not None and not state["pending"] else "pending",
+        pending_students=state["pending"],
+        protocol_version=state["protocol_version"],
+        assessment=assessment,
+    )
+
+
+def configure(app: FastAPI) -> None:
+    """Domain errors as problem documents."""
+
+    async def evaluation_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, EvaluationError)
+        return problem(exc.status, type(exc).__name__, exc.detail, exc.kind, **exc.extra)
+
+    async def conflict(_: Request, exc: Exception) -> JSONResponse:
+        return problem(409, "Conflict", f"{exc}; retry the request", "concurrency-conflict")
+
+    app.add_exception_handler(EvaluationError, evaluation_error)
+    app.add_exception_handler(ConcurrencyConflict, conflict)

@@ -1,0 +1,41 @@
+"""Bodies of the evaluation API: unknown fields refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class GridIn(BaseModel):
+    """A student's grid: choices by field id, and answers in words under `notes`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answers: dict[str, str | list[str]] = Field(
+        description="field id -> allowed value (or values), per the protocol version"
+    )
+    notes: dict[str, str] = Field(
+        default_factory=dict, description="field id -> words (never an image)"
+    )
+    reason: str | None = Field(
+        default=None, min_length=1, max_length=4000, description="required to amend a grid"
+    )
+
+
+class GridRecorded(BaseModel):
+    """The events written: the grid, and the assessment if the grid completed the set."""
+
+    event_ids: list[str]
+    version: int
+    assessed: bool
+
+
+class AssessmentOut(BaseModel):
+    """The latest assessment of a case, with its reasons in French and English."""
+
+    case_id: str
+    status: str
+    pending_students: list[str]
+    protocol_version: str
+    assessment: dict[str, Any] | None

@@ -1,0 +1,153 @@
+"""The intake service on the real servers, a directory seeded through its admin API."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
+from sexto_devstack.nats_server import NatsServer
+from sexto_devstack.postgres import EmbeddedPostgres
+from sexto_events.auth.issuer import ensure_key, mint
+from sexto_events.auth.principal import Role
+from sexto_events.auth.tokens import AuthSettings
+from sexto_events.settings import EventLogSettings
+from sexto_intake.bootstrap import create_app
+
+from tests.conftest import MASTER_KEY
+
+
+@dataclass
+class World:
+    """A seeded directory: ids are unique to this test session."""
+
+    client: TestClient
+    key: Ed25519PrivateKey
+    territory: str  # has an agreement in force since 2024
+    bare_territory: str  # has none
+    school: str
+    other_school: str
+    bare_school: str
+    intervener: str
+    uncertified: str
+
+    def token(self, role: Role, **scope: Any) -> str:
+        return mint(self.key, role=role, **scope)
+
+    def headers(self, role: Role = Role.INTERVENER, **scope: Any) -> dict[str, str]:
+        if role is Role.INTERVENER and not scope:
+            scope = {"subject": self.intervener, "school": self.school}
+        return {"Authorization": f"Bearer {self.token(role, **scope)}"}
+
+    def other_school_headers(self) -> dict[str, str]:
+        """A certified intervener of the other school of the same territory."""
+        return self.headers(
+            Role.INTERVENER, subject=f"{self.intervener}-b", school=self.other_school
+        )
+
+    def report(self, body: dict[str, Any], key: str | None = None, **kw: Any) -> Any:
+        headers = {**kw.pop("headers", self.headers()), "Idempotency-Key": key or uuid.uuid4().hex}
+        return self.client.post("/v1/cases", json=body, headers=headers, **kw)
+
+    def wait_for_case(self, case_id: str, headers: dict[str, str] | None = None) -> Any:
+        """The case once the read model has it (the POST answer is immediate, the view not)."""
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            response = self.client.get(f"/v1/cases/{case_id}", headers=headers or self.headers())
+            if response.status_code == 200:
+                return response
+            time.sleep(0.05)
+        raise AssertionError(f"case {case_id} never reached the read model")
+
+
+def sexto_report(school: str, **changes: Any) -> dict[str, Any]:
+    """A SEXTO report with three students (invented names)."""
+    body: dict[str, Any] = {
+        "protocol": "sexto-qc",
+        "school_id": school,
+        "discovered_at": "2026-11-02T09:30:00-05:00",
+        "discovery_channel": "student_disclosure",
+        "summary": "A photo of a student was shared in a group chat during the lunch break.",
+        "students": [
+            {"name": "Maëlle Quintessa", "role": "depicted", "age": 14, "grade": "sec 3"},
+            {"name": "Orvald Pennywhistle", "role": "sender", "age": 15},
+            {"name": "Tamsin Greyleaf", "role": "redistributor", "age": 15},
+        ],
+    }
+    body.update(changes)
+    return body
+
+
+@pytest.fixture(scope="session")
+def world(
+    nats_server: NatsServer, postgres: EmbeddedPostgres, issuer_key_file: Path
+) -> Iterator[World]:
+    settings = EventLogSettings(
+        environment="test",
+        nats_url=nats_server.url,
+        database_url=postgres.dsn,
+        master_key=base64.b64encode(MASTER_KEY).decode(),
+    )
+    app = create_app(settings, AuthSettings(local_key_file=issuer_key_file))
+    token = uuid.uuid4().hex[:6]
+    with TestClient(app) as client:
+        w = World(
+            client=client,
+            key=ensure_key(issuer_key_file),
+            territory=f"spvm{token}",
+            bare_territory=f"nowhere{token}",
+            school=f"school-a{token}",
+            other_school=f"school-b{token}",
+            bare_school=f"school-c{token}",
+            intervener=f"iv-{token}",
+            uncertified=f"iv2-{token}",
+        )
+        seed(w)
+        yield w
+
+
+def seed(w: World) -> None:
+    admin = w.headers(Role.ADMIN, subject="admin-1")
+    posts = [
+        ("territories", {"territory_id": w.territory, "name": "Service de police fictif"}),
+        ("territories", {"territory_id": w.bare_territory, "name": "Fictional Constabulary"}),
+        ("agreements", {"agreement_id": f"mou-{w.territory}", "territory_id": w.territory,
+                        "signed_on": "2023-09-01", "in_force_from": "2024-01-01"}),
+        ("schools", {"school_id": w.school, "name": "École fictive A",
+                     "territory_id": w.territory, "language": "fr"}),
+        ("schools", {"school_id": w.other_school, "name": "École fictive B",
+                     "territory_id": w.territory, "language": "fr"}),
+        ("schools", {"school_id": w.bare_school, "name": "Fictional School C",
+                     "territory_id": w.bare_territory, "language": "en"}),
+    ]  # fmt: skip
+    for path, body in posts:
+        response = w.client.post(f"/v1/admin/{path}", json=body, headers=admin)
+        assert response.status_code == 201, response.text
+    wait_for_directory(w, "dir_schools", "school_id", w.bare_school)
+    for intervener, school in ((w.intervener, w.school), (f"{w.intervener}-b", w.other_school)):
+        body = {"intervener_id": intervener, "school_id": school, "level": "explorer",
+                "certified_on": "2025-05-01"}  # fmt: skip
+        response = w.client.post("/v1/admin/interveners", json=body, headers=admin)
+        assert response.status_code == 201, response.text
+    wait_for_directory(w, "dir_interveners", "intervener_id", f"{w.intervener}-b")
+
+
+def wait_for_directory(w: World, table: str, column: str, value: str) -> None:
+    runtime = w.client.app.state.runtime  # type: ignore[attr-defined]
+
+    async def present() -> bool:
+        async with runtime.pool.acquire() as conn:
+            found = await conn.fetchval(f"SELECT 1 FROM intake.{table} WHERE {column} = $1", value)
+        return found is not None
+
+    deadline = time.monotonic() + 15
+    while not w.client.portal.call(present):  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, f"{value} never reached intake.{table}"
+        time.sleep(0.05)
