@@ -59,7 +59,9 @@ class Evaluation:
         return list(self.client.portal.call(runtime.store.load, case).events)  # type: ignore[union-attr]
 
 
-@pytest.fixture(scope="session")
+# Package scope: the service's reactor appends to every reported case, so it must not
+# outlive the evaluation tests and add events under the other tests' feet.
+@pytest.fixture(scope="package")
 def evaluation(
     world: World, nats_server: NatsServer, postgres: EmbeddedPostgres, issuer_key_file: Path
 ) -> Iterator[Evaluation]:

@@ -38,7 +38,7 @@ def types(ev: Evaluation, case_id: str) -> list[str]:
 
 def test_a_sexto_case_from_report_to_assessment(evaluation: Evaluation) -> None:
     case_id, refs = evaluation.report()
-    grids = [
+    grids: list[dict[str, Any]] = [
         {"answers": IMPULSIVE, "notes": CONTENT},
         {"answers": MALICIOUS},
         {"answers": IMPULSIVE},
