@@ -170,3 +170,23 @@ def test_the_case_urgency_is_its_most_urgent_student(students: list[dict[str, An
     evaluations = [evaluate(SEXTO, a) for a in students]
 
     assert recommend(SEXTO, evaluations).urgency == max(e.urgency for e in evaluations)
+
+
+def test_the_sexto_grid_asks_what_the_protocol_asks() -> None:
+    asked = set(fields(SEXTO))
+
+    assert {"trigger", "content_nature", "intentions", "distribution_reach", "still_spreading",
+            "involvement", "age_band", "significant_age_gap", "coercion_or_threats",
+            "prior_incidents", "vulnerability"} <= asked  # fmt: skip
+    assert fields(SEXTO)["content_nature"]["kind"] == "text"  # described in words, never viewed
+
+
+def test_the_uk_grid_has_the_seven_risk_factors_each_yes_no_unknown() -> None:
+    assert len(UK_FACTORS) == 7
+    assert all(fields(UK)[f]["values"] == ["yes", "no", "unknown"] for f in UK_FACTORS)
+
+
+@pytest.mark.parametrize("protocol", all_versions(), ids=lambda p: p.name)
+def test_each_version_names_its_parent_information_in_both_languages(protocol: Any) -> None:
+    assert protocol.raw["parent_information"]["fr"]
+    assert protocol.raw["parent_information"]["en"]
