@@ -10,12 +10,19 @@ from sexto_events.auth.tokens import AuthSettings
 from sexto_events.service import ServiceDefinition, build_app
 from sexto_events.settings import EventLogSettings
 
+from sexto_escalation.entrypoints.api import configure, router
+from sexto_escalation.projections.queue import PoliceQueue
+from sexto_escalation.projections.requester import EscalationRequester
+
 DEFINITION = ServiceDefinition(
     name="escalation",
     title="sexto escalation",
     description=(
         "Police dispatch, chain of custody of the sealed kit, and the prosecutor's decision."
     ),
+    routers=(router,),
+    projections=lambda store: (PoliceQueue(), EscalationRequester(store)),
+    configure=configure,
 )
 
 

@@ -1,6 +1,6 @@
 """The event catalogue: import this package to have every event type declared."""
 
-from sexto_events.catalogue import audit, directory, evaluation, intake
+from sexto_events.catalogue import audit, directory, escalation, evaluation, intake
 from sexto_events.catalogue.base import (
     ERASED,
     Erased,
@@ -23,6 +23,7 @@ __all__ = [
     "Record",
     "audit",
     "directory",
+    "escalation",
     "evaluation",
     "intake",
     "personal",

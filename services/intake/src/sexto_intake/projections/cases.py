@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from sexto_events.catalogue.escalation import EscalationRequested
 from sexto_events.catalogue.intake import CaseClosed, CaseReported, StudentAdded
 from sexto_events.db import DbConnection
 from sexto_events.model import RecordedEvent
@@ -60,6 +61,11 @@ class CasesProjection:
                 "UPDATE intake.cases SET students = students || $2::jsonb WHERE case_id = $1",
                 env.subject,
                 json.dumps(students_summary([data.student])),
+            )
+        elif isinstance(data, EscalationRequested):
+            # Police see a case in their territory once it is escalated.
+            await conn.execute(
+                "UPDATE intake.cases SET escalated = true WHERE case_id = $1", env.subject
             )
         elif isinstance(data, CaseClosed):
             await conn.execute(

@@ -1,0 +1,75 @@
+"""Events of the escalation context: police dispatch, custody of the kit, the DPCP's decision.
+
+What police receive is what they need and no more: references, roles, indications, seals.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from sexto_events.catalogue.base import EventData, PersonalText, Record, Ref, personal
+from sexto_events.catalogue.registry import CATALOGUE
+
+
+class EscalatedStudent(Record):
+    """A student as police see it: pseudonymous reference, role, preliminary indication."""
+
+    student_ref: Ref
+    role: str
+    indication: str
+
+
+@CATALOGUE.declare("escalation", "requested", 1)
+class EscalationRequested(EventData):
+    """The assessment calls for the police."""
+
+    school_id: Ref
+    protocol: str
+    urgency: str = Field(pattern=r"^(routine|high|urgent)$")
+    students: list[EscalatedStudent] = Field(min_length=1)
+    seal_numbers: list[str]
+    intervener_ref: Ref = Field(description="who to contact at the school (pseudonymous id)")
+    assessment_event_id: str
+
+
+@CATALOGUE.declare("escalation", "acknowledged", 1)
+class EscalationAcknowledged(EventData):
+    """Police dispatch took the escalation: the 911 call reference and the dispatcher."""
+
+    call_reference: str = Field(min_length=1, max_length=64)
+    dispatcher_ref: Ref
+
+
+class SealCheck(Record):
+    """One sealed bag as the patrol officer found it."""
+
+    seal_number: str = Field(min_length=1, max_length=64)
+    intact: bool
+
+
+@CATALOGUE.declare("escalation", "kit_collected", 1)
+class KitCollected(EventData):
+    """A patrol officer collected the kit; custody passed from the school to the police."""
+
+    officer_ref: Ref
+    seals: list[SealCheck]
+    missing_seals: list[str] = Field(description="secured at the school, not handed over")
+    unexpected_seals: list[str] = Field(description="handed over, never recorded as secured")
+    flagged: bool = Field(description="a mismatch or a broken seal: never silently accepted")
+
+
+@CATALOGUE.declare("escalation", "prosecutor_consulted", 1)
+class ProsecutorConsulted(EventData):
+    """The police consulted the DPCP."""
+
+    dpcp_file_reference: str = Field(min_length=1, max_length=64)
+
+
+@CATALOGUE.declare("escalation", "prosecutor_decided", 1)
+class ProsecutorDecided(EventData):
+    """The DPCP's decision for one student, with its reasons (sealed)."""
+
+    student_ref: Ref
+    decision: str = Field(pattern=r"^(impulsive|malicious|no_further_action)$")
+    reasons: PersonalText = personal("case", None)
+    follow_up: str = Field(pattern=r"^(educational_meeting_required|investigation_opened|none)$")

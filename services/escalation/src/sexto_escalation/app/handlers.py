@@ -1,0 +1,91 @@
+"""Thin handlers: scope check, load the case, run the workflow step, append."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sexto_events.auth.principal import POLICE_ROLES, CaseScope, Principal, Role, can_see_case
+from sexto_events.catalogue.base import EventData
+from sexto_events.errors import ConcurrencyConflict
+from sexto_events.model import CaseRef, NewEvent
+from sexto_events.service import ServiceRuntime
+
+from sexto_escalation.domain.workflow import Escalation, evolve
+
+
+class NotFound(Exception):
+    """No escalated case with this id in the caller's territory."""
+
+
+class Forbidden(Exception):
+    """The caller's role may not take this step."""
+
+
+async def escalated_case(runtime: ServiceRuntime, principal: Principal, case_id: str) -> CaseRef:
+    """The case if it is escalated and the caller's role and territory may see it."""
+    async with runtime.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT territory, school_id FROM escalation.escalations WHERE case_id = $1", case_id
+        )
+    if row is None or not can_see_case(
+        principal, CaseScope(row["school_id"], row["territory"], escalated=True)
+    ):
+        raise NotFound("no escalated case with this id in your scope")
+    return CaseRef(row["territory"], case_id)
+
+
+async def take_step(
+    runtime: ServiceRuntime,
+    principal: Principal,
+    case_id: str,
+    roles: frozenset[Role],
+    step: Callable[[Escalation], EventData],
+) -> tuple[str, int]:
+    """Run one workflow step against the case's current state; returns (event id, version)."""
+    case = await escalated_case(runtime, principal, case_id)
+    if principal.role not in roles:
+        raise Forbidden(f"this step is taken by {sorted(r.value for r in roles)}")
+    for _ in range(3):
+        loaded = await runtime.store.load(case)
+        state = Escalation()
+        for event in loaded.events:
+            state = evolve(state, event.data)
+        data = step(state)
+        try:
+            result = await runtime.store.append(
+                case, [NewEvent(data, principal.subject, principal.role.value)], loaded.version
+            )
+        except ConcurrencyConflict:
+            continue
+        return result.event_ids[0], result.version.seq
+    raise ConcurrencyConflict(case_id, loaded.version.seq, None)
+
+
+POLICE = frozenset(POLICE_ROLES)
+PROSECUTOR = frozenset({Role.PROSECUTOR})
+
+
+async def queue(
+    runtime: ServiceRuntime, principal: Principal, status: str | None, urgency: str | None
+) -> list[dict[str, Any]]:
+    """The territory's escalations, most urgent and oldest first."""
+    if principal.role not in POLICE | PROSECUTOR:
+        raise Forbidden("the escalation queue is for police and prosecutors")
+    clauses, args = ["($1::text IS NULL OR territory = $1)"], [principal.territory]
+    if principal.role in POLICE_ROLES and principal.territory is None:
+        return []
+    if status:
+        args.append(status)
+        clauses.append(f"status = ${len(args)}")
+    if urgency:
+        args.append(urgency)
+        clauses.append(f"urgency = ${len(args)}")
+    async with runtime.pool.acquire() as conn:
+        rows = await conn.fetch(
+            f"SELECT * FROM escalation.escalations WHERE {' AND '.join(clauses)} "
+            "ORDER BY CASE urgency WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, "
+            "requested_at",
+            *args,
+        )
+    return [dict(r) for r in rows]

@@ -1,0 +1,176 @@
+"""The escalation workflow as a state machine over the case's events: pure.
+
+An illegal step is refused with the steps that are allowed next, so a dispatch
+integration can tell what to do instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from sexto_events.catalogue.base import EventData
+from sexto_events.catalogue.escalation import (
+    EscalationAcknowledged,
+    EscalationRequested,
+    KitCollected,
+    ProsecutorConsulted,
+    ProsecutorDecided,
+    SealCheck,
+)
+from sexto_events.catalogue.intake import CaseReported, DeviceSecured, StudentAdded
+
+
+class Step(StrEnum):
+    """What can happen next."""
+
+    ACKNOWLEDGE = "acknowledge"
+    COLLECT_KIT = "collect_kit"
+    CONSULT_PROSECUTOR = "consult_prosecutor"
+    DECIDE = "decide"
+
+
+class IllegalStep(Exception):
+    """A step the workflow does not allow now."""
+
+    def __init__(self, detail: str, allowed: list[str]) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.allowed = allowed
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """Where a case stands with the police and the prosecutor."""
+
+    school_id: str = ""
+    protocol: str = ""
+    students: dict[str, str] = field(default_factory=dict)
+    seals: tuple[str, ...] = ()
+    requested: bool = False
+    acknowledged: bool = False
+    kit_collected: bool = False
+    consulted: bool = False
+    decisions: dict[str, str] = field(default_factory=dict)
+
+    def allowed(self) -> list[Step]:
+        """The steps allowed now."""
+        if not self.requested:
+            return []
+        if not self.acknowledged:
+            return [Step.ACKNOWLEDGE]
+        if not self.kit_collected:
+            return [Step.COLLECT_KIT]
+        if not self.consulted:
+            return [Step.CONSULT_PROSECUTOR]
+        if set(self.students) - set(self.decisions):
+            return [Step.DECIDE]
+        return []
+
+    @property
+    def status(self) -> str:
+        """A label for queues: the last step reached."""
+        if self.decisions and not set(self.students) - set(self.decisions):
+            return "decided"
+        for done, label in (
+            (self.consulted, "prosecutor_consulted"),
+            (self.kit_collected, "kit_collected"),
+            (self.acknowledged, "acknowledged"),
+            (self.requested, "requested"),
+        ):
+            if done:
+                return label
+        return "none"
+
+
+def evolve(state: Escalation, data: EventData) -> Escalation:
+    """The workflow after one event of the case."""
+    if isinstance(data, CaseReported):
+        return replace(
+            state,
+            school_id=data.school_id,
+            protocol=data.protocol.value,
+            students={s.student_ref: s.role.value for s in data.students},
+        )
+    if isinstance(data, StudentAdded):
+        return replace(
+            state, students={**state.students, data.student.student_ref: data.student.role.value}
+        )
+    if isinstance(data, DeviceSecured) and data.seal_number:
+        return replace(state, seals=(*state.seals, data.seal_number))
+    if isinstance(data, EscalationRequested):
+        return replace(state, requested=True)
+    if isinstance(data, EscalationAcknowledged):
+        return replace(state, acknowledged=True)
+    if isinstance(data, KitCollected):
+        return replace(state, kit_collected=True)
+    if isinstance(data, ProsecutorConsulted):
+        return replace(state, consulted=True)
+    if isinstance(data, ProsecutorDecided):
+        return replace(state, decisions={**state.decisions, data.student_ref: data.decision})
+    return state
+
+
+def _require(state: Escalation, step: Step, what: str) -> None:
+    allowed = state.allowed()
+    if step not in allowed:
+        raise IllegalStep(
+            f"{what} is not allowed now (the escalation is at '{state.status}')",
+            [s.value for s in allowed],
+        )
+
+
+def acknowledge(state: Escalation, call_reference: str, dispatcher: str) -> EscalationAcknowledged:
+    """Police dispatch takes the escalation."""
+    _require(state, Step.ACKNOWLEDGE, "acknowledging")
+    return EscalationAcknowledged(call_reference=call_reference, dispatcher_ref=dispatcher)
+
+
+def collect_kit(state: Escalation, officer: str, seals: list[SealCheck]) -> KitCollected:
+    """The officer's check of each seal against the devices secured at the school."""
+    _require(state, Step.COLLECT_KIT, "collecting the kit")
+    handed = [s.seal_number for s in seals]
+    missing = sorted(set(state.seals) - set(handed))
+    unexpected = sorted(set(handed) - set(state.seals))
+    broken = any(not s.intact for s in seals)
+    return KitCollected(
+        officer_ref=officer,
+        seals=seals,
+        missing_seals=missing,
+        unexpected_seals=unexpected,
+        flagged=bool(missing or unexpected or broken),
+    )
+
+
+def consult(state: Escalation, file_reference: str) -> ProsecutorConsulted:
+    """The police consult the DPCP."""
+    _require(state, Step.CONSULT_PROSECUTOR, "consulting the prosecutor")
+    return ProsecutorConsulted(dpcp_file_reference=file_reference)
+
+
+FOLLOW_UP = {
+    "impulsive": "educational_meeting_required",
+    "malicious": "investigation_opened",
+    "no_further_action": "none",
+}
+
+
+def decide(state: Escalation, student_ref: str, decision: str, reasons: str) -> ProsecutorDecided:
+    """The DPCP's decision for one student."""
+    _require(state, Step.DECIDE, "a decision")
+    if student_ref not in state.students:
+        raise IllegalStep(
+            f"student {student_ref} is not on this case",
+            [f"decide for {ref}" for ref in state.students if ref not in state.decisions],
+        )
+    if student_ref in state.decisions:
+        raise IllegalStep(
+            f"student {student_ref} already has a decision",
+            [f"decide for {ref}" for ref in state.students if ref not in state.decisions],
+        )
+    return ProsecutorDecided(
+        student_ref=student_ref,
+        decision=decision,
+        reasons=reasons,
+        follow_up=FOLLOW_UP[decision],
+    )

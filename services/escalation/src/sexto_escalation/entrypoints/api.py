@@ -1,0 +1,195 @@
+"""Police and prosecutor REST: the queue, each workflow step, the custody log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sexto_events.auth.dependencies import CurrentPrincipal
+from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, can_see_case
+from sexto_events.catalogue.escalation import SealCheck
+from sexto_events.errors import ConcurrencyConflict
+from sexto_events.problems import problem
+from sexto_events.service import ServiceRuntime
+
+from sexto_escalation.app.handlers import (
+    POLICE,
+    PROSECUTOR,
+    Forbidden,
+    NotFound,
+    escalated_case,
+    queue,
+    take_step,
+)
+from sexto_escalation.domain.workflow import IllegalStep, acknowledge, collect_kit, consult, decide
+
+router = APIRouter(prefix="/v1", tags=["escalation"])
+
+
+class Strict(BaseModel):
+    """Unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AcknowledgeIn(Strict):
+    """The 911 call reference."""
+
+    call_reference: str = Field(min_length=1, max_length=64)
+
+
+class KitIn(Strict):
+    """Each sealed bag as found: its number and whether the seal is intact."""
+
+    seals: list[SealCheck] = Field(max_length=50)
+
+
+class ConsultIn(Strict):
+    """The DPCP file reference."""
+
+    dpcp_file_reference: str = Field(min_length=1, max_length=64)
+
+
+class DecisionIn(Strict):
+    """The DPCP's decision for one student, with its reasons in words."""
+
+    decision: Literal["impulsive", "malicious", "no_further_action"]
+    reasons: str = Field(min_length=1, max_length=4000)
+
+
+class StepRecorded(BaseModel):
+    """The step on the record."""
+
+    id: str
+    version: int
+
+
+class EscalationOut(BaseModel):
+    """A queue entry: no names, what police need."""
+
+    case_id: str
+    territory: str
+    school_id: str
+    urgency: str
+    status: str
+    requested_at: datetime
+    flagged: bool
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+@router.get("/escalations", response_model=list[EscalationOut])
+async def list_escalations(
+    request: Request,
+    principal: CurrentPrincipal,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    urgency: Annotated[str | None, Query(pattern=r"^(routine|high|urgent)$")] = None,
+) -> Any:
+    """The territory's escalations, most urgent first."""
+    return await queue(_runtime(request), principal, status, urgency)
+
+
+@router.post("/escalations/{case_id}/acknowledge", status_code=201, response_model=StepRecorded)
+async def acknowledge_escalation(
+    case_id: str, body: AcknowledgeIn, request: Request, principal: CurrentPrincipal
+) -> StepRecorded:
+    """Police dispatch takes the escalation."""
+    event_id, version = await take_step(
+        _runtime(request), principal, case_id, POLICE,
+        lambda s: acknowledge(s, body.call_reference, principal.subject),
+    )  # fmt: skip
+    return StepRecorded(id=event_id, version=version)
+
+
+@router.post("/escalations/{case_id}/kit-collected", status_code=201, response_model=StepRecorded)
+async def kit_collected(
+    case_id: str, body: KitIn, request: Request, principal: CurrentPrincipal
+) -> StepRecorded:
+    """The patrol officer collected the kit; each seal checked against the school's record."""
+    event_id, version = await take_step(
+        _runtime(request), principal, case_id, POLICE,
+        lambda s: collect_kit(s, principal.subject, body.seals),
+    )  # fmt: skip
+    return StepRecorded(id=event_id, version=version)
+
+
+@router.post(
+    "/escalations/{case_id}/prosecutor-consulted", status_code=201, response_model=StepRecorded
+)
+async def prosecutor_consulted(
+    case_id: str, body: ConsultIn, request: Request, principal: CurrentPrincipal
+) -> StepRecorded:
+    """The police consulted the DPCP."""
+    event_id, version = await take_step(
+        _runtime(request), principal, case_id, POLICE,
+        lambda s: consult(s, body.dpcp_file_reference),
+    )  # fmt: skip
+    return StepRecorded(id=event_id, version=version)
+
+
+@router.post(
+    "/escalations/{case_id}/decisions/{student_ref}", status_code=201, response_model=StepRecorded
+)
+async def prosecutor_decision(
+    case_id: str, student_ref: str, body: DecisionIn, request: Request, principal: CurrentPrincipal
+) -> StepRecorded:
+    """The DPCP's decision for one student."""
+    event_id, version = await take_step(
+        _runtime(request), principal, case_id, PROSECUTOR,
+        lambda s: decide(s, student_ref, body.decision, body.reasons),
+    )  # fmt: skip
+    return StepRecorded(id=event_id, version=version)
+
+
+@router.get("/cases/{case_id}/custody")
+async def custody(case_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+    """Each sealed bag: secured by whom and when, handed to whom and when, seal state."""
+    runtime = _runtime(request)
+    if principal.role in SCHOOL_ROLES:
+        async with runtime.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT territory, school_id FROM escalation.case_scope WHERE case_id = $1",
+                case_id,
+            )
+        if row is None or not can_see_case(
+            principal, CaseScope(row["school_id"], row["territory"], escalated=False)
+        ):
+            raise NotFound("no case with this id in your scope")
+    else:
+        await escalated_case(runtime, principal, case_id)
+    async with runtime.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT seal_number, secured_by, secured_at, handed_to, handed_at, seal_state "
+            "FROM escalation.custody WHERE case_id = $1 ORDER BY seal_number",
+            case_id,
+        )
+    return {"case_id": case_id, "bags": [dict(r) for r in rows]}
+
+
+def configure(app: FastAPI) -> None:
+    """Refusals as problem documents; an illegal step lists the allowed ones."""
+
+    async def illegal(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, IllegalStep)
+        detail = f"{exc.detail}; allowed next: {exc.allowed or ['nothing']}"
+        return problem(409, "Illegal step", detail, "illegal-step", allowed=exc.allowed)
+
+    async def not_found(_: Request, exc: Exception) -> JSONResponse:
+        return problem(404, "Not found", str(exc), "case-not-found")
+
+    async def forbidden(_: Request, exc: Exception) -> JSONResponse:
+        return problem(403, "Forbidden", str(exc), "forbidden")
+
+    async def conflict(_: Request, exc: Exception) -> JSONResponse:
+        return problem(409, "Conflict", f"{exc}; retry the request", "concurrency-conflict")
+
+    app.add_exception_handler(IllegalStep, illegal)
+    app.add_exception_handler(NotFound, not_found)
+    app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(ConcurrencyConflict, conflict)

@@ -1,0 +1,113 @@
+"""The police queue: escalated cases by territory, status and urgency; and the custody log."""
+
+from __future__ import annotations
+
+from sexto_events.catalogue.escalation import (
+    EscalationAcknowledged,
+    EscalationRequested,
+    KitCollected,
+    ProsecutorConsulted,
+    ProsecutorDecided,
+)
+from sexto_events.catalogue.intake import CaseReported, DeviceSecured
+from sexto_events.db import DbConnection
+from sexto_events.model import RecordedEvent
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS escalation.escalations (
+    case_id      text PRIMARY KEY,
+    territory    text NOT NULL,
+    school_id    text NOT NULL,
+    urgency      text NOT NULL,
+    status       text NOT NULL,
+    requested_at timestamptz NOT NULL,
+    flagged      boolean NOT NULL DEFAULT false,
+    version      bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS escalation.case_scope (
+    case_id text PRIMARY KEY, territory text NOT NULL, school_id text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS escalation.custody (
+    case_id     text NOT NULL,
+    seal_number text NOT NULL,
+    secured_by  text,
+    secured_at  timestamptz,
+    handed_to   text,
+    handed_at   timestamptz,
+    seal_state  text NOT NULL,
+    PRIMARY KEY (case_id, seal_number)
+);
+"""
+
+STATUS = {
+    EscalationAcknowledged: "acknowledged",
+    KitCollected: "kit_collected",
+    ProsecutorConsulted: "prosecutor_consulted",
+    ProsecutorDecided: "decision_recorded",
+}
+
+
+class PoliceQueue:
+    """Applies the escalation events (and the custody facts) to the escalation schema."""
+
+    name = "queue"
+
+    async def migrate(self, conn: DbConnection) -> None:
+        await conn.execute(_DDL)
+
+    async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
+        env, data = event.envelope, event.data
+        if isinstance(data, CaseReported):
+            await conn.execute(
+                "INSERT INTO escalation.case_scope VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                env.subject, env.territory, data.school_id,
+            )  # fmt: skip
+        elif isinstance(data, DeviceSecured) and data.seal_number:
+            await conn.execute(
+                "INSERT INTO escalation.custody (case_id, seal_number, secured_by, secured_at, "
+                "seal_state) VALUES ($1, $2, $3, $4, 'sealed_at_school') ON CONFLICT DO NOTHING",
+                env.subject, data.seal_number, env.actor, env.time_dt,
+            )  # fmt: skip
+        elif isinstance(data, EscalationRequested):
+            await conn.execute(
+                "INSERT INTO escalation.escalations (case_id, territory, school_id, urgency, "
+                "status, requested_at, version) VALUES ($1, $2, $3, $4, 'requested', $5, $6) "
+                "ON CONFLICT (case_id) DO NOTHING",
+                env.subject, env.territory, data.school_id, data.urgency, env.time_dt, event.seq,
+            )  # fmt: skip
+        elif type(data) in STATUS:
+            await conn.execute(
+                "UPDATE escalation.escalations SET status = $2, version = $3 WHERE case_id = $1",
+                env.subject, STATUS[type(data)], event.seq,
+            )  # fmt: skip
+            if isinstance(data, KitCollected):
+                await self._handover(conn, event, data)
+
+    async def _handover(self, conn: DbConnection, event: RecordedEvent, data: KitCollected) -> None:
+        env = event.envelope
+        await conn.execute(
+            "UPDATE escalation.escalations SET flagged = $2 WHERE case_id = $1",
+            env.subject, data.flagged,
+        )  # fmt: skip
+        for seal in data.seals:
+            state = "intact" if seal.intact else "broken"
+            if seal.seal_number in data.unexpected_seals:
+                state = f"{state}; never recorded as secured at the school"
+            await conn.execute(
+                "INSERT INTO escalation.custody (case_id, seal_number, handed_to, handed_at, "
+                "seal_state) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_id, seal_number) "
+                "DO UPDATE SET handed_to = excluded.handed_to, handed_at = excluded.handed_at, "
+                "seal_state = excluded.seal_state",
+                env.subject, seal.seal_number, data.officer_ref, env.time_dt, state,
+            )  # fmt: skip
+        for missing in data.missing_seals:
+            await conn.execute(
+                "UPDATE escalation.custody SET seal_state = 'missing at collection' "
+                "WHERE case_id = $1 AND seal_number = $2",
+                env.subject, missing,
+            )  # fmt: skip
+
+    async def drop(self, conn: DbConnection) -> None:
+        await conn.execute(
+            "DROP TABLE IF EXISTS escalation.escalations, escalation.case_scope, escalation.custody"
+        )
