@@ -42,6 +42,8 @@ class ServiceRuntime:
     stores: dict[str, EventStore] = field(default_factory=dict)
     consumers: list[ProjectionConsumer] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Periodic work of the service (deadline watchers); cancelled at stop.
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,11 @@ async def rebuild_projection(runtime: ServiceRuntime, name: str) -> ProjectionCo
 
 
 async def stop_runtime(runtime: ServiceRuntime) -> None:
-    """Stop consumers after their batch, then close connections."""
+    """Stop background work and consumers after their batch, then close connections."""
+    for task in runtime.background:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
     for consumer in runtime.consumers:
         consumer.stop()
     for task in runtime.tasks:

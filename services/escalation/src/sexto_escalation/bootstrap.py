@@ -5,11 +5,16 @@ Run: `uvicorn --factory sexto_escalation.bootstrap:create_app`.
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
+
 from fastapi import FastAPI
 from sexto_events.auth.tokens import AuthSettings
-from sexto_events.service import ServiceDefinition, build_app
+from sexto_events.service import ServiceDefinition, ServiceRuntime, build_app
 from sexto_events.settings import EventLogSettings
 
+from sexto_escalation.app.deadlines import watch
+from sexto_escalation.config import EscalationSettings
 from sexto_escalation.entrypoints.api import configure, router
 from sexto_escalation.projections.queue import PoliceQueue
 from sexto_escalation.projections.requester import EscalationRequester
@@ -27,7 +32,14 @@ DEFINITION = ServiceDefinition(
 
 
 def create_app(
-    settings: EventLogSettings | None = None, auth: AuthSettings | None = None
+    settings: EventLogSettings | None = None,
+    auth: AuthSettings | None = None,
+    escalation: EscalationSettings | None = None,
 ) -> FastAPI:
     """The escalation service's app; connections open in its lifespan, not at import."""
-    return build_app(DEFINITION, settings, auth)
+
+    async def start_watching(runtime: ServiceRuntime) -> None:
+        deadlines = escalation or EscalationSettings()
+        runtime.background.append(asyncio.create_task(watch(runtime, deadlines)))
+
+    return build_app(replace(DEFINITION, on_start=start_watching), settings, auth)

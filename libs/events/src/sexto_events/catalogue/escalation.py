@@ -5,6 +5,8 @@ What police receive is what they need and no more: references, roles, indication
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import Field
 
 from sexto_events.catalogue.base import EventData, PersonalText, Record, Ref, personal
@@ -73,3 +75,12 @@ class ProsecutorDecided(EventData):
     decision: str = Field(pattern=r"^(impulsive|malicious|no_further_action)$")
     reasons: PersonalText = personal("case", None)
     follow_up: str = Field(pattern=r"^(educational_meeting_required|investigation_opened|none)$")
+
+
+@CATALOGUE.declare("escalation", "overdue", 1)
+class EscalationOverdue(EventData):
+    """A step was not taken by its deadline (one event per breach)."""
+
+    step: str = Field(pattern=r"^(acknowledge|collect_kit)$")
+    urgency: str = Field(pattern=r"^(routine|high|urgent)$")
+    deadline: datetime

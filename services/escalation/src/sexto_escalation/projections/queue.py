@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sexto_events.catalogue.escalation import (
     EscalationAcknowledged,
+    EscalationOverdue,
     EscalationRequested,
     KitCollected,
     ProsecutorConsulted,
@@ -22,6 +23,8 @@ CREATE TABLE IF NOT EXISTS escalation.escalations (
     status       text NOT NULL,
     requested_at timestamptz NOT NULL,
     flagged      boolean NOT NULL DEFAULT false,
+    request_event_id text NOT NULL,
+    overdue      text[] NOT NULL DEFAULT '{}',
     version      bigint NOT NULL
 );
 CREATE TABLE IF NOT EXISTS escalation.case_scope (
@@ -71,9 +74,16 @@ class PoliceQueue:
         elif isinstance(data, EscalationRequested):
             await conn.execute(
                 "INSERT INTO escalation.escalations (case_id, territory, school_id, urgency, "
-                "status, requested_at, version) VALUES ($1, $2, $3, $4, 'requested', $5, $6) "
-                "ON CONFLICT (case_id) DO NOTHING",
-                env.subject, env.territory, data.school_id, data.urgency, env.time_dt, event.seq,
+                "status, requested_at, request_event_id, version) "
+                "VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7) ON CONFLICT (case_id) DO NOTHING",
+                env.subject, env.territory, data.school_id, data.urgency, env.time_dt, event.id,
+                event.seq,
+            )  # fmt: skip
+        elif isinstance(data, EscalationOverdue):
+            await conn.execute(
+                "UPDATE escalation.escalations SET overdue = array_append(overdue, $2) "
+                "WHERE case_id = $1 AND NOT ($2 = ANY(overdue))",
+                env.subject, data.step,
             )  # fmt: skip
         elif type(data) in STATUS:
             await conn.execute(

@@ -1,0 +1,78 @@
+"""Deadlines: one overdue event per breach, re-armed from the log after a restart.
+
+The watcher keeps no state of its own: each round reads the queue (a read model rebuilt
+from the log) and records a breach with an id derived from the escalation request and the
+step, so a breach already on the record is never recorded twice, whatever restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from sexto_events.catalogue.escalation import EscalationOverdue
+from sexto_events.errors import ConcurrencyConflict
+from sexto_events.ids import derived_event_id
+from sexto_events.model import CaseRef, NewEvent
+from sexto_events.service import ServiceRuntime
+
+from sexto_escalation.config import EscalationSettings
+
+log = structlog.get_logger("sexto.escalation.deadlines")
+
+PENDING = {"acknowledge": ("requested",), "collect_kit": ("requested", "acknowledged")}
+
+
+async def check_once(runtime: ServiceRuntime, settings: EscalationSettings) -> int:
+    """Record every breach not yet recorded; returns how many were recorded now."""
+    now = datetime.now(UTC)
+    recorded = 0
+    async with runtime.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT case_id, territory, urgency, status, requested_at, request_event_id, "
+            "overdue FROM escalation.escalations WHERE status IN ('requested', 'acknowledged')"
+        )
+    for row in rows:
+        limits = {
+            "acknowledge": settings.acknowledge_within_s,
+            "collect_kit": settings.collect_kit_within_s,
+        }
+        for step, within in limits.items():
+            deadline = row["requested_at"] + timedelta(seconds=within[row["urgency"]])
+            if row["status"] in PENDING[step] and now > deadline and step not in row["overdue"]:
+                case = CaseRef(row["territory"], row["case_id"])
+                breach = EscalationOverdue(step=step, urgency=row["urgency"], deadline=deadline)
+                if await _record(runtime, case, breach, row["request_event_id"]):
+                    recorded += 1
+    return recorded
+
+
+async def _record(
+    runtime: ServiceRuntime, case: CaseRef, breach: EscalationOverdue, request_id: str
+) -> bool:
+    event_id = derived_event_id(request_id, f"overdue-{breach.step}")
+    for _ in range(3):
+        loaded = await runtime.store.load(case)
+        if any(e.id == event_id for e in loaded.events):
+            return False  # on the record already (an earlier round, another replica)
+        event = NewEvent(
+            breach, "sexto-escalation", "service", causation_id=request_id, event_id=event_id
+        )
+        try:
+            await runtime.store.append(case, [event], loaded.version)
+        except ConcurrencyConflict:
+            continue
+        log.warning("escalation overdue", case_id=case.case_id, step=breach.step)
+        return True
+    return False
+
+
+async def watch(runtime: ServiceRuntime, settings: EscalationSettings) -> None:
+    """Check the deadlines every few seconds until cancelled."""
+    while True:
+        try:
+            await check_once(runtime, settings)
+        except Exception as exc:
+            log.error("deadline check failed", error_type=type(exc).__name__)
+        await asyncio.sleep(settings.check_every_s)
