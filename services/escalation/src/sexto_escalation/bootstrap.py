@@ -15,7 +15,7 @@ from sexto_events.settings import EventLogSettings
 
 from sexto_escalation.app.deadlines import watch
 from sexto_escalation.config import EscalationSettings
-from sexto_escalation.entrypoints.api import configure, router
+from sexto_escalation.entrypoints.api import configure, docs, router
 from sexto_escalation.projections.queue import PoliceQueue
 from sexto_escalation.projections.requester import EscalationRequester
 
@@ -25,7 +25,7 @@ DEFINITION = ServiceDefinition(
     description=(
         "Police dispatch, chain of custody of the sealed kit, and the prosecutor's decision."
     ),
-    routers=(router,),
+    routers=(router, docs),
     projections=lambda store: (PoliceQueue(), EscalationRequester(store)),
     configure=configure,
 )

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sexto_events.asyncapi import build_asyncapi
 from sexto_events.auth.dependencies import CurrentPrincipal
 from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, can_see_case
 from sexto_events.catalogue.escalation import SealCheck
@@ -27,6 +28,7 @@ from sexto_escalation.app.handlers import (
 from sexto_escalation.domain.workflow import IllegalStep, acknowledge, collect_kit, consult, decide
 
 router = APIRouter(prefix="/v1", tags=["escalation"])
+docs = APIRouter(tags=["integration"])
 
 
 class Strict(BaseModel):
@@ -145,6 +147,23 @@ async def prosecutor_decision(
         lambda s: decide(s, student_ref, body.decision, body.reasons),
     )  # fmt: skip
     return StepRecorded(id=event_id, version=version)
+
+
+ASYNCAPI = build_asyncapi(
+    title="sexto escalation events",
+    description=(
+        "What police dispatch integrations consume: CloudEvents on NATS JetStream stream "
+        "CASES. Subscribe to cases.<your territory>.*.escalation.> (your NATS account only "
+        "allows your territory) and report back over this service's REST API."
+    ),
+    contexts=["escalation"],
+)
+
+
+@docs.get("/asyncapi.json")
+async def asyncapi() -> dict[str, Any]:
+    """The AsyncAPI 3.0 document of the escalation events."""
+    return ASYNCAPI
 
 
 @router.get("/cases/{case_id}/custody")
