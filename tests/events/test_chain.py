@@ -248,3 +248,21 @@ async def test_a_bad_event_after_a_cached_prefix_fails_verification(
         await source.load(case)
 
     assert caught.value.position == 5
+
+
+async def test_a_fork_after_a_cached_prefix_fails_like_an_uncached_load(
+    nc: Client, original: tuple[CaseRef, EventStore]
+) -> None:
+    case, source = original
+    assert len((await source.load(case)).events) == 5  # cached
+    head = json.loads((await source.read_raw(case))[-1].body)
+    for suffix in ("x", "y"):  # two events naming the same predecessor
+        fork = {k: v for k, v in head.items() if k != "hash"}
+        fork |= {"id": str(uuid.uuid4()), "prevhash": head["hash"], "actor": f"fork-{suffix}"}
+        fork["hash"] = compute_hash(fork)
+        await publish_raw(nc, source, case, "intake.note_added", canonical_body(fork))
+
+    with pytest.raises(ChainBroken) as caught:
+        await source.load(case)
+
+    assert caught.value.position == 6

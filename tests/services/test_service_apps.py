@@ -58,7 +58,8 @@ def test_readyz_checks_nats_the_stream_and_the_database(client: TestClient) -> N
     response = client.get("/readyz")
 
     assert response.status_code == 200
-    assert response.json()["checks"] == {"nats": "ok", "stream": "ok", "database": "ok"}
+    checks = {"nats": "ok", "stream": "ok", "database": "ok", "consumers": "ok"}
+    assert response.json()["checks"] == checks
 
 
 def test_readyz_is_a_503_problem_when_nats_is_gone(client: TestClient) -> None:

@@ -79,6 +79,12 @@ CREATE TABLE IF NOT EXISTS {schema}.projection_positions (
     consumer text PRIMARY KEY,
     last_seq bigint NOT NULL
 );
+CREATE TABLE IF NOT EXISTS {schema}.consumer_failures (
+    consumer   text   NOT NULL,
+    stream_seq bigint NOT NULL,
+    failures   integer NOT NULL,
+    PRIMARY KEY (consumer, stream_seq)
+);
 CREATE TABLE IF NOT EXISTS {schema}.dead_letters (
     id          bigserial PRIMARY KEY,
     consumer    text NOT NULL,
@@ -104,6 +110,9 @@ class ConsumerSettings:
     max_deliver: int = 5
     backoff_s: Sequence[float] = (1.0, 5.0, 30.0, 120.0)
     wait_for_predecessor_s: float = 0.5
+    # Deliveries an event may wait for its predecessor (about 3 minutes at 0.5 s) before
+    # its wait counts as a failure: longer than the predecessor's own retries take.
+    max_waits: int = 400
     fetch_timeout_s: float = 1.0
     max_ack_pending: int = 4096
 
@@ -173,13 +182,18 @@ class ProjectionConsumer:
         )
 
     async def run(self) -> None:
-        """Fetch and apply until `stop()`."""
+        """Fetch and apply until `stop()`; a failed round (NATS or PostgreSQL away) is retried."""
         feed = PullFeed(self._nc, self.stream, self.durable)
         try:
             while not self._stopping.is_set():
-                msgs = await feed.fetch(self.settings.batch, self.settings.fetch_timeout_s)
-                if msgs:
-                    await self.process(msgs)
+                try:
+                    msgs = await feed.fetch(self.settings.batch, self.settings.fetch_timeout_s)
+                    if msgs:
+                        await self.process(msgs)
+                except Exception as exc:
+                    log.error("consumer round failed", consumer=self.durable,
+                              error_type=type(exc).__name__)  # fmt: skip
+                    await asyncio.sleep(1.0)
         finally:
             with contextlib.suppress(Exception):
                 await feed.close()
@@ -233,7 +247,13 @@ class ProjectionConsumer:
         for item in outcome.ack:
             await item.msg.ack()
         for item in outcome.wait:
-            await item.msg.nak(delay=self.settings.wait_for_predecessor_s)
+            if (item.msg.metadata.num_delivered or 1) > self.settings.max_waits:
+                item.error = PoisonEvent(
+                    f"event at stream sequence {item.seq} waited too long for its predecessor "
+                    "in the case (a gap or a fork in the chain)"
+                )
+            else:
+                await item.msg.nak(delay=self.settings.wait_for_predecessor_s)
         for item in items:
             if item.error is not None:
                 await self._failed(item)
@@ -261,7 +281,14 @@ class ProjectionConsumer:
             raw = parse_body(msg.data)
         except Exception as exc:
             return _Item(msg, seq, {}, msg.subject, error=exc)
-        item = _Item(msg, seq, raw, f"{raw.get('territory')}/{raw.get('subject')}")
+        # The case is the one the subject names (what NATS permissions are checked
+        # against), and the envelope must say the same.
+        tokens = msg.subject.split(".")
+        case_key = f"{tokens[1]}/{tokens[2]}" if len(tokens) >= 5 else msg.subject
+        item = _Item(msg, seq, raw, case_key)
+        if case_key != f"{raw.get('territory')}/{raw.get('subject')}":
+            item.error = PoisonEvent(f"event at stream sequence {seq} names another case")
+            return item
         claimed = raw.get("hash")
         if not body_matches_hash(msg.data, claimed) and claimed != compute_hash(raw):
             item.error = PoisonEvent(f"event at stream sequence {seq} does not match its hash")
@@ -315,7 +342,8 @@ class ProjectionConsumer:
             f"INSERT INTO {self.schema}.projection_checkpoints "
             "(consumer, case_key, last_seq, last_hash) VALUES ($1, $2, $3, $4) "
             "ON CONFLICT (consumer, case_key) DO UPDATE "
-            "SET last_seq = excluded.last_seq, last_hash = excluded.last_hash",
+            "SET last_seq = excluded.last_seq, last_hash = excluded.last_hash "
+            f"WHERE {self.schema}.projection_checkpoints.last_seq < excluded.last_seq",
             [(self.durable, k, s, h) for k, (s, h) in heads.items()],
         )
         await conn.execute(
@@ -328,23 +356,43 @@ class ProjectionConsumer:
         )
 
     async def _failed(self, item: _Item) -> None:
-        deliveries = item.msg.metadata.num_delivered or 1
+        """Retry with backoff, counting failures (not waits); park after `max_deliver`."""
         error = item.error
         assert error is not None
-        if deliveries < self.settings.max_deliver:
+        async with self._pool.acquire() as conn, conn.transaction():
+            applied = await conn.fetchval(
+                f"SELECT last_seq FROM {self.schema}.projection_checkpoints "
+                "WHERE consumer = $1 AND case_key = $2",
+                self.durable,
+                item.case_key,
+            )
+            if applied is not None and item.seq <= applied:
+                failures = 0  # applied already: this was a redelivery that failed to decode
+            else:
+                failures = await conn.fetchval(
+                    f"INSERT INTO {self.schema}.consumer_failures AS f VALUES ($1, $2, 1) "
+                    "ON CONFLICT (consumer, stream_seq) DO UPDATE SET failures = f.failures + 1 "
+                    "RETURNING failures",
+                    self.durable,
+                    item.seq,
+                )
+        if failures == 0:
+            await item.msg.ack()
+            return
+        if failures < self.settings.max_deliver:
             backoff = self.settings.backoff_s
-            delay = backoff[min(deliveries - 1, len(backoff) - 1)]
+            delay = backoff[min(failures - 1, len(backoff) - 1)]
             RETRIED.labels(self.durable).inc()
             log.warning(
                 "event retry",
                 consumer=self.durable,
                 stream_seq=item.seq,
                 error_type=type(error).__name__,
-                deliveries=deliveries,
+                failures=failures,
             )
             await item.msg.nak(delay=delay)
             return
-        await self._park(item, deliveries, error)
+        await self._park(item, failures, error)
         await item.msg.ack()
 
     async def _park(self, item: _Item, deliveries: int, error: Exception) -> None:

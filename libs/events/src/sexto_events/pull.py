@@ -72,7 +72,12 @@ class PullFeed:
         if msgs:
             return msgs
         expires = int(wait_s * 1_000_000_000)
-        return await self._pull({"batch": 1, "expires": expires}, 1, wait_s + 1.0)
+        started = asyncio.get_running_loop().time()
+        msgs = await self._pull({"batch": 1, "expires": expires}, 1, wait_s + 1.0)
+        if not msgs and asyncio.get_running_loop().time() - started < wait_s / 2:
+            # Refused at once (e.g. too many unacknowledged): do not spin.
+            await asyncio.sleep(wait_s / 2)
+        return msgs
 
     async def _pull(self, request: dict[str, object], size: int, timeout: float) -> list[Msg]:
         pull = self._current = _Pull(size)

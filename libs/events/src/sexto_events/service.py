@@ -158,7 +158,19 @@ def readiness_checks(app: FastAPI) -> dict[str, Check]:
         async with runtime.pool.acquire() as conn:
             await conn.fetchval("SELECT 1")
 
-    return {"nats": nats_check, "stream": stream_check, "database": db_check}
+    async def consumers_check() -> None:
+        assert runtime is not None
+        stopped = [c.durable for c, t in zip(runtime.consumers, runtime.tasks, strict=True)
+                   if t.done()]  # fmt: skip
+        if stopped:
+            raise RuntimeError(f"consumers stopped: {stopped}")
+
+    return {
+        "nats": nats_check,
+        "stream": stream_check,
+        "database": db_check,
+        "consumers": consumers_check,
+    }
 
 
 def build_app(

@@ -269,13 +269,10 @@ class EventStore:
         if last is None or last.seq < cached.head.seq:
             self._cache.drop(key)  # type: ignore[union-attr]
             return await self.load(case)
-        newer: tuple[list[tuple[int, dict[str, Any]]], list[RecordedEvent]] = ([], [])
         if last.seq > cached.head.seq:
-            only = parse_body(last.body)
-            if only.get("prevhash") == cached.head.head_hash:
-                newer = await self._verify_and_decode(case, [last], [only], cached)
-            else:
-                newer = await self._read_verified(case, cached.head.seq + 1, None, cached)
+            # Every event after the head, not just the last one: a fork (two events naming
+            # the same predecessor) must fail here exactly as it fails an uncached load.
+            newer = await self._read_verified(case, cached.head.seq + 1, None, cached)
             cached = cached.extended(*newer)
             self._cache.put(key, cached)  # type: ignore[union-attr]
         return self._loaded(case, await self._reopen(cached))
