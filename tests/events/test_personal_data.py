@@ -11,7 +11,7 @@ from sexto_events.catalogue.base import ERASED
 from sexto_events.catalogue.intake import CaseReported
 from sexto_events.errors import EventLogError, EventSchemaError, SubjectErased
 from sexto_events.model import CaseRef, CaseVersion
-from sexto_events.personal import KeyVault, open_value, seal_value
+from sexto_events.personal import KeyVault, open_value, seal_value, subject_id
 from sexto_events.store import EventStore
 
 from tests.support.events import INVENTED_SUMMARY, reported
@@ -47,7 +47,7 @@ async def test_after_shred_the_case_verifies_and_the_fields_read_erased(
     )
     stored_before = [m.body for m in await store.read_raw(case)]
 
-    assert await vault.shred(f"student:s-{case.case_id[:8]}")
+    assert await vault.shred(subject_id("student", case.case_id, f"s-{case.case_id[:8]}"))
     loaded = await store.load(case)  # verifies the chain: raises if it does not
 
     data = loaded.events[0].data
@@ -63,7 +63,7 @@ async def test_a_shredded_subject_takes_no_new_personal_data(
 ) -> None:
     case = new_case()
     ref = f"s-{case.case_id[:8]}"
-    await vault.shred(f"student:{ref}")
+    await vault.shred(subject_id("student", case.case_id, ref))
 
     with pytest.raises(SubjectErased, match="erased"):
         await store.append(case, [reported(student_ref=ref)], CaseVersion.new())
@@ -93,7 +93,7 @@ async def test_keys_under_another_master_key_give_a_clear_error(
     other = KeyVault(vault._pool, bytes(reversed(range(32))))
 
     with pytest.raises(EventLogError, match="configure the master key"):
-        await other.keys_for_reading([f"student:k-{case.case_id[:8]}"])
+        await other.keys_for_reading([subject_id("student", case.case_id, f"k-{case.case_id[:8]}")])
 
 
 async def test_a_cached_case_reads_erased_right_after_shredding(
@@ -106,8 +106,25 @@ async def test_a_cached_case_reads_erased_right_after_shredding(
     assert isinstance(before, CaseReported)
     assert before.students[0].name != ERASED
 
-    await vault.shred(f"student:{ref}")
+    await vault.shred(subject_id("student", case.case_id, ref))
     after = (await store.load(case)).events[0].data  # served from the cache
 
     assert isinstance(after, CaseReported)
     assert after.students[0].name == ERASED
+
+
+async def test_the_same_reference_in_two_cases_has_two_keys(
+    store: EventStore, vault: KeyVault, new_case: Callable[[], CaseRef]
+) -> None:
+    first, second = new_case(), new_case()
+    await store.append(first, [reported(student_ref="s1")], CaseVersion.new())
+    await store.append(second, [reported(student_ref="s1")], CaseVersion.new())
+
+    await vault.shred(subject_id("student", first.case_id, "s1"))
+
+    erased = (await store.load(first)).events[0].data
+    kept = (await store.load(second)).events[0].data
+    assert isinstance(erased, CaseReported)
+    assert isinstance(kept, CaseReported)
+    assert erased.students[0].name == ERASED
+    assert kept.students[0].name != ERASED

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from sexto_events.auth.principal import Role
+import uuid_utils
+from sexto_events.auth.principal import Principal, Role
 from sexto_events.model import CaseRef
+from sexto_intake.app.handlers import CASE_NAMESPACE, _request_hash, claim_key
+from sexto_intake.entrypoints.schemas import ReportCaseIn
 
 from tests.intake.conftest import World, sexto_report
 
@@ -126,3 +129,23 @@ def test_unknown_fields_are_refused(world: World) -> None:
 
     assert response.status_code == 422
     assert any("photo_url" in e["location"] for e in response.json()["errors"])
+
+
+def test_a_report_whose_append_failed_is_recorded_by_its_retry(world: World) -> None:
+    # The first attempt claimed its key, then the append failed (simulated by claiming the
+    # key as the handler does, without appending): the retry must record the case.
+    key = uuid.uuid4().hex
+    runtime = world.client.app.state.runtime  # type: ignore[attr-defined]
+    body = ReportCaseIn.model_validate(sexto_report(world.school))
+    principal = Principal(world.intervener, Role.INTERVENER, school_id=world.school)
+    case_id = uuid.uuid5(CASE_NAMESPACE, f"{world.intervener}|{key}").hex
+    case = CaseRef(world.territory, case_id)
+    world.client.portal.call(  # type: ignore[union-attr]
+        claim_key, runtime, principal, key, _request_hash(body), case, str(uuid_utils.uuid7())
+    )
+
+    retry = world.report(sexto_report(world.school), key=key)
+
+    assert retry.status_code == 201, retry.text
+    assert retry.json()["case_id"] == case_id
+    assert len(load(world, world.territory, case_id)) == 1

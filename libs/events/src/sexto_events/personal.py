@@ -76,6 +76,13 @@ class KeyVault:
             (s, aes_key_wrap(self._kek, AESGCM.generate_key(256)), self._kek_id) for s in wanted
         ]
         async with self._pool.acquire() as conn, conn.transaction():
+            # Serialise with shred() per subject: a shred that commits between the
+            # tombstone check and the key insert must not leave a fresh key behind.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('sexto-key:' || s)) "
+                "FROM unnest($1::text[]) AS s",
+                wanted,
+            )
             shredded = await conn.fetch(
                 f"SELECT subject FROM {KEY_SCHEMA}.shredded_subjects WHERE subject = ANY($1)",
                 wanted,
@@ -122,6 +129,9 @@ class KeyVault:
     async def shred(self, subject: str) -> bool:
         """Erase a data subject: delete the key, keep a tombstone. True if a key was deleted."""
         async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('sexto-key:' || $1::text))", subject
+            )
             deleted = await conn.execute(
                 f"DELETE FROM {KEY_SCHEMA}.subject_keys WHERE subject = $1", subject
             )
@@ -156,13 +166,22 @@ def _nested_model(annotation: Any) -> tuple[type[BaseModel], bool] | None:
     return None
 
 
+def subject_id(kind: str, case_id: str, ref: str | None = None) -> str:
+    """The key id of a data subject: the case itself, or a person within the case.
+
+    References come from partners and are only unique within a case, so the case id is
+    part of every person's key id: two schools' "s1" never share a key.
+    """
+    return f"case:{case_id}" if ref is None else f"{kind}:{case_id}:{ref}"
+
+
 def _subject_id(spec: PersonalSpec, data: dict[str, Any], case_id: str) -> str:
     if spec.ref_field is None:
-        return f"case:{case_id}"
+        return subject_id("case", case_id)
     ref = data.get(spec.ref_field)
     if not isinstance(ref, str) or not ref:
         raise EventSchemaError("personal data", [f"{spec.ref_field}: missing data subject ref"])
-    return f"{spec.kind}:{ref}"
+    return subject_id(spec.kind, case_id, ref)
 
 
 def walk_personal(

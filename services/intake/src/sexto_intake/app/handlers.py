@@ -134,7 +134,11 @@ async def handle_report_case(
     case_id = uuid.uuid5(CASE_NAMESPACE, f"{principal.subject}|{key}").hex
     case = CaseRef(school.territory_id, case_id)
     if seen is not None:
-        return await _replayed(runtime, case)
+        replayed = await _replayed(runtime, case)
+        if replayed is not None:
+            return replayed
+        # The key was claimed but the append never landed (it failed): record it now,
+        # with the event id the first attempt chose.
     report = CaseReported(
         protocol=body.protocol,
         school_id=body.school_id,
@@ -161,7 +165,11 @@ async def handle_report_case(
         certification=facts[1],
         now=now,
     )
-    event_id = await claim_key(runtime, principal, key, digest, case, str(uuid_utils.uuid7()))
+    event_id = (
+        str(seen["event_id"])
+        if seen is not None
+        else await claim_key(runtime, principal, key, digest, case, str(uuid_utils.uuid7()))
+    )
     recorded = NewEvent(
         event,
         principal.subject,
@@ -172,12 +180,17 @@ async def handle_report_case(
     )
     result = await runtime.store.append(case, [recorded], CaseVersion.new())
     if result.duplicate:
-        return await _replayed(runtime, case)
-    return ReportOutcome(case, event, result.seqs[0], now, replayed=False)
+        replayed = await _replayed(runtime, case)
+        assert replayed is not None
+        return replayed
+    return ReportOutcome(case, event, result.seqs[0], now, replayed=seen is not None)
 
 
-async def _replayed(runtime: ServiceRuntime, case: CaseRef) -> ReportOutcome:
-    first = (await runtime.store.load(case)).events[0]
+async def _replayed(runtime: ServiceRuntime, case: CaseRef) -> ReportOutcome | None:
+    events = (await runtime.store.load(case)).events
+    if not events:
+        return None
+    first = events[0]
     assert isinstance(first.data, CaseReported)
     return ReportOutcome(case, first.data, first.seq, first.envelope.time_dt, replayed=True)
 
