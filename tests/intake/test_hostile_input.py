@@ -146,3 +146,35 @@ def test_a_refused_request_leaves_no_trace_in_the_logs(
     out, err = capfd.readouterr()
     assert PNG_B64[:16] not in out + err
     assert "Zéphyrine" not in out + err
+
+
+@pytest.mark.parametrize(
+    "split",
+    [
+        " ".join(PNG_B64[i : i + 15] for i in range(0, len(PNG_B64), 15)),
+        "x" + PNG_B64,
+        "xy" + PNG_B64,
+        "\n".join(LONG_B64[i : i + 76] for i in range(0, len(LONG_B64), 76)),
+        "photo: " + base64.b64encode(b"\x00" + JPEG).decode(),
+        " ".join(base64.b64encode(b"zz" + HEIC).decode()),
+    ],
+    ids=["split-in-15s", "one-char-prefix", "two-char-prefix", "mime-lines", "offset-jpeg",
+         "spaced-heic"],
+)  # fmt: skip
+def test_split_or_shifted_encodings_are_refused_too(world: World, split: str) -> None:
+    response = world.report(with_value(world, ("summary",), split))
+
+    assert response.status_code == 422, split[:30]
+    assert response.json()["type"].endswith("/images-refused")
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Les élèves ont partagé une photo dans le groupe de la classe de secondaire 3.",
+        "Case reference ABC-2026-00042; contact the school office before 15:30.",
+        "The message said: 'send it or else'. She refused and told her teacher.",
+    ],
+)
+def test_ordinary_words_pass_the_filters(world: World, words: str) -> None:
+    assert world.report(with_value(world, ("summary",), words)).status_code == 201

@@ -58,6 +58,35 @@ def _decodes_to_media(token: str) -> bool:
         return False
 
 
+# Media signatures, as they appear inside base64 text at each of the three byte
+# alignments: found even when the encoding is split by spaces or line breaks, or
+# preceded by other characters.
+_SIGNATURES = (
+    b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"\xff\xd8\xff\xe1", b"\xff\xd8\xff\xdb",
+    b"GIF87a", b"GIF89a", b"WEBPVP8", b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypisom",
+    b"ftypmp42", b"ftypqt", b"%PDF-", b"JFIF\x00", b"Exif\x00\x00",
+)  # fmt: skip
+
+
+def _encoded_forms(signature: bytes) -> set[str]:
+    forms = set()
+    for pad in range(3):
+        text = base64.b64encode(b"\0" * pad + signature + b"\0\0").decode()
+        start = -(-pad * 4 // 3)  # characters touched by the unknown leading bytes
+        end = (pad + len(signature)) * 4 // 3  # characters fixed by the signature alone
+        form = text[start:end]
+        if len(form) >= 5:
+            forms.add(form)
+            forms.add(form.replace("+", "-").replace("/", "_"))
+    return forms
+
+
+_ENCODED_MEDIA = re.compile(
+    "|".join(re.escape(f) for sig in _SIGNATURES for f in sorted(_encoded_forms(sig)))
+)
+_B64_LINE = re.compile(r"^[A-Za-z0-9+/_-]{40,}={0,2}$")
+
+
 def refused_text(value: str) -> str | None:
     """Why a text value is refused (None: it is words)."""
     if _DATA_URI.search(value):
@@ -66,8 +95,13 @@ def refused_text(value: str) -> str | None:
         return "binary (control) characters"
     if _BASE64_RUN.search(value):
         return "a base64-encoded blob"
+    if _ENCODED_MEDIA.search(re.sub(r"\s+", "", value)):
+        return "base64-encoded image data"
     if any(_decodes_to_media(t) for t in _BASE64_TOKEN.findall(value)):
         return "base64-encoded image data"
+    lines = [line.strip() for line in value.splitlines() if line.strip()]
+    if sum(1 for line in lines if _B64_LINE.match(line)) >= 2:
+        return "a base64-encoded blob split in lines"
     return None
 
 
