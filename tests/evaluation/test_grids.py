@@ -216,3 +216,20 @@ def test_protocols_are_listed_with_their_content_hash(evaluation: Evaluation) ->
     assert {"name": "sexto-qc", "version": 1, "id": protocols.current("sexto-qc").id} in listed
     assert one["id"] == protocols.current("sexto-qc").id
     assert one["grid"]["fields"]
+
+
+def test_a_retried_grid_with_its_key_is_recorded_once(evaluation: Evaluation) -> None:
+    case_id, refs = evaluation.report()
+    headers = {**evaluation.world.headers(), "Idempotency-Key": "grid-retry-0001"}
+    for ref in refs[:-1]:
+        evaluation.put_grid(case_id, ref, {"answers": IMPULSIVE})
+
+    first = evaluation.put_grid(case_id, refs[-1], {"answers": IMPULSIVE}, headers=headers)
+    retry = evaluation.put_grid(case_id, refs[-1], {"answers": IMPULSIVE}, headers=headers)
+
+    assert first.status_code == retry.status_code == 201
+    assert retry.json() == first.json()
+    assert first.json()["assessed"] is True
+    names = [e.envelope.type for e in evaluation.events(case_id)]
+    assert sum(n.endswith("grid_submitted.v1") for n in names) == len(refs)
+    assert sum(n.endswith("assessment_made.v1") for n in names) == 1

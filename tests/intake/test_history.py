@@ -158,3 +158,15 @@ def test_dropping_the_read_model_and_replaying_the_log_rebuilds_it_identically(
 
     assert call(dump) == before
     assert len(before) > 0
+
+
+def test_an_as_of_without_a_timezone_is_a_clear_422(world: World) -> None:
+    case_id = new_case(world)
+
+    response = world.client.get(
+        f"/v1/cases/{case_id}/history", params={"as_of": "2026-11-21T10:00:00"},
+        headers=world.headers(),
+    )  # fmt: skip
+
+    assert response.status_code == 422
+    assert any("as_of" in e["location"] for e in response.json()["errors"])

@@ -85,6 +85,8 @@ class TokenVerifier:
             except jwt.InvalidSignatureError as exc:
                 last = exc
                 continue
+            except (TypeError, ValueError):
+                continue  # a trusted key of another type than the token's algorithm
             except jwt.PyJWTError as exc:
                 raise InvalidToken(_reason(exc)) from None
             return _principal(claims)

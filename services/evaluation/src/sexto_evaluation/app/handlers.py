@@ -9,6 +9,7 @@ from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, Principal, can_
 from sexto_events.catalogue.audit import CaseRead
 from sexto_events.catalogue.evaluation import AssessmentMade
 from sexto_events.errors import ConcurrencyConflict
+from sexto_events.ids import derived_event_id
 from sexto_events.model import CaseRef, NewEvent, RecordedEvent
 from sexto_events.protocols import by_id
 from sexto_events.service import ServiceRuntime
@@ -46,15 +47,29 @@ async def visible_case(runtime: ServiceRuntime, principal: Principal, case_id: s
 
 
 async def handle_grid(
-    runtime: ServiceRuntime, principal: Principal, case_id: str, student_ref: str, body: GridIn
+    runtime: ServiceRuntime,
+    principal: Principal,
+    case_id: str,
+    student_ref: str,
+    body: GridIn,
+    key: str | None = None,
 ) -> tuple[list[str], int]:
-    """Record a student's grid, and the assessment if it completes the set."""
+    """Record a student's grid, and the assessment if it completes the set.
+
+    With an Idempotency-Key the grid's id derives from (case, caller, key): a retry finds
+    its grid already on the record and records nothing.
+    """
     case = await visible_case(runtime, principal, case_id)
     if principal.role not in SCHOOL_ROLES:
         raise Forbidden("grids are filled in by the school's interveners")
     grid_id = str(uuid_utils.uuid7())
     for _ in range(3):
         loaded = await runtime.store.load(case)
+        if key is not None:
+            grid_id = derived_event_id(loaded.events[0].id, f"grid|{principal.subject}|{key}")
+            done = _already_recorded(loaded.events, grid_id)
+            if done is not None:
+                return done
         state = replay(loaded.events)
         protocol = by_id(state.protocol_version)
         if protocol is None:
@@ -86,6 +101,24 @@ async def handle_grid(
     raise ConcurrencyConflict(case.case_id, loaded.version.seq, None)
 
 
+def _already_recorded(events: list[RecordedEvent], grid_id: str) -> tuple[list[str], int] | None:
+    """What the first request answered, if its grid is on the record already."""
+    for index, event in enumerate(events):
+        if event.id != grid_id:
+            continue
+        following = events[index + 1] if index + 1 < len(events) else None
+        # An assessment written with the grid is the next event: atomic batches are contiguous.
+        if (
+            following is not None
+            and following.seq == event.seq + 1
+            and isinstance(following.data, AssessmentMade)
+            and following.envelope.actor == event.envelope.actor
+        ):
+            return [grid_id, following.id], following.seq
+        return [grid_id], event.seq
+    return None
+
+
 async def latest_assessment(
     runtime: ServiceRuntime, principal: Principal, case_id: str
 ) -> tuple[RecordedEvent | None, dict[str, Any]]:
@@ -96,10 +129,12 @@ async def latest_assessment(
     latest = next((e for e in reversed(loaded.events) if isinstance(e.data, AssessmentMade)), None)
     read = NewEvent(CaseRead(view="assessment", service="evaluation"), principal.subject,
                     principal.role.value)  # fmt: skip
-    try:
-        await runtime.store.append(case, [read], loaded.version)
-    except ConcurrencyConflict:
-        version = (await runtime.store.load(case)).version
-        await runtime.store.append(case, [read], version)
+    version = loaded.version
+    for _ in range(5):
+        try:
+            await runtime.store.append(case, [read], version)
+            break
+        except ConcurrencyConflict:
+            version = (await runtime.store.load(case)).version
     pending = [ref for ref in state.students if ref not in state.grids]
     return latest, {"pending": pending, "protocol_version": state.protocol_version}

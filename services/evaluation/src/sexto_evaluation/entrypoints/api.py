@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from sexto_events.auth.dependencies import CurrentPrincipal
 from sexto_events.errors import ConcurrencyConflict
@@ -41,10 +41,20 @@ async def get_protocol(name: str, version: int, _: CurrentPrincipal) -> Any:
 
 @router.put("/cases/{case_id}/grids/{student_ref}", status_code=201, response_model=GridRecorded)
 async def put_grid(
-    case_id: str, student_ref: str, body: GridIn, request: Request, principal: CurrentPrincipal
+    case_id: str,
+    student_ref: str,
+    body: GridIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[
+        str | None, Header(min_length=8, max_length=128, description="makes a retry a no-op")
+    ] = None,
 ) -> GridRecorded:
     """A student's grid; a change is a new event that supersedes, with its reason."""
-    ids, version = await handle_grid(_runtime(request), principal, case_id, student_ref, body)
+    runtime = _runtime(request)
+    ids, version = await handle_grid(
+        runtime, principal, case_id, student_ref, body, idempotency_key
+    )
     return GridRecorded(event_ids=ids, version=version, assessed=len(ids) > 1)
 
 

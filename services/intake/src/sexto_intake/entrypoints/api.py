@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 from sexto_events.auth.dependencies import CurrentPrincipal
 from sexto_events.auth.principal import POLICE_ROLES, SCHOOL_ROLES, Principal, Role
 from sexto_events.catalogue.directory import (
@@ -185,7 +186,8 @@ async def get_history(
     request: Request,
     principal: CurrentPrincipal,
     as_of: Annotated[
-        datetime | None, Query(description="only what was recorded at or before this time")
+        AwareDatetime | None,
+        Query(description="only what was recorded at or before this time (with its offset)"),
     ] = None,
 ) -> Any:
     """The timeline read from the log itself, chain verified."""
