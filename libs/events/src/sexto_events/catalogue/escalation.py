@@ -84,3 +84,27 @@ class EscalationOverdue(EventData):
     step: str = Field(pattern=r"^(acknowledge|collect_kit)$")
     urgency: str = Field(pattern=r"^(routine|high|urgent)$")
     deadline: datetime
+
+
+@CATALOGUE.declare("escalation", "referral_recorded", 1)
+class ReferralRecorded(EventData):
+    """UK path: the DSL referred the case to the police or children's social care."""
+
+    agency: str = Field(pattern=r"^(police|childrens_social_care)$")
+    reference: str = Field(min_length=1, max_length=64)
+
+
+@CATALOGUE.declare("escalation", "meeting_scheduled", 1)
+class MeetingScheduled(EventData):
+    """An educational meeting with community relations officers, after an impulsive decision."""
+
+    student_ref: Ref
+    at: datetime
+
+
+@CATALOGUE.declare("escalation", "meeting_held", 1)
+class MeetingHeld(EventData):
+    """The educational meeting took place; who attended (roles, never names)."""
+
+    student_ref: Ref
+    attended: list[str] = Field(min_length=1, max_length=10)

@@ -64,6 +64,7 @@ async def take_step(
 
 POLICE = frozenset(POLICE_ROLES)
 PROSECUTOR = frozenset({Role.PROSECUTOR})
+DSL = frozenset({Role.SAFEGUARDING_LEAD})
 
 
 async def queue(

@@ -7,6 +7,7 @@ integration can tell what to do instead.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 
 from sexto_events.catalogue.base import EventData
@@ -14,8 +15,11 @@ from sexto_events.catalogue.escalation import (
     EscalationAcknowledged,
     EscalationRequested,
     KitCollected,
+    MeetingHeld,
+    MeetingScheduled,
     ProsecutorConsulted,
     ProsecutorDecided,
+    ReferralRecorded,
     SealCheck,
 )
 from sexto_events.catalogue.intake import CaseReported, DeviceSecured, StudentAdded
@@ -52,6 +56,9 @@ class Escalation:
     kit_collected: bool = False
     consulted: bool = False
     decisions: dict[str, str] = field(default_factory=dict)
+    referral: str | None = None
+    meetings_scheduled: frozenset[str] = frozenset()
+    meetings_held: frozenset[str] = frozenset()
 
     def allowed(self) -> list[Step]:
         """The steps allowed now."""
@@ -108,6 +115,12 @@ def evolve(state: Escalation, data: EventData) -> Escalation:
         return replace(state, consulted=True)
     if isinstance(data, ProsecutorDecided):
         return replace(state, decisions={**state.decisions, data.student_ref: data.decision})
+    if isinstance(data, ReferralRecorded):
+        return replace(state, referral=data.agency)
+    if isinstance(data, MeetingScheduled):
+        return replace(state, meetings_scheduled=state.meetings_scheduled | {data.student_ref})
+    if isinstance(data, MeetingHeld):
+        return replace(state, meetings_held=state.meetings_held | {data.student_ref})
     return state
 
 
@@ -174,3 +187,36 @@ def decide(state: Escalation, student_ref: str, decision: str, reasons: str) -> 
         reasons=reasons,
         follow_up=FOLLOW_UP[decision],
     )
+
+
+def refer(state: Escalation, agency: str, reference: str) -> ReferralRecorded:
+    """UK path: the DSL's referral, once, on an escalated UK case."""
+    if not state.requested or state.protocol != "uk-dsl":
+        raise IllegalStep("a referral is recorded on an escalated UK case", [])
+    if state.referral is not None:
+        raise IllegalStep(f"the case was already referred ({state.referral})", [])
+    return ReferralRecorded(agency=agency, reference=reference)
+
+
+def _impulsive(state: Escalation, student_ref: str) -> None:
+    if state.decisions.get(student_ref) != "impulsive":
+        raise IllegalStep(
+            f"an educational meeting follows an impulsive decision for {student_ref}",
+            [f"meeting for {ref}" for ref, d in state.decisions.items() if d == "impulsive"],
+        )
+
+
+def schedule_meeting(state: Escalation, student_ref: str, at: datetime) -> MeetingScheduled:
+    """Schedule the educational meeting for a student decided impulsive."""
+    _impulsive(state, student_ref)
+    return MeetingScheduled(student_ref=student_ref, at=at)
+
+
+def meeting_held(state: Escalation, student_ref: str, attended: list[str]) -> MeetingHeld:
+    """Record the meeting; it must have been scheduled, and held once."""
+    _impulsive(state, student_ref)
+    if student_ref not in state.meetings_scheduled:
+        raise IllegalStep(f"no meeting was scheduled for {student_ref}", ["schedule the meeting"])
+    if student_ref in state.meetings_held:
+        raise IllegalStep(f"the meeting for {student_ref} was already held", [])
+    return MeetingHeld(student_ref=student_ref, attended=attended)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sexto_events.asyncapi import build_asyncapi
 from sexto_events.auth.dependencies import CurrentPrincipal
 from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, can_see_case
@@ -17,6 +17,7 @@ from sexto_events.problems import problem
 from sexto_events.service import ServiceRuntime
 
 from sexto_escalation.app.handlers import (
+    DSL,
     POLICE,
     PROSECUTOR,
     Forbidden,
@@ -25,7 +26,16 @@ from sexto_escalation.app.handlers import (
     queue,
     take_step,
 )
-from sexto_escalation.domain.workflow import IllegalStep, acknowledge, collect_kit, consult, decide
+from sexto_escalation.domain.workflow import (
+    IllegalStep,
+    acknowledge,
+    collect_kit,
+    consult,
+    decide,
+    meeting_held,
+    refer,
+    schedule_meeting,
+)
 
 router = APIRouter(prefix="/v1", tags=["escalation"])
 docs = APIRouter(tags=["integration"])
@@ -164,6 +174,74 @@ ASYNCAPI = build_asyncapi(
 async def asyncapi() -> dict[str, Any]:
     """The AsyncAPI 3.0 document of the escalation events."""
     return ASYNCAPI
+
+
+class ReferralIn(Strict):
+    """UK path: the receiving agency and its reference."""
+
+    agency: Literal["police", "childrens_social_care"]
+    reference: str = Field(min_length=1, max_length=64)
+
+
+class MeetingIn(Strict):
+    """When the educational meeting takes place."""
+
+    at: AwareDatetime
+
+
+class MeetingHeldIn(Strict):
+    """Who attended, by role (never names)."""
+
+    attended: list[
+        Literal["student", "parents", "community_relations_officer", "intervener",
+                "depicted_student", "depicted_students_parents"]
+    ] = Field(min_length=1, max_length=10)  # fmt: skip
+
+
+@router.post("/escalations/{case_id}/referral", status_code=201, response_model=StepRecorded)
+async def record_referral(
+    case_id: str, body: ReferralIn, request: Request, principal: CurrentPrincipal
+) -> StepRecorded:
+    """UK path: the designated safeguarding lead's referral."""
+    event_id, version = await take_step(
+        _runtime(request), principal, case_id, DSL,
+        lambda s: refer(s, body.agency, body.reference),
+    )  # fmt: skip
+    return StepRecorded(id=event_id, version=version)
+
+
+@router.post(
+    "/escalations/{case_id}/meetings/{student_ref}", status_code=201, response_model=StepRecorded
+)
+async def schedule(
+    case_id: str, student_ref: str, body: MeetingIn, request: Request, principal: CurrentPrincipal
+) -> StepRecorded:
+    """Schedule the educational meeting (community relations officers)."""
+    event_id, version = await take_step(
+        _runtime(request), principal, case_id, POLICE,
+        lambda s: schedule_meeting(s, student_ref, body.at),
+    )  # fmt: skip
+    return StepRecorded(id=event_id, version=version)
+
+
+@router.post(
+    "/escalations/{case_id}/meetings/{student_ref}/held",
+    status_code=201,
+    response_model=StepRecorded,
+)
+async def held(
+    case_id: str,
+    student_ref: str,
+    body: MeetingHeldIn,
+    request: Request,
+    principal: CurrentPrincipal,
+) -> StepRecorded:
+    """Record that the meeting took place, and who attended."""
+    event_id, version = await take_step(
+        _runtime(request), principal, case_id, POLICE,
+        lambda s: meeting_held(s, student_ref, list(body.attended)),
+    )  # fmt: skip
+    return StepRecorded(id=event_id, version=version)
 
 
 @router.get("/cases/{case_id}/custody")
