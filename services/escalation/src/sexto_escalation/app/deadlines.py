@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 from sexto_events.catalogue.escalation import EscalationOverdue
-from sexto_events.errors import ConcurrencyConflict
 from sexto_events.ids import derived_event_id
 from sexto_events.model import CaseRef, NewEvent
+from sexto_events.reactions import append_once
 from sexto_events.service import ServiceRuntime
 
 from sexto_escalation.config import EscalationSettings
@@ -52,20 +52,13 @@ async def _record(
     runtime: ServiceRuntime, case: CaseRef, breach: EscalationOverdue, request_id: str
 ) -> bool:
     event_id = derived_event_id(request_id, f"overdue-{breach.step}")
-    for _ in range(3):
-        loaded = await runtime.store.load(case)
-        if any(e.id == event_id for e in loaded.events):
-            return False  # on the record already (an earlier round, another replica)
-        event = NewEvent(
-            breach, "sexto-escalation", "service", causation_id=request_id, event_id=event_id
-        )
-        try:
-            await runtime.store.append(case, [event], loaded.version)
-        except ConcurrencyConflict:
-            continue
-        log.warning("escalation overdue", case_id=case.case_id, step=breach.step)
-        return True
-    return False
+    event = NewEvent(
+        breach, "sexto-escalation", "service", causation_id=request_id, event_id=event_id
+    )
+    if not await append_once(runtime.store, case, event):
+        return False  # on the record already (an earlier round, another replica)
+    log.warning("escalation overdue", case_id=case.case_id, step=breach.step)
+    return True
 
 
 async def watch(runtime: ServiceRuntime, settings: EscalationSettings) -> None:
