@@ -19,6 +19,7 @@ from sexto_events.chain import (
     canonical_body,
     canonical_json,
     compute_hash,
+    seal_body,
     verify_chain,
 )
 from sexto_events.errors import ChainBroken
@@ -266,3 +267,24 @@ async def test_a_fork_after_a_cached_prefix_fails_like_an_uncached_load(
         await source.load(case)
 
     assert caught.value.position == 6
+
+
+@given(
+    data=st.dictionaries(st.text(max_size=8), json_values, max_size=6),
+    source=st.text(max_size=40),
+)
+def test_sealing_a_body_equals_hashing_then_encoding_it_whole(
+    data: dict[str, Any], source: str
+) -> None:
+    envelope: dict[str, Any] = {
+        "specversion": "1.0", "id": "e1", "source": source, "type": "t", "subject": "c",
+        "time": "2026-11-21T00:00:00.000000Z", "datacontenttype": "application/json",
+        "data": {**data, "nested": {"datacontenttype": "application/json", "x": 1}},
+        "territory": "t", "actor": "a", "actorrole": "r", "correlationid": "e1",
+        "causationid": "e1", "prevhash": "",
+    }  # fmt: skip
+
+    digest, body = seal_body(envelope)
+
+    assert digest == compute_hash(envelope)
+    assert body == canonical_body({**envelope, "hash": digest})

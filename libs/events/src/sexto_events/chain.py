@@ -76,6 +76,26 @@ def canonical_body(envelope: Mapping[str, Any]) -> bytes:
     return canonical_json(envelope)
 
 
+_BEFORE_HASH = b',"datacontenttype":"application/json",'
+
+
+def seal_body(envelope: Mapping[str, Any]) -> tuple[str, bytes]:
+    """(hash, canonical body) of an envelope without `hash`, encoding it only once.
+
+    In sorted order `hash` follows `datacontenttype`, whose value is fixed; the last
+    occurrence of that member is the top-level one (raw quotes cannot occur inside a
+    JSON string, and only top-level strings follow it). Falls back to encoding twice
+    for an envelope without that member.
+    """
+    core = canonical_json(envelope)
+    digest = hashlib.sha256(core).hexdigest()
+    at = core.rfind(_BEFORE_HASH)
+    if at < 0:
+        return digest, canonical_body({**envelope, HASH_FIELD: digest})
+    at += len(_BEFORE_HASH)
+    return digest, core[:at] + b'"hash":"' + digest.encode() + b'",' + core[at:]
+
+
 def body_matches_hash(body: bytes, claimed: object) -> bool:
     """Fast check of a canonical body against its claimed hash (False: use compute_hash).
 

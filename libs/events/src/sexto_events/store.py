@@ -22,7 +22,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from sexto_events.case_cache import CachedCase, CaseCache, cached_case
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.registry import CATALOGUE, Catalogue
-from sexto_events.chain import canonical_body, compute_hash, verify_chain
+from sexto_events.chain import seal_body, verify_chain
 from sexto_events.decode import EventDecoder, parse_body
 from sexto_events.direct_get import DirectReader, StoredMessage
 from sexto_events.envelope import (
@@ -202,8 +202,7 @@ class EventStore:
                 "prevhash": prevhash,
             }
             stored: dict[str, Any] = {k: v for k, v in attributes.items() if v is not None}
-            stored["hash"] = compute_hash(stored)
-            body = canonical_body(stored)
+            stored["hash"], body = seal_body(stored)
             if len(body) > MAX_EVENT_BYTES:
                 raise EventTooLarge(type_name, len(body), MAX_EVENT_BYTES)
             envelopes.append((event_id, str(stored["hash"]), body, stored))
