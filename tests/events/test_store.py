@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 import uuid_utils
+from hypothesis import given
+from hypothesis import strategies as st
 from nats.aio.client import Client
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.registry import CATALOGUE, Catalogue
+from sexto_events.envelope import format_time, parse_time
 from sexto_events.errors import (
     ConcurrencyConflict,
     EventSchemaError,
@@ -297,3 +301,15 @@ async def test_a_cached_case_sees_its_own_and_others_appends_in_order(
     assert cached.version == fresh.version
     await other_writer.close()
     await uncached.close()
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1900, 1, 2), max_value=datetime(2200, 1, 1), timezones=st.timezones()
+    )
+)
+def test_event_times_are_rfc3339_utc_with_microseconds(moment: datetime) -> None:
+    text = format_time(moment)
+
+    assert text == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert parse_time(text) == moment
