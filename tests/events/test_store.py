@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import uuid_utils
@@ -305,7 +305,12 @@ async def test_a_cached_case_sees_its_own_and_others_appends_in_order(
 
 @given(
     st.datetimes(
-        min_value=datetime(1900, 1, 2), max_value=datetime(2200, 1, 1), timezones=st.timezones()
+        min_value=datetime(1900, 1, 2),
+        max_value=datetime(2200, 1, 1),
+        # fixed offsets: zoneinfo's gaps and folds compare unequal by design
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=-5)), timezone(timedelta(hours=5, minutes=30))]
+        ),
     )
 )
 def test_event_times_are_rfc3339_utc_with_microseconds(moment: datetime) -> None:
