@@ -323,8 +323,14 @@ class ProjectionConsumer:
                 if item.event.envelope.prevhash != last_hash:
                     outcome.wait.append(item)  # its predecessor is not applied yet
                     continue
-                ctx = context_from_traceparent(item.event.envelope.traceparent)
-                with tracer.start_as_current_span(f"apply {item.event.envelope.type}", context=ctx):
+                traceparent = item.event.envelope.traceparent
+                if traceparent:  # continue the writer's trace; an untraced event starts none
+                    ctx = context_from_traceparent(traceparent)
+                    with tracer.start_as_current_span(
+                        f"apply {item.event.envelope.type}", context=ctx
+                    ):
+                        await self.projection.apply(item.event, conn)
+                else:
                     await self.projection.apply(item.event, conn)
                 heads[item.case_key] = changed[item.case_key] = (
                     item.seq,
