@@ -63,7 +63,7 @@ async def follow(nats_url: str, territory: str, api: str, token: str, idle_exit:
                 if response.status_code in (201, 409):  # 409: acknowledged already
                     await msg.ack()
                 else:
-                    await msg.nak(delay=5)  # the REST side is not ready yet: try again
+                    await msg.nak(delay=2)  # the REST side is not ready yet: try again
                     print(f"  acknowledge failed: {response.status_code}", flush=True)
 
 

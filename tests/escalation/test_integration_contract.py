@@ -71,16 +71,16 @@ def test_the_example_subscriber_follows_its_territory_and_reports_back(
         done = subprocess.run(
             [sys.executable, str(ROOT / "deploy" / "examples" / "police_subscriber.py"),
              "--nats", nats_server.url, "--territory", path3.world.territory,
-             "--api", f"http://127.0.0.1:{port}", "--token", token, "--exit-after-idle", "3"],
+             "--api", f"http://127.0.0.1:{port}", "--token", token, "--exit-after-idle", "6"],
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
     finally:
         stop(service)
 
     assert done.returncode == 0, done.stderr
-    assert f"escalation {case_id}" in done.stdout
+    assert f"escalation {case_id}" in done.stdout, done.stdout
     assert "Maëlle" not in done.stdout
     acknowledged = [
         e for e in path3.evaluation.events(case_id) if e.envelope.type.endswith("acknowledged.v1")
     ]
-    assert [e.envelope.actor for e in acknowledged] == ["dispatch-example"]
+    assert [e.envelope.actor for e in acknowledged] == ["dispatch-example"], done.stdout
