@@ -42,7 +42,7 @@ async def follow(nats_url: str, territory: str, api: str, token: str, idle_exit:
         while True:
             try:
                 msgs = await sub.fetch(10, timeout=1)
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either
                 idle = asyncio.get_running_loop().time() - idle_since
                 if idle_exit and idle > idle_exit:
                     await nc.close()
