@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,11 +16,10 @@ from sexto_escalation.bootstrap import create_app as escalation_app
 from sexto_evaluation.bootstrap import create_app as evaluation_app
 from sexto_events.auth.principal import Role
 from sexto_events.auth.tokens import AuthSettings
-from sexto_events.settings import EventLogSettings
 
-from tests.conftest import MASTER_KEY
 from tests.evaluation.conftest import Evaluation
 from tests.evaluation.test_grids import IMPULSIVE, MALICIOUS
+from tests.support.services import service_settings
 from tests.support.world import World
 
 
@@ -81,12 +79,7 @@ class Path3:
 def path3(
     world: World, nats_server: NatsServer, postgres: EmbeddedPostgres, issuer_key_file: Path
 ) -> Iterator[Path3]:
-    settings = EventLogSettings(
-        environment="test",
-        nats_url=nats_server.url,
-        database_url=postgres.dsn,
-        master_key=base64.b64encode(MASTER_KEY).decode(),
-    )
+    settings = service_settings(nats_server, postgres)
     auth = AuthSettings(local_key_file=issuer_key_file)
     with (
         TestClient(evaluation_app(settings, auth)) as ev,

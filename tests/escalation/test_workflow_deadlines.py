@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from pathlib import Path
 
@@ -12,10 +11,9 @@ from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_escalation.bootstrap import create_app
 from sexto_escalation.config import EscalationSettings
 from sexto_events.auth.tokens import AuthSettings
-from sexto_events.settings import EventLogSettings
 
-from tests.conftest import MASTER_KEY
 from tests.escalation.conftest import Path3
+from tests.support.services import service_settings
 
 SHORT = EscalationSettings(
     acknowledge_within_s={"urgent": 0.5, "high": 0.5, "routine": 0.5},
@@ -35,12 +33,7 @@ def overdue_steps(path3: Path3, case_id: str) -> list[str]:
 def test_an_overdue_event_fires_once_per_breach_across_a_restart(
     path3: Path3, nats_server: NatsServer, postgres: EmbeddedPostgres, issuer_key_file: Path
 ) -> None:
-    settings = EventLogSettings(
-        environment="test",
-        nats_url=nats_server.url,
-        database_url=postgres.dsn,
-        master_key=base64.b64encode(MASTER_KEY).decode(),
-    )
+    settings = service_settings(nats_server, postgres)
     auth = AuthSettings(local_key_file=issuer_key_file)
     case_id, _ = path3.escalated_case()
 

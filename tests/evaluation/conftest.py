@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,10 +15,9 @@ from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_evaluation.bootstrap import create_app
 from sexto_events.auth.tokens import AuthSettings
 from sexto_events.model import CaseRef, RecordedEvent
-from sexto_events.settings import EventLogSettings
 
-from tests.conftest import MASTER_KEY
 from tests.intake.conftest import World, sexto_report
+from tests.support.services import service_settings
 
 
 @dataclass
@@ -65,12 +63,7 @@ class Evaluation:
 def evaluation(
     world: World, nats_server: NatsServer, postgres: EmbeddedPostgres, issuer_key_file: Path
 ) -> Iterator[Evaluation]:
-    settings = EventLogSettings(
-        environment="test",
-        nats_url=nats_server.url,
-        database_url=postgres.dsn,
-        master_key=base64.b64encode(MASTER_KEY).decode(),
-    )
+    settings = service_settings(nats_server, postgres)
     app = create_app(settings, AuthSettings(local_key_file=issuer_key_file))
     with TestClient(app) as client:
         yield Evaluation(client, world)

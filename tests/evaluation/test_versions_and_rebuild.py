@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from sexto_events import protocols
 from sexto_events.chain import canonical_json
-from sexto_events.consumer import consumer_info
 from sexto_events.service import rebuild_projection
 
 from tests.evaluation.conftest import Evaluation
 from tests.evaluation.test_grids import IMPULSIVE
+from tests.support.services import settled_rows
 
 
 def published_v2() -> protocols.ProtocolVersion:
@@ -77,16 +75,8 @@ def test_dropping_the_read_model_and_replaying_the_log_rebuilds_it_identically(
     consumer = next(c for c in runtime.consumers if c.projection.name == "cases")
 
     async def settled_dump() -> list[tuple[Any, ...]]:
-        deadline = time.monotonic() + 30
-        while True:
-            info = await consumer_info(runtime.nc, "CASES", consumer.durable)
-            if info["num_pending"] == 0 and info["num_ack_pending"] == 0:
-                break
-            assert time.monotonic() < deadline, "the projection did not settle"
-            await asyncio.sleep(0.05)
-        async with runtime.pool.acquire() as conn:
-            rows = await conn.fetch("SELECT * FROM evaluation.cases ORDER BY case_id")
-        return [tuple(r.values()) for r in rows]
+        query = "SELECT * FROM evaluation.cases ORDER BY case_id"
+        return await settled_rows(runtime, consumer, query)
 
     call = evaluation.client.portal.call  # type: ignore[union-attr]
     before = call(settled_dump)

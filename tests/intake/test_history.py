@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sexto_events.auth.principal import Role
-from sexto_events.consumer import consumer_info
 from sexto_events.model import CaseRef
 from sexto_events.service import rebuild_projection
 
 from tests.intake.conftest import World, sexto_report
+from tests.support.services import settled_rows
 
 
 def log_events(world: World, case_id: str) -> list[Any]:
@@ -134,16 +134,7 @@ def test_dropping_the_read_model_and_replaying_the_log_rebuilds_it_identically(
     consumer = next(c for c in runtime.consumers if c.projection.name == "cases")
 
     async def dump() -> list[tuple[Any, ...]]:
-        deadline = time.monotonic() + 30
-        while True:  # settled: every event delivered and acknowledged
-            info = await consumer_info(runtime.nc, "CASES", consumer.durable)
-            if info["num_pending"] == 0 and info["num_ack_pending"] == 0:
-                break
-            assert time.monotonic() < deadline, "the projection did not settle"
-            await asyncio.sleep(0.05)
-        async with runtime.pool.acquire() as conn:
-            rows = await conn.fetch("SELECT * FROM intake.cases ORDER BY case_id")
-        return [tuple(r.values()) for r in rows]
+        return await settled_rows(runtime, consumer, "SELECT * FROM intake.cases ORDER BY case_id")
 
     async def rebuilt_up_to(seq: int) -> None:
         await rebuild_projection(runtime, "cases")

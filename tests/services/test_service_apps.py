@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import importlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +12,8 @@ from fastapi.testclient import TestClient
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_events.auth.tokens import AuthSettings
-from sexto_events.settings import EventLogSettings
 
-from tests.conftest import MASTER_KEY
+from tests.support.services import service_settings
 
 SERVICES = ["intake", "evaluation", "escalation", "notification"]
 
@@ -24,12 +22,7 @@ def make_app(
     name: str, nats_server: NatsServer, postgres: EmbeddedPostgres, issuer_key_file: Path
 ) -> FastAPI:
     bootstrap = importlib.import_module(f"sexto_{name}.bootstrap")
-    settings = EventLogSettings(
-        environment="test",
-        nats_url=nats_server.url,
-        database_url=postgres.dsn,
-        master_key=base64.b64encode(MASTER_KEY).decode(),
-    )
+    settings = service_settings(nats_server, postgres)
     auth = AuthSettings(local_key_file=issuer_key_file)
     app: FastAPI = bootstrap.create_app(settings, auth)
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,10 +17,9 @@ from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_events.auth.issuer import ensure_key, mint
 from sexto_events.auth.principal import Role
 from sexto_events.auth.tokens import AuthSettings
-from sexto_events.settings import EventLogSettings
 from sexto_intake.bootstrap import create_app
 
-from tests.conftest import MASTER_KEY
+from tests.support.services import service_settings
 
 
 @dataclass
@@ -89,12 +87,7 @@ def sexto_report(school: str, **changes: Any) -> dict[str, Any]:
 def world(
     nats_server: NatsServer, postgres: EmbeddedPostgres, issuer_key_file: Path
 ) -> Iterator[World]:
-    settings = EventLogSettings(
-        environment="test",
-        nats_url=nats_server.url,
-        database_url=postgres.dsn,
-        master_key=base64.b64encode(MASTER_KEY).decode(),
-    )
+    settings = service_settings(nats_server, postgres)
     app = create_app(settings, AuthSettings(local_key_file=issuer_key_file))
     token = uuid.uuid4().hex[:6]
     with TestClient(app) as client:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sexto_events.auth.dependencies import Unauthorized
+from sexto_events.errors import ConcurrencyConflict
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://sexto.example/problems/"
@@ -47,6 +49,23 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+
+
+def refusal(status: int, title: str, kind: str) -> Handler:
+    """A handler answering an exception with its message as the problem's detail."""
+
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        return problem(status, title, str(exc), kind)
+
+    return handle
+
+
+async def _conflict(_: Request, exc: Exception) -> JSONResponse:
+    detail = f"{exc}; retry the request"
+    return problem(409, "Conflict", detail, "concurrency-conflict")
+
+
 async def _unauthorized(_: Request, exc: Exception) -> JSONResponse:
     response = problem(401, "Unauthorized", str(exc), "unauthorized")
     response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
@@ -58,3 +77,4 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Unauthorized, _unauthorized)
+    app.add_exception_handler(ConcurrencyConflict, _conflict)

@@ -12,8 +12,7 @@ from sexto_events.asyncapi import build_asyncapi
 from sexto_events.auth.dependencies import CurrentPrincipal
 from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, can_see_case
 from sexto_events.catalogue.escalation import SealCheck
-from sexto_events.errors import ConcurrencyConflict
-from sexto_events.problems import problem
+from sexto_events.problems import problem, refusal
 from sexto_events.service import ServiceRuntime
 
 from sexto_escalation.app.handlers import (
@@ -277,16 +276,6 @@ def configure(app: FastAPI) -> None:
         detail = f"{exc.detail}; allowed next: {exc.allowed or ['nothing']}"
         return problem(409, "Illegal step", detail, "illegal-step", allowed=exc.allowed)
 
-    async def not_found(_: Request, exc: Exception) -> JSONResponse:
-        return problem(404, "Not found", str(exc), "case-not-found")
-
-    async def forbidden(_: Request, exc: Exception) -> JSONResponse:
-        return problem(403, "Forbidden", str(exc), "forbidden")
-
-    async def conflict(_: Request, exc: Exception) -> JSONResponse:
-        return problem(409, "Conflict", f"{exc}; retry the request", "concurrency-conflict")
-
     app.add_exception_handler(IllegalStep, illegal)
-    app.add_exception_handler(NotFound, not_found)
-    app.add_exception_handler(Forbidden, forbidden)
-    app.add_exception_handler(ConcurrencyConflict, conflict)
+    app.add_exception_handler(NotFound, refusal(404, "Not found", "case-not-found"))
+    app.add_exception_handler(Forbidden, refusal(403, "Forbidden", "forbidden"))

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from sexto_events.auth.dependencies import CurrentPrincipal
-from sexto_events.errors import ConcurrencyConflict
 from sexto_events.problems import problem
 from sexto_events.protocols import all_versions
 from sexto_events.service import ServiceRuntime
@@ -86,8 +85,4 @@ def configure(app: FastAPI) -> None:
         assert isinstance(exc, EvaluationError)
         return problem(exc.status, type(exc).__name__, exc.detail, exc.kind, **exc.extra)
 
-    async def conflict(_: Request, exc: Exception) -> JSONResponse:
-        return problem(409, "Conflict", f"{exc}; retry the request", "concurrency-conflict")
-
     app.add_exception_handler(EvaluationError, evaluation_error)
-    app.add_exception_handler(ConcurrencyConflict, conflict)

@@ -18,10 +18,9 @@ from sexto_events.catalogue.directory import (
     SchoolRegistered,
     TerritoryRegistered,
 )
-from sexto_events.errors import ConcurrencyConflict
 from sexto_events.model import CaseRef, RecordedEvent
 from sexto_events.personal import has_personal_fields, walk_personal
-from sexto_events.problems import problem
+from sexto_events.problems import problem, refusal
 from sexto_events.service import ServiceRuntime
 
 from sexto_intake.app.handlers import (
@@ -275,12 +274,5 @@ def configure(app: FastAPI) -> None:
         title = type(exc).__name__.replace("_", " ")
         return problem(exc.status, title, exc.detail, exc.kind, **exc.extra)
 
-    async def forbidden(_: Request, exc: Exception) -> JSONResponse:
-        return problem(403, "Forbidden", str(exc), "forbidden")
-
-    async def conflict(_: Request, exc: Exception) -> JSONResponse:
-        return problem(409, "Conflict", f"{exc}; retry the request", "concurrency-conflict")
-
     app.add_exception_handler(DomainError, domain_error)
-    app.add_exception_handler(Forbidden, forbidden)
-    app.add_exception_handler(ConcurrencyConflict, conflict)
+    app.add_exception_handler(Forbidden, refusal(403, "Forbidden", "forbidden"))

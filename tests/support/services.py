@@ -1,0 +1,42 @@
+"""Helpers for tests that run the services against the suite's servers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from typing import Any
+
+from sexto_devstack.nats_server import NatsServer
+from sexto_devstack.postgres import EmbeddedPostgres
+from sexto_events.consumer import ProjectionConsumer, consumer_info
+from sexto_events.service import ServiceRuntime
+from sexto_events.settings import EventLogSettings
+
+from tests.conftest import MASTER_KEY
+
+
+def service_settings(nats_server: NatsServer, postgres: EmbeddedPostgres) -> EventLogSettings:
+    """The services' settings: the suite's servers and master key."""
+    return EventLogSettings(
+        environment="test",
+        nats_url=nats_server.url,
+        database_url=postgres.dsn,
+        master_key=base64.b64encode(MASTER_KEY).decode(),
+    )
+
+
+async def settled_rows(
+    runtime: ServiceRuntime, consumer: ProjectionConsumer, query: str
+) -> list[tuple[Any, ...]]:
+    """The rows of `query` once the consumer has every event delivered and acknowledged."""
+    deadline = time.monotonic() + 30
+    while True:
+        info = await consumer_info(runtime.nc, "CASES", consumer.durable)
+        if info["num_pending"] == 0 and info["num_ack_pending"] == 0:
+            break
+        assert time.monotonic() < deadline, "the projection did not settle"
+        await asyncio.sleep(0.05)
+    async with runtime.pool.acquire() as conn:
+        rows = await conn.fetch(query)
+    return [tuple(r.values()) for r in rows]
