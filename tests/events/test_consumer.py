@@ -14,6 +14,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import uuid_utils
 from nats.aio.client import Client
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
@@ -23,8 +24,14 @@ from sexto_events.store import EventStore
 
 from tests.support.events import note, reported
 from tests.support.projections import EventCounter
+from tests.support.raw import envelope_for, publish_raw
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _sealed_note() -> dict[str, str]:
+    """A note field that looks sealed; never opened, the event is parked before decoding."""
+    return {"$sealed": "A256GCM", "kid": "case:x", "iv": "AAAAAAAAAAAAAAAA", "ct": "AAAA"}
 
 
 async def write_cases(
@@ -190,3 +197,35 @@ async def test_a_poison_event_is_parked_after_its_deliveries_and_later_events_fl
     assert letters[0]["deliveries"] == 3
     assert letters[0]["error_type"] == "Poisoned"
     assert letters[0]["event_type"] == "org.sexto.intake.note_added.v1"
+
+
+async def test_an_event_whose_predecessor_never_comes_is_parked_not_waited_on_forever(
+    nc: Client, store: EventStore, pool: asyncpg.Pool, schema: str
+) -> None:
+    territory = f"t{uuid.uuid4().hex[:10]}"
+    case = CaseRef(territory, uuid.uuid4().hex)
+    # A first event claiming a predecessor that is not in the log (a gap in the chain).
+    orphan = envelope_for(
+        case, "org.sexto.intake.note_added.v1", {"text": _sealed_note()}, "f" * 64
+    )
+    orphan = orphan.model_copy(update={"id": str(uuid_utils.uuid7())}).sealed("f" * 64)
+    await publish_raw(nc, store, case, "intake.note_added", orphan.to_bytes())
+    consumer = ProjectionConsumer(
+        nc=nc, pool=pool, decoder=store.decoder, schema=schema, durable=f"tests-{schema}",
+        projection=EventCounter(schema), filter_subject=f"cases.{territory}.>",
+        settings=ConsumerSettings(max_deliver=2, backoff_s=(0.1,), wait_for_predecessor_s=0.1,
+                                  max_waits=3),
+    )  # fmt: skip
+    await consumer.setup()
+    task = asyncio.create_task(consumer.run())
+    try:
+        await wait_until(lambda: _settled(nc, consumer.durable), timeout=30)
+    finally:
+        consumer.stop()
+        await task
+
+    async with pool.acquire() as conn:
+        letters = await conn.fetch(f"SELECT * FROM {schema}.dead_letters")
+    assert len(letters) == 1
+    assert letters[0]["error_type"] == "PoisonEvent"
+    assert "waited too long" in letters[0]["error"]
