@@ -131,8 +131,8 @@ async def _applied(pool: asyncpg.Pool, schema: str, at_least: int) -> bool:
     return bool(total >= at_least)
 
 
-async def _settled(nc: Client, durable: str) -> bool:
-    info = await consumer_info(nc, "CASES", durable)
+async def _settled(nc: Client, durable: str, stream: str = "CASES") -> bool:
+    info = await consumer_info(nc, stream, durable)
     return bool(info["num_ack_pending"] == 0 and info["num_pending"] == 0)
 
 
@@ -200,26 +200,28 @@ async def test_a_poison_event_is_parked_after_its_deliveries_and_later_events_fl
 
 
 async def test_an_event_whose_predecessor_never_comes_is_parked_not_waited_on_forever(
-    nc: Client, store: EventStore, pool: asyncpg.Pool, schema: str
+    nc: Client, side_store: EventStore, pool: asyncpg.Pool, schema: str
 ) -> None:
+    # On a stream of its own: every service's projection would wait on this gap too.
     territory = f"t{uuid.uuid4().hex[:10]}"
     case = CaseRef(territory, uuid.uuid4().hex)
     # A first event claiming a predecessor that is not in the log (a gap in the chain).
-    orphan = envelope_for(
-        case, "org.sexto.intake.note_added.v1", {"text": _sealed_note()}, "f" * 64
-    )
+    note_type = "org.sexto.intake.note_added.v1"
+    orphan = envelope_for(case, note_type, {"text": _sealed_note()}, "f" * 64)
     orphan = orphan.model_copy(update={"id": str(uuid_utils.uuid7())}).sealed("f" * 64)
-    await publish_raw(nc, store, case, "intake.note_added", orphan.to_bytes())
+    await publish_raw(nc, side_store, case, "intake.note_added", orphan.to_bytes())
+    spec = side_store.spec
     consumer = ProjectionConsumer(
-        nc=nc, pool=pool, decoder=store.decoder, schema=schema, durable=f"tests-{schema}",
-        projection=EventCounter(schema), filter_subject=f"cases.{territory}.>",
+        nc=nc, pool=pool, decoder=side_store.decoder, schema=schema, durable=f"tests-{schema}",
+        projection=EventCounter(schema), stream=spec.name,
+        filter_subject=f"{spec.subject_root}.{territory}.>",
         settings=ConsumerSettings(max_deliver=2, backoff_s=(0.1,), wait_for_predecessor_s=0.1,
                                   max_waits=3),
     )  # fmt: skip
     await consumer.setup()
     task = asyncio.create_task(consumer.run())
     try:
-        await wait_until(lambda: _settled(nc, consumer.durable), timeout=30)
+        await wait_until(lambda: _settled(nc, consumer.durable, spec.name), timeout=30)
     finally:
         consumer.stop()
         await task
