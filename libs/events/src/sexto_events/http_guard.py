@@ -147,9 +147,18 @@ class InputGuard:
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type.startswith(MEDIA_TYPES):
             return problem(415, "Images are refused", IMAGES_REFUSED, "images-refused")
-        if content_type != "application/json" and not content_type.endswith("+json"):
-            detail = "send the body as JSON with Content-Type: application/json"
-            return problem(415, "JSON only", detail, "json-only")
+        json_only = problem(
+            415, "JSON only", "send the body as JSON with Content-Type: application/json",
+            "json-only",
+        )  # fmt: skip
+        # A command without a body (e.g. POST .../retry) needs no content type.
+        bodiless = content_type == "" and headers.get("content-length", "0") == "0"
+        if (
+            not bodiless
+            and content_type != "application/json"
+            and not content_type.endswith("+json")
+        ):
+            return json_only
         too_large = problem(
             413,
             "Body too large",
@@ -167,6 +176,8 @@ class InputGuard:
                 return too_large
             if not message.get("more_body"):
                 break
+        if bodiless and body:
+            return json_only
         if looks_like_media(body[:16]):
             return problem(415, "Images are refused", IMAGES_REFUSED, "images-refused")
         try:

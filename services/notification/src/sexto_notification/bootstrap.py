@@ -5,20 +5,56 @@ Run: `uvicorn --factory sexto_notification.bootstrap:create_app`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from dataclasses import replace
+
+import httpx
 from fastapi import FastAPI
 from sexto_events.auth.tokens import AuthSettings
-from sexto_events.service import ServiceDefinition, build_app
+from sexto_events.service import ServiceDefinition, ServiceRuntime, build_app
 from sexto_events.settings import EventLogSettings
+
+from sexto_notification.app.mail import MailTransport, transport_for
+from sexto_notification.app.sender import Sender
+from sexto_notification.config import NotificationSettings
+from sexto_notification.entrypoints.api import configure, router
+from sexto_notification.projections.dispatch import Dispatcher
+from sexto_notification.projections.schools import DIRECTORY_STREAM, Schools
 
 DEFINITION = ServiceDefinition(
     name="notification",
     title="sexto notification",
     description="Signed webhooks and e-mail; every delivery on the case's record.",
+    routers=(router,),
+    projections=lambda _store: (Schools(), Dispatcher()),
+    streams=(DIRECTORY_STREAM,),
+    configure=configure,
 )
 
 
 def create_app(
-    settings: EventLogSettings | None = None, auth: AuthSettings | None = None
+    settings: EventLogSettings | None = None,
+    auth: AuthSettings | None = None,
+    notification: NotificationSettings | None = None,
+    mail: MailTransport | None = None,
 ) -> FastAPI:
     """The notification service's app; connections open in its lifespan, not at import."""
-    return build_app(DEFINITION, settings, auth)
+    own = notification or NotificationSettings()
+
+    async def start_sending(runtime: ServiceRuntime) -> None:
+        http = httpx.AsyncClient(follow_redirects=False)
+        sender = Sender(runtime, own, mail or transport_for(own), http)
+
+        async def run() -> None:
+            try:
+                await sender.run()
+            finally:
+                with contextlib.suppress(Exception):
+                    await http.aclose()
+
+        runtime.background.append(asyncio.create_task(run()))
+
+    app = build_app(replace(DEFINITION, on_start=start_sending), settings, auth)
+    app.state.notification = own
+    return app

@@ -1,6 +1,13 @@
 """The event catalogue: import this package to have every event type declared."""
 
-from sexto_events.catalogue import audit, directory, escalation, evaluation, intake
+from sexto_events.catalogue import (
+    audit,
+    directory,
+    escalation,
+    evaluation,
+    intake,
+    notification,
+)
 from sexto_events.catalogue.base import (
     ERASED,
     Erased,
@@ -26,5 +33,6 @@ __all__ = [
     "escalation",
     "evaluation",
     "intake",
+    "notification",
     "personal",
 ]

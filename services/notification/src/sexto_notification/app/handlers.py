@@ -1,0 +1,344 @@
+"""Thin handlers: subscriptions, deliveries, recipients and the notification record."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, Principal, Role, can_see_case
+from sexto_events.catalogue.audit import CaseRead
+from sexto_events.catalogue.intake import CaseReported, StudentAdded
+from sexto_events.catalogue.notification import RecipientKind, RecipientRegistered
+from sexto_events.catalogue.registry import CATALOGUE
+from sexto_events.errors import ConcurrencyConflict
+from sexto_events.model import CaseRef, NewEvent
+from sexto_events.service import ServiceRuntime
+
+from sexto_notification.app.secrets import SecretBox, check_secret, new_secret
+from sexto_notification.config import NotificationSettings
+from sexto_notification.domain.policy import normalise_types
+
+
+class NotFound(Exception):
+    """Nothing with this id in the caller's scope."""
+
+
+class Forbidden(Exception):
+    """The caller's role may not do this."""
+
+
+class Invalid(Exception):
+    """The request is well-formed but cannot be accepted as it is."""
+
+
+class Conflict(Exception):
+    """The request contradicts what is on the record."""
+
+
+SUBSCRIBERS = frozenset({Role.ADMIN, Role.POLICE_DISPATCH, Role.SCHOOL_ADMIN})
+CASE_READERS_EXTRA = frozenset({Role.ADMIN})
+
+
+def check_url(url: str, allow_insecure: bool) -> str:
+    """A webhook address we are willing to call."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise Invalid("url: give an absolute https:// address")
+    if parts.username or parts.password:
+        raise Invalid("url: credentials in the address are refused; use the signing secret")
+    if allow_insecure:
+        return url
+    if parts.scheme != "https":
+        raise Invalid("url: only https:// addresses are called")
+    try:
+        address = ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return url
+    if address.is_private or address.is_loopback or address.is_link_local:
+        raise Invalid("url: private, loopback and link-local addresses are refused")
+    return url
+
+
+def scoped_filter(
+    principal: Principal, territory: str | None, school_id: str | None
+) -> tuple[str | None, str | None]:
+    """The filter's territory and school, held to the caller's scope."""
+    if principal.role not in SUBSCRIBERS:
+        raise Forbidden("subscriptions are made by police_dispatch, school_admin or admin")
+    if principal.role is Role.POLICE_DISPATCH:
+        if principal.territory is None:
+            raise Forbidden("your token names no territory")
+        if territory not in (None, principal.territory):
+            raise Forbidden(f"you may subscribe to territory {principal.territory} only")
+        return principal.territory, school_id
+    if principal.role is Role.SCHOOL_ADMIN:
+        if principal.school_id is None:
+            raise Forbidden("your token names no school")
+        if school_id not in (None, principal.school_id):
+            raise Forbidden(f"you may subscribe to school {principal.school_id} only")
+        return territory, principal.school_id
+    return territory, school_id
+
+
+def _public(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "url": row["url"],
+        "types": sorted(row["types"]),
+        "territory": row["territory"],
+        "school_id": row["school_id"],
+        "created_at": row["created_at"],
+        "previous_secret_valid_until": row["previous_until"],
+    }
+
+
+async def _last_seq(runtime: ServiceRuntime) -> int:
+    reply = await runtime.nc.request(f"$JS.API.STREAM.INFO.{runtime.store.spec.name}", b"", 5)
+    return int(json.loads(reply.data)["state"]["last_seq"])
+
+
+async def create_subscription(
+    runtime: ServiceRuntime,
+    settings: NotificationSettings,
+    principal: Principal,
+    body: dict[str, Any],
+) -> dict[str, Any]:
+    """Record a subscription; the secret is returned now and never again."""
+    territory, school_id = scoped_filter(principal, body.get("territory"), body.get("school_id"))
+    try:
+        types = normalise_types(body["types"], (t.subject_suffix() for t in CATALOGUE.types()))
+    except ValueError as exc:
+        raise Invalid(f"types: {exc}") from None
+    url = check_url(body["url"], settings.allow_insecure_urls)
+    try:
+        secret = check_secret(body["secret"]) if body.get("secret") else new_secret()
+    except ValueError as exc:
+        raise Invalid(f"secret: {exc}") from None
+    sub_id = f"sub_{uuid.uuid4().hex}"
+    box = SecretBox(runtime.settings.master_key_bytes())
+    # Events already on the log when the subscription is made are not sent to it.
+    from_seq = await _last_seq(runtime)
+    async with runtime.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "INSERT INTO notification.subscriptions (id, url, types, territory, school_id, "
+            "secret, owner_subject, owner_role, from_seq) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+            sub_id, url, sorted(types), territory, school_id, box.seal(sub_id, secret),
+            principal.subject, principal.role.value, from_seq,
+        )  # fmt: skip
+    return _public(row) | {"secret": secret}
+
+
+async def _owned(runtime: ServiceRuntime, principal: Principal, sub_id: str) -> Any:
+    async with runtime.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT * FROM notification.subscriptions WHERE id = $1 AND deleted_at IS NULL",
+            sub_id,
+        )
+    if row is None or not (
+        principal.role is Role.ADMIN or row["owner_subject"] == principal.subject
+    ):
+        raise NotFound("no subscription with this id is yours")
+    return row
+
+
+async def list_subscriptions(runtime: ServiceRuntime, principal: Principal) -> list[dict[str, Any]]:
+    """The caller's subscriptions (all of them for an admin); secrets never shown."""
+    if principal.role not in SUBSCRIBERS:
+        raise Forbidden("subscriptions are made by police_dispatch, school_admin or admin")
+    async with runtime.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT * FROM notification.subscriptions WHERE deleted_at IS NULL "
+            "AND ($1 OR owner_subject = $2) ORDER BY created_at",
+            principal.role is Role.ADMIN, principal.subject,
+        )  # fmt: skip
+    return [_public(r) for r in rows]
+
+
+async def get_subscription(
+    runtime: ServiceRuntime, principal: Principal, sub_id: str
+) -> dict[str, Any]:
+    """One subscription of the caller's."""
+    return _public(await _owned(runtime, principal, sub_id))
+
+
+async def delete_subscription(runtime: ServiceRuntime, principal: Principal, sub_id: str) -> None:
+    """Stop sending; deliveries not yet made are cancelled."""
+    await _owned(runtime, principal, sub_id)
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "UPDATE notification.subscriptions SET deleted_at = now() WHERE id = $1", sub_id
+        )
+        await conn.execute(
+            "UPDATE notification.deliveries SET status = 'cancelled' "
+            "WHERE channel = 'webhook' AND target = $1 AND status IN ('pending', 'failed')",
+            sub_id,
+        )
+
+
+async def rotate_secret(
+    runtime: ServiceRuntime,
+    settings: NotificationSettings,
+    principal: Principal,
+    sub_id: str,
+    secret: str | None,
+    overlap_s: float | None,
+) -> dict[str, Any]:
+    """A new secret; the old one keeps signing beside it for the overlap."""
+    await _owned(runtime, principal, sub_id)
+    try:
+        fresh = check_secret(secret) if secret else new_secret()
+    except ValueError as exc:
+        raise Invalid(f"secret: {exc}") from None
+    overlap = settings.secret_overlap_s if overlap_s is None else overlap_s
+    until = datetime.now(UTC) + timedelta(seconds=overlap)
+    box = SecretBox(runtime.settings.master_key_bytes())
+    async with runtime.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "UPDATE notification.subscriptions SET previous_secret = secret, "
+            "previous_until = $3, secret = $2 WHERE id = $1 RETURNING *",
+            sub_id, box.seal(sub_id, fresh), until,
+        )  # fmt: skip
+    return _public(row) | {"secret": fresh}
+
+
+_DELIVERY_COLUMNS = (
+    "id, channel, target, recipient_kind, case_id, event_id, event_type, template, status, "
+    "attempts, next_attempt_at, last_error, created_at, sent_at"
+)
+
+
+async def list_deliveries(
+    runtime: ServiceRuntime,
+    principal: Principal,
+    status: str | None,
+    subscription: str | None,
+    case_id: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Deliveries of the caller's subscriptions (every delivery for an admin)."""
+    if principal.role not in SUBSCRIBERS:
+        raise Forbidden("deliveries are seen by their subscription's owner or an admin")
+    async with runtime.pool.acquire() as conn:
+        rows = await conn.fetch(
+            f"SELECT {_DELIVERY_COLUMNS} FROM notification.deliveries d "
+            "WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR target = $2) "
+            "AND ($3::text IS NULL OR case_id = $3) AND ($4 OR (channel = 'webhook' AND "
+            "target IN (SELECT id FROM notification.subscriptions WHERE owner_subject = $5))) "
+            "ORDER BY created_at DESC, id LIMIT $6",
+            status, subscription, case_id, principal.role is Role.ADMIN, principal.subject, limit,
+        )  # fmt: skip
+    return [dict(r) for r in rows]
+
+
+async def retry_delivery(
+    runtime: ServiceRuntime, principal: Principal, delivery_id: str
+) -> dict[str, Any]:
+    """A failed delivery goes again (one more attempt, same id); what it held follows."""
+    visible = await list_deliveries(runtime, principal, None, None, None, 1_000_000)
+    if not any(d["id"] == delivery_id for d in visible):
+        raise NotFound("no delivery with this id is yours")
+    async with runtime.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "UPDATE notification.deliveries SET status = 'pending', next_attempt_at = now(), "
+            "leased_until = NULL WHERE id = $1 AND status = 'failed' "
+            f"RETURNING {_DELIVERY_COLUMNS}",
+            delivery_id,
+        )
+        if row is None:
+            current = await conn.fetchval(
+                "SELECT status FROM notification.deliveries WHERE id = $1", delivery_id
+            )
+            raise Conflict(f"only a failed delivery can be retried; this one is {current}")
+        await conn.execute("SELECT pg_notify('sexto_notification_due', '')")
+    return dict(row)
+
+
+async def _case_row(runtime: ServiceRuntime, principal: Principal, case_id: str) -> Any:
+    # A case reported a moment ago may not have reached this service yet: wait briefly.
+    for _ in range(20):
+        async with runtime.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT * FROM notification.cases WHERE case_id = $1", case_id
+            )
+        if row is not None:
+            break
+        await asyncio.sleep(0.1)
+    if row is None:
+        raise NotFound("no case with this id in your scope")
+    scope = CaseScope(row["school_id"], row["territory"], row["escalated"])
+    if not (principal.role in CASE_READERS_EXTRA or can_see_case(principal, scope)):
+        raise NotFound("no case with this id in your scope")
+    return row
+
+
+async def register_recipient(
+    runtime: ServiceRuntime, principal: Principal, case_id: str, data: RecipientRegistered
+) -> tuple[str, int]:
+    """Put a recipient (address sealed) on the case; parents are sent the information
+    documents, staff the step updates from now on."""
+    if principal.role not in SCHOOL_ROLES:
+        raise Forbidden("recipients are registered by the school's staff")
+    row = await _case_row(runtime, principal, case_id)
+    case = CaseRef(row["territory"], case_id)
+    if data.kind is RecipientKind.PARENT and data.student_ref is None:
+        raise Invalid("student_ref: a parent is registered for one student of the case")
+    if data.kind is not RecipientKind.PARENT and data.student_ref is not None:
+        raise Invalid("student_ref: only a parent is registered for a student")
+    for _ in range(5):
+        loaded = await runtime.store.load(case)
+        students: set[str] = set()
+        for event in loaded.events:
+            if isinstance(event.data, CaseReported):
+                students.update(s.student_ref for s in event.data.students)
+            elif isinstance(event.data, StudentAdded):
+                students.add(event.data.student.student_ref)
+            elif (
+                isinstance(event.data, RecipientRegistered)
+                and event.data.recipient_ref == data.recipient_ref
+            ):
+                raise Conflict(
+                    f"recipient_ref {data.recipient_ref} is already registered on this case; "
+                    "use a new reference"
+                )
+        if data.student_ref is not None and data.student_ref not in students:
+            raise Invalid(f"student_ref: no student {data.student_ref} on this case")
+        try:
+            result = await runtime.store.append(
+                case, [NewEvent(data, principal.subject, principal.role.value)], loaded.version
+            )
+        except ConcurrencyConflict:
+            continue
+        return result.event_ids[0], result.version.seq
+    raise ConcurrencyConflict(case_id, loaded.version.seq, None)
+
+
+async def case_notifications(
+    runtime: ServiceRuntime, principal: Principal, case_id: str
+) -> list[dict[str, Any]]:
+    """Every delivery attempt on the case's record; the read itself goes on the record."""
+    row = await _case_row(runtime, principal, case_id)
+    async with runtime.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT * FROM notification.outcomes WHERE case_id = $1 ORDER BY at, attempt",
+            case_id,
+        )
+    case = CaseRef(row["territory"], case_id)
+    read = NewEvent(
+        CaseRead(view="notifications", service="notification"),
+        principal.subject,
+        principal.role.value,
+    )
+    for _ in range(5):
+        version = (await runtime.store.load(case)).version
+        try:
+            await runtime.store.append(case, [read], version)
+            break
+        except ConcurrencyConflict:
+            continue
+    return [dict(r) for r in rows]

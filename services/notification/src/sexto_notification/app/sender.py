@@ -1,0 +1,264 @@
+"""The sender: claims due deliveries, makes one attempt each, puts the outcome on the record.
+
+Per recipient (a subscription, or an e-mail recipient) and case, only the oldest delivery
+not yet sent is ever attempted, so one case's events arrive in order; a delivery that
+failed for good holds the ones behind it until it is retried by hand. Each attempt's
+outcome is appended to the case (its id derived from the delivery and the attempt number,
+so a crash between sending and recording cannot record it twice) before the delivery's
+row moves on. Retries reuse the delivery id as `webhook-id` and Message-ID: a receiver
+that already has it can tell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import structlog
+from sexto_events.catalogue.base import Erased
+from sexto_events.catalogue.notification import (
+    Channel,
+    DeliveryAttempted,
+    Outcome,
+    RecipientRegistered,
+)
+from sexto_events.ids import derived_event_id
+from sexto_events.model import CaseRef, NewEvent
+from sexto_events.protocols import by_id
+from sexto_events.reactions import append_once
+from sexto_events.service import ServiceRuntime
+from standardwebhooks.webhooks import Webhook
+
+from sexto_notification.app.mail import MailFailure, MailTransport, build
+from sexto_notification.app.secrets import SecretBox
+from sexto_notification.config import NotificationSettings
+from sexto_notification.domain.policy import STAFF_STEPS, AttemptResult, next_status, retry_delay
+from sexto_notification.projections.dispatch import WAKE_CHANNEL
+from sexto_notification.templates import UnknownTemplate, render
+
+log = structlog.get_logger("sexto.notification")
+
+_HEADS = """
+SELECT id FROM (
+    SELECT DISTINCT ON (channel, target, case_id) id, status, next_attempt_at, leased_until
+    FROM notification.deliveries
+    WHERE status <> 'sent' AND status <> 'cancelled'
+    ORDER BY channel, target, case_id, seq, id
+) heads
+WHERE status = 'pending' AND next_attempt_at <= now()
+  AND (leased_until IS NULL OR leased_until < now())
+  AND NOT (id = ANY($2::text[]))
+ORDER BY next_attempt_at
+LIMIT $1
+"""
+
+_CLAIM = """
+UPDATE notification.deliveries SET leased_until = now() + make_interval(secs => $2)
+WHERE id = ANY($1::text[]) AND status = 'pending'
+  AND (leased_until IS NULL OR leased_until < now())
+RETURNING *
+"""
+
+
+def signature_header(secrets: list[str], msg_id: str, at: datetime, body: str) -> str:
+    """`v1,<sig>` for each secret in use (two while a rotation overlaps), space-separated."""
+    return " ".join(Webhook(secret).sign(msg_id, at, body) for secret in secrets)
+
+
+class Sender:
+    """Runs in each notification replica; rows are claimed with a lease, never twice at once."""
+
+    def __init__(
+        self,
+        runtime: ServiceRuntime,
+        settings: NotificationSettings,
+        mail: MailTransport,
+        http: httpx.AsyncClient,
+    ) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.mail = mail
+        self.http = http
+        self.box = SecretBox(runtime.settings.master_key_bytes())
+        self._wake = asyncio.Event()
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self) -> None:
+        """Until cancelled: wake on new deliveries (LISTEN) or every `poll_s` for retries."""
+        listener: Any = None
+
+        def wake(*_: object) -> None:
+            self._wake.set()
+
+        try:
+            listener = await self.runtime.pool.acquire()
+            await listener.add_listener(WAKE_CHANNEL, wake)
+            while True:
+                try:
+                    await self._round()
+                except (asyncpg.PostgresError, OSError) as exc:
+                    log.warning("sender round failed", error=type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
+                self._wake.clear()
+        finally:
+            for task in list(self._inflight.values()):
+                task.cancel()
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.remove_listener(WAKE_CHANNEL, wake)
+                await self.runtime.pool.release(listener)
+
+    async def _round(self) -> None:
+        room = self.settings.concurrency - len(self._inflight)
+        if room <= 0:
+            return
+        async with self.runtime.pool.acquire() as conn:
+            ids = [r["id"] for r in await conn.fetch(_HEADS, room, list(self._inflight))]
+            rows = await conn.fetch(_CLAIM, ids, self.settings.lease_s) if ids else []
+        for row in rows:
+            task = asyncio.create_task(self._attempt(dict(row)))
+            self._inflight[row["id"]] = task
+            task.add_done_callback(functools.partial(self._done, row["id"]))
+
+    def _done(self, key: str, _task: asyncio.Task[None]) -> None:
+        self._inflight.pop(key, None)
+        self._wake.set()  # the next delivery of that recipient and case may now go
+
+    async def _attempt(self, row: dict[str, Any]) -> None:
+        try:
+            if row["channel"] == Channel.WEBHOOK.value:
+                outcome = await self._webhook(row)
+            else:
+                outcome = await self._email(row)
+            if outcome is None:
+                return
+            template_version, result = outcome
+            await self._record(row, template_version, result)
+        except Exception as exc:  # the lease runs out and the delivery is tried again
+            log.warning(
+                "delivery attempt not recorded", delivery=row["id"], error=type(exc).__name__
+            )
+
+    async def _webhook(self, row: dict[str, Any]) -> tuple[str, AttemptResult] | None:
+        async with self.runtime.pool.acquire() as conn:
+            sub = await conn.fetchrow(
+                "SELECT * FROM notification.subscriptions WHERE id = $1 AND deleted_at IS NULL",
+                row["target"],
+            )
+            if sub is None:  # unsubscribed since: nothing to send, nothing to tell
+                await conn.execute(
+                    "UPDATE notification.deliveries SET status = 'cancelled', "
+                    "leased_until = NULL WHERE id = $1",
+                    row["id"],
+                )
+                return None
+        now = datetime.now(UTC)
+        secrets = [self.box.open(sub["id"], sub["secret"])]
+        if sub["previous_secret"] is not None and (sub["previous_until"] or now) > now:
+            secrets.append(self.box.open(sub["id"], sub["previous_secret"]))
+        body: str = row["body"]
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "sexto-notification/1",
+            "webhook-id": row["id"],
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signature_header(secrets, row["id"], now, body),
+        }
+        try:
+            response = await self.http.post(
+                sub["url"], content=body.encode(), headers=headers,
+                timeout=self.settings.request_timeout_s,
+            )  # fmt: skip
+        except httpx.TimeoutException:
+            return row["template"], AttemptResult(False, "timeout")
+        except httpx.HTTPError as exc:
+            return row["template"], AttemptResult(False, f"not reached ({type(exc).__name__})")
+        ok = 200 <= response.status_code < 300
+        return row["template"], AttemptResult(ok, f"http {response.status_code}")
+
+    async def _email(self, row: dict[str, Any]) -> tuple[str, AttemptResult]:
+        case = CaseRef(row["territory"], row["case_id"])
+        async with self.runtime.pool.acquire() as conn:
+            info = await conn.fetchrow(
+                "SELECT c.protocol, c.protocol_version, s.name AS school FROM notification.cases c "
+                "LEFT JOIN notification.schools s ON s.school_id = c.school_id "
+                "WHERE c.case_id = $1",
+                row["case_id"],
+            )
+        loaded = await self.runtime.store.load(case)
+        address: str | Erased | None = None
+        for event in loaded.events:
+            data = event.data
+            if isinstance(data, RecipientRegistered) and data.recipient_ref == row["target"]:
+                address = data.email
+        if not isinstance(address, str):
+            return row["template"], AttemptResult(False, "recipient erased", permanent=True)
+        cause = next((e for e in loaded.events if e.id == row["event_id"]), None)
+        language = str(row["template"]).rsplit(".", 1)[-1]
+        version = by_id(info["protocol_version"]) if info and info["protocol_version"] else None
+        values = {
+            "case_id": row["case_id"],
+            "school": (info["school"] if info else None) or "",
+            "protocol_version": f"{version.name} v{version.version}" if version else "",
+            "step": STAFF_STEPS.get(row["event_type"], {}).get(language, row["event_type"]),
+            "at": cause.envelope.time if cause else "",
+        }
+        try:
+            message = render(row["template"], **values)
+        except UnknownTemplate as exc:
+            return row["template"], AttemptResult(False, str(exc)[:200], permanent=True)
+        mail = build(self.settings, address, message, row["id"])
+        try:
+            detail = await self.mail.send(mail)
+        except MailFailure as exc:
+            return message.template_version, AttemptResult(False, exc.detail, exc.permanent)
+        return message.template_version, AttemptResult(True, detail)
+
+    async def _record(
+        self, row: dict[str, Any], template_version: str, result: AttemptResult
+    ) -> None:
+        attempt = row["attempts"] + 1
+        status, final = next_status(result, attempt, self.settings.max_attempts)
+        outcome = DeliveryAttempted(
+            delivery_id=row["id"],
+            channel=Channel(row["channel"]),
+            recipient_ref=row["target"],
+            recipient_kind=row["recipient_kind"],
+            template_version=template_version,
+            about_event_id=row["event_id"],
+            about_type=row["event_type"],
+            attempt=attempt,
+            outcome=Outcome.SENT if result.sent else Outcome.FAILED,
+            final=final,
+            detail=result.detail[:200],
+        )
+        event = NewEvent(
+            outcome,
+            "sexto-notification",
+            "service",
+            causation_id=row["event_id"],
+            event_id=derived_event_id(row["id"], f"attempt|{attempt}"),
+        )
+        await append_once(self.runtime.store, CaseRef(row["territory"], row["case_id"]), event)
+        s = self.settings
+        delay = retry_delay(attempt, s.backoff_base_s, s.backoff_cap_s, s.jitter, random.random())  # noqa: S311
+        async with self.runtime.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE notification.deliveries SET attempts = $2, status = $3, "
+                "next_attempt_at = $4, leased_until = NULL, last_error = $5, "
+                "sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END "
+                "WHERE id = $1 AND attempts <= $2",
+                row["id"], attempt, status, datetime.now(UTC) + timedelta(seconds=delay),
+                None if result.sent else result.detail[:200],
+            )  # fmt: skip
+        log.info(
+            "delivery attempt", delivery=row["id"], channel=row["channel"], attempt=attempt,
+            outcome=outcome.outcome.value, final=final, detail=result.detail,
+        )  # fmt: skip

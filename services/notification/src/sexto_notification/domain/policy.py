@@ -1,0 +1,123 @@
+"""Pure rules of notification: who hears of which event, and when a retry is due."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# Contexts whose events never leave the system by webhook: the read log is nobody's feed,
+# and the notification context's own events would echo deliveries back into deliveries.
+NOT_FOR_WEBHOOKS = frozenset({"audit", "notification"})
+
+# The steps school staff (intervener, safeguarding lead) are told of, with their labels.
+STAFF_STEPS: dict[str, dict[str, str]] = {
+    "evaluation.assessment_made": {"fr": "évaluation complétée", "en": "assessment completed"},
+    "escalation.requested": {
+        "fr": "signalement au 911 demandé",
+        "en": "police escalation requested",
+    },
+    "escalation.acknowledged": {
+        "fr": "prise en charge par la police",
+        "en": "acknowledged by police",
+    },
+    "escalation.kit_collected": {
+        "fr": "trousse récupérée par la police",
+        "en": "kit collected by police",
+    },
+    "escalation.prosecutor_consulted": {"fr": "DPCP consulté", "en": "prosecutor consulted"},
+    "escalation.prosecutor_decided": {
+        "fr": "décision du DPCP",
+        "en": "prosecutor's decision recorded",
+    },
+    "escalation.meeting_scheduled": {
+        "fr": "rencontre éducative planifiée",
+        "en": "educational meeting scheduled",
+    },
+    "escalation.meeting_held": {
+        "fr": "rencontre éducative tenue",
+        "en": "educational meeting held",
+    },
+    "escalation.overdue": {"fr": "délai dépassé", "en": "deadline missed"},
+    "escalation.referral_recorded": {"fr": "signalement enregistré", "en": "referral recorded"},
+    "intake.case_closed": {"fr": "dossier fermé", "en": "case closed"},
+}
+
+
+class InvalidFilter(ValueError):
+    """An event filter names something that does not exist or may not be subscribed to."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events a subscription receives: types ("context.name" or "context.*")."""
+
+    types: frozenset[str]
+    territory: str | None = None
+    school_id: str | None = None
+
+    def matches(self, suffix: str, territory: str, school_id: str | None) -> bool:
+        """True for an event `<context>.<name>` of this territory and school."""
+        context = suffix.split(".", 1)[0]
+        if context in NOT_FOR_WEBHOOKS:
+            return False
+        if suffix not in self.types and f"{context}.*" not in self.types:
+            return False
+        if self.territory is not None and territory != self.territory:
+            return False
+        return self.school_id is None or school_id == self.school_id
+
+
+def normalise_types(wanted: Iterable[str], known: Iterable[str]) -> frozenset[str]:
+    """Check type patterns against the catalogue's `<context>.<name>`s; full CloudEvents
+    types (org.sexto.<context>.<name>.v<N>) are accepted and reduced to their suffix."""
+    known_set = set(known)
+    contexts = {k.split(".", 1)[0] for k in known_set}
+    out: set[str] = set()
+    for raw in wanted:
+        pattern = raw.strip()
+        if pattern.startswith("org.sexto."):
+            parts = pattern.split(".")
+            pattern = ".".join(parts[2:4]) if len(parts) == 5 else pattern
+        context = pattern.split(".", 1)[0]
+        if context in NOT_FOR_WEBHOOKS:
+            raise InvalidFilter(f"{raw!r}: the {context} context's events are not sent by webhook")
+        if pattern.endswith(".*"):
+            if context not in contexts:
+                raise InvalidFilter(f"{raw!r}: no such context; known: {sorted(contexts)}")
+        elif pattern not in known_set:
+            raise InvalidFilter(
+                f"{raw!r}: no such event type; use '<context>.<name>' or '<context>.*', "
+                "see /asyncapi.json of the escalation service or the event catalogue"
+            )
+        out.add(pattern)
+    if not out:
+        raise InvalidFilter("name at least one event type")
+    return frozenset(out)
+
+
+def retry_delay(attempt: int, base_s: float, cap_s: float, jitter: float, rand: float) -> float:
+    """Seconds to wait after failed attempt `attempt` (1-based); `rand` is uniform in [0, 1).
+
+    Exponential (base, 2·base, 4·base ...) capped at `cap_s`, then spread by ±jitter so that
+    many deliveries failing together (a receiver down) do not come back all at once.
+    """
+    exponential = min(cap_s, base_s * float(2 ** min(attempt - 1, 62)))
+    return max(0.0, exponential * (1 + jitter * (2 * rand - 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """How an attempt ended, as the record will show it."""
+
+    sent: bool
+    detail: str
+    permanent: bool = False  # no point in retrying (the address was erased)
+
+
+def next_status(result: AttemptResult, attempt: int, max_attempts: int) -> tuple[str, bool]:
+    """(status of the delivery, final?) after attempt number `attempt`."""
+    if result.sent:
+        return "sent", True
+    if result.permanent or attempt >= max_attempts:
+        return "failed", True
+    return "pending", False

@@ -1,0 +1,218 @@
+"""REST: subscriptions, deliveries, recipients and each case's notification record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sexto_events.auth.dependencies import CurrentPrincipal
+from sexto_events.catalogue.base import Ref
+from sexto_events.catalogue.directory import Language
+from sexto_events.catalogue.notification import EMAIL_PATTERN, RecipientKind, RecipientRegistered
+from sexto_events.problems import refusal
+from sexto_events.service import ServiceRuntime
+
+from sexto_notification.app import handlers
+from sexto_notification.app.handlers import Conflict, Forbidden, Invalid, NotFound
+from sexto_notification.config import NotificationSettings
+
+router = APIRouter(prefix="/v1", tags=["notification"])
+
+
+class Strict(BaseModel):
+    """Unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubscriptionIn(Strict):
+    """A webhook address, which events it receives, and optionally its secret."""
+
+    url: str = Field(min_length=8, max_length=2000, examples=["https://dispatch.example/sexto"])
+    types: list[Annotated[str, Field(min_length=3, max_length=120)]] = Field(
+        min_length=1,
+        max_length=50,
+        description="'<context>.<event>' or '<context>.*', e.g. 'escalation.*'",
+        examples=[["escalation.*"]],
+    )
+    territory: Ref | None = None
+    school_id: Ref | None = None
+    secret: str | None = Field(
+        default=None,
+        max_length=200,
+        description="whsec_<base64 of 24 to 64 bytes>; generated when omitted",
+    )
+
+
+class SubscriptionOut(BaseModel):
+    """A subscription (its secret is never shown again)."""
+
+    id: str
+    url: str
+    types: list[str]
+    territory: str | None
+    school_id: str | None
+    created_at: datetime
+    previous_secret_valid_until: datetime | None
+
+
+class SubscriptionWithSecret(SubscriptionOut):
+    """The answer that made or rotated a subscription: the only time the secret is shown."""
+
+    secret: str
+
+
+class RotateIn(Strict):
+    """A new secret (generated when omitted); the old one signs beside it for the overlap."""
+
+    secret: str | None = Field(default=None, max_length=200)
+    overlap_seconds: float | None = Field(default=None, ge=0, le=7 * 24 * 3600)
+
+
+class DeliveryOut(BaseModel):
+    """A delivery and where it stands."""
+
+    id: str
+    channel: str
+    target: str
+    recipient_kind: str
+    case_id: str
+    event_id: str
+    event_type: str
+    template: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class RecipientIn(Strict):
+    """Someone to tell by e-mail about this case. The address is sealed on the record."""
+
+    recipient_ref: Ref
+    kind: RecipientKind
+    student_ref: Ref | None = None
+    language: Language | None = None
+    email: str = Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)
+
+
+class Recorded(BaseModel):
+    """The fact on the record."""
+
+    id: str
+    version: int
+
+
+class NotificationOut(BaseModel):
+    """One delivery attempt as the case's record shows it."""
+
+    event_id: str
+    at: datetime
+    delivery_id: str
+    channel: str
+    recipient_ref: str
+    recipient_kind: str
+    template_version: str
+    about_event_id: str
+    about_type: str
+    attempt: int
+    outcome: str
+    final: bool
+    detail: str
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def _settings(request: Request) -> NotificationSettings:
+    settings: NotificationSettings = request.app.state.notification
+    return settings
+
+
+@router.post("/subscriptions", status_code=201, response_model=SubscriptionWithSecret)
+async def subscribe(body: SubscriptionIn, request: Request, principal: CurrentPrincipal) -> Any:
+    """Subscribe a webhook. Police dispatch subscribes within its own territory."""
+    return await handlers.create_subscription(
+        _runtime(request), _settings(request), principal, body.model_dump()
+    )
+
+
+@router.get("/subscriptions", response_model=list[SubscriptionOut])
+async def subscriptions(request: Request, principal: CurrentPrincipal) -> Any:
+    """Your subscriptions (secrets are never shown again)."""
+    return await handlers.list_subscriptions(_runtime(request), principal)
+
+
+@router.get("/subscriptions/{sub_id}", response_model=SubscriptionOut)
+async def subscription(sub_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+    """One of your subscriptions."""
+    return await handlers.get_subscription(_runtime(request), principal, sub_id)
+
+
+@router.delete("/subscriptions/{sub_id}", status_code=204)
+async def unsubscribe(sub_id: str, request: Request, principal: CurrentPrincipal) -> Response:
+    """Stop the webhook; deliveries not yet made are cancelled."""
+    await handlers.delete_subscription(_runtime(request), principal, sub_id)
+    return Response(status_code=204)
+
+
+@router.post("/subscriptions/{sub_id}/secret", response_model=SubscriptionWithSecret)
+async def rotate(sub_id: str, body: RotateIn, request: Request, principal: CurrentPrincipal) -> Any:
+    """Rotate the signing secret; both sign during the overlap (two `v1,` signatures)."""
+    return await handlers.rotate_secret(
+        _runtime(request), _settings(request), principal, sub_id, body.secret, body.overlap_seconds
+    )
+
+
+@router.get("/deliveries", response_model=list[DeliveryOut])
+async def deliveries(
+    request: Request,
+    principal: CurrentPrincipal,
+    status: Literal["pending", "sent", "failed", "cancelled"] | None = None,
+    subscription: Annotated[str | None, Query(max_length=64)] = None,
+    case_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
+    """Deliveries of your subscriptions, newest first; `status=failed` for those given up."""
+    return await handlers.list_deliveries(
+        _runtime(request), principal, status, subscription, case_id, limit
+    )
+
+
+@router.post("/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryOut)
+async def retry(delivery_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+    """Send a failed delivery again (same webhook-id); deliveries it held then follow."""
+    return await handlers.retry_delivery(_runtime(request), principal, delivery_id)
+
+
+@router.post("/cases/{case_id}/recipients", status_code=201, response_model=Recorded)
+async def register_recipient(
+    case_id: str, body: RecipientIn, request: Request, principal: CurrentPrincipal
+) -> Recorded:
+    """Register a parent (sent the protocol's information documents at once) or a staff
+    member (sent each step from now on). The address is sealed and erasable."""
+    data = RecipientRegistered(**body.model_dump())
+    event_id, version = await handlers.register_recipient(
+        _runtime(request), principal, case_id, data
+    )
+    return Recorded(id=event_id, version=version)
+
+
+@router.get("/cases/{case_id}/notifications", response_model=list[NotificationOut])
+async def notifications(case_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+    """Who was told what, when, by which channel and template version; sent or failed."""
+    return await handlers.case_notifications(_runtime(request), principal, case_id)
+
+
+def configure(app: FastAPI) -> None:
+    """The notification service's refusals, as problem+json."""
+    app.add_exception_handler(NotFound, refusal(404, "Not found", "not-found"))
+    app.add_exception_handler(Forbidden, refusal(403, "Forbidden", "forbidden"))
+    app.add_exception_handler(Invalid, refusal(422, "Invalid request", "invalid-request"))
+    app.add_exception_handler(Conflict, refusal(409, "Conflict", "conflict"))

@@ -1,0 +1,234 @@
+"""The notification service on the suite's servers, a real webhook receiver and SMTP server."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import Message
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from fastapi.testclient import TestClient
+from sexto_devstack.nats_server import NatsServer
+from sexto_devstack.postgres import EmbeddedPostgres
+from sexto_devstack.procs import free_port
+from sexto_events.auth.principal import Role
+from sexto_events.auth.tokens import AuthSettings
+from sexto_events.catalogue.base import EventData
+from sexto_events.catalogue.escalation import EscalatedStudent, EscalationRequested
+from sexto_events.model import CaseRef, NewEvent, RecordedEvent
+from sexto_notification.bootstrap import create_app
+from sexto_notification.config import NotificationSettings
+
+from tests.support.services import service_settings
+from tests.support.world import World, sexto_report
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_receiver_helper() -> ModuleType:
+    """The receiver helper shipped to partners (deploy/examples), loaded from its file."""
+    path = ROOT / "deploy" / "examples" / "webhook_receiver.py"
+    spec = importlib.util.spec_from_file_location("webhook_receiver", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+HELPER = load_receiver_helper()
+
+
+@dataclass
+class LiveReceiver:
+    """A partner's receiver on loopback, built on the shipped helper; can go down and fail."""
+
+    secrets: list[str]
+    port: int = field(default_factory=free_port)
+    taken: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    posts: int = 0
+    failing: bool = False
+    _server: ThreadingHTTPServer | None = None
+
+    def __post_init__(self) -> None:
+        self.helper = HELPER.Receiver(self.secrets, lambda i, e: self.taken.append((i, e)))
+        original = self.helper.handle
+
+        def handle(headers: Any, body: bytes) -> int:
+            self.posts += 1
+            return 503 if self.failing else int(original(headers, body))
+
+        self.helper.handle = handle
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/sexto"
+
+    def up(self) -> None:
+        server = self.helper.server("127.0.0.1", self.port)
+        self._server = server
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def down(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def types_for(self, case_id: str) -> list[str]:
+        return [e["type"] for _, e in self.taken if e["subject"] == case_id]
+
+
+class Captured:
+    """An aiosmtpd handler keeping each message."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 Message accepted for delivery"
+
+
+@dataclass
+class Notify:
+    """The notification app beside the intake world."""
+
+    client: TestClient
+    world: World
+    mailbox: Captured
+    made: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    @property
+    def runtime(self) -> Any:
+        return self.client.app.state.runtime  # type: ignore[attr-defined]
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return self.client.portal.call(fn, *args)  # type: ignore[union-attr]
+
+    def police(self, territory: str | None = None) -> dict[str, str]:
+        return self.world.headers(
+            Role.POLICE_DISPATCH, subject=f"disp-{uuid.uuid4().hex[:6]}",
+            territory=territory or self.world.territory,
+        )  # fmt: skip
+
+    def subscribe(self, receiver: LiveReceiver, **body: Any) -> dict[str, Any]:
+        payload = {"url": receiver.url, "types": ["escalation.*"], "secret": receiver.secrets[0]}
+        headers = body.pop("headers", None) or self.police()
+        payload.update(body)
+        response = self.client.post("/v1/subscriptions", json=payload, headers=headers)
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        result["headers"] = headers
+        self.made.append((result["id"], headers))
+        return result
+
+    def unsubscribe_all(self) -> None:
+        while self.made:
+            sub_id, headers = self.made.pop()
+            self.client.delete(f"/v1/subscriptions/{sub_id}", headers=headers)
+
+    def new_case(self) -> tuple[str, list[str]]:
+        body = self.world.report(sexto_report(self.world.school)).json()
+        return body["case_id"], [s["student_ref"] for s in body["students"]]
+
+    def events(self, case_id: str) -> list[RecordedEvent]:
+        loaded = self.call(self.runtime.store.load, CaseRef(self.world.territory, case_id))
+        return list(loaded.events)
+
+    def append(self, case_id: str, data: EventData, role: str = "police_dispatch") -> str:
+        case = CaseRef(self.world.territory, case_id)
+        loaded = self.call(self.runtime.store.load, case)
+        result = self.call(
+            self.runtime.store.append, case, [NewEvent(data, "disp-1", role)], loaded.version
+        )
+        return str(result.event_ids[0])
+
+    def escalate(self, case_id: str, refs: list[str]) -> str:
+        return self.append(
+            case_id,
+            EscalationRequested(
+                school_id=self.world.school, protocol="sexto-qc", urgency="high",
+                students=[EscalatedStudent(student_ref=r, role="sender", indication="impulsive")
+                          for r in refs],
+                seal_numbers=["SX-9"], intervener_ref=self.world.intervener,
+                assessment_event_id=str(uuid.uuid4()),
+            ),
+            role="service",
+        )  # fmt: skip
+
+    def deliveries(self, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:
+        response = self.client.get("/v1/deliveries", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json()
+        return found
+
+    def notifications(self, case_id: str) -> list[dict[str, Any]]:
+        response = self.client.get(
+            f"/v1/cases/{case_id}/notifications", headers=self.world.headers()
+        )
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json()
+        return found
+
+
+def eventually(check: Callable[[], Any], what: str, within: float = 20.0) -> Any:
+    """The first truthy result of `check`, polling; fails naming `what`."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
+
+
+def now_s() -> float:
+    return datetime.now(UTC).timestamp()
+
+
+# Package scope: the service records delivery outcomes on cases, like a reactor.
+@pytest.fixture(scope="package")
+def notify(
+    world: World, nats_server: NatsServer, postgres: EmbeddedPostgres, issuer_key_file: Path
+) -> Iterator[Notify]:
+    mailbox = Captured()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    own = NotificationSettings(
+        allow_insecure_urls=True,
+        max_attempts=4,
+        backoff_base_s=0.1,
+        backoff_cap_s=0.4,
+        poll_s=0.05,
+        request_timeout_s=2.0,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_starttls=False,
+        mail_from="sexto@school.example",
+    )
+    app = create_app(
+        service_settings(nats_server, postgres), AuthSettings(local_key_file=issuer_key_file), own
+    )
+    try:
+        with TestClient(app) as client:
+            yield Notify(client, world, mailbox)
+    finally:
+        smtp.stop()
+
+
+@pytest.fixture(autouse=True)
+def _own_subscriptions(notify: Notify) -> Iterator[None]:
+    """Each test's subscriptions end with it: no test receives another's deliveries."""
+    yield
+    notify.unsubscribe_all()

@@ -1,0 +1,289 @@
+"""Webhooks: signed, in order per case, once each in effect, retried, failed after the cap."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+from sexto_events.auth.principal import Role
+from sexto_events.catalogue.escalation import EscalationAcknowledged, KitCollected, SealCheck
+from sexto_events.catalogue.notification import Channel, DeliveryAttempted
+from sexto_events.service import rebuild_projection
+from sexto_notification.projections.dispatch import delivery_id
+
+from tests.notification.conftest import LiveReceiver, Notify, eventually
+
+
+def secret() -> str:
+    return "whsec_" + base64.b64encode(os.urandom(32)).decode()
+
+
+def test_an_escalation_reaches_the_subscriber_signed_and_on_the_record(notify: Notify) -> None:
+    receiver = LiveReceiver([secret()])
+    receiver.up()
+    try:
+        sub = notify.subscribe(receiver)
+        assert sub["territory"] == notify.world.territory  # police: their territory
+        case_id, refs = notify.new_case()
+        request_id = notify.escalate(case_id, refs[:1])
+        eventually(lambda: receiver.types_for(case_id), "the webhook arrives")
+        msg_id, event = receiver.taken[-1]
+        assert msg_id == delivery_id(request_id, Channel.WEBHOOK, sub["id"])
+        assert event["type"] == "org.sexto.escalation.requested.v1"
+        assert event["id"] == request_id and event["territory"] == notify.world.territory
+        assert event["data"]["students"][0]["student_ref"] == refs[0]
+        # The report itself (intake.*) was not asked for and was not sent.
+        assert receiver.types_for(case_id) == ["org.sexto.escalation.requested.v1"]
+        assert receiver.helper.rejected == 0
+
+        record = eventually(
+            lambda: [n for n in notify.notifications(case_id) if n["channel"] == "webhook"],
+            "the outcome is on the case's record",
+        )
+        assert record[0]["outcome"] == "sent" and record[0]["final"] is True
+        assert record[0]["recipient_ref"] == sub["id"] and record[0]["attempt"] == 1
+        assert record[0]["template_version"] == "cloudevents-json/v1"
+        assert record[0]["about_event_id"] == request_id
+        on_log = [e for e in notify.events(case_id) if isinstance(e.data, DeliveryAttempted)]
+        assert [e.data.outcome.value for e in on_log] == ["sent"]
+        assert on_log[0].envelope.causationid == request_id
+    finally:
+        receiver.down()
+
+
+def test_other_territories_and_schools_are_not_sent(notify: Notify) -> None:
+    receiver = LiveReceiver([secret()])
+    receiver.up()
+    try:
+        admin = notify.world.headers(Role.ADMIN, subject="admin-n")
+        notify.subscribe(receiver, headers=admin, territory="elsewhere", types=["escalation.*"])
+        notify.subscribe(
+            receiver, headers=admin, school_id=notify.world.other_school, types=["intake.*"]
+        )
+        wanted = notify.subscribe(
+            receiver, headers=admin, school_id=notify.world.school,
+            types=["org.sexto.intake.case_reported.v1"],
+        )  # fmt: skip
+        case_id, refs = notify.new_case()
+        notify.escalate(case_id, refs[:1])
+        eventually(lambda: receiver.types_for(case_id), "the wanted delivery arrives")
+        eventually(
+            lambda: notify.deliveries(admin, case_id=case_id, status="sent"), "it is marked sent"
+        )
+        assert receiver.types_for(case_id) == ["org.sexto.intake.case_reported.v1"]
+        assert {d["target"] for d in notify.deliveries(admin, case_id=case_id)} == {wanted["id"]}
+        # Personal fields never leave by webhook: the summary and names are withheld.
+        event = next(e for _, e in receiver.taken if e["subject"] == case_id)
+        assert event["data"]["summary"] == {"withheld": True}
+        assert all(s["name"] == {"withheld": True} for s in event["data"]["students"])
+        assert "Quintessa" not in str(receiver.taken)
+    finally:
+        receiver.down()
+
+
+def test_a_receiver_down_for_a_while_gets_each_event_once_in_order(notify: Notify) -> None:
+    receiver = LiveReceiver([secret()])  # not up yet
+    sub = notify.subscribe(receiver)
+    case_id, refs = notify.new_case()
+    notify.escalate(case_id, refs[:1])
+    notify.append(case_id, EscalationAcknowledged(call_reference="911-77", dispatcher_ref="d1"))
+    notify.append(
+        case_id,
+        KitCollected(officer_ref="o1", seals=[SealCheck(seal_number="SX-9", intact=True)],
+                     missing_seals=[], unexpected_seals=[], flagged=False),
+    )  # fmt: skip
+    # The first delivery fails against the closed port and is retried with backoff; the
+    # ones behind it wait their turn (one case's events stay in order).
+    first = eventually(
+        lambda: [
+            d for d in notify.deliveries(sub["headers"], case_id=case_id) if d["attempts"] >= 2
+        ],
+        "the first delivery is retried",
+    )
+    assert first[0]["event_type"] == "escalation.requested" and first[0]["status"] == "pending"
+    assert first[0]["last_error"].startswith("not reached")
+    waiting = notify.deliveries(sub["headers"], case_id=case_id)
+    assert {d["attempts"] for d in waiting if d["id"] != first[0]["id"]} == {0}
+    receiver.up()
+    try:
+        expected = [
+            "org.sexto.escalation.requested.v1",
+            "org.sexto.escalation.acknowledged.v1",
+            "org.sexto.escalation.kit_collected.v1",
+        ]
+        eventually(lambda: len(receiver.types_for(case_id)) == 3, "all three arrive")
+        assert receiver.types_for(case_id) == expected
+        ids = [i for i, e in receiver.taken if e["subject"] == case_id]
+        assert len(set(ids)) == 3
+        record = eventually(
+            lambda: [n for n in notify.notifications(case_id) if n["outcome"] == "sent"]
+            if len([n for n in notify.notifications(case_id) if n["outcome"] == "sent"]) == 3
+            else None,
+            "three sent outcomes on the record",
+        )
+        assert sorted(n["about_type"] for n in record) == sorted(
+            t.split(".", 2)[2].rsplit(".", 1)[0] for t in expected
+        )
+        failed = [n for n in notify.notifications(case_id) if n["outcome"] == "failed"]
+        assert failed and all(not n["final"] for n in failed)
+    finally:
+        receiver.down()
+
+
+def test_an_always_failing_receiver_ends_in_a_failed_record_and_can_be_retried(
+    notify: Notify,
+) -> None:
+    receiver = LiveReceiver([secret()])
+    receiver.failing = True
+    receiver.up()
+    try:
+        sub = notify.subscribe(receiver)
+        case_id, refs = notify.new_case()
+        notify.escalate(case_id, refs[:1])
+        notify.append(case_id, EscalationAcknowledged(call_reference="911-78", dispatcher_ref="d"))
+        failed = eventually(
+            lambda: notify.deliveries(sub["headers"], status="failed", case_id=case_id),
+            "the delivery is given up after the cap",
+        )
+        assert failed[0]["attempts"] == 4 and failed[0]["last_error"] == "http 503"
+        attempts = [n for n in notify.notifications(case_id) if n["delivery_id"] == failed[0]["id"]]
+        assert [n["attempt"] for n in attempts] == [1, 2, 3, 4]
+        assert [n["final"] for n in attempts] == [False, False, False, True]
+        assert receiver.posts == 4
+        # The acknowledgement waits behind the failed request: never out of order.
+        held = [d for d in notify.deliveries(sub["headers"], case_id=case_id)
+                if d["status"] == "pending"]  # fmt: skip
+        assert [d["event_type"] for d in held] == ["escalation.acknowledged"]
+        assert held[0]["attempts"] == 0
+
+        other = notify.client.post(
+            f"/v1/deliveries/{held[0]['id']}/retry", headers=sub["headers"]
+        )
+        assert other.status_code == 409
+        assert "only a failed delivery" in other.json()["detail"]
+        stranger = notify.client.post(
+            f"/v1/deliveries/{failed[0]['id']}/retry", headers=notify.police()
+        )
+        assert stranger.status_code == 404
+
+        receiver.failing = False
+        retried = notify.client.post(
+            f"/v1/deliveries/{failed[0]['id']}/retry", headers=sub["headers"]
+        )
+        assert retried.status_code == 202, retried.text
+        eventually(lambda: len(receiver.types_for(case_id)) == 2, "both arrive after the retry")
+        assert receiver.types_for(case_id) == [
+            "org.sexto.escalation.requested.v1",
+            "org.sexto.escalation.acknowledged.v1",
+        ]
+        assert receiver.taken[0][0] == failed[0]["id"]  # the same webhook-id as before
+    finally:
+        receiver.down()
+
+
+def test_rotation_signs_with_both_secrets_during_the_overlap(notify: Notify) -> None:
+    old, new = secret(), secret()
+    only_old, only_new = LiveReceiver([old]), LiveReceiver([new])
+    only_new.port = only_old.port
+    only_old.up()
+    try:
+        sub = notify.subscribe(only_old, secret=old)
+        rotated = notify.client.post(
+            f"/v1/subscriptions/{sub['id']}/secret",
+            json={"secret": new, "overlap_seconds": 600},
+            headers=sub["headers"],
+        )
+        assert rotated.status_code == 200, rotated.text
+        assert rotated.json()["secret"] == new
+        assert rotated.json()["previous_secret_valid_until"] is not None
+        case_id, refs = notify.new_case()
+        notify.escalate(case_id, refs[:1])
+        eventually(lambda: only_old.types_for(case_id), "a receiver with the old secret verifies")
+        only_old.down()
+        only_new.up()
+        notify.append(case_id, EscalationAcknowledged(call_reference="911-79", dispatcher_ref="d"))
+        eventually(lambda: only_new.types_for(case_id), "a receiver with the new secret verifies")
+        # Overlap over: the old secret no longer signs.
+        ended = notify.client.post(
+            f"/v1/subscriptions/{sub['id']}/secret",
+            json={"secret": new, "overlap_seconds": 0},
+            headers=sub["headers"],
+        )
+        assert ended.status_code == 200
+        only_new.down()
+        stale = LiveReceiver([old])
+        stale.port = only_old.port
+        stale.up()
+        notify.append(
+            case_id,
+            KitCollected(officer_ref="o1", seals=[], missing_seals=["SX-9"], unexpected_seals=[],
+                         flagged=True),
+        )  # fmt: skip
+        eventually(lambda: stale.helper.rejected >= 1, "the old secret alone is refused")
+        assert stale.types_for(case_id) == []
+        stale.down()
+    finally:
+        only_old.down()
+        only_new.down()
+
+
+def test_a_rebuild_sends_nothing_twice(notify: Notify) -> None:
+    receiver = LiveReceiver([secret()])
+    receiver.up()
+    try:
+        sub = notify.subscribe(receiver)
+        case_id, refs = notify.new_case()
+        notify.escalate(case_id, refs[:1])
+        eventually(
+            lambda: notify.deliveries(sub["headers"], case_id=case_id, status="sent"), "sent"
+        )
+        record = eventually(lambda: notify.notifications(case_id), "the outcome is recorded")
+        before = notify.deliveries(sub["headers"], case_id=case_id)
+        notify.call(rebuild_projection, notify.runtime, "dispatch")
+        rebuilt = eventually(
+            lambda: notify.notifications(case_id) == record, "the record is rebuilt the same"
+        )
+        assert rebuilt
+        assert notify.deliveries(sub["headers"], case_id=case_id) == before
+        notify.append(case_id, EscalationAcknowledged(call_reference="911-80", dispatcher_ref="d"))
+        eventually(lambda: len(receiver.types_for(case_id)) == 2, "the next event still flows")
+        assert receiver.posts == 2
+    finally:
+        receiver.down()
+
+
+def test_subscriptions_refuse_what_they_cannot_honour(notify: Notify) -> None:
+    receiver = LiveReceiver([secret()])
+    police = notify.police()
+    post = notify.client.post
+
+    def problem(body: dict[str, object], headers: dict[str, str] | None = None) -> tuple[int, str]:
+        response = post("/v1/subscriptions", json=body, headers=headers or police)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        return response.status_code, str(response.json())
+
+    base = {"url": receiver.url, "types": ["escalation.*"]}
+    status, text = problem({**base, "types": ["notification.*"]})
+    assert status == 422 and "not sent by webhook" in text
+    status, text = problem({**base, "types": ["escalation.nope"]})
+    assert status == 422 and "no such event type" in text
+    status, text = problem({**base, "territory": "another-force"})
+    assert status == 403 and notify.world.territory in text
+    status, text = problem({**base, "secret": "not-a-secret"})
+    assert status == 422 and "whsec_" in text
+    status, text = problem({**base, "colour": "blue"})
+    assert status == 422 and "colour" in text
+    status, _ = problem(base, notify.world.headers())
+    assert status == 403
+    assert post("/v1/subscriptions", json=base).status_code == 401
+
+    made = notify.subscribe(receiver, headers=police)
+    assert made["secret"].startswith("whsec_")
+    listed = notify.client.get("/v1/subscriptions", headers=police).json()
+    assert [s["id"] for s in listed] == [made["id"]] and "whsec_" not in str(listed)
+    assert all("secret" not in s for s in listed)
+    other = notify.client.get(f"/v1/subscriptions/{made['id']}", headers=notify.police())
+    assert other.status_code == 404
+    gone = notify.client.delete(f"/v1/subscriptions/{made['id']}", headers=police)
+    assert gone.status_code == 204
+    assert notify.client.get("/v1/subscriptions", headers=police).json() == []
