@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from email.message import Message
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -30,23 +28,9 @@ from sexto_events.model import CaseRef, NewEvent, RecordedEvent
 from sexto_notification.bootstrap import create_app
 from sexto_notification.config import NotificationSettings
 
+from tests.support.partner import HELPER
 from tests.support.services import service_settings
 from tests.support.world import World, sexto_report
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_receiver_helper() -> ModuleType:
-    """The receiver helper shipped to partners (deploy/examples), loaded from its file."""
-    path = ROOT / "deploy" / "examples" / "webhook_receiver.py"
-    spec = importlib.util.spec_from_file_location("webhook_receiver", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-HELPER = load_receiver_helper()
 
 
 @dataclass
@@ -96,7 +80,7 @@ class Captured:
         self.messages: list[Message] = []
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append(message_from_bytes(envelope.content))
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         return "250 Message accepted for delivery"
 
 

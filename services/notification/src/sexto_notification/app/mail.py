@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
@@ -32,7 +33,9 @@ def build(
     settings: NotificationSettings, to: str, message: Message, message_id: str
 ) -> EmailMessage:
     """The MIME message; its Message-ID is the delivery id, the same on every retry."""
-    mail = EmailMessage()
+    # Lines up to 200 characters: the standard library's folding of a long non-ASCII
+    # subject adds a space when read back (RFC 5322 allows 998).
+    mail = EmailMessage(policy=policy.SMTP.clone(max_line_length=200))
     mail["From"] = settings.mail_from
     mail["To"] = to
     mail["Subject"] = message.subject
