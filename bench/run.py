@@ -33,7 +33,7 @@ from sexto_events.model import CaseVersion
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.store import EventStore
 
-from bench import append, intake, load, peer, replay
+from bench import append, intake, load, peer, replay, webhook
 from bench.fixtures import fresh_cases, read_event
 from tests.support.events import reported
 
@@ -190,12 +190,19 @@ async def section_peer(root: Path, postgres: EmbeddedPostgres) -> list[dict[str,
     return rows
 
 
+async def section_webhook(root: Path, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:
+    """Escalation appended -> webhook received at 50/s, beside core NATS latency."""
+    async with stack(root, postgres, "webhook") as s:
+        return await webhook.run(root, s.nc, s.nc_raw, s.store, postgres.dsn, MASTER_KEY, SCALE)
+
+
 SECTIONS = {
     "append": section_append,
     "load": section_load,
     "replay": section_replay,
     "intake": section_intake,
     "peer": section_peer,
+    "webhook": section_webhook,
 }
 
 

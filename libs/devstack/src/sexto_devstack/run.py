@@ -129,6 +129,13 @@ def main() -> None:
             SEXTO_NATS_URL=nats.url,
             SEXTO_DATABASE_URL=database_url,
             SEXTO_AUTH_LOCAL_KEY_FILE=str(issuer_key),
+            # E-mail goes to a folder (no SMTP server on a laptop); webhooks may go to
+            # http://127.0.0.1 receivers such as deploy/examples/webhook_receiver.py.
+            SEXTO_NOTIFICATION_MAIL_DIR=os.environ.get("SEXTO_NOTIFICATION_MAIL_DIR")
+            or str(plan.data_dir / "mail"),
+            SEXTO_NOTIFICATION_ALLOW_INSECURE_URLS=os.environ.get(
+                "SEXTO_NOTIFICATION_ALLOW_INSECURE_URLS", "true"
+            ),
         )
         urls = {}
         for name in SERVICES:
@@ -151,6 +158,7 @@ def main() -> None:
             print(f"directory: {added} fictional entries seeded from deploy/seed/", flush=True)
         for name, url in urls.items():
             print(f"{name:<14} {url}   docs: {url}/docs   openapi: {url}/openapi.json")
+        print(f"e-mail         written to {env['SEXTO_NOTIFICATION_MAIL_DIR']}", flush=True)
         print("all services ready; Ctrl-C stops everything", flush=True)
         while True:
             for name, proc in services.items():
