@@ -240,10 +240,17 @@ async def retry_delivery(
     runtime: ServiceRuntime, principal: Principal, delivery_id: str
 ) -> dict[str, Any]:
     """A failed delivery goes again (one more attempt, same id); what it held follows."""
-    visible = await list_deliveries(runtime, principal, None, None, None, 1_000_000)
-    if not any(d["id"] == delivery_id for d in visible):
-        raise NotFound("no delivery with this id is yours")
+    if principal.role not in SUBSCRIBERS:
+        raise Forbidden("deliveries are retried by their subscription's owner or an admin")
     async with runtime.pool.acquire() as conn:
+        mine = await conn.fetchval(
+            "SELECT 1 FROM notification.deliveries d WHERE id = $1 AND ($2 OR ("
+            "channel = 'webhook' AND target IN ("
+            "SELECT id FROM notification.subscriptions WHERE owner_subject = $3)))",
+            delivery_id, principal.role is Role.ADMIN, principal.subject,
+        )  # fmt: skip
+        if mine is None:
+            raise NotFound("no delivery with this id is yours")
         row = await conn.fetchrow(
             "UPDATE notification.deliveries SET status = 'pending', next_attempt_at = now(), "
             "leased_until = NULL WHERE id = $1 AND status = 'failed' "
