@@ -52,6 +52,13 @@ def test_an_escalation_reaches_the_subscriber_signed_and_on_the_record(notify: N
             "sent"
         ]
         assert on_log[0].envelope.causationid == request_id
+        cause = next(e for e in notify.events(case_id) if e.id == request_id)
+        assert on_log[0].envelope.correlationid == cause.envelope.correlationid
+        metrics = notify.client.get("/metrics").text
+        assert (
+            'sexto_notification_attempts_total{channel="webhook",final="true",outcome="sent"}'
+            in (metrics)
+        )
     finally:
         receiver.down()
 

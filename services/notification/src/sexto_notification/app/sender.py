@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import httpx
 import structlog
+from prometheus_client import Counter, Histogram
 from sexto_events.catalogue.base import Erased
 from sexto_events.catalogue.notification import (
     Channel,
@@ -43,6 +44,16 @@ from sexto_notification.projections.dispatch import WAKE_CHANNEL
 from sexto_notification.templates import UnknownTemplate, render
 
 log = structlog.get_logger("sexto.notification")
+
+ATTEMPTS = Counter(
+    "sexto_notification_attempts", "Delivery attempts", ["channel", "outcome", "final"]
+)
+LATENCY = Histogram(
+    "sexto_notification_delivery_seconds",
+    "From the event's time on the record to its delivery being sent",
+    ["channel"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600, 3600),
+)
 
 _HEADS = """
 SELECT id FROM (
@@ -243,6 +254,7 @@ class Sender:
             outcome,
             "sexto-notification",
             "service",
+            correlation_id=row["correlation_id"],
             causation_id=row["event_id"],
             event_id=derived_event_id(row["id"], f"attempt|{attempt}"),
         )
@@ -258,6 +270,11 @@ class Sender:
                 row["id"], attempt, status, datetime.now(UTC) + timedelta(seconds=delay),
                 None if result.sent else result.detail[:200],
             )  # fmt: skip
+        ATTEMPTS.labels(row["channel"], outcome.outcome.value, str(final).lower()).inc()
+        if result.sent:
+            LATENCY.labels(row["channel"]).observe(
+                (datetime.now(UTC) - row["event_time"]).total_seconds()
+            )
         log.info(
             "delivery attempt", delivery=row["id"], channel=row["channel"], attempt=attempt,
             outcome=outcome.outcome.value, final=final, detail=result.detail,

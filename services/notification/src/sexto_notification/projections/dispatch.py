@@ -65,6 +65,8 @@ CREATE TABLE IF NOT EXISTS notification.deliveries (
     seq             bigint NOT NULL,
     event_id        text NOT NULL,
     event_type      text NOT NULL,
+    event_time      timestamptz NOT NULL,
+    correlation_id  text NOT NULL,
     channel         text NOT NULL,
     target          text NOT NULL,
     recipient_kind  text NOT NULL,
@@ -235,12 +237,13 @@ class Dispatcher:
     ) -> None:
         inserted = await conn.fetchval(
             "INSERT INTO notification.deliveries (id, case_id, territory, seq, event_id, "
-            "event_type, channel, target, recipient_kind, template, body) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+            "event_type, event_time, correlation_id, channel, target, recipient_kind, "
+            "template, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
             "ON CONFLICT DO NOTHING RETURNING 1",
             delivery_id(event.id, channel, target), event.envelope.subject,
-            event.envelope.territory, event.seq, event.id, _suffix(event.data), channel.value,
-            target, kind, template, body,
+            event.envelope.territory, event.seq, event.id, _suffix(event.data),
+            event.envelope.time_dt, event.envelope.correlationid, channel.value, target, kind,
+            template, body,
         )  # fmt: skip
         if inserted:
             # Delivered to listeners when this transaction commits: the sender wakes at once.
