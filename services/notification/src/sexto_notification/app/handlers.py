@@ -11,12 +11,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, Principal, Role, can_see_case
-from sexto_events.catalogue.audit import CaseRead
 from sexto_events.catalogue.intake import CaseReported, StudentAdded
 from sexto_events.catalogue.notification import RecipientKind, RecipientRegistered
 from sexto_events.catalogue.registry import CATALOGUE
-from sexto_events.errors import ConcurrencyConflict
-from sexto_events.model import CaseRef, NewEvent
+from sexto_events.model import CaseRef, LoadedCase, NewEvent
+from sexto_events.recording import append_decided, record_read
 from sexto_events.service import ServiceRuntime
 
 from sexto_notification.app.secrets import SecretBox, check_secret, new_secret
@@ -297,8 +296,8 @@ async def register_recipient(
         raise Invalid("student_ref: a parent is registered for one student of the case")
     if data.kind is not RecipientKind.PARENT and data.student_ref is not None:
         raise Invalid("student_ref: only a parent is registered for a student")
-    for _ in range(5):
-        loaded = await runtime.store.load(case)
+
+    async def decide(loaded: LoadedCase) -> list[NewEvent]:
         students: set[str] = set()
         for event in loaded.events:
             if isinstance(event.data, CaseReported):
@@ -315,14 +314,10 @@ async def register_recipient(
                 )
         if data.student_ref is not None and data.student_ref not in students:
             raise Invalid(f"student_ref: no student {data.student_ref} on this case")
-        try:
-            result = await runtime.store.append(
-                case, [NewEvent(data, principal.subject, principal.role.value)], loaded.version
-            )
-        except ConcurrencyConflict:
-            continue
-        return result.event_ids[0], result.version.seq
-    raise ConcurrencyConflict(case_id, loaded.version.seq, None)
+        return [NewEvent(data, principal.subject, principal.role.value)]
+
+    result = await append_decided(runtime.store, case, decide)
+    return result.event_ids[0], result.version.seq
 
 
 async def case_notifications(
@@ -335,17 +330,8 @@ async def case_notifications(
             "SELECT * FROM notification.outcomes WHERE case_id = $1 ORDER BY at, attempt",
             case_id,
         )
-    case = CaseRef(row["territory"], case_id)
-    read = NewEvent(
-        CaseRead(view="notifications", service="notification"),
-        principal.subject,
-        principal.role.value,
-    )
-    for _ in range(5):
-        version = (await runtime.store.load(case)).version
-        try:
-            await runtime.store.append(case, [read], version)
-            break
-        except ConcurrencyConflict:
-            continue
+    await record_read(
+        runtime.store, principal, CaseRef(row["territory"], case_id), "notifications",
+        "notification",
+    )  # fmt: skip
     return [dict(r) for r in rows]

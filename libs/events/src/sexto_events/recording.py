@@ -1,0 +1,42 @@
+"""Writing to a case against its current version: decide on what is loaded, append, and
+decide again if someone else wrote first."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from sexto_events.auth.principal import Principal
+from sexto_events.catalogue.audit import CaseRead
+from sexto_events.errors import ConcurrencyConflict
+from sexto_events.model import AppendResult, CaseRef, LoadedCase, NewEvent
+from sexto_events.store import EventStore
+
+
+async def append_decided(
+    store: EventStore,
+    case: CaseRef,
+    decide: Callable[[LoadedCase], Awaitable[list[NewEvent]]],
+    attempts: int = 5,
+) -> AppendResult:
+    """Load the case, let `decide` say what to append (or raise), append at that version;
+    on a concurrency conflict, load and decide again."""
+    for _ in range(attempts):
+        loaded = await store.load(case)
+        events = await decide(loaded)
+        try:
+            return await store.append(case, events, loaded.version)
+        except ConcurrencyConflict:
+            continue
+    raise ConcurrencyConflict(str(case), loaded.version.seq, None)
+
+
+async def record_read(
+    store: EventStore, principal: Principal, case: CaseRef, view: str, service: str
+) -> None:
+    """Put a read of the case on its record (who, role, when, which view)."""
+    read = NewEvent(CaseRead(view=view, service=service), principal.subject, principal.role.value)
+
+    async def decide(_: LoadedCase) -> list[NewEvent]:
+        return [read]
+
+    await append_decided(store, case, decide)
