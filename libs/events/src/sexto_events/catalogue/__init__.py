@@ -1,6 +1,6 @@
 """The event catalogue: import this package to have every event type declared."""
 
-from sexto_events.catalogue import audit, directory, escalation, evaluation, intake
+from sexto_events.catalogue import audit, directory, escalation, evaluation, intake, legal
 from sexto_events.catalogue.base import (
     ERASED,
     Erased,
@@ -26,5 +26,6 @@ __all__ = [
     "escalation",
     "evaluation",
     "intake",
+    "legal",
     "personal",
 ]
