@@ -48,8 +48,7 @@ def require(principal: Principal, tool: Tool) -> None:
     if principal.role not in allowed:
         roles = ", ".join(sorted(r.value for r in allowed))
         raise NotAllowed(
-            f"`{tool.value}` is for the roles {roles}; your token's role is "
-            f"{principal.role.value}"
+            f"`{tool.value}` is for the roles {roles}; your token's role is {principal.role.value}"
         )
 
 

@@ -83,7 +83,9 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def check_events(lines: list[bytes], manifest: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+def check_events(
+    lines: list[bytes], manifest: dict[str, Any]
+) -> tuple[list[str], list[dict[str, Any]]]:
     """Failures of the chain, and the parsed envelopes (up to the first unreadable line)."""
     failures: list[str] = []
     envelopes: list[dict[str, Any]] = []
@@ -109,9 +111,13 @@ def check_events(lines: list[bytes], manifest: dict[str, Any]) -> tuple[list[str
                 f"{where}: prevhash does not match the previous event's hash "
                 "(an event was removed, inserted or reordered)"
                 if position
-                else f"{where}: the first event must have an empty prevhash (events missing before it)"
+                else f"{where}: the first event must have an empty prevhash "
+                "(events missing before it)"
             )
-        if (env.get("subject"), env.get("territory")) != (manifest["case_id"], manifest["territory"]):
+        if (env.get("subject"), env.get("territory")) != (
+            manifest["case_id"],
+            manifest["territory"],
+        ):
             failures.append(f"{where}: belongs to another case")
         if event_id in seen:
             failures.append(f"{where}: the same event id appears twice")
@@ -140,7 +146,9 @@ def check_files(folder: Path, manifest: dict[str, Any]) -> list[str]:
     return failures
 
 
-def check_protocols(folder: Path, manifest: dict[str, Any], envelopes: list[dict[str, Any]]) -> list[str]:
+def check_protocols(
+    folder: Path, manifest: dict[str, Any], envelopes: list[dict[str, Any]]
+) -> list[str]:
     """Failures of protocol files against their content-hash ids, and missing versions."""
     failures = []
     protocols: dict[str, str] = manifest.get("protocols", {})
@@ -151,7 +159,9 @@ def check_protocols(folder: Path, manifest: dict[str, Any], envelopes: list[dict
     for position, env in enumerate(envelopes):
         named = env.get("protocolversion")
         if named and named not in protocols:
-            failures.append(f"event {env.get('id')} at position {position}: protocol {named} not in the bundle")
+            failures.append(
+                f"event {env.get('id')} at position {position}: protocol {named} not in the bundle"
+            )
     return failures
 
 
@@ -166,7 +176,10 @@ def check_custody(folder: Path, envelopes: list[dict[str, Any]]) -> list[str]:
         position = step.get("position")
         ok = isinstance(position, int) and 0 <= position < len(envelopes)
         if not ok or envelopes[position].get("id") != step.get("event_id"):
-            failures.append(f"custody line {number} cites event {step.get('event_id')} not at position {position}")
+            failures.append(
+                f"custody line {number} cites event {step.get('event_id')}, "
+                f"which is not at position {position}"
+            )
     return failures
 
 

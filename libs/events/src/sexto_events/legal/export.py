@@ -64,7 +64,9 @@ class Bundle:
 
 
 def _jsonl(rows: list[dict[str, Any]]) -> bytes:
-    return b"".join(json.dumps(r, ensure_ascii=False, sort_keys=True).encode() + b"\n" for r in rows)
+    return b"".join(
+        json.dumps(r, ensure_ascii=False, sort_keys=True).encode() + b"\n" for r in rows
+    )
 
 
 def verifier_script() -> bytes:

@@ -60,7 +60,9 @@ def summarise(data: dict[str, Any]) -> str:
         if isinstance(value, list):
             parts.append(f"{key}: {len(value)}")
         elif isinstance(value, dict):
-            inner = ", ".join(f"{k}={v}" for k, v in value.items() if not isinstance(v, list | dict))
+            inner = ", ".join(
+                f"{k}={v}" for k, v in value.items() if not isinstance(v, list | dict)
+            )
             parts.append(f"{key}({inner})")
         else:
             parts.append(f"{key}={value}")
@@ -94,14 +96,30 @@ async def case_history(
         for event in await store.decoder.decode(shown):
             env = event.envelope
             entries.append(
-                Entry(event.seq, env.id, env.time, env.type, env.actor, env.actorrole,
-                      env.protocolversion, event.data.model_dump(mode="json"))  # fmt: skip
+                Entry(
+                    event.seq,
+                    env.id,
+                    env.time,
+                    env.type,
+                    env.actor,
+                    env.actorrole,
+                    env.protocolversion,
+                    event.data.model_dump(mode="json"),
+                )
             )
     else:
         for seq, raw in shown:
-            env = pseudonyms.envelope(raw)
+            pseudo = pseudonyms.envelope(raw)
             entries.append(
-                Entry(seq, env["id"], env["time"], env["type"], env["actor"], env["actorrole"],
-                      env.get("protocolversion"), env["data"])  # fmt: skip
+                Entry(
+                    seq,
+                    pseudo["id"],
+                    pseudo["time"],
+                    pseudo["type"],
+                    pseudo["actor"],
+                    pseudo["actorrole"],
+                    pseudo.get("protocolversion"),
+                    pseudo["data"],
+                )
             )
     return CaseHistory(case, as_of, chain, entries, reveal)

@@ -9,8 +9,14 @@ from typing import Any
 
 from nats.aio.client import Client
 
-from sexto_events.chain import HASH_FIELD, PREVHASH_FIELD, ChainReport, body_matches_hash
-from sexto_events.chain import compute_hash, verify_chain
+from sexto_events.chain import (
+    HASH_FIELD,
+    PREVHASH_FIELD,
+    ChainReport,
+    body_matches_hash,
+    compute_hash,
+    verify_chain,
+)
 from sexto_events.legal.scan import scan, stream_state
 from sexto_events.model import CaseRef
 from sexto_events.store import EventStore
