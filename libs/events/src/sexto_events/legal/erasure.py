@@ -8,7 +8,6 @@ a run interrupted between the record and the deletion is finished by running it 
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Callable
@@ -264,15 +263,15 @@ async def _retain_or_erase(
             return RetentionDecision(case, protocol, closed_at, due, action, keys)
 
         if due is None:
-            return decision("no_policy", keys)
+            return decision("no_policy")
         if any(isinstance(e.data, CaseErased) for e in loaded.events):
-            return decision("already_erased", keys)
+            return decision("already_erased")
         if now < due:
-            return decision("not_due", keys)
+            return decision("not_due")
         if under_hold([e.data for e in loaded.events]):
-            return decision("kept_on_hold", keys)
+            return decision("kept_on_hold")
         if dry_run:
-            return decision("would_erase", keys)
+            return decision("would_erase")
         erased = CaseErased(
             reason=ErasureReason.RETENTION_EXPIRED,
             protocol=protocol,
@@ -287,5 +286,5 @@ async def _retain_or_erase(
             continue
         for key in keys:
             await vault.shred(key)
-        return decision("erased", keys)
+        return decision("erased")
     raise ConcurrencyConflict(str(case), loaded.version.seq, None)
