@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
+from sexto_cli.main import app
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_events import protocols
@@ -27,7 +27,7 @@ from sexto_events.catalogue.escalation import (
 from sexto_events.catalogue.intake import CaseClosed, DeviceSecured, NoteAdded
 from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.store import EventStore
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from tests.conftest import MASTER_KEY
 from tests.support.events import INVENTED_NAME, reported
@@ -42,11 +42,10 @@ class Cli:
     env: dict[str, str]
 
     async def __call__(self, *args: str, role: str | None = "legal_reviewer", **env: str) -> Result:
-        from sexto_cli.main import app
-
         argv = [*(["--role", role, "--as", f"{role}-test"] if role else []), *args]
         runner = CliRunner()
-        return await asyncio.to_thread(runner.invoke, app, argv, env={**self.env, **env})
+        environment = {**self.env, **env}
+        return await asyncio.to_thread(lambda: runner.invoke(app, argv, env=environment))
 
 
 @pytest.fixture(scope="session")
@@ -75,18 +74,21 @@ async def write_case(
     version_id = protocols.current("sexto-qc").id
     first = reported(name=name)
     events = [
-        NewEvent(first.data, first.actor, first.actor_role, protocol_version=version_id, time=at(0)),
+        NewEvent(first.data, first.actor, first.actor_role, protocol_version=version_id,
+                 time=at(0)),
         NewEvent(DeviceSecured(owner_ref="stu-1", measure="switched_off", seal_number="SB-0042"),
                  "intervener-7", "intervener", time=at(0.5)),
         NewEvent(NoteAdded(text=f"{name} met the intervener"), "intervener-7", "intervener",
                  time=at(1)),
         NewEvent(EscalationRequested(school_id="school-042", protocol="sexto-qc", urgency="high",
-                                     students=[EscalatedStudent(student_ref="stu-1", role="depicted",
+                                     students=[EscalatedStudent(student_ref="stu-1",
+                                                                role="depicted",
                                                                 indication="impulsive")],
                                      seal_numbers=["SB-0042"], intervener_ref="intervener-7",
                                      assessment_event_id=str(uuid.uuid4())),
                  "sexto-escalation", "service", protocol_version=version_id, time=at(2)),
-        NewEvent(KitCollected(officer_ref="po-12", seals=[SealCheck(seal_number="SB-0042", intact=True)],
+        NewEvent(KitCollected(officer_ref="po-12",
+                              seals=[SealCheck(seal_number="SB-0042", intact=True)],
                               missing_seals=[], unexpected_seals=[], flagged=False),
                  "po-12", "police_officer", time=at(5)),
         NewEvent(ProsecutorDecided(student_ref="stu-1", decision=decision,

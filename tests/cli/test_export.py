@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,8 +34,6 @@ def run_verifier(folder: Path) -> subprocess.CompletedProcess[str]:
 async def exported(
     cli: Cli, store: EventStore, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, list[str], CaseRef]:
-    import uuid
-
     case = CaseRef(f"t{uuid.uuid4().hex[:10]}", uuid.uuid4().hex)
     ids = await write_case(store, case)
     folder = tmp_path_factory.mktemp("bundle") / "case"
