@@ -64,6 +64,7 @@ async def rebuild_service(
             filter_subject=f"{source.subject_root}.>",
             settings=ConsumerSettings(batch=1024),
         )
+        await consumer.setup()  # the runtime's tables exist before a first rebuild clears them
         await consumer.rebuild()
         task = asyncio.create_task(consumer.run())
         try:
