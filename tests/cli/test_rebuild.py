@@ -28,7 +28,8 @@ async def test_rebuilding_intake_gives_identical_read_models(cli: Cli, world: Wo
     case_id = world.report(sexto_report(world.school)).json()["case_id"]
     world.wait_for_case(case_id)
     runtime: ServiceRuntime = world.client.app.state.runtime  # type: ignore[attr-defined]
-    portal = world.client.portal  # type: ignore[union-attr]
+    portal = world.client.portal
+    assert portal is not None
     before = portal.call(dump, runtime)
 
     refused = await cli("rebuild", "intake", role="analyst")
