@@ -44,6 +44,7 @@ class CaseHistory:
     chain: ChainReport
     entries: list[Entry]
     personal_data_shown: bool
+    head_hash: str
 
     @property
     def version(self) -> int:
@@ -122,4 +123,5 @@ async def case_history(
                     pseudo["data"],
                 )
             )
-    return CaseHistory(case, as_of, chain, entries, reveal)
+    head = str(raws[-1].get("hash", "")) if raws else ""
+    return CaseHistory(case, as_of, chain, entries, reveal, head)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from sexto_events.chain import (
     compute_hash,
     verify_chain,
 )
+from sexto_events.direct_get import StoredMessage
 from sexto_events.legal.scan import scan, stream_state
 from sexto_events.model import CaseRef
 from sexto_events.store import EventStore
@@ -25,7 +26,11 @@ from sexto_events.stream import StreamSpec
 
 async def verify_case(store: EventStore, case: CaseRef) -> ChainReport:
     """The case's chain verified from the stored bytes (never raises on a broken chain)."""
-    stored = await store.read_raw(case)
+    return verify_stored(case, await store.read_raw(case))
+
+
+def verify_stored(case: CaseRef, stored: Sequence[StoredMessage]) -> ChainReport:
+    """Verify a case's stored messages, in stream order."""
     raws: list[dict[str, Any]] = []
     for index, message in enumerate(stored):
         try:
@@ -38,6 +43,11 @@ async def verify_case(store: EventStore, case: CaseRef) -> ChainReport:
             return ChainReport(len(stored), index, str(raw.get("id")), "stored under another case")
         raws.append(raw)
     return verify_chain(raws, [m.body for m in stored])
+
+
+def head_hash(stored: Sequence[StoredMessage]) -> str:
+    """The hash the last stored message claims ("" for none)."""
+    return str(json.loads(stored[-1].body).get(HASH_FIELD, "")) if stored else ""
 
 
 @dataclass
