@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from nats.aio.client import Client
+from sexto_events.auth.issuer import ensure_key, mint
+from sexto_events.auth.principal import Role
 from sexto_events.legal.verification import verify_case, verify_log
 from sexto_events.store import EventStore
 
@@ -134,3 +137,19 @@ async def test_no_credentials_no_access(cli: Cli, store: EventStore, new_case: N
     assert "the token was refused" in forged.output
     assert intervener.exit_code == 2
     assert "is for the roles" in intervener.output
+
+
+async def test_a_token_of_the_issuer_is_accepted_and_role_is_refused_in_production(
+    cli: Cli, issuer_key_file: Path, store: EventStore, new_case: NewCase
+) -> None:
+    case = new_case()
+    await write_case(store, case)
+    token = mint(ensure_key(issuer_key_file), role=Role.ANALYST, subject="an-7")
+
+    with_token = await cli("--token", token, "verify", "--case", case.case_id, role=None)
+    in_production = await cli("verify", "--case", case.case_id, role="admin",
+                              SEXTO_ENVIRONMENT="production")  # fmt: skip
+
+    assert with_token.exit_code == 0, with_token.output
+    assert in_production.exit_code == 2
+    assert "--role is refused in production" in in_production.output

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -85,6 +86,10 @@ def _run(ctx: typer.Context, tool: Tool, work: Callable[[Session], Awaitable[T]]
         return asyncio.run(go())
     except (CliError, NotAllowed, EventLogError, BadFilter) as exc:
         errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"] for e in exc.errors(include_input=False))
+        errors.print(f"[red]error in the settings:[/red] {problems}", highlight=False)
         raise typer.Exit(2) from None
 
 
