@@ -33,7 +33,7 @@ from sexto_events.model import CaseVersion
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.store import EventStore
 
-from bench import append, intake, load, peer, replay, webhook
+from bench import append, intake, legal, load, peer, replay, webhook
 from bench.fixtures import fresh_cases, read_event
 from tests.support.events import reported
 
@@ -151,6 +151,15 @@ async def section_replay(root: Path, postgres: EmbeddedPostgres) -> list[dict[st
         return [await replay.run(s.nc_raw, s.nc, s.pool, s.store.decoder, "cases.>")]
 
 
+async def section_legal(root: Path, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:
+    """`sexto replay` to a file and `verify --all` over 1 million events (BENCH_SCALE)."""
+    async with stack(root, postgres, "legal") as s:
+        await restart_nats(s, sync_always=False)
+        await legal.seed(s.nc_raw, s.store, int(1_000_000 * SCALE))
+        await restart_nats(s, sync_always=True)
+        return await legal.run(s.nc_raw, s.nc, s.store, root, MASTER_KEY)
+
+
 async def section_intake(root: Path, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:
     """POST /v1/cases beside a bare endpoint."""
     async with stack(root, postgres, "intake") as s:
@@ -200,6 +209,7 @@ SECTIONS = {
     "append": section_append,
     "load": section_load,
     "replay": section_replay,
+    "legal": section_legal,
     "intake": section_intake,
     "peer": section_peer,
     "webhook": section_webhook,

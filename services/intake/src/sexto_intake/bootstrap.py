@@ -11,7 +11,7 @@ from sexto_events.service import ServiceDefinition, ServiceRuntime, build_app
 from sexto_events.settings import EventLogSettings
 
 from sexto_intake.app.handlers import IDEMPOTENCY_DDL
-from sexto_intake.entrypoints import facts
+from sexto_intake.entrypoints import facts, legal
 from sexto_intake.entrypoints.api import admin, configure, router
 from sexto_intake.projections.cases import CasesProjection
 from sexto_intake.projections.directory import DIRECTORY_STREAM, DirectoryProjection
@@ -26,7 +26,7 @@ DEFINITION = ServiceDefinition(
     name="intake",
     title="sexto intake",
     description="Partner systems report incidents and the facts of a case over REST.",
-    routers=(router, facts.router, admin),
+    routers=(router, facts.router, legal.router, admin),
     projections=lambda _: (CasesProjection(), DirectoryProjection()),
     streams=(DIRECTORY_STREAM,),
     on_start=_on_start,

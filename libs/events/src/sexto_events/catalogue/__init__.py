@@ -6,6 +6,7 @@ from sexto_events.catalogue import (
     escalation,
     evaluation,
     intake,
+    legal,
     notification,
 )
 from sexto_events.catalogue.base import (
@@ -33,6 +34,7 @@ __all__ = [
     "escalation",
     "evaluation",
     "intake",
+    "legal",
     "notification",
     "personal",
 ]

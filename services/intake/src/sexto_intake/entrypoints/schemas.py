@@ -180,3 +180,31 @@ class FactRecorded(BaseModel):
 
     id: str
     version: int
+
+
+class ChainOut(BaseModel):
+    """A case's hash chain, verified from the stored bytes."""
+
+    case_id: str
+    events: int
+    verified: bool
+    broken_position: int | None = None
+    broken_event_id: str | None = None
+    reason: str | None = None
+    head_hash: str
+
+
+class LegalEntry(HistoryEntry):
+    """One event of the timeline with the protocol version it was recorded under."""
+
+    protocol_version: str | None = None
+
+
+class LegalHistoryOut(BaseModel):
+    """The timeline for a legal review: personal data in clear, the whole chain verified."""
+
+    case_id: str
+    as_of: datetime | None
+    chain: ChainOut
+    version: int
+    events: list[LegalEntry]

@@ -1,0 +1,1 @@
+"""The `sexto` command line for legal reviewers, analysts and administrators."""

@@ -1,0 +1,124 @@
+"""The legal review API: a case's history, its chain verification and its court bundle.
+
+For the legal_reviewer role only (any other role: 403); every read is on the case's record.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import AwareDatetime
+from sexto_events.auth.dependencies import CurrentPrincipal
+from sexto_events.auth.principal import Principal, Role
+from sexto_events.chain import ChainReport
+from sexto_events.legal.export import build_bundle
+from sexto_events.legal.history import case_history
+from sexto_events.legal.pseudonyms import Pseudonymiser
+from sexto_events.legal.verification import head_hash, verify_stored
+from sexto_events.model import CaseRef
+from sexto_events.problems import problem
+from sexto_events.service import ServiceRuntime
+
+from sexto_intake.app.handlers import Forbidden, case_row, record_read
+from sexto_intake.entrypoints.schemas import ChainOut, LegalEntry, LegalHistoryOut
+
+router = APIRouter(prefix="/v1/legal", tags=["legal review"])
+
+ZIP = "application/zip"
+
+
+async def _case(request: Request, principal: Principal, case_id: str) -> CaseRef | None:
+    if principal.role is not Role.LEGAL_REVIEWER:
+        raise Forbidden("the legal review API is for the legal_reviewer role")
+    runtime: ServiceRuntime = request.app.state.runtime
+    row = await case_row(runtime, principal, case_id)
+    return CaseRef(row["territory"], case_id) if row else None
+
+
+def _not_found() -> Response:
+    return problem(404, "Not found", "no case with this id", "case-not-found")
+
+
+def _chain(case_id: str, report: ChainReport, head_hash: str) -> ChainOut:
+    return ChainOut(
+        case_id=case_id,
+        events=report.count,
+        verified=report.ok,
+        broken_position=report.position,
+        broken_event_id=report.event_id,
+        reason=report.reason,
+        head_hash=head_hash,
+    )
+
+
+@router.get("/cases/{case_id}/history", response_model=LegalHistoryOut)
+async def legal_history(
+    case_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    as_of: Annotated[
+        AwareDatetime | None,
+        Query(description="only what was recorded at or before this time (with its offset)"),
+    ] = None,
+) -> Any:
+    """Who recorded what, when, under which protocol version; personal data in clear."""
+    case = await _case(request, principal, case_id)
+    if case is None:
+        return _not_found()
+    runtime: ServiceRuntime = request.app.state.runtime
+    await record_read(runtime, principal, case, "legal_history")
+    pseudonyms = Pseudonymiser.from_master_key(runtime.settings.master_key_bytes())
+    found = await case_history(runtime.store, case, as_of=as_of, reveal=True, pseudonyms=pseudonyms)
+    return LegalHistoryOut(
+        case_id=case_id,
+        as_of=as_of,
+        chain=_chain(case_id, found.chain, found.head_hash),
+        version=found.version,
+        events=[
+            LegalEntry(
+                seq=e.seq,
+                id=e.id,
+                time=e.time,
+                type=e.type,
+                actor=e.actor,
+                actor_role=e.actor_role,
+                data=e.data,
+                protocol_version=e.protocol_version,
+            )
+            for e in found.entries
+        ],
+    )
+
+
+@router.get("/cases/{case_id}/verification", response_model=ChainOut)
+async def legal_verification(case_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+    """The case's hash chain verified from the stored bytes: the first broken position."""
+    case = await _case(request, principal, case_id)
+    if case is None:
+        return _not_found()
+    runtime: ServiceRuntime = request.app.state.runtime
+    await record_read(runtime, principal, case, "legal_verification")
+    stored = await runtime.store.read_raw(case)
+    return _chain(case_id, verify_stored(case, stored), head_hash(stored))
+
+
+@router.get(
+    "/cases/{case_id}/export",
+    response_class=Response,
+    responses={200: {"content": {ZIP: {}}, "description": "the court bundle as a zip archive"}},
+)
+async def legal_export(case_id: str, request: Request, principal: CurrentPrincipal) -> Response:
+    """The self-verifying court bundle (events, protocols, custody log, verify.py) as a zip."""
+    case = await _case(request, principal, case_id)
+    if case is None:
+        return _not_found()
+    runtime: ServiceRuntime = request.app.state.runtime
+    await record_read(runtime, principal, case, "legal_export")
+    bundle = await build_bundle(runtime.store, case, exported_by=principal, now=datetime.now(UTC))
+    return Response(
+        bundle.zip_bytes(),
+        media_type=ZIP,
+        headers={"Content-Disposition": f'attachment; filename="case-{case_id}.zip"'},
+    )

@@ -1,0 +1,166 @@
+"""Crypto-shredding leaves a verifiable record without the personal data; holds stop it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from nats.aio.client import Client
+from sexto_devstack.nats_server import NatsServer
+from sexto_events.auth.principal import Principal, Role
+from sexto_events.legal.erasure import RetentionSettings, retention_run, sealed_subjects
+from sexto_events.model import CaseRef
+from sexto_events.personal import KeyVault
+from sexto_events.store import EventStore
+
+from tests.cli.conftest import Cli, NewCase, close_case, write_case
+
+
+def invented_name() -> str:
+    return "Isolde Marchbank " + "".join(chr(97 + int(c, 16)) for c in uuid.uuid4().hex[:6])
+
+
+def stream_files_contain(nats_server: NatsServer, needle: str) -> bool:
+    files = [f for f in nats_server.store_dir.rglob("*") if f.is_file()]
+    return any(needle.encode() in f.read_bytes() for f in files)
+
+
+def bundle_text(folder: Path) -> str:
+    return "".join(f.read_text() for f in folder.rglob("*") if f.is_file())
+
+
+def types_of(raws: list[bytes]) -> list[str]:
+    return [json.loads(body)["type"].split(".")[2] + "." + json.loads(body)["type"].split(".")[3]
+            for body in raws]  # fmt: skip
+
+
+async def test_after_shredding_no_export_or_stream_file_holds_the_name_and_all_verifies(
+    cli: Cli, store: EventStore, vault: KeyVault, nats_server: NatsServer, new_case: NewCase,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    case, name = new_case(), invented_name()
+    await write_case(store, case, name=name)
+    before = await cli("export", case.case_id, "--out", str(tmp_path / "before"))
+    assert before.exit_code == 0, before.output
+    assert name in bundle_text(tmp_path / "before")
+
+    subjects = [f"student:{case.case_id}:stu-1", f"case:{case.case_id}"]
+    for subject in subjects:
+        shredded = await cli("shred", subject, "--reason", "erasure_request", role="admin")
+        assert shredded.exit_code == 0, shredded.output
+    after = await cli("export", case.case_id, "--out", str(tmp_path / "after"))
+
+    assert after.exit_code == 0, after.output
+    assert name not in bundle_text(tmp_path / "after")
+    checked = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-I", str(tmp_path / "after" / "verify.py")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout
+    personal = [json.loads(line) for line in (tmp_path / "after" / "personal-data.jsonl")
+                .read_text().splitlines()]  # fmt: skip
+    assert personal
+    assert all(row.get("erased") is True for row in personal)
+    # the log's files never held the name (sealed), and do hold this case's events
+    assert not stream_files_contain(nats_server, name)
+    assert stream_files_contain(nats_server, case.case_id)
+    assert await vault.keys_for_reading(subjects) == {}
+    recorded = [json.loads(m.body) for m in await store.read_raw(case)]
+    erasures = [r["data"] for r in recorded if r["type"] == "org.sexto.legal.subject_shredded.v1"]
+    assert erasures == [
+        {"subject_key": s, "reason": "erasure_request", "reference": None, "key_existed": True}
+        for s in subjects
+    ]
+
+
+async def test_erasure_under_legal_hold_is_refused_until_the_hold_is_released(
+    cli: Cli, store: EventStore, vault: KeyVault, new_case: NewCase
+) -> None:
+    case = new_case()
+    await write_case(store, case)
+    subject = f"student:{case.case_id}:stu-1"
+
+    by_analyst = await cli("legal-hold", case.case_id, "on", role="analyst")
+    placed = await cli("legal-hold", case.case_id, "on", "--reason", "court_order",
+                       "--reference", "500-17-123456-261")  # fmt: skip
+    refused = await cli("shred", subject, "--reason", "erasure_request", role="admin")
+
+    assert by_analyst.exit_code == 2
+    assert placed.exit_code == 0, placed.output
+    assert refused.exit_code == 2
+    assert "under legal hold" in refused.output
+    assert subject in await vault.keys_for_reading([subject])
+    kinds = [json.loads(m.body)["type"] for m in await store.read_raw(case)]
+    assert "org.sexto.legal.hold_placed.v1" in kinds
+    assert "org.sexto.legal.subject_shredded.v1" not in kinds
+
+    released = await cli("legal-hold", case.case_id, "off")
+    allowed = await cli("shred", subject, "--reason", "erasure_request", role="admin")
+
+    assert released.exit_code == 0, released.output
+    assert allowed.exit_code == 0, allowed.output
+    assert await vault.keys_for_reading([subject]) == {}
+
+
+async def test_shredding_an_unknown_subject_is_refused(
+    cli: Cli, store: EventStore, new_case: NewCase
+) -> None:
+    case = new_case()
+    await write_case(store, case)
+
+    typo = await cli("shred", f"student:{case.case_id}:stu-9", "--reason", "erasure_request",
+                     role="admin")  # fmt: skip
+    malformed = await cli("shred", "Isolde", "--reason", "erasure_request", role="admin")
+
+    assert typo.exit_code == 2
+    assert "no personal data of" in typo.output
+    assert malformed.exit_code == 2
+    assert "is not a subject key" in malformed.output
+
+
+async def test_retention_erases_expired_closed_cases_except_under_hold(
+    cli: Cli, nc: Client, store: EventStore, vault: KeyVault, new_case: NewCase
+) -> None:
+    expired, held, recent = new_case(), new_case(), new_case()
+    for case in (expired, held, recent):
+        await write_case(store, case)
+    await close_case(store, expired, datetime(2015, 6, 30, tzinfo=UTC))
+    await close_case(store, held, datetime(2015, 6, 30, tzinfo=UTC))
+    await close_case(store, recent, datetime(2026, 11, 20, tzinfo=UTC))
+    assert (await cli("legal-hold", held.case_id, "on")).exit_code == 0
+    admin = Principal("admin-retention", Role.ADMIN)
+    settings = RetentionSettings(years={"sexto-qc": 5})
+    now = datetime(2026, 11, 21, tzinfo=UTC)
+
+    async def run(dry_run: bool) -> dict[CaseRef, str]:
+        decisions = await retention_run(nc, store, vault, admin, settings=settings, now=now,
+                                        dry_run=dry_run)  # fmt: skip
+        return {d.case: d.action for d in decisions if d.case in (expired, held, recent)}
+
+    planned = await run(dry_run=True)
+    expired_keys = sealed_subjects([json.loads(m.body) for m in await store.read_raw(expired)])
+    assert len(await vault.keys_for_reading(expired_keys)) == 2
+    done = await run(dry_run=False)
+    again = await run(dry_run=False)
+
+    assert planned == {expired: "would_erase", held: "kept_on_hold", recent: "not_due"}
+    assert done == {expired: "erased", held: "kept_on_hold", recent: "not_due"}
+    assert again == {expired: "already_erased", held: "kept_on_hold", recent: "not_due"}
+    assert await vault.keys_for_reading(expired_keys) == {}
+    held_keys = sealed_subjects([json.loads(m.body) for m in await store.read_raw(held)])
+    assert len(await vault.keys_for_reading(held_keys)) == 2
+    assert types_of([m.body for m in await store.read_raw(expired)])[-1] == "legal.case_erased"
+
+
+async def test_retention_command_dry_run(cli: Cli) -> None:
+    result = await cli("retention", "run", "--dry-run", role="admin",
+                       SEXTO_RETENTION_YEARS='{"sexto-qc": 5, "uk-dsl": 6}')  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert "retention (dry run)" in result.stdout
+    assert '"uk-dsl": 6' in result.stdout

@@ -1,0 +1,135 @@
+"""The court bundle verifies on its own, and any tampering with its events is named."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sexto_events import protocols
+from sexto_events.model import CaseRef
+from sexto_events.store import EventStore
+
+from tests.cli.conftest import Cli, write_case
+from tests.support.events import INVENTED_NAME
+
+
+def run_verifier(folder: Path) -> subprocess.CompletedProcess[str]:
+    # Run from elsewhere with -I: the verifier must need nothing but the standard library.
+    return subprocess.run(
+        [sys.executable, "-I", str(folder / "verify.py")],
+        capture_output=True,
+        text=True,
+        cwd=folder.parent,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+async def exported(
+    cli: Cli, store: EventStore, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list[str], CaseRef]:
+    case = CaseRef(f"t{uuid.uuid4().hex[:10]}", uuid.uuid4().hex)
+    ids = await write_case(store, case)
+    folder = tmp_path_factory.mktemp("bundle") / "case"
+    result = await cli("export", case.case_id, "--out", str(folder))
+    assert result.exit_code == 0, result.output
+    return folder, ids, case
+
+
+def lines(folder: Path) -> list[bytes]:
+    return (folder / "events.jsonl").read_bytes().splitlines()
+
+
+def test_the_untouched_bundle_verifies_with_the_standard_library_alone(
+    exported: tuple[Path, list[str], CaseRef],
+) -> None:
+    folder, ids, case = exported
+
+    checked = run_verifier(folder)
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.startswith(f"OK: {len(ids) + 1} events of case {case.case_id}")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    # the export's own read is on the record, and exported with the rest
+    events = [json.loads(line) for line in lines(folder)]
+    assert [e["id"] for e in events[: len(ids)]] == ids
+    assert events[-1]["type"] == "org.sexto.audit.case_read.v1"
+    assert events[-1]["data"] == {"view": "export", "service": "legal"}
+    assert manifest["exported_by"]["role"] == "legal_reviewer"
+    version = protocols.current("sexto-qc")
+    assert manifest["protocols"] == {version.id: f"protocols/sexto-qc.v{version.version}.json"}
+
+
+def test_the_bundle_holds_custody_and_personal_data_the_log_keeps_encrypted(
+    exported: tuple[Path, list[str], CaseRef],
+) -> None:
+    folder, ids, _ = exported
+
+    custody = [json.loads(line) for line in (folder / "custody.jsonl").read_text().splitlines()]
+    personal = (folder / "personal-data.jsonl").read_text()
+
+    assert [c["step"] for c in custody] == [
+        "secured_at_school", "listed_for_police", "collected_by_police"
+    ]  # fmt: skip
+    assert [c["event_id"] for c in custody] == [ids[1], ids[3], ids[4]]
+    assert all(c["seal_numbers"] == ["SB-0042"] for c in custody)
+    assert INVENTED_NAME in personal
+    assert INVENTED_NAME.encode() not in (folder / "events.jsonl").read_bytes()
+
+
+def change_one_byte(events: list[bytes]) -> tuple[list[bytes], int]:
+    line = events[2]
+    at = line.index(b'"time":"2026-11-02T') + len(b'"time":"2026-11-02T')
+    events[2] = line[:at] + (b"1" if line[at : at + 1] != b"1" else b"2") + line[at + 1 :]
+    return events, 2
+
+
+def remove_one(events: list[bytes]) -> tuple[list[bytes], int]:
+    del events[3]
+    return events, 3
+
+
+def remove_last(events: list[bytes]) -> tuple[list[bytes], int]:
+    return events[:-1], -1
+
+
+def swap_two(events: list[bytes]) -> tuple[list[bytes], int]:
+    events[1], events[4] = events[4], events[1]
+    return events, 1
+
+
+@pytest.mark.parametrize("tamper", [change_one_byte, remove_one, remove_last, swap_two])
+def test_a_tampered_bundle_fails_naming_the_event(
+    exported: tuple[Path, list[str], CaseRef],
+    tmp_path: Path,
+    tamper: Callable[[list[bytes]], tuple[list[bytes], int]],
+) -> None:
+    source, _, _ = exported
+    folder = Path(shutil.copytree(source, tmp_path / "copy"))
+    original = [json.loads(line)["id"] for line in lines(folder)]
+    changed, position = tamper(lines(folder))
+    (folder / "events.jsonl").write_bytes(b"".join(line + b"\n" for line in changed))
+
+    checked = run_verifier(folder)
+
+    assert checked.returncode == 1, checked.stdout
+    assert checked.stdout.startswith("FAILED")
+    if position >= 0:
+        named = json.loads(changed[position])["id"]
+        assert f"event {named} at position {position}" in checked.stdout
+    else:
+        assert f"the manifest says {len(original)}" in checked.stdout
+
+
+async def test_only_legal_reviewers_export(cli: Cli, tmp_path: Path) -> None:
+    result = await cli("export", "any-case", "--out", str(tmp_path / "b"), role="analyst")
+
+    assert result.exit_code == 2
+    assert "`export` is for the roles legal_reviewer" in result.output
+    assert not (tmp_path / "b").exists()
