@@ -35,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 DEFAULT_TOLERANCE_S = 300
+MAX_BODY = 1024 * 1024  # sexto's events are a few kilobytes
 
 
 class InvalidDelivery(Exception):
@@ -130,9 +131,16 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length)
-                status = receiver.handle(dict(self.headers.items()), body)
+                try:
+                    length = int(self.headers.get("content-length") or "")
+                except ValueError:
+                    length = -1
+                if not 0 <= length <= MAX_BODY:
+                    status = 413  # no length, or too long: not read at all
+                    self.close_connection = True
+                else:
+                    body = self.rfile.read(length)
+                    status = receiver.handle(dict(self.headers.items()), body)
                 self.send_response(status)
                 self.send_header("content-length", "0")
                 self.end_headers()

@@ -18,6 +18,7 @@ from sexto_events.catalogue.registry import CATALOGUE
 from sexto_notification.app.mail import FolderTransport, build
 from sexto_notification.app.secrets import InvalidSecret, SecretBox, check_secret, new_secret
 from sexto_notification.app.sender import signature_header
+from sexto_notification.app.urls import RefusedAddress, check_destination, check_form
 from sexto_notification.config import NotificationSettings
 from sexto_notification.domain.policy import (
     STAFF_STEPS,
@@ -120,7 +121,7 @@ def test_retry_delays_grow_and_stay_within_the_cap_and_jitter(
 ) -> None:
     delay = retry_delay(attempt, base, cap, jitter, rand)
     plain = min(cap, base * 2 ** (attempt - 1))
-    assert plain * (1 - jitter) - 1e-9 <= delay <= plain * (1 + jitter) + 1e-9
+    assert plain * (1 - jitter) - 1e-9 <= delay <= min(cap, plain * (1 + jitter)) + 1e-9
     assert retry_delay(attempt + 1, base, cap, 0, rand) >= retry_delay(attempt, base, cap, 0, rand)
 
 
@@ -205,3 +206,36 @@ async def test_the_embedded_default_writes_mail_to_a_folder(tmp_path: Path) -> N
     written = (tmp_path / "mail" / "d-9.eml").read_text()
     assert "Case c-9: case closed" in written
     assert "lead@school.example" in written
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("ftp://dispatch.example/x", "https://"),
+        ("https://user:pw@dispatch.example/x", "credentials"),
+        ("http://203.0.113.7/x", "only https"),
+        ("https://127.0.0.1/x", "non-public"),
+        ("https://127.1/x", "non-public"),
+        ("https://2130706433/x", "non-public"),
+        ("https://0x7f000001/x", "non-public"),
+        ("https://localhost/x", "non-public"),
+        ("https://10.1.2.3/x", "non-public"),
+        ("https://100.64.0.1/x", "non-public"),
+        ("https://169.254.169.254/latest", "non-public"),
+        ("https://[::1]/x", "non-public"),
+    ],
+)
+async def test_webhook_addresses_must_be_public_https(url: str, why: str) -> None:
+    async def check() -> None:
+        check_form(url, allow_insecure=False)
+        await check_destination(url, allow_insecure=False)
+
+    with pytest.raises(RefusedAddress, match=why):
+        await check()
+
+
+async def test_a_public_https_address_is_accepted_and_development_allows_loopback() -> None:
+    url = "https://8.8.8.8/hooks/sexto"  # a literal public address: no lookup needed
+    assert check_form(url, allow_insecure=False) == url
+    await check_destination(url, allow_insecure=False)
+    await check_destination("http://127.0.0.1:9/x", allow_insecure=True)

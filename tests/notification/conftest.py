@@ -123,8 +123,19 @@ class Notify:
             self.client.delete(f"/v1/subscriptions/{sub_id}", headers=headers)
 
     def new_case(self) -> tuple[str, list[str]]:
+        """A case reported through intake, once this service knows it."""
         body = self.world.report(sexto_report(self.world.school)).json()
-        return body["case_id"], [s["student_ref"] for s in body["students"]]
+        case_id = body["case_id"]
+
+        async def known() -> bool:
+            async with self.runtime.pool.acquire() as conn:
+                found = await conn.fetchval(
+                    "SELECT 1 FROM notification.cases WHERE case_id = $1", case_id
+                )
+            return found is not None
+
+        eventually(lambda: self.call(known), "the notification service knows the case")
+        return case_id, [s["student_ref"] for s in body["students"]]
 
     def events(self, case_id: str) -> list[RecordedEvent]:
         loaded = self.call(self.runtime.store.load, CaseRef(self.world.territory, case_id))
@@ -191,7 +202,7 @@ def notify(
     smtp.start()
     own = NotificationSettings(
         allow_insecure_urls=True,
-        max_attempts=4,
+        max_attempts=6,
         backoff_base_s=0.1,
         backoff_cap_s=0.4,
         poll_s=0.05,

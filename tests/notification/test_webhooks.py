@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 
 from sexto_events.auth.principal import Role
 from sexto_events.catalogue.escalation import EscalationAcknowledged, KitCollected, SealCheck
@@ -76,14 +77,18 @@ def test_other_territories_and_schools_are_not_sent(notify: Notify) -> None:
             receiver, headers=admin, school_id=notify.world.school,
             types=["org.sexto.intake.case_reported.v1"],
         )  # fmt: skip
+        witness = LiveReceiver([secret()])
+        witness.up()
+        seen = notify.subscribe(witness, headers=admin, school_id=notify.world.school)
         case_id, refs = notify.new_case()
         notify.escalate(case_id, refs[:1])
+        # Once the witness has the escalation, every subscription has been matched to it.
+        eventually(lambda: witness.types_for(case_id), "the witness gets the escalation")
+        witness.down()
         eventually(lambda: receiver.types_for(case_id), "the wanted delivery arrives")
-        eventually(
-            lambda: notify.deliveries(admin, case_id=case_id, status="sent"), "it is marked sent"
-        )
         assert receiver.types_for(case_id) == ["org.sexto.intake.case_reported.v1"]
-        assert {d["target"] for d in notify.deliveries(admin, case_id=case_id)} == {wanted["id"]}
+        targets = {d["target"] for d in notify.deliveries(admin, case_id=case_id)}
+        assert targets == {wanted["id"], seen["id"]}
         # Personal fields never leave by webhook: the summary and names are withheld.
         event = next(e for _, e in receiver.taken if e["subject"] == case_id)
         assert event["data"]["summary"] == {"withheld": True}
@@ -161,12 +166,20 @@ def test_an_always_failing_receiver_ends_in_a_failed_record_and_can_be_retried(
             lambda: notify.deliveries(sub["headers"], status="failed", case_id=case_id),
             "the delivery is given up after the cap",
         )
-        assert failed[0]["attempts"] == 4
+        assert failed[0]["attempts"] == 6
         assert failed[0]["last_error"] == "http 503"
-        attempts = [n for n in notify.notifications(case_id) if n["delivery_id"] == failed[0]["id"]]
-        assert [n["attempt"] for n in attempts] == [1, 2, 3, 4]
-        assert [n["final"] for n in attempts] == [False, False, False, True]
-        assert receiver.posts == 4
+        attempts = eventually(
+            lambda: (
+                found
+                if len(found := [n for n in notify.notifications(case_id)
+                                 if n["delivery_id"] == failed[0]["id"]]) == 6
+                else None
+            ),
+            "six attempts on the record",
+        )  # fmt: skip
+        assert [n["attempt"] for n in attempts] == [1, 2, 3, 4, 5, 6]
+        assert [n["final"] for n in attempts] == [False] * 5 + [True]
+        assert receiver.posts == 6
         # The acknowledgement waits behind the failed request: never out of order.
         held = [d for d in notify.deliveries(sub["headers"], case_id=case_id)
                 if d["status"] == "pending"]  # fmt: skip
@@ -218,15 +231,18 @@ def test_rotation_signs_with_both_secrets_during_the_overlap(notify: Notify) -> 
         only_new.up()
         notify.append(case_id, EscalationAcknowledged(call_reference="911-79", dispatcher_ref="d"))
         eventually(lambda: only_new.types_for(case_id), "a receiver with the new secret verifies")
-        # Overlap over: the old secret no longer signs.
-        ended = notify.client.post(
+        # A second rotation with a short overlap: once it has passed, the previous secret
+        # (here `new`) no longer signs; only `newest` does.
+        newest = secret()
+        short = notify.client.post(
             f"/v1/subscriptions/{sub['id']}/secret",
-            json={"secret": new, "overlap_seconds": 0},
+            json={"secret": newest, "overlap_seconds": 1},
             headers=sub["headers"],
         )
-        assert ended.status_code == 200
+        assert short.status_code == 200
+        time.sleep(1.5)
         only_new.down()
-        stale = LiveReceiver([old])
+        stale = LiveReceiver([new])
         stale.port = only_old.port
         stale.up()
         notify.append(
@@ -234,9 +250,14 @@ def test_rotation_signs_with_both_secrets_during_the_overlap(notify: Notify) -> 
             KitCollected(officer_ref="o1", seals=[], missing_seals=["SX-9"], unexpected_seals=[],
                          flagged=True),
         )  # fmt: skip
-        eventually(lambda: stale.helper.rejected >= 1, "the old secret alone is refused")
+        eventually(lambda: stale.helper.rejected >= 1, "the expired secret alone is refused")
         assert stale.types_for(case_id) == []
         stale.down()
+        fresh = LiveReceiver([newest])
+        fresh.port = only_old.port
+        fresh.up()
+        eventually(lambda: len(fresh.types_for(case_id)) == 1, "the newest secret verifies")
+        fresh.down()
     finally:
         only_old.down()
         only_new.down()
@@ -255,9 +276,14 @@ def test_a_rebuild_sends_nothing_twice(notify: Notify) -> None:
         record = eventually(lambda: notify.notifications(case_id), "the outcome is recorded")
         before = notify.deliveries(sub["headers"], case_id=case_id)
         notify.call(rebuild_projection, notify.runtime, "dispatch")
-        rebuilt = eventually(
-            lambda: notify.notifications(case_id) == record, "the record is rebuilt the same"
-        )
+
+        def rebuilt_record() -> bool:
+            response = notify.client.get(
+                f"/v1/cases/{case_id}/notifications", headers=notify.world.headers()
+            )
+            return bool(response.status_code == 200 and response.json() == record)
+
+        rebuilt = eventually(rebuilt_record, "the record is rebuilt the same")
         assert rebuilt
         assert notify.deliveries(sub["headers"], case_id=case_id) == before
         notify.append(case_id, EscalationAcknowledged(call_reference="911-80", dispatcher_ref="d"))
@@ -308,3 +334,64 @@ def test_subscriptions_refuse_what_they_cannot_honour(notify: Notify) -> None:
     gone = notify.client.delete(f"/v1/subscriptions/{made['id']}", headers=police)
     assert gone.status_code == 204
     assert notify.client.get("/v1/subscriptions", headers=police).json() == []
+
+
+def test_police_receive_escalated_cases_only(notify: Notify) -> None:
+    receiver = LiveReceiver([secret()])
+    receiver.up()
+    try:
+        notify.subscribe(receiver, types=["intake.*", "escalation.*"])
+        quiet, _ = notify.new_case()
+        case_id, refs = notify.new_case()
+        notify.escalate(case_id, refs[:1])
+        eventually(lambda: receiver.types_for(case_id), "the escalation arrives")
+        # The report came before the escalation: not sent. Nothing of the other case either.
+        assert receiver.types_for(case_id) == ["org.sexto.escalation.requested.v1"]
+        assert receiver.types_for(quiet) == []
+    finally:
+        receiver.down()
+
+
+def test_a_failed_delivery_can_be_cancelled_to_let_the_rest_through(notify: Notify) -> None:
+    receiver = LiveReceiver([secret()])
+    receiver.failing = True
+    receiver.up()
+    try:
+        sub = notify.subscribe(receiver)
+        case_id, refs = notify.new_case()
+        notify.escalate(case_id, refs[:1])
+        notify.append(case_id, EscalationAcknowledged(call_reference="911-82", dispatcher_ref="d"))
+        [failed] = eventually(
+            lambda: notify.deliveries(sub["headers"], status="failed", case_id=case_id), "failed"
+        )
+        receiver.failing = False
+        cancelled = notify.client.post(
+            f"/v1/deliveries/{failed['id']}/cancel", headers=sub["headers"]
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "cancelled"
+        eventually(lambda: receiver.types_for(case_id), "the held delivery goes")
+        assert receiver.types_for(case_id) == ["org.sexto.escalation.acknowledged.v1"]
+        again = notify.client.post(f"/v1/deliveries/{failed['id']}/cancel", headers=sub["headers"])
+        assert again.status_code == 409
+    finally:
+        receiver.down()
+
+
+def test_a_repeated_subscription_request_makes_one_subscription(notify: Notify) -> None:
+    receiver = LiveReceiver([secret()])
+    police = notify.police()
+    key = {"Idempotency-Key": "sub-key-0001"}
+    body = {"url": receiver.url, "types": ["escalation.*"]}
+    first = notify.client.post("/v1/subscriptions", json=body, headers={**police, **key})
+    second = notify.client.post("/v1/subscriptions", json=body, headers={**police, **key})
+    assert first.status_code == 201
+    assert second.status_code == 201
+    assert second.json() == first.json()  # same id, same secret
+    notify.made.append((first.json()["id"], police))
+    other = notify.client.post(
+        "/v1/subscriptions", json={**body, "types": ["intake.*"]}, headers={**police, **key}
+    )
+    assert other.status_code == 409
+    assert "Idempotency-Key" in other.json()["detail"]
+    assert len(notify.client.get("/v1/subscriptions", headers=police).json()) == 1

@@ -72,8 +72,20 @@ async def _unauthorized(_: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    # The cause stays in the server's log (by type only here: messages may hold data).
+    return problem(
+        500,
+        "Internal error",
+        f"the request failed on our side ({type(exc).__name__}); nothing was recorded unless "
+        "a later read shows it; retry, and report the problem if it persists",
+        "internal-error",
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every framework error answer in problem+json."""
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Unauthorized, _unauthorized)

@@ -164,6 +164,9 @@ def readiness_checks(app: FastAPI) -> dict[str, Check]:
                    if t.done()]  # fmt: skip
         if stopped:
             raise RuntimeError(f"consumers stopped: {stopped}")
+        ended = [t.get_name() for t in runtime.background if t.done()]
+        if ended:
+            raise RuntimeError(f"background work stopped: {ended}")
 
     return {
         "nats": nats_check,

@@ -40,6 +40,8 @@ def create_app(
 
     async def start_watching(runtime: ServiceRuntime) -> None:
         deadlines = escalation or EscalationSettings()
-        runtime.background.append(asyncio.create_task(watch(runtime, deadlines)))
+        runtime.background.append(
+            asyncio.create_task(watch(runtime, deadlines), name="escalation-deadlines")
+        )
 
     return build_app(replace(DEFINITION, on_start=start_watching), settings, auth)

@@ -53,7 +53,7 @@ def create_app(
                 with contextlib.suppress(Exception):
                     await http.aclose()
 
-        runtime.background.append(asyncio.create_task(run()))
+        runtime.background.append(asyncio.create_task(run(), name="notification-sender"))
 
     app = build_app(replace(DEFINITION, on_start=start_sending), settings, auth)
     app.state.notification = own

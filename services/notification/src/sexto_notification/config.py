@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,3 +36,11 @@ class NotificationSettings(BaseSettings):
     smtp_password: SecretStr | None = None
     mail_from: str = "sexto@localhost"
     mail_dir: Path = Path(".data/mail")
+
+    @model_validator(mode="after")
+    def _attempts_end_within_their_lease(self) -> NotificationSettings:
+        # An attempt is cut off at half its lease, so no other replica can take the same
+        # delivery while it runs; a request must fit well within that.
+        if self.lease_s < 2 * self.request_timeout_s + 5:
+            raise ValueError("lease_s must be at least 2 * request_timeout_s + 5")
+        return self

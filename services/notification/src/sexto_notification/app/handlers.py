@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
+import nats.errors
 from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, Principal, Role, can_see_case
 from sexto_events.catalogue.intake import CaseReported, StudentAdded
 from sexto_events.catalogue.notification import RecipientKind, RecipientRegistered
@@ -19,6 +17,7 @@ from sexto_events.recording import append_decided, record_read
 from sexto_events.service import ServiceRuntime
 
 from sexto_notification.app.secrets import SecretBox, check_secret, new_secret
+from sexto_notification.app.urls import RefusedAddress, check_destination, check_form
 from sexto_notification.config import NotificationSettings
 from sexto_notification.domain.policy import normalise_types
 
@@ -39,28 +38,16 @@ class Conflict(Exception):
     """The request contradicts what is on the record."""
 
 
+class AlreadyRecorded(Exception):
+    """The very fact asked for is on the record already."""
+
+    def __init__(self, event_id: str, version: int) -> None:
+        super().__init__(event_id)
+        self.event_id = event_id
+        self.version = version
+
+
 SUBSCRIBERS = frozenset({Role.ADMIN, Role.POLICE_DISPATCH, Role.SCHOOL_ADMIN})
-CASE_READERS_EXTRA = frozenset({Role.ADMIN})
-
-
-def check_url(url: str, allow_insecure: bool) -> str:
-    """A webhook address we are willing to call."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise Invalid("url: give an absolute https:// address")
-    if parts.username or parts.password:
-        raise Invalid("url: credentials in the address are refused; use the signing secret")
-    if allow_insecure:
-        return url
-    if parts.scheme != "https":
-        raise Invalid("url: only https:// addresses are called")
-    try:
-        address = ipaddress.ip_address(parts.hostname)
-    except ValueError:
-        return url
-    if address.is_private or address.is_loopback or address.is_link_local:
-        raise Invalid("url: private, loopback and link-local addresses are refused")
-    return url
 
 
 def scoped_filter(
@@ -96,9 +83,31 @@ def _public(row: Any) -> dict[str, Any]:
     }
 
 
+class Unavailable(Exception):
+    """A component this request needs did not answer."""
+
+
 async def _last_seq(runtime: ServiceRuntime) -> int:
-    reply = await runtime.nc.request(f"$JS.API.STREAM.INFO.{runtime.store.spec.name}", b"", 5)
-    return int(json.loads(reply.data)["state"]["last_seq"])
+    try:
+        reply = await runtime.nc.request(f"$JS.API.STREAM.INFO.{runtime.store.spec.name}", b"", 5)
+        return int(json.loads(reply.data)["state"]["last_seq"])
+    except (TimeoutError, KeyError, ValueError, nats.errors.Error) as exc:
+        raise Unavailable(f"the event log did not answer ({type(exc).__name__}); retry") from None
+
+
+def _replayed(
+    box: SecretBox, earlier: Any, body: dict[str, Any], types: frozenset[str],
+    territory: str | None, school_id: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The answer to a repeated request: the same subscription, if the same was asked."""
+    same = (
+        earlier["url"] == body["url"] and set(earlier["types"]) == set(types)
+        and earlier["territory"] == territory and earlier["school_id"] == school_id
+        and earlier["deleted_at"] is None
+    )  # fmt: skip
+    if not same:
+        raise Conflict("this Idempotency-Key was used for another subscription; use a new key")
+    return _public(earlier) | {"secret": box.open(earlier["id"], earlier["secret"])}
 
 
 async def create_subscription(
@@ -106,6 +115,7 @@ async def create_subscription(
     settings: NotificationSettings,
     principal: Principal,
     body: dict[str, Any],
+    idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     """Record a subscription; the secret is returned now and never again."""
     territory, school_id = scoped_filter(principal, body.get("territory"), body.get("school_id"))
@@ -113,22 +123,47 @@ async def create_subscription(
         types = normalise_types(body["types"], (t.subject_suffix() for t in CATALOGUE.types()))
     except ValueError as exc:
         raise Invalid(f"types: {exc}") from None
-    url = check_url(body["url"], settings.allow_insecure_urls)
+    try:
+        url = check_form(body["url"], settings.allow_insecure_urls)
+        await check_destination(url, settings.allow_insecure_urls)
+    except RefusedAddress as exc:
+        raise Invalid(str(exc)) from None
     try:
         secret = check_secret(body["secret"]) if body.get("secret") else new_secret()
     except ValueError as exc:
         raise Invalid(f"secret: {exc}") from None
     sub_id = f"sub_{uuid.uuid4().hex}"
     box = SecretBox(runtime.settings.master_key_bytes())
-    # Events already on the log when the subscription is made are not sent to it.
-    from_seq = await _last_seq(runtime)
     async with runtime.pool.acquire() as conn:
+        if idempotency_key is not None:
+            earlier = await conn.fetchrow(
+                "SELECT * FROM notification.subscriptions WHERE owner_subject = $1 "
+                "AND idempotency_key = $2",
+                principal.subject, idempotency_key,
+            )  # fmt: skip
+            if earlier is not None:
+                return _replayed(box, earlier, body, types, territory, school_id)
+        # Inactive until it is in place (from_seq at the end of time), then events after
+        # the log's current end are sent: none slips between reading the end and the insert.
         row = await conn.fetchrow(
             "INSERT INTO notification.subscriptions (id, url, types, territory, school_id, "
-            "secret, owner_subject, owner_role, from_seq) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+            "secret, owner_subject, owner_role, from_seq, idempotency_key) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 9223372036854775807, $9) "
+            "ON CONFLICT (owner_subject, idempotency_key) DO NOTHING RETURNING *",
             sub_id, url, sorted(types), territory, school_id, box.seal(sub_id, secret),
-            principal.subject, principal.role.value, from_seq,
+            principal.subject, principal.role.value, idempotency_key,
+        )  # fmt: skip
+        if row is None:  # the same key, at the same moment: answer as the first did
+            earlier = await conn.fetchrow(
+                "SELECT * FROM notification.subscriptions WHERE owner_subject = $1 "
+                "AND idempotency_key = $2",
+                principal.subject, idempotency_key,
+            )  # fmt: skip
+            return _replayed(box, earlier, body, types, territory, school_id)
+        from_seq = await _last_seq(runtime)
+        row = await conn.fetchrow(
+            "UPDATE notification.subscriptions SET from_seq = $2 WHERE id = $1 RETURNING *",
+            sub_id, from_seq,
         )  # fmt: skip
     return _public(row) | {"secret": secret}
 
@@ -203,6 +238,8 @@ async def rotate_secret(
             "previous_until = $3, secret = $2 WHERE id = $1 RETURNING *",
             sub_id, box.seal(sub_id, fresh), until,
         )  # fmt: skip
+    if row is None:
+        raise NotFound("no subscription with this id is yours")
     return _public(row) | {"secret": fresh}
 
 
@@ -235,12 +272,9 @@ async def list_deliveries(
     return [dict(r) for r in rows]
 
 
-async def retry_delivery(
-    runtime: ServiceRuntime, principal: Principal, delivery_id: str
-) -> dict[str, Any]:
-    """A failed delivery goes again (one more attempt, same id); what it held follows."""
+async def _owned_delivery(runtime: ServiceRuntime, principal: Principal, delivery_id: str) -> None:
     if principal.role not in SUBSCRIBERS:
-        raise Forbidden("deliveries are retried by their subscription's owner or an admin")
+        raise Forbidden("deliveries are handled by their subscription's owner or an admin")
     async with runtime.pool.acquire() as conn:
         mine = await conn.fetchval(
             "SELECT 1 FROM notification.deliveries d WHERE id = $1 AND ($2 OR ("
@@ -248,8 +282,16 @@ async def retry_delivery(
             "SELECT id FROM notification.subscriptions WHERE owner_subject = $3)))",
             delivery_id, principal.role is Role.ADMIN, principal.subject,
         )  # fmt: skip
-        if mine is None:
-            raise NotFound("no delivery with this id is yours")
+    if mine is None:
+        raise NotFound("no delivery with this id is yours")
+
+
+async def retry_delivery(
+    runtime: ServiceRuntime, principal: Principal, delivery_id: str
+) -> dict[str, Any]:
+    """A failed delivery goes again (one more attempt, same id); what it held follows."""
+    await _owned_delivery(runtime, principal, delivery_id)
+    async with runtime.pool.acquire() as conn:
         row = await conn.fetchrow(
             "UPDATE notification.deliveries SET status = 'pending', next_attempt_at = now(), "
             "leased_until = NULL WHERE id = $1 AND status = 'failed' "
@@ -265,21 +307,37 @@ async def retry_delivery(
     return dict(row)
 
 
-async def _case_row(runtime: ServiceRuntime, principal: Principal, case_id: str) -> Any:
-    # A case reported a moment ago may not have reached this service yet: wait briefly.
-    for _ in range(20):
-        async with runtime.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT * FROM notification.cases WHERE case_id = $1", case_id
+async def cancel_delivery(
+    runtime: ServiceRuntime, principal: Principal, delivery_id: str
+) -> dict[str, Any]:
+    """Give up a pending or failed delivery: what it held behind it goes on."""
+    await _owned_delivery(runtime, principal, delivery_id)
+    async with runtime.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "UPDATE notification.deliveries SET status = 'cancelled', leased_until = NULL, "
+            "lease_token = NULL WHERE id = $1 AND status IN ('pending', 'failed') "
+            f"RETURNING {_DELIVERY_COLUMNS}",
+            delivery_id,
+        )
+        if row is None:
+            current = await conn.fetchval(
+                "SELECT status FROM notification.deliveries WHERE id = $1", delivery_id
             )
-        if row is not None:
-            break
-        await asyncio.sleep(0.1)
-    if row is None:
-        raise NotFound("no case with this id in your scope")
-    scope = CaseScope(row["school_id"], row["territory"], row["escalated"])
-    if not (principal.role in CASE_READERS_EXTRA or can_see_case(principal, scope)):
-        raise NotFound("no case with this id in your scope")
+            raise Conflict(f"only a pending or failed delivery can be cancelled; this is {current}")
+        await conn.execute("SELECT pg_notify('sexto_notification_due', '')")
+    return dict(row)
+
+
+async def _case_row(runtime: ServiceRuntime, principal: Principal, case_id: str) -> Any:
+    async with runtime.pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT * FROM notification.cases WHERE case_id = $1", case_id)
+    if row is None or not can_see_case(
+        principal, CaseScope(row["school_id"], row["territory"], row["escalated"])
+    ):
+        raise NotFound(
+            "no case with this id in your scope (a case reported moments ago reaches this "
+            "service within a second or so)"
+        )
     return row
 
 
@@ -308,15 +366,20 @@ async def register_recipient(
                 isinstance(event.data, RecipientRegistered)
                 and event.data.recipient_ref == data.recipient_ref
             ):
+                if event.data == data:  # a repeated request: answer as the first time
+                    raise AlreadyRecorded(event.id, event.seq)
                 raise Conflict(
-                    f"recipient_ref {data.recipient_ref} is already registered on this case; "
-                    "use a new reference"
+                    f"recipient_ref {data.recipient_ref} is already registered on this case "
+                    "with other details; use a new reference"
                 )
         if data.student_ref is not None and data.student_ref not in students:
             raise Invalid(f"student_ref: no student {data.student_ref} on this case")
         return [NewEvent(data, principal.subject, principal.role.value)]
 
-    result = await append_decided(runtime.store, case, decide)
+    try:
+        result = await append_decided(runtime.store, case, decide)
+    except AlreadyRecorded as done:
+        return done.event_id, done.version
     return result.event_ids[0], result.version.seq
 
 

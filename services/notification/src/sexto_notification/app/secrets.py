@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 PREFIX = "whsec_"
-MIN_BYTES, MAX_BYTES = 24, 64
+MIN_BYTES, MAX_BYTES = 24, 48  # longer base64 runs are refused by the input guard
 
 
 class InvalidSecret(ValueError):
@@ -28,15 +28,15 @@ def new_secret() -> str:
 
 
 def check_secret(secret: str) -> str:
-    """The secret if it is whsec_ + base64 of 24 to 64 random bytes."""
+    """The secret if it is whsec_ + base64 of 24 to 48 random bytes."""
     if not secret.startswith(PREFIX):
-        raise InvalidSecret("the secret must look like whsec_<base64 of 24 to 64 bytes>")
+        raise InvalidSecret("the secret must look like whsec_<base64 of 24 to 48 bytes>")
     try:
         raw = base64.b64decode(secret[len(PREFIX) :], validate=True)
     except (binascii.Error, ValueError):
         raise InvalidSecret("the secret after whsec_ is not valid base64") from None
     if not MIN_BYTES <= len(raw) <= MAX_BYTES:
-        raise InvalidSecret(f"the secret must hold 24 to 64 bytes, not {len(raw)}")
+        raise InvalidSecret(f"the secret must hold 24 to 48 bytes, not {len(raw)}")
     return secret
 
 

@@ -18,7 +18,6 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import structlog
 from prometheus_client import Counter, Histogram
@@ -30,7 +29,7 @@ from sexto_events.catalogue.notification import (
     RecipientRegistered,
 )
 from sexto_events.ids import derived_event_id
-from sexto_events.model import CaseRef, NewEvent
+from sexto_events.model import CaseRef, NewEvent, RecordedEvent
 from sexto_events.protocols import by_id
 from sexto_events.reactions import append_once
 from sexto_events.service import ServiceRuntime
@@ -38,6 +37,7 @@ from standardwebhooks.webhooks import Webhook
 
 from sexto_notification.app.mail import MailFailure, MailTransport, build
 from sexto_notification.app.secrets import SecretBox
+from sexto_notification.app.urls import RefusedAddress, check_destination
 from sexto_notification.config import NotificationSettings
 from sexto_notification.domain.policy import STAFF_STEPS, AttemptResult, next_status, retry_delay
 from sexto_notification.projections.dispatch import WAKE_CHANNEL
@@ -70,8 +70,9 @@ LIMIT $1
 """
 
 _CLAIM = """
-UPDATE notification.deliveries SET leased_until = now() + make_interval(secs => $2)
-WHERE id = ANY($1::text[]) AND status = 'pending'
+UPDATE notification.deliveries
+SET leased_until = now() + make_interval(secs => $2), lease_token = gen_random_uuid()::text
+WHERE id = ANY($1::text[]) AND status = 'pending' AND next_attempt_at <= now()
   AND (leased_until IS NULL OR leased_until < now())
 RETURNING *
 """
@@ -113,7 +114,7 @@ class Sender:
             while True:
                 try:
                     await self._round()
-                except (asyncpg.PostgresError, OSError) as exc:
+                except Exception as exc:
                     log.warning("sender round failed", error=type(exc).__name__)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
@@ -143,19 +144,74 @@ class Sender:
         self._wake.set()  # the next delivery of that recipient and case may now go
 
     async def _attempt(self, row: dict[str, Any]) -> None:
+        """One attempt, bounded well within the lease; whatever happens is recorded."""
+        case = CaseRef(row["territory"], row["case_id"])
+        outcome: tuple[str, AttemptResult] | None
         try:
-            if row["channel"] == Channel.WEBHOOK.value:
-                outcome = await self._webhook(row)
-            else:
-                outcome = await self._email(row)
-            if outcome is None:
-                return
-            template_version, result = outcome
-            await self._record(row, template_version, result)
-        except Exception as exc:  # the lease runs out and the delivery is tried again
+            async with asyncio.timeout(self.settings.lease_s / 2):
+                loaded = await self.runtime.store.load(case)
+                if await self._known(row, loaded.events):
+                    return  # the record already holds this attempt: nothing to send again
+                if row["channel"] == Channel.WEBHOOK.value:
+                    outcome = await self._webhook(row)
+                else:
+                    outcome = await self._email(row, loaded.events)
+        except TimeoutError:
+            outcome = row["template"], AttemptResult(False, "timeout (attempt took too long)")
+        except Exception as exc:
+            outcome = (
+                row["template"],
+                AttemptResult(False, f"internal error ({type(exc).__name__})"),
+            )
+        if outcome is None:
+            return
+        try:
+            await self._record(row, *outcome)
+        except Exception as exc:
             log.warning(
                 "delivery attempt not recorded", delivery=row["id"], error=type(exc).__name__
             )
+
+    async def _known(self, row: dict[str, Any], events: list[RecordedEvent]) -> bool:
+        """True (and the row brought up to date) when the record holds a later attempt than
+        the row knows: a crash after recording, or an outbox rebuilt from the log."""
+        attempts = [
+            e.data for e in events
+            if isinstance(e.data, DeliveryAttempted) and e.data.delivery_id == row["id"]
+            and e.data.attempt > row["attempts"]
+        ]  # fmt: skip
+        if not attempts:
+            return False
+        latest = max(attempts, key=lambda a: a.attempt)
+        await self._settle(row, latest)
+        return True
+
+    async def _settle(self, row: dict[str, Any], recorded: DeliveryAttempted) -> None:
+        """Set the row from the attempt on the record; only while holding the lease."""
+        if recorded.outcome is Outcome.SENT:
+            status = "sent"
+        elif recorded.final:
+            status = "failed"
+        else:
+            status = "pending"
+        s = self.settings
+        delay = retry_delay(
+            recorded.attempt,
+            s.backoff_base_s,
+            s.backoff_cap_s,
+            s.jitter,
+            random.random(),  # noqa: S311
+        )
+        async with self.runtime.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE notification.deliveries SET attempts = $3, status = $4, "
+                "next_attempt_at = $5, leased_until = NULL, lease_token = NULL, "
+                "last_error = $6, sent_at = CASE WHEN $4 = 'sent' THEN now() ELSE sent_at END "
+                "WHERE id = $1 AND lease_token = $2",
+                row["id"], row["lease_token"], recorded.attempt, status,
+                datetime.now(UTC) + timedelta(seconds=delay),
+                None if status == "sent" else recorded.detail,
+            )  # fmt: skip
 
     async def _webhook(self, row: dict[str, Any]) -> tuple[str, AttemptResult] | None:
         async with self.runtime.pool.acquire() as conn:
@@ -174,6 +230,10 @@ class Sender:
         secrets = [self.box.open(sub["id"], sub["secret"])]
         if sub["previous_secret"] is not None and (sub["previous_until"] or now) > now:
             secrets.append(self.box.open(sub["id"], sub["previous_secret"]))
+        try:
+            await check_destination(sub["url"], self.settings.allow_insecure_urls)
+        except RefusedAddress as exc:
+            return row["template"], AttemptResult(False, str(exc)[:200], permanent=True)
         body: str = row["body"]
         headers = {
             "content-type": "application/json",
@@ -194,8 +254,9 @@ class Sender:
         ok = 200 <= response.status_code < 300
         return row["template"], AttemptResult(ok, f"http {response.status_code}")
 
-    async def _email(self, row: dict[str, Any]) -> tuple[str, AttemptResult]:
-        case = CaseRef(row["territory"], row["case_id"])
+    async def _email(
+        self, row: dict[str, Any], events: list[RecordedEvent]
+    ) -> tuple[str, AttemptResult]:
         async with self.runtime.pool.acquire() as conn:
             info = await conn.fetchrow(
                 "SELECT c.protocol, c.protocol_version, s.name AS school FROM notification.cases c "
@@ -203,15 +264,14 @@ class Sender:
                 "WHERE c.case_id = $1",
                 row["case_id"],
             )
-        loaded = await self.runtime.store.load(case)
         address: str | Erased | None = None
-        for event in loaded.events:
+        for event in events:
             data = event.data
             if isinstance(data, RecipientRegistered) and data.recipient_ref == row["target"]:
                 address = data.email
         if not isinstance(address, str):
             return row["template"], AttemptResult(False, "recipient erased", permanent=True)
-        cause = next((e for e in loaded.events if e.id == row["event_id"]), None)
+        cause = next((e for e in events if e.id == row["event_id"]), None)
         language = str(row["template"]).rsplit(".", 1)[-1]
         version = by_id(info["protocol_version"]) if info and info["protocol_version"] else None
         values = {
@@ -236,7 +296,7 @@ class Sender:
         self, row: dict[str, Any], template_version: str, result: AttemptResult
     ) -> None:
         attempt = row["attempts"] + 1
-        status, final = next_status(result, attempt, self.settings.max_attempts)
+        _, final = next_status(result, attempt, self.settings.max_attempts)
         outcome = DeliveryAttempted(
             delivery_id=row["id"],
             channel=Channel(row["channel"]),
@@ -258,18 +318,16 @@ class Sender:
             causation_id=row["event_id"],
             event_id=derived_event_id(row["id"], f"attempt|{attempt}"),
         )
-        await append_once(self.runtime.store, CaseRef(row["territory"], row["case_id"]), event)
-        s = self.settings
-        delay = retry_delay(attempt, s.backoff_base_s, s.backoff_cap_s, s.jitter, random.random())  # noqa: S311
-        async with self.runtime.pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE notification.deliveries SET attempts = $2, status = $3, "
-                "next_attempt_at = $4, leased_until = NULL, last_error = $5, "
-                "sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END "
-                "WHERE id = $1 AND attempts <= $2",
-                row["id"], attempt, status, datetime.now(UTC) + timedelta(seconds=delay),
-                None if result.sent else result.detail[:200],
-            )  # fmt: skip
+        case = CaseRef(row["territory"], row["case_id"])
+        if not await append_once(self.runtime.store, case, event):
+            # This very attempt is on the record already (made before a crash): the record
+            # says how it ended, whatever this run saw.
+            loaded = await self.runtime.store.load(case)
+            recorded = next(e.data for e in loaded.events if e.id == event.event_id)
+            assert isinstance(recorded, DeliveryAttempted)
+            await self._settle(row, recorded)
+            return
+        await self._settle(row, outcome)
         ATTEMPTS.labels(row["channel"], outcome.outcome.value, str(final).lower()).inc()
         if result.sent:
             LATENCY.labels(row["channel"]).observe(

@@ -98,11 +98,11 @@ def normalise_types(wanted: Iterable[str], known: Iterable[str]) -> frozenset[st
 def retry_delay(attempt: int, base_s: float, cap_s: float, jitter: float, rand: float) -> float:
     """Seconds to wait after failed attempt `attempt` (1-based); `rand` is uniform in [0, 1).
 
-    Exponential (base, 2·base, 4·base ...) capped at `cap_s`, then spread by ±jitter so that
-    many deliveries failing together (a receiver down) do not come back all at once.
+    Exponential (base, 2·base, 4·base ...) spread by ±jitter so that many deliveries failing
+    together (a receiver down) do not come back all at once, and never beyond `cap_s`.
     """
     exponential = min(cap_s, base_s * float(2 ** min(attempt - 1, 62)))
-    return max(0.0, exponential * (1 + jitter * (2 * rand - 1)))
+    return min(cap_s, max(0.0, exponential * (1 + jitter * (2 * rand - 1))))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sexto_events.auth.dependencies import CurrentPrincipal
 from sexto_events.catalogue.base import Ref
@@ -15,7 +15,7 @@ from sexto_events.problems import refusal
 from sexto_events.service import ServiceRuntime
 
 from sexto_notification.app import handlers
-from sexto_notification.app.handlers import Conflict, Forbidden, Invalid, NotFound
+from sexto_notification.app.handlers import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from sexto_notification.config import NotificationSettings
 
 router = APIRouter(prefix="/v1", tags=["notification"])
@@ -42,7 +42,7 @@ class SubscriptionIn(Strict):
     secret: str | None = Field(
         default=None,
         max_length=200,
-        description="whsec_<base64 of 24 to 64 bytes>; generated when omitted",
+        description="whsec_<base64 of 24 to 48 bytes>; generated when omitted",
     )
 
 
@@ -136,10 +136,18 @@ def _settings(request: Request) -> NotificationSettings:
 
 
 @router.post("/subscriptions", status_code=201, response_model=SubscriptionWithSecret)
-async def subscribe(body: SubscriptionIn, request: Request, principal: CurrentPrincipal) -> Any:
-    """Subscribe a webhook. Police dispatch subscribes within its own territory."""
+async def subscribe(
+    body: SubscriptionIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[
+        str | None, Header(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    ] = None,
+) -> Any:
+    """Subscribe a webhook. Police dispatch subscribes within its own territory and receives
+    escalated cases only. Repeat with the same `Idempotency-Key` to get the same answer."""
     return await handlers.create_subscription(
-        _runtime(request), _settings(request), principal, body.model_dump()
+        _runtime(request), _settings(request), principal, body.model_dump(), idempotency_key
     )
 
 
@@ -191,12 +199,19 @@ async def retry(delivery_id: str, request: Request, principal: CurrentPrincipal)
     return await handlers.retry_delivery(_runtime(request), principal, delivery_id)
 
 
+@router.post("/deliveries/{delivery_id}/cancel", response_model=DeliveryOut)
+async def cancel(delivery_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+    """Give up a delivery (e.g. one your receiver can never accept); those behind it go on."""
+    return await handlers.cancel_delivery(_runtime(request), principal, delivery_id)
+
+
 @router.post("/cases/{case_id}/recipients", status_code=201, response_model=Recorded)
 async def register_recipient(
     case_id: str, body: RecipientIn, request: Request, principal: CurrentPrincipal
 ) -> Recorded:
     """Register a parent (sent the protocol's information documents at once) or a staff
-    member (sent each step from now on). The address is sealed and erasable."""
+    member (sent each step from now on). The address is sealed and erasable. Repeating the
+    same registration answers with the first; other details under the same ref are a 409."""
     data = RecipientRegistered(**body.model_dump())
     event_id, version = await handlers.register_recipient(
         _runtime(request), principal, case_id, data
@@ -216,3 +231,4 @@ def configure(app: FastAPI) -> None:
     app.add_exception_handler(Forbidden, refusal(403, "Forbidden", "forbidden"))
     app.add_exception_handler(Invalid, refusal(422, "Invalid request", "invalid-request"))
     app.add_exception_handler(Conflict, refusal(409, "Conflict", "conflict"))
+    app.add_exception_handler(Unavailable, refusal(503, "Unavailable", "unavailable"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sexto_events.auth.principal import POLICE_ROLES, Role
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.escalation import EscalationRequested
 from sexto_events.catalogue.intake import CaseReported
@@ -46,8 +47,11 @@ CREATE TABLE IF NOT EXISTS notification.subscriptions (
     owner_role      text NOT NULL,
     from_seq        bigint NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now(),
-    deleted_at      timestamptz
+    deleted_at      timestamptz,
+    idempotency_key text
 );
+CREATE UNIQUE INDEX IF NOT EXISTS subscriptions_idempotency
+    ON notification.subscriptions (owner_subject, idempotency_key);
 """
 
 _DDL = """
@@ -67,6 +71,7 @@ CREATE TABLE IF NOT EXISTS notification.deliveries (
     event_type      text NOT NULL,
     event_time      timestamptz NOT NULL,
     correlation_id  text NOT NULL,
+    traceparent     text,
     channel         text NOT NULL,
     target          text NOT NULL,
     recipient_kind  text NOT NULL,
@@ -76,6 +81,7 @@ CREATE TABLE IF NOT EXISTS notification.deliveries (
     attempts        integer NOT NULL DEFAULT 0,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     leased_until    timestamptz,
+    lease_token     text,
     last_error      text,
     created_at      timestamptz NOT NULL DEFAULT now(),
     sent_at         timestamptz
@@ -92,6 +98,7 @@ CREATE TABLE IF NOT EXISTS notification.outcomes (
 CREATE INDEX IF NOT EXISTS outcomes_case ON notification.outcomes (case_id, at);
 """
 
+ESCALATED_ONLY = frozenset(r.value for r in (*POLICE_ROLES, Role.PROSECUTOR))
 _STAFF = (RecipientKind.INTERVENER.value, RecipientKind.SAFEGUARDING_LEAD.value)
 
 
@@ -175,7 +182,7 @@ class Dispatcher:
 
     async def _webhooks(self, event: RecordedEvent, case: Any, conn: DbConnection) -> None:
         subscriptions = await conn.fetch(
-            "SELECT id, types, territory, school_id FROM notification.subscriptions "
+            "SELECT id, types, territory, school_id, owner_role FROM notification.subscriptions "
             "WHERE deleted_at IS NULL AND from_seq < $1",
             event.seq,
         )
@@ -185,6 +192,8 @@ class Dispatcher:
             wanted = EventFilter(frozenset(sub["types"]), sub["territory"], sub["school_id"])
             if not wanted.matches(suffix, event.envelope.territory, case["school_id"]):
                 continue
+            if sub["owner_role"] in ESCALATED_ONLY and not case["escalated"]:
+                continue  # police and prosecutors see escalated cases only
             body = body or webhook_body(event)
             await self._queue(
                 conn, event, Channel.WEBHOOK, sub["id"], "subscription", WEBHOOK_TEMPLATE, body
@@ -237,13 +246,14 @@ class Dispatcher:
     ) -> None:
         inserted = await conn.fetchval(
             "INSERT INTO notification.deliveries (id, case_id, territory, seq, event_id, "
-            "event_type, event_time, correlation_id, channel, target, recipient_kind, "
-            "template, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+            "event_type, event_time, correlation_id, traceparent, channel, target, "
+            "recipient_kind, template, body) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
             "ON CONFLICT DO NOTHING RETURNING 1",
             delivery_id(event.id, channel, target), event.envelope.subject,
             event.envelope.territory, event.seq, event.id, _suffix(event.data),
-            event.envelope.time_dt, event.envelope.correlationid, channel.value, target, kind,
-            template, body,
+            event.envelope.time_dt, event.envelope.correlationid, event.envelope.traceparent,
+            channel.value, target, kind, template, body,
         )  # fmt: skip
         if inserted:
             # Delivered to listeners when this transaction commits: the sender wakes at once.
