@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from email.message import Message
 
+import pytest
+from aiosmtpd.controller import Controller
+from sexto_devstack.procs import free_port
 from sexto_events.auth.principal import Role
 from sexto_events.catalogue.escalation import EscalationAcknowledged
 from sexto_events.catalogue.notification import RecipientRegistered
 from sexto_events.model import CaseRef
+from sexto_notification.app.mail import MailFailure, SmtpTransport, build
+from sexto_notification.config import NotificationSettings
+from sexto_notification.templates import render, template_name
 
-from tests.notification.conftest import Notify, eventually
+from tests.notification.conftest import Captured, Notify, eventually
 
 NAMES = ("Maëlle", "Quintessa", "Orvald", "Pennywhistle", "Tamsin", "Greyleaf")
 
@@ -177,3 +183,28 @@ def test_recipients_are_checked_against_the_case(notify: Notify) -> None:
     reviewer = notify.world.headers(Role.LEGAL_REVIEWER, subject="lr-1")
     read = notify.client.get(f"/v1/cases/{case_id}/notifications", headers=reviewer)
     assert read.status_code == 200
+
+
+async def test_smtp_never_falls_back_to_plain_text_when_tls_is_asked() -> None:
+    handler = Captured()
+    smtp = Controller(handler, hostname="127.0.0.1", port=free_port())  # no STARTTLS offered
+    smtp.start()
+    try:
+        settings = NotificationSettings(
+            smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_starttls=True
+        )
+        message = render(template_name("sexto-qc", None, "staff_step", "en"), case_id="c-1",
+                         school="S", protocol_version="", step="s", at="t")  # fmt: skip
+        mail = build(settings, "staff@school.example", message, "d-tls")
+        with pytest.raises(MailFailure, match="smtp"):
+            await SmtpTransport(settings).send(mail)
+        plain_login = NotificationSettings(
+            smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_starttls=False,
+            smtp_username="sexto", smtp_password="not-sent-in-clear",
+        )  # fmt: skip
+        with pytest.raises(MailFailure, match="without STARTTLS") as refused:
+            await SmtpTransport(plain_login).send(mail)
+        assert refused.value.permanent
+        assert handler.messages == []
+    finally:
+        smtp.stop()

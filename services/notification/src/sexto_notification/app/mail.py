@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import ssl
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -58,7 +59,10 @@ class SmtpTransport:
         try:
             with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.request_timeout_s) as smtp:
                 if s.smtp_starttls:
-                    smtp.starttls()
+                    # Verified: the server's certificate and name, like any TLS client.
+                    smtp.starttls(context=ssl.create_default_context())
+                elif s.smtp_username:
+                    raise MailFailure("smtp login refused without STARTTLS", permanent=True)
                 if s.smtp_username and s.smtp_password:
                     smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
                 refused = smtp.send_message(message)
@@ -67,6 +71,8 @@ class SmtpTransport:
             raise MailFailure(f"smtp {code} recipient refused", permanent=code >= 550) from None
         except smtplib.SMTPResponseException as exc:
             raise MailFailure(f"smtp {exc.smtp_code}") from None
+        except ssl.SSLError as exc:
+            raise MailFailure(f"smtp TLS refused ({exc.reason})") from None
         except (OSError, smtplib.SMTPException) as exc:
             raise MailFailure(f"smtp unreachable ({type(exc).__name__})") from None
         if refused:
