@@ -289,6 +289,30 @@ def test_a_rebuild_sends_nothing_twice(notify: Notify) -> None:
         notify.append(case_id, EscalationAcknowledged(call_reference="911-80", dispatcher_ref="d"))
         eventually(lambda: len(receiver.types_for(case_id)) == 2, "the next event still flows")
         assert receiver.posts == 2
+
+        # Even the outbox lost: the replay queues the deliveries again, and the sender finds
+        # them sent on the case's record instead of sending them again.
+        async def lose_outbox() -> None:
+            async with notify.runtime.pool.acquire() as conn:
+                await conn.execute(
+                    "DELETE FROM notification.deliveries WHERE case_id = $1", case_id
+                )
+
+        notify.call(lose_outbox)
+        notify.call(rebuild_projection, notify.runtime, "dispatch")
+        restored = eventually(
+            lambda: (
+                found
+                if len(found := notify.deliveries(sub["headers"], case_id=case_id, status="sent"))
+                == 2
+                else None
+            ),
+            "the restored outbox shows both deliveries sent",
+        )
+        assert {d["id"] for d in restored} == {d["id"] for d in before} | {
+            d["id"] for d in restored if d["event_type"] == "escalation.acknowledged"
+        }
+        assert receiver.posts == 2
     finally:
         receiver.down()
 

@@ -25,7 +25,6 @@ from sexto_events.catalogue.legal import ErasureReason, HoldReason
 from sexto_events.chain import ChainReport
 from sexto_events.errors import EventLogError
 from sexto_events.legal.access import NotAllowed, Tool, require, reveals_personal_data
-from sexto_events.legal.audit import record_read
 from sexto_events.legal.erasure import (
     RetentionSettings,
     retention_run,
@@ -39,6 +38,7 @@ from sexto_events.legal.replay import BadFilter, ReplayFilter, replay_to_file
 from sexto_events.legal.scan import StreamPosition
 from sexto_events.legal.stats import compute_stats
 from sexto_events.legal.verification import verify_case, verify_log
+from sexto_events.recording import record_read
 
 from sexto_cli.rebuild import SERVICES, rebuild_service
 from sexto_cli.session import CliError, Credentials, Session, open_session

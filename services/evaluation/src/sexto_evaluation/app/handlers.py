@@ -6,12 +6,12 @@ from typing import Any
 
 import uuid_utils
 from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, Principal, can_see_case
-from sexto_events.catalogue.audit import CaseRead
 from sexto_events.catalogue.evaluation import AssessmentMade
 from sexto_events.errors import ConcurrencyConflict
 from sexto_events.ids import derived_event_id
 from sexto_events.model import CaseRef, NewEvent, RecordedEvent
 from sexto_events.protocols import by_id
+from sexto_events.recording import record_read
 from sexto_events.service import ServiceRuntime
 
 from sexto_evaluation.domain.decide import EvaluationError, decide_grid
@@ -127,14 +127,6 @@ async def latest_assessment(
     loaded = await runtime.store.load(case)
     state = replay(loaded.events)
     latest = next((e for e in reversed(loaded.events) if isinstance(e.data, AssessmentMade)), None)
-    read = NewEvent(CaseRead(view="assessment", service="evaluation"), principal.subject,
-                    principal.role.value)  # fmt: skip
-    version = loaded.version
-    for _ in range(5):
-        try:
-            await runtime.store.append(case, [read], version)
-            break
-        except ConcurrencyConflict:
-            version = (await runtime.store.load(case)).version
+    await record_read(runtime.store, principal, case, "assessment", "evaluation")
     pending = [ref for ref in state.students if ref not in state.grids]
     return latest, {"pending": pending, "protocol_version": state.protocol_version}

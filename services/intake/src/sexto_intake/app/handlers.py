@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import uuid_utils
-from sexto_events import protocols
+from sexto_events import protocols, recording
 from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, Principal, Role, can_see_case
-from sexto_events.catalogue.audit import CaseRead
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.intake import CaseReported, StudentInvolved
 from sexto_events.db import DbConnection
@@ -299,15 +298,7 @@ async def record_read(
     runtime: ServiceRuntime, principal: Principal, case: CaseRef, view: str
 ) -> None:
     """Put the read on the case's record (who, role, when, which view)."""
-    event = NewEvent(CaseRead(view=view, service="intake"), principal.subject, principal.role)
-    for _ in range(5):
-        version = (await runtime.store.load(case)).version
-        try:
-            await runtime.store.append(case, [event], version)
-            return
-        except ConcurrencyConflict:
-            continue
-    raise ConcurrencyConflict(str(case), version.seq, None)
+    await recording.record_read(runtime.store, principal, case, view, "intake")
 
 
 async def register(
