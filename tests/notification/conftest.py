@@ -24,7 +24,8 @@ from sexto_events.auth.principal import Role
 from sexto_events.auth.tokens import AuthSettings
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.escalation import EscalatedStudent, EscalationRequested
-from sexto_events.model import CaseRef, NewEvent, RecordedEvent
+from sexto_events.model import CaseRef, LoadedCase, NewEvent, RecordedEvent
+from sexto_events.recording import append_decided
 from sexto_notification.bootstrap import create_app
 from sexto_notification.config import NotificationSettings
 
@@ -143,10 +144,12 @@ class Notify:
 
     def append(self, case_id: str, data: EventData, role: str = "police_dispatch") -> str:
         case = CaseRef(self.world.territory, case_id)
-        loaded = self.call(self.runtime.store.load, case)
-        result = self.call(
-            self.runtime.store.append, case, [NewEvent(data, "disp-1", role)], loaded.version
-        )
+
+        async def decide(_: LoadedCase) -> list[NewEvent]:
+            # At the case's current version: the service records deliveries on it too.
+            return [NewEvent(data, "disp-1", role)]
+
+        result = self.call(append_decided, self.runtime.store, case, decide)
         return str(result.event_ids[0])
 
     def escalate(self, case_id: str, refs: list[str]) -> str:

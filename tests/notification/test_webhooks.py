@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import os
 import time
+from pathlib import Path
 
+import httpx
 from sexto_events.auth.principal import Role
 from sexto_events.catalogue.escalation import EscalationAcknowledged, KitCollected, SealCheck
 from sexto_events.catalogue.notification import Channel, DeliveryAttempted
 from sexto_events.service import rebuild_projection
+from sexto_notification.app.mail import FolderTransport
+from sexto_notification.app.sender import Sender
 from sexto_notification.projections.dispatch import delivery_id
 
 from tests.notification.conftest import LiveReceiver, Notify, eventually
@@ -419,3 +425,48 @@ def test_a_repeated_subscription_request_makes_one_subscription(notify: Notify) 
     assert other.status_code == 409
     assert "Idempotency-Key" in other.json()["detail"]
     assert len(notify.client.get("/v1/subscriptions", headers=police).json()) == 1
+
+
+def test_two_senders_share_the_work_without_sending_twice_or_out_of_order(
+    notify: Notify,
+) -> None:
+    # A second replica's sender on the same database and log, beside the service's own.
+    settings = notify.client.app.state.notification  # type: ignore[attr-defined]
+    http = httpx.AsyncClient()
+    second = Sender(notify.runtime, settings, FolderTransport(Path("/nonexistent")), http)
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start() -> None:
+        tasks.append(asyncio.create_task(second.run()))
+
+    async def stop() -> None:
+        tasks[0].cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await tasks[0]
+        await http.aclose()
+
+    notify.call(start)
+    receiver = LiveReceiver([secret()])
+    receiver.up()
+    try:
+        notify.subscribe(receiver)
+        cases = [notify.new_case() for _ in range(4)]
+        steps = [
+            EscalationAcknowledged(call_reference=f"911-{n}", dispatcher_ref="d") for n in range(3)
+        ]
+        for case_id, refs in cases:
+            notify.escalate(case_id, refs[:1])
+        for step in steps:
+            for case_id, _ in cases:
+                notify.append(case_id, step)
+        eventually(lambda: all(len(receiver.types_for(c)) == 4 for c, _ in cases), "all 16 arrive")
+        time.sleep(0.5)  # any duplicate would arrive now
+        assert receiver.posts == 16
+        assert len({i for i, _ in receiver.taken}) == 16
+        for case_id, _ in cases:
+            got = [e["data"].get("call_reference") for _, e in receiver.taken
+                   if e["subject"] == case_id]  # fmt: skip
+            assert got == [None, "911-0", "911-1", "911-2"]
+    finally:
+        notify.call(stop)
+        receiver.down()
