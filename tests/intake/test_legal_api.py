@@ -26,6 +26,7 @@ def test_legal_history_is_the_log_with_personal_data_and_protocol_versions(world
     history = world.client.get(f"/v1/legal/cases/{case_id}/history", headers=reviewer(world))
 
     assert history.status_code == 200, history.text
+    assert history.headers["cache-control"] == "no-store"
     body = history.json()
     log = log_events(world, case_id)
     assert body["chain"]["verified"] is True
@@ -56,6 +57,7 @@ def test_the_exported_zip_verifies_on_its_own(world: World, tmp_path: Path) -> N
 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/zip"
+    assert response.headers["cache-control"] == "no-store"
     zipfile.ZipFile(io.BytesIO(response.content)).extractall(tmp_path)
     folder = tmp_path / f"case-{case_id}"
     checked = subprocess.run([sys.executable, "-I", str(folder / "verify.py")],

@@ -57,6 +57,7 @@ def _chain(case_id: str, report: ChainReport, head_hash: str) -> ChainOut:
 async def legal_history(
     case_id: str,
     request: Request,
+    response: Response,
     principal: CurrentPrincipal,
     as_of: Annotated[
         AwareDatetime | None,
@@ -69,6 +70,7 @@ async def legal_history(
         return _not_found()
     runtime: ServiceRuntime = request.app.state.runtime
     await record_read(runtime, principal, case, "legal_history")
+    response.headers["Cache-Control"] = "no-store"  # personal data in clear
     pseudonyms = Pseudonymiser.from_master_key(runtime.settings.master_key_bytes())
     found = await case_history(runtime.store, case, as_of=as_of, reveal=True, pseudonyms=pseudonyms)
     return LegalHistoryOut(
@@ -120,5 +122,8 @@ async def legal_export(case_id: str, request: Request, principal: CurrentPrincip
     return Response(
         bundle.zip_bytes(),
         media_type=ZIP,
-        headers={"Content-Disposition": f'attachment; filename="case-{case_id}.zip"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="case-{case_id}.zip"',
+            "Cache-Control": "no-store",  # personal data in clear: no copy on the way
+        },
     )
