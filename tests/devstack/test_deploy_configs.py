@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 from sexto_devstack.nats_server import nats_server_binary
+from sexto_escalation.config import EscalationSettings
+from sexto_events.settings import EventLogSettings
+from sexto_notification.config import NotificationSettings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "nats"
 CONFIGS = [DEPLOY / "single.conf", *sorted((DEPLOY / "cluster").glob("node-*.conf"))]
@@ -24,3 +27,14 @@ def test_nats_config_is_valid_and_fsyncs_always(config: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "sync_interval: always" in config.read_text()
+
+
+def test_the_example_settings_name_only_real_settings() -> None:
+    """A misspelt variable would be silently ignored: every one must name a setting."""
+    known = {f"SEXTO_{name.upper()}" for name in EventLogSettings.model_fields}
+    known |= {f"SEXTO_NOTIFICATION_{n.upper()}" for n in NotificationSettings.model_fields}
+    known |= {f"SEXTO_ESCALATION_{n.upper()}" for n in EscalationSettings.model_fields}
+    lines = (DEPLOY.parent / "example.env").read_text().splitlines()
+    names = [line.split("=", 1)[0] for line in lines if line and not line.startswith("#")]
+    assert names
+    assert [n for n in names if n not in known] == []
