@@ -8,7 +8,9 @@ from pathlib import Path
 from nats.aio.client import Client
 from sexto_events.auth.issuer import ensure_key, mint
 from sexto_events.auth.principal import Role
+from sexto_events.catalogue.intake import NoteAdded
 from sexto_events.legal.verification import verify_case, verify_log
+from sexto_events.model import NewEvent
 from sexto_events.store import EventStore
 
 from tests.cli.conftest import Cli, NewCase, at, output_json, write_case
@@ -153,3 +155,18 @@ async def test_a_token_of_the_issuer_is_accepted_and_role_is_refused_in_producti
     assert with_token.exit_code == 0, with_token.output
     assert in_production.exit_code == 2
     assert "--role is refused in production" in in_production.output
+
+
+async def test_as_of_is_a_prefix_of_the_log_even_when_times_go_back(
+    cli: Cli, store: EventStore, new_case: NewCase
+) -> None:
+    case = new_case()
+    ids = await write_case(store, case)
+    # recorded last, with a time before the escalation's (a skewed clock, an import)
+    version = (await store.load(case)).version
+    late = NewEvent(NoteAdded(text="late note"), "intervener-7", "intervener", time=at(1.5))
+    await store.append(case, [late], version)
+
+    then = output_json(await cli("history", case.case_id, "--as-of", at(2).isoformat(), "--json"))
+
+    assert [e["id"] for e in then["events"]] == ids[:4]

@@ -14,11 +14,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
+import asyncpg
+import nats.errors
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sexto_events.catalogue.legal import ErasureReason, HoldReason
@@ -76,21 +79,47 @@ def main(
     ctx.obj = Credentials(token=token, role=role, subject=subject)
 
 
+def _fail(message: str) -> NoReturn:
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    raise typer.Exit(2)
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Every expected failure as one line on stderr and exit code 2, never a traceback."""
+    try:
+        yield
+    except (CliError, NotAllowed, EventLogError, BadFilter) as exc:
+        _fail(str(exc))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in exc.errors(include_input=False)
+        )
+        _fail(f"invalid {exc.title}: {problems}")
+    except nats.errors.NoRespondersError:
+        _fail("NATS has no JetStream responder for the request: is the stream there and the "
+              "server running with JetStream (SEXTO_NATS_URL, SEXTO_STREAM_NAME)?")  # fmt: skip
+    except (TimeoutError, nats.errors.Error) as exc:
+        _fail(f"NATS did not answer ({exc or type(exc).__name__}): the server may be "
+              "overloaded or unreachable; try again")  # fmt: skip
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        _fail(f"PostgreSQL refused the work: {exc}")
+    except json.JSONDecodeError as exc:
+        _fail(f"unreadable JSON ({exc})")
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}")
+
+
 def _run(ctx: typer.Context, tool: Tool, work: Callable[[Session], Awaitable[T]]) -> T:
     async def go() -> T:
         async with open_session(ctx.obj) as session:
             require(session.principal, tool)
             return await work(session)
 
-    try:
+    with _clear_errors():
         return asyncio.run(go())
-    except (CliError, NotAllowed, EventLogError, BadFilter) as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    except ValidationError as exc:
-        problems = "; ".join(e["msg"] for e in exc.errors(include_input=False))
-        errors.print(f"[red]error in the settings:[/red] {problems}", highlight=False)
-        raise typer.Exit(2) from None
 
 
 @contextmanager
@@ -160,16 +189,20 @@ def history(
         chain = found.chain
         console.print_json(
             data={"case_id": case_id, "as_of": as_of, "chain_verified": chain.ok,
-                  "broken_at": chain.position, "reason": chain.reason,
+                  "broken_at": chain.position, "broken_event_id": chain.event_id,
+                  "reason": chain.reason,
                   "personal_data_shown": found.personal_data_shown, "events": entries}
         )  # fmt: skip
     else:
         title = f"case {case_id}" + (f" as of {as_of}" if as_of else "")
         table = Table(title=title, show_lines=False)
-        for column in ("time", "actor", "role", "event", "summary"):
+        for column in ("#", "time", "actor", "role", "event", "summary"):
             table.add_column(column, overflow="fold")
-        for e in found.entries:
-            table.add_row(e.time, e.actor, e.actor_role, ".".join(e.type.split(".")[2:]), e.summary)
+        broken_at = found.chain.position
+        for position, e in enumerate(found.entries):
+            mark = f"{position} [red]BROKEN[/red]" if position == broken_at else str(position)
+            table.add_row(mark, escape(e.time), escape(e.actor), escape(e.actor_role),
+                          escape(".".join(e.type.split(".")[2:])), escape(e.summary))  # fmt: skip
         console.print(table)
         console.print(_chain_line(case_id, found.chain))
         if not found.personal_data_shown:
@@ -220,8 +253,11 @@ def export(
     out: Annotated[Path, typer.Option("--out", help="folder to write the bundle to")],
 ) -> None:
     """Write a self-verifying court bundle of the case (legal reviewers)."""
-    if out.exists() and any(out.iterdir()):
-        raise typer.BadParameter(f"{out} is not empty: give a new folder")
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} is a file: give a new folder")
+    with _clear_errors():
+        if out.exists() and any(out.iterdir()):
+            raise typer.BadParameter(f"{out} is not empty: give a new folder")
 
     async def work(session: Session) -> Any:
         case = await locate_case(session.nc, session.spec, case_id)
@@ -231,12 +267,31 @@ def export(
         )
 
     bundle = _run(ctx, Tool.EXPORT, work)
-    bundle.write(out)
+    with _clear_errors():
+        bundle.write(out)
     manifest = bundle.manifest
     console.print(f"wrote {len(bundle.files)} files to {out}: {manifest['event_count']} events")
     console.print(f"verify with: python3 {out / 'verify.py'}")
-    if not manifest["chain_at_export"]["ok"]:
-        console.print("[red]the case's chain does not verify: the bundle records where[/red]")
+    failed = False
+    chain = manifest["chain_at_export"]
+    if not chain["ok"]:
+        errors.print(
+            f"[red]the case's chain does not verify[/red]: broken at position {chain['position']} "
+            f"(event {chain['event_id']}): {escape(str(chain['reason']))}; the bundle holds the "
+            "events as stored and its manifest records the break (chain_at_export)",
+            highlight=False,
+        )
+        failed = True
+    if manifest["missing_protocols"]:
+        missing = ", ".join(manifest["missing_protocols"])
+        errors.print(
+            f"[red]protocol versions unknown to this software[/red]: {missing}; the bundle "
+            "lacks the rules those events name (listed in manifest.json, missing_protocols), "
+            "so it does not verify: update sexto and export again",
+            highlight=False,
+        )
+        failed = True
+    if failed:
         raise typer.Exit(1)
 
 

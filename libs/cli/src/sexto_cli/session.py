@@ -8,14 +8,15 @@ production, where only tokens from the identity provider are accepted.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 import asyncpg
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client
+from pydantic import ValidationError
 from sexto_events.auth.issuer import mint
 from sexto_events.auth.principal import Principal, Role
 from sexto_events.auth.tokens import AuthSettings, InvalidToken, TokenVerifier
@@ -32,6 +33,19 @@ SOURCE = "sexto/legal"
 
 class CliError(Exception):
     """A refusal or a usage problem, printed as one line; the message says what to do."""
+
+
+@contextmanager
+def settings_checked() -> Iterator[None]:
+    """Settings that do not validate, as a CliError naming the variables to fix."""
+    try:
+        yield
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'_'.join(str(p) for p in e['loc']).upper() or exc.title}: {e['msg']}"
+            for e in exc.errors(include_input=False)
+        )
+        raise CliError(f"error in the settings ({exc.title}): {problems}") from None
 
 
 @dataclass(frozen=True)
@@ -117,8 +131,10 @@ async def open_session(
     credentials: Credentials, settings: EventLogSettings | None = None
 ) -> AsyncIterator[Session]:
     """Authenticate, then connect to NATS and PostgreSQL; close everything at the end."""
-    settings = settings or EventLogSettings()
-    principal = await authenticate(credentials, settings, AuthSettings())
+    with settings_checked():
+        settings = settings or EventLogSettings()
+        auth = AuthSettings()
+    principal = await authenticate(credentials, settings, auth)
     try:
         nc = await connect(settings.nats_url, name="sexto-cli", max_reconnect_attempts=3)
     except Exception as exc:

@@ -22,8 +22,9 @@ from sexto_events.auth.principal import Principal
 from sexto_events.catalogue.base import ERASED
 from sexto_events.chain import canonical_json, verify_chain
 from sexto_events.envelope import format_time
+from sexto_events.errors import EventLogError
 from sexto_events.legal.custody import custody_log
-from sexto_events.model import CaseRef
+from sexto_events.model import CaseRef, RecordedEvent
 from sexto_events.personal import has_personal_fields, walk_personal
 from sexto_events.store import EventStore
 
@@ -63,6 +64,15 @@ class Bundle:
         return buffer.getvalue()
 
 
+def _parsed(body: bytes) -> dict[str, Any]:
+    """The stored envelope, or an empty one for a body that is not a JSON object."""
+    try:
+        raw = json.loads(body)
+    except ValueError:
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
 def _jsonl(rows: list[dict[str, Any]]) -> bytes:
     return b"".join(
         json.dumps(r, ensure_ascii=False, sort_keys=True).encode() + b"\n" for r in rows
@@ -79,7 +89,9 @@ async def build_bundle(
 ) -> Bundle:
     """Everything a court needs to read and check the case's record."""
     stored = await store.read_raw(case)
-    raws = [json.loads(m.body) for m in stored]
+    raws = [_parsed(m.body) for m in stored]
+    # A broken chain does not stop the export: the bundle holds the events as stored and
+    # the manifest records where the chain breaks (verify.py will name it too).
     chain = verify_chain(raws, [m.body for m in stored])
     bundle = Bundle(case)
     bundle.files[EVENTS] = b"".join(m.body + b"\n" for m in stored)
@@ -104,7 +116,7 @@ async def build_bundle(
         "exported_at": format_time(now),
         "exported_by": {"subject": exported_by.subject, "role": exported_by.role.value},
         "event_count": len(stored),
-        "head_hash": raws[-1]["hash"] if raws else "",
+        "head_hash": str(raws[-1].get("hash", "")) if raws else "",
         "stream_sequences": [m.seq for m in stored],
         "chain_at_export": {
             "ok": chain.ok,
@@ -128,7 +140,15 @@ async def _personal_data(
 ) -> list[dict[str, Any]]:
     """Each personal field in clear as of now; a shredded subject's fields read as erased."""
     rows: list[dict[str, Any]] = []
-    for position, event in enumerate(await store.decoder.decode(items)):
+    try:  # one key lookup for the case; event by event only when one cannot be decoded
+        decoded: list[RecordedEvent | str] = list(await store.decoder.decode(items))
+    except _UNDECODABLE:
+        decoded = [await _decode_one(store, item) for item in items]
+    for position, event in enumerate(decoded):
+        if isinstance(event, str):
+            rows.append({"event_id": items[position][1].get("id"), "position": position,
+                         "unreadable": event})  # fmt: skip
+            continue
         cls = type(event.data)
         if not has_personal_fields(cls):
             continue
@@ -143,6 +163,18 @@ async def _personal_data(
         walk_personal(cls, event.data.model_dump(mode="json"), event.envelope.subject, collect)
         rows += [{"event_id": event.id, "position": position, **f} for f in found]
     return rows
+
+
+_UNDECODABLE = (EventLogError, KeyError, TypeError, ValueError)
+
+
+async def _decode_one(store: EventStore, item: tuple[int, dict[str, Any]]) -> RecordedEvent | str:
+    """The decoded event, or why it cannot be decoded (an altered or unreadable event)."""
+    try:
+        (event,) = await store.decoder.decode([item])
+    except _UNDECODABLE as exc:
+        return f"cannot be decoded: {exc}"
+    return event
 
 
 def _readme(case: CaseRef, count: int, protocol_files: dict[str, str]) -> str:
