@@ -242,6 +242,11 @@ def verify(
         else f"[red]{len(result.broken)} broken[/red]"
     )
     console.print(f"{status}: {result.events} events in {result.cases} cases")
+    if not result.complete:
+        console.print(
+            f"[red]INCOMPLETE[/red]: the log held {result.expected} events when the pass "
+            f"began, only {result.events} were read: run it again"
+        )
     if not result.ok:
         raise typer.Exit(1)
 

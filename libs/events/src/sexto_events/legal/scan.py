@@ -7,6 +7,8 @@ consumer is created with a hand-made request; the server removes it if we vanish
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -57,6 +59,12 @@ def message_seq(msg: Msg) -> int:
     return int(tokens[5] if len(tokens) < 12 else tokens[7])
 
 
+def _consumer_seq(msg: Msg) -> int:
+    """The consumer's delivery count of a message (1 for the first delivered)."""
+    tokens = msg.reply.split(".")
+    return int(tokens[6] if len(tokens) < 12 else tokens[8])
+
+
 async def scan(
     nc: Client,
     spec: StreamSpec,
@@ -64,8 +72,11 @@ async def scan(
     filters: Sequence[str] = (),
     start: StreamPosition | None = None,
     batch: int = 4096,
+    stall_s: float = 30.0,
 ) -> AsyncIterator[list[Msg]]:
-    """Batches of messages in stream order, from `start`, until the stream's current end."""
+    """Batches of messages in stream order, from `start`, until the stream's end when the
+    scan began; raises EventLogError rather than end early (nothing for `stall_s` while
+    the server says more is pending, a reader removed, deliveries lost)."""
     state = await stream_state(nc, spec)
     if state.messages == 0:
         return
@@ -95,14 +106,59 @@ async def scan(
     if "error" in created:
         raise EventLogError(f"could not read the log: {created['error'].get('description')}")
     feed = PullFeed(nc, spec.name, name)
+    received = 0
+    loop = asyncio.get_running_loop()
+    progressed = loop.time()
     try:
         while True:
             msgs = await feed.fetch(batch, 0.2)
-            if not msgs:
+            if msgs:
+                if _consumer_seq(msgs[0]) != received + 1:
+                    raise EventLogError(
+                        f"the log reader skipped deliveries {received + 1}-"
+                        f"{_consumer_seq(msgs[0]) - 1} (lost in transit): the read is "
+                        "incomplete; run it again"
+                    )
+                received += len(msgs)
+                progressed = loop.time()
+                yield msgs
+                if message_seq(msgs[-1]) >= state.last_seq:
+                    return
+                continue
+            # An empty fetch is not the end of the log: a pull that timed out on a loaded
+            # machine, or a consumer the server removed, look the same. Ask the server.
+            if await _finished(nc, spec, name, received, state, bool(filters)):
                 return
-            yield msgs
-            if message_seq(msgs[-1]) >= state.last_seq:
-                return
+            if loop.time() - progressed > stall_s:
+                raise EventLogError(
+                    f"the log delivered nothing for {stall_s:.0f} s while the server says more "
+                    f"is pending: the read is incomplete ({received} events read); run it again"
+                )
     finally:
         await feed.close()
-        await nc.request(f"$JS.API.CONSUMER.DELETE.{spec.name}.{name}", b"", 5)
+        with contextlib.suppress(Exception):
+            await nc.request(f"$JS.API.CONSUMER.DELETE.{spec.name}.{name}", b"", 5)
+
+
+async def _finished(
+    nc: Client, spec: StreamSpec, name: str, received: int, state: StreamState, filtered: bool
+) -> bool:
+    """True when the server confirms the scan saw everything there was when it began.
+
+    Raises when that can no longer be true: the consumer is gone, or it delivered messages
+    that never arrived (a consumer without acknowledgements does not deliver them again).
+    """
+    info = json.loads((await nc.request(f"$JS.API.CONSUMER.INFO.{spec.name}.{name}", b"", 5)).data)
+    if "error" in info:
+        raise EventLogError(
+            f"the server removed the log reader ({info['error'].get('description')}) after "
+            f"{received} events: the read is incomplete; run it again"
+        )
+    delivered = info.get("delivered", {})
+    if int(delivered.get("consumer_seq", 0)) > received:
+        # Delivered, not (yet) here: late replies are kept by the feed for the next fetch;
+        # the caller's deadline turns a real loss into an error.
+        return False
+    if int(info.get("num_pending", 0)) > 0:
+        return False
+    return filtered or int(delivered.get("stream_seq", 0)) >= state.last_seq

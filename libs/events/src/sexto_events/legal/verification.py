@@ -63,11 +63,17 @@ class LogVerification:
     events: int = 0
     cases: int = 0
     broken: dict[str, ChainReport] = field(default_factory=dict)
+    expected: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """True when at least every event the stream held when the pass began was read."""
+        return self.events >= self.expected
 
     @property
     def ok(self) -> bool:
-        """True when every case verified."""
-        return not self.broken
+        """True when every case verified and the pass read the whole log."""
+        return not self.broken and self.complete
 
 
 class ChainFolder:
@@ -128,6 +134,7 @@ async def verify_log(
     """Every case's chain, verified in one ordered pass over the stream."""
     total = (await stream_state(nc, spec)).messages
     folder = ChainFolder()
+    folder.result.expected = total
     async for msgs in scan(nc, spec):
         for msg in msgs:
             folder.add(msg.subject, msg.data)
