@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 from nats.aio.client import Client
-from sexto_events.model import CaseRef
+from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.store import EventStore
 
 from tests.cli.conftest import Cli, NewCase, write_case
-from tests.support.events import INVENTED_NAME
+from tests.support.events import INVENTED_NAME, reported
 from tests.support.raw import copy_case, publish_raw
 
 
@@ -112,3 +112,20 @@ async def test_export_writes_the_bundle_of_a_broken_case_and_says_where_it_break
     )  # fmt: skip
     assert checked.returncode == 1
     assert f"event {first_bad} at position 2" in checked.stdout
+
+
+async def test_export_of_an_event_naming_an_unknown_protocol_fails_loudly(
+    cli: Cli, side_store: EventStore, new_case: NewCase, tmp_path: Path
+) -> None:
+    case = new_case()
+    first = reported()
+    unknown = "sha256:" + "0" * 64
+    event = NewEvent(first.data, first.actor, first.actor_role, protocol_version=unknown)
+    await side_store.append(case, [event], CaseVersion.new())
+
+    result = await cli("export", case.case_id, "--out", str(tmp_path / "b"), **on(side_store))
+
+    assert result.exit_code == 1, result.output
+    assert f"protocol versions unknown to this software: {unknown}" in result.output
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["missing_protocols"] == [unknown]

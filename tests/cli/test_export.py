@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -133,3 +134,76 @@ async def test_only_legal_reviewers_export(cli: Cli, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "`export` is for the roles legal_reviewer" in result.output
     assert not (tmp_path / "b").exists()
+
+
+def rehash(folder: Path) -> None:
+    """Update the manifest's digests, as an attacker rewriting the bundle would."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for name in manifest["files"]:
+        manifest["files"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+
+
+def test_a_key_given_twice_is_refused_even_with_the_manifest_rehashed(
+    exported: tuple[Path, list[str], CaseRef], tmp_path: Path
+) -> None:
+    source, ids, _ = exported
+    folder = Path(shutil.copytree(source, tmp_path / "copy"))
+    events = lines(folder)
+    decision = json.loads(events[5])
+    forged = dict(decision["data"], decision="malicious")
+    # A lenient parser keeps the last `data` (the original): the hash would still match.
+    events[5] = b'{"data":' + json.dumps(forged).encode() + b"," + events[5][1:]
+    (folder / "events.jsonl").write_bytes(b"".join(line + b"\n" for line in events))
+    rehash(folder)
+
+    checked = run_verifier(folder)
+
+    assert checked.returncode == 1, checked.stdout
+    assert f"event at position 5 (line 6) id {ids[5]}" in checked.stdout
+    assert "appears twice" in checked.stdout
+
+
+def test_a_non_canonical_line_and_an_altered_custody_line_fail(
+    exported: tuple[Path, list[str], CaseRef], tmp_path: Path
+) -> None:
+    source, ids, _ = exported
+    folder = Path(shutil.copytree(source, tmp_path / "copy"))
+    events = lines(folder)
+    events[1] = json.dumps(json.loads(events[1]), indent=1).replace("\n", "").encode()
+    (folder / "events.jsonl").write_bytes(b"".join(line + b"\n" for line in events))
+    custody = (folder / "custody.jsonl").read_text().replace("SB-0042", "SB-0043", 1)
+    (folder / "custody.jsonl").write_text(custody)
+    rehash(folder)
+
+    checked = run_verifier(folder)
+
+    assert checked.returncode == 1, checked.stdout
+    assert f"event {ids[1]} at position 1 (line 2): not written in canonical JSON" in (
+        checked.stdout
+    )
+    assert f"custody line 1 does not match event {ids[1]} at position 1" in checked.stdout
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda f: (f / "custody.jsonl").write_text("{not json\n"),
+        lambda f: (f / "manifest.json").write_text('{"case_id": "x"}'),
+        lambda f: (f / "manifest.json").write_text('{"event_count": NaN}'),
+        lambda f: next((f / "protocols").iterdir()).unlink(),
+    ],
+    ids=["custody-not-json", "manifest-keys-missing", "nan", "protocol-file-missing"],
+)
+def test_a_damaged_bundle_fails_with_a_reason_not_a_traceback(
+    exported: tuple[Path, list[str], CaseRef], tmp_path: Path, damage: Callable[[Path], object]
+) -> None:
+    source, _, _ = exported
+    folder = Path(shutil.copytree(source, tmp_path / "copy"))
+    damage(folder)
+
+    checked = run_verifier(folder)
+
+    assert checked.returncode == 1, checked.stdout
+    assert checked.stdout.startswith("FAILED")
+    assert "Traceback" not in checked.stderr

@@ -3,11 +3,13 @@
 
 usage: python verify.py [BUNDLE_FOLDER]   (default: the folder this script is in)
 
-Checks, in order: every event's hash over the RFC 8785 canonical JSON of its envelope
-without `hash`; every `prevhash` link, from an empty one at the start; that all events
-belong to the one case of the manifest, with no id twice; that the count and the head
-hash match the manifest; the SHA-256 of every file listed in the manifest; each protocol
-file against its content-hash id; each custody line against the event it cites.
+Checks, in order: that every line of events.jsonl is one JSON object with no key twice,
+written exactly in RFC 8785 canonical form (as the log stores it); every event's hash over
+the canonical JSON of its envelope without `hash`; every `prevhash` link, from an empty
+one at the start; that all events belong to the one case of the manifest, with no id
+twice; that the count and the head hash match the manifest; the SHA-256 of every file
+listed in the manifest; each protocol file (present, and matching its content-hash id);
+that custody.jsonl is exactly the custody derived again from the events.
 Prints every failure, naming the event (position and id), and exits 1; exits 0 if all hold.
 """
 
@@ -25,6 +27,33 @@ from typing import Any
 EVENTS = "events.jsonl"
 MANIFEST = "manifest.json"
 CUSTODY = "custody.jsonl"
+
+
+class Unreadable(ValueError):
+    """A file or line that is not the JSON it must be."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise Unreadable(f"the key {key!r} appears twice in one object")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise Unreadable(f"{name} is not JSON")
+
+
+def strict_loads(text: str | bytes) -> Any:
+    """Parse JSON refusing what a lenient parser accepts: a key twice, NaN, Infinity."""
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except Unreadable:
+        raise
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise Unreadable(str(exc)) from None
 
 
 def es_number(value: float) -> str:
@@ -94,16 +123,21 @@ def check_events(
     for position, line in enumerate(lines):
         where = f"event at position {position} (line {position + 1})"
         try:
-            env = json.loads(line)
+            env = strict_loads(line)
             if not isinstance(env, dict):
-                raise ValueError("not an object")
-        except ValueError:
+                raise Unreadable("not an object")
+            written = canonical(env).encode("utf-8")
+        except (Unreadable, ValueError) as exc:
             found = re.search(rb'"id":"([^"]*)"', line)
             named = f" id {found.group(1).decode(errors='replace')}" if found else ""
-            failures.append(f"{where}{named}: not a valid JSON event (altered)")
+            failures.append(f"{where}{named}: not a valid JSON event ({exc}) (altered)")
             return failures, envelopes
         event_id = str(env.get("id"))
         where = f"event {event_id} at position {position} (line {position + 1})"
+        if written != line:
+            failures.append(
+                f"{where}: not written in canonical JSON as the log stores events (altered)"
+            )
         if event_hash(env) != env.get("hash"):
             failures.append(f"{where}: content does not match its hash (altered)")
         if env.get("prevhash") != previous:
@@ -154,7 +188,9 @@ def check_protocols(
     protocols: dict[str, str] = manifest.get("protocols", {})
     for version_id, name in sorted(protocols.items()):
         path = folder / name
-        if path.is_file() and "sha256:" + sha256_file(path) != version_id:
+        if not path.is_file():
+            failures.append(f"protocol file {name} ({version_id}) is missing")
+        elif "sha256:" + sha256_file(path) != version_id:
             failures.append(f"protocol file {name} does not match its id {version_id}")
     for position, env in enumerate(envelopes):
         named = env.get("protocolversion")
@@ -165,29 +201,104 @@ def check_protocols(
     return failures
 
 
+SECURED = ".intake.device_secured."
+REQUESTED = ".escalation.requested."
+COLLECTED = ".escalation.kit_collected."
+
+
+def custody_log(envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Custody steps: secured at school, listed for the police, collected (seals checked).
+
+    The exporter writes custody.jsonl with this very function, and the verifier derives it
+    again from the events to compare: the file says nothing the events do not.
+    """
+    out: list[dict[str, Any]] = []
+    for position, env in enumerate(envelopes):
+        kind = "." + ".".join(str(env.get("type", "")).split(".")[2:4]) + "."
+        data = env.get("data")
+        data = data if isinstance(data, dict) else {}
+        base = {
+            "position": position,
+            "event_id": env.get("id"),
+            "time": env.get("time"),
+            "actor": env.get("actor"),
+            "actor_role": env.get("actorrole"),
+        }
+        if kind == SECURED:
+            seal = data.get("seal_number")
+            out.append(dict(base, step="secured_at_school", holder="school",
+                            seal_numbers=[seal] if seal else [],
+                            owner_ref=data.get("owner_ref")))  # fmt: skip
+        elif kind == REQUESTED:
+            out.append(dict(base, step="listed_for_police", holder="school",
+                            seal_numbers=list(data.get("seal_numbers", []))))  # fmt: skip
+        elif kind == COLLECTED:
+            seals = [s for s in data.get("seals", []) if isinstance(s, dict)]
+            out.append(dict(base, step="collected_by_police", holder="police",
+                            officer_ref=data.get("officer_ref"),
+                            seal_numbers=[s.get("seal_number") for s in seals],
+                            broken_seals=[s.get("seal_number") for s in seals
+                                          if not s.get("intact")],
+                            missing_seals=list(data.get("missing_seals", [])),
+                            unexpected_seals=list(data.get("unexpected_seals", [])),
+                            flagged=bool(data.get("flagged"))))  # fmt: skip
+    return out
+
+
 def check_custody(folder: Path, envelopes: list[dict[str, Any]]) -> list[str]:
-    """Failures of custody lines that cite an event the bundle does not hold there."""
+    """Failures of custody.jsonl against the custody derived again from the events."""
     path = folder / CUSTODY
     if not path.is_file():
-        return []
+        return [f"file {CUSTODY} is missing"]
     failures = []
+    steps: list[Any] = []
     for number, line in enumerate(path.read_bytes().splitlines(), start=1):
-        step = json.loads(line)
-        position = step.get("position")
-        ok = isinstance(position, int) and 0 <= position < len(envelopes)
-        if not ok or envelopes[position].get("id") != step.get("event_id"):
+        try:
+            steps.append(strict_loads(line))
+        except Unreadable as exc:
+            failures.append(f"custody line {number} is not valid JSON ({exc})")
+            steps.append(None)
+    derived = custody_log(envelopes)
+    for index in range(min(len(steps), len(derived))):  # no zip(strict=): Python 3.8
+        number, step, expected = index + 1, steps[index], derived[index]
+        if step is not None and step != expected:
             failures.append(
-                f"custody line {number} cites event {step.get('event_id')}, "
-                f"which is not at position {position}"
+                f"custody line {number} does not match event {expected.get('event_id')} at "
+                f"position {expected.get('position')} it must come from (altered)"
             )
+    if len(steps) != len(derived):
+        failures.append(
+            f"custody.jsonl has {len(steps)} lines, the events give {len(derived)} custody steps"
+        )
     return failures
+
+
+def _manifest_problems(manifest: Any) -> list[str]:
+    if not isinstance(manifest, dict):
+        return ["manifest.json is not a JSON object"]
+    kinds = {"case_id": str, "territory": str, "event_count": int, "head_hash": str,
+             "files": dict, "protocols": dict}  # fmt: skip
+    return [
+        f"manifest.json: `{key}` is missing or not a {kind.__name__}"
+        for key, kind in kinds.items()
+        if not isinstance(manifest.get(key), kind)
+    ]
 
 
 def main(argv: list[str]) -> int:
     """Verify the bundle in argv[1] (or beside this script); print the outcome."""
     folder = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    lines = [line for line in (folder / EVENTS).read_bytes().split(b"\n") if line.strip()]
+    try:
+        manifest = strict_loads((folder / MANIFEST).read_bytes())
+        problems = _manifest_problems(manifest)
+        lines = [line for line in (folder / EVENTS).read_bytes().split(b"\n") if line.strip()]
+    except (OSError, Unreadable) as exc:
+        problems, lines = [f"cannot read the bundle: {exc}"], []
+    if problems:
+        print(f"FAILED: the bundle in {folder} cannot be verified:")
+        for problem in problems:
+            print(f"  - {problem}")
+        return 1
     failures, envelopes = check_events(lines, manifest)
     failures += check_files(folder, manifest)
     failures += check_protocols(folder, manifest, envelopes)

@@ -195,7 +195,7 @@ for a court, a complaint or an inquiry. It contains {count} events.
 {listed or "- (no event of this case names a protocol version)"}
 - `custody.jsonl` — the chain of custody of the sealed kit (seal numbers secured at the
   school, listed for the police, collected and checked), derived from the events; each
-  line cites the event (id and position) it comes from.
+  line cites the event (id and position) it comes from, and the verifier derives it again.
 - `personal-data.jsonl` — personal data (names, free text) in clear, as of the export.
   In the log it is encrypted (AES-256-GCM, one key per data subject); the hashes cover the
   ciphertext, not this file. A subject erased by crypto-shredding reads `"erased": true`.
@@ -207,9 +207,11 @@ for a court, a complaint or an inquiry. It contains {count} events.
 
     python3 verify.py            # or: python3 verify.py path/to/this/folder
 
-It recomputes every event's hash, checks every `prevhash` link, checks that all events
-belong to this case, that the count and head hash match the manifest, every file's
-SHA-256, the protocol files against their ids, and the custody lines against the events.
+It checks that every line of `events.jsonl` is written exactly in canonical JSON (no key
+twice: what is read is what is hashed), recomputes every event's hash, checks every
+`prevhash` link, that all events belong to this case, that the count and head hash match
+the manifest, every file's SHA-256, that every protocol file is present and matches its
+id, and that `custody.jsonl` is exactly the custody derived again from the events.
 It prints `OK` and exits 0, or lists each failure naming the event (id and position) and
 exits 1. Anyone can re-implement these checks from this description: nothing secret is
 needed, and the verifier is short enough to read.
