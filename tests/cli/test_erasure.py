@@ -10,15 +10,24 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from nats.aio.client import Client
 from sexto_devstack.nats_server import NatsServer
 from sexto_events.auth.principal import Principal, Role
-from sexto_events.legal.erasure import RetentionSettings, retention_run, sealed_subjects
+from sexto_events.catalogue.legal import ErasureReason
+from sexto_events.legal.erasure import (
+    RetentionSettings,
+    retention_run,
+    sealed_subjects,
+    shred_subject,
+)
 from sexto_events.model import CaseRef
 from sexto_events.personal import KeyVault
 from sexto_events.store import EventStore
 
 from tests.cli.conftest import Cli, NewCase, close_case, write_case
+from tests.conftest import MASTER_KEY
+from tests.support.raw import copy_case
 
 
 def invented_name() -> str:
@@ -45,6 +54,7 @@ async def test_after_shredding_no_export_or_stream_file_holds_the_name_and_all_v
 ) -> None:  # fmt: skip
     case, name = new_case(), invented_name()
     await write_case(store, case, name=name)
+    await close_case(store, case, datetime(2026, 11, 20, tzinfo=UTC))
     before = await cli("export", case.case_id, "--out", str(tmp_path / "before"))
     assert before.exit_code == 0, before.output
     assert name in bundle_text(tmp_path / "before")
@@ -85,7 +95,8 @@ async def test_erasure_under_legal_hold_is_refused_until_the_hold_is_released(
     await write_case(store, case)
     subject = f"student:{case.case_id}:stu-1"
 
-    by_analyst = await cli("legal-hold", case.case_id, "on", role="analyst")
+    by_analyst = await cli("legal-hold", case.case_id, "on", "--reason", "litigation",
+                           role="analyst")  # fmt: skip
     placed = await cli("legal-hold", case.case_id, "on", "--reason", "court_order",
                        "--reference", "500-17-123456-261")  # fmt: skip
     refused = await cli("shred", subject, "--reason", "erasure_request", role="admin")
@@ -99,9 +110,13 @@ async def test_erasure_under_legal_hold_is_refused_until_the_hold_is_released(
     assert "org.sexto.legal.hold_placed.v1" in kinds
     assert "org.sexto.legal.subject_shredded.v1" not in kinds
 
-    released = await cli("legal-hold", case.case_id, "off")
+    wrong = await cli("legal-hold", case.case_id, "off", "--reason", "court_order")
+    released = await cli("legal-hold", case.case_id, "off", "--reason", "court_order",
+                         "--reference", "500-17-123456-261")  # fmt: skip
     allowed = await cli("shred", subject, "--reason", "erasure_request", role="admin")
 
+    assert wrong.exit_code == 2
+    assert "name the hold you release" in wrong.output
     assert released.exit_code == 0, released.output
     assert allowed.exit_code == 0, allowed.output
     assert await vault.keys_for_reading([subject]) == {}
@@ -132,7 +147,7 @@ async def test_retention_erases_expired_closed_cases_except_under_hold(
     await close_case(store, expired, datetime(2015, 6, 30, tzinfo=UTC))
     await close_case(store, held, datetime(2015, 6, 30, tzinfo=UTC))
     await close_case(store, recent, datetime(2026, 11, 20, tzinfo=UTC))
-    assert (await cli("legal-hold", held.case_id, "on")).exit_code == 0
+    assert (await cli("legal-hold", held.case_id, "on", "--reason", "inquiry")).exit_code == 0
     admin = Principal("admin-retention", Role.ADMIN)
     settings = RetentionSettings(years={"sexto-qc": 5})
     now = datetime(2026, 11, 21, tzinfo=UTC)
@@ -164,3 +179,126 @@ async def test_retention_command_dry_run(cli: Cli) -> None:
     assert result.exit_code == 0, result.output
     assert "retention (dry run)" in result.stdout
     assert '"uk-dsl": 6' in result.stdout
+
+
+class FailingOnce(KeyVault):
+    """A vault whose first key deletion fails (a crash between the record and the delete)."""
+
+    def __init__(self, vault: KeyVault) -> None:
+        super().__init__(vault._pool, MASTER_KEY)
+        self.failed = False
+
+    async def shred(self, subject: str) -> bool:
+        if not self.failed:
+            self.failed = True
+            raise OSError("connection to the key store lost")
+        return await super().shred(subject)
+
+
+def kinds(raws: list[bytes]) -> list[str]:
+    return types_of(raws)
+
+
+async def test_an_interrupted_shred_is_finished_even_under_a_hold_placed_since(
+    cli: Cli, nc: Client, store: EventStore, vault: KeyVault, new_case: NewCase
+) -> None:
+    case = new_case()
+    await write_case(store, case)
+    subject = f"student:{case.case_id}:stu-1"
+    admin = Principal("admin-erasure", Role.ADMIN)
+
+    with pytest.raises(OSError, match="key store lost"):
+        await shred_subject(nc, store, FailingOnce(vault), subject, admin,
+                            reason=ErasureReason.ERASURE_REQUEST)  # fmt: skip
+    assert subject in await vault.keys_for_reading([subject])  # recorded, not yet deleted
+    placed = await cli("legal-hold", case.case_id, "on", "--reason", "complaint")
+    rerun = await cli("shred", subject, "--reason", "erasure_request", role="admin")
+
+    assert placed.exit_code == 0, placed.output
+    assert rerun.exit_code == 0, rerun.output
+    assert "already on record; finished it (key deleted)" in rerun.stdout
+    assert await vault.keys_for_reading([subject]) == {}
+    recorded = kinds([m.body for m in await store.read_raw(case)])
+    assert recorded.count("legal.subject_shredded") == 1
+
+
+async def test_an_interrupted_retention_erasure_is_finished_on_the_next_run(
+    cli: Cli, nc: Client, store: EventStore, vault: KeyVault, new_case: NewCase
+) -> None:
+    case = new_case()
+    await write_case(store, case)
+    await close_case(store, case, datetime(2015, 6, 30, tzinfo=UTC))
+    admin = Principal("admin-retention", Role.ADMIN)
+    settings = RetentionSettings(years={"sexto-qc": 5})
+    now = datetime(2026, 11, 21, tzinfo=UTC)
+    keys = sealed_subjects([json.loads(m.body) for m in await store.read_raw(case)])
+
+    async def run(on: KeyVault) -> str:
+        decisions = await retention_run(nc, store, on, admin, settings=settings, now=now,
+                                        dry_run=False)  # fmt: skip
+        return next(d.action for d in decisions if d.case == case)
+
+    with pytest.raises(OSError, match="key store lost"):
+        await run(FailingOnce(vault))
+    assert len(await vault.keys_for_reading(keys)) == 2
+    assert (await cli("legal-hold", case.case_id, "on", "--reason", "inquiry")).exit_code == 0
+    finished = await run(vault)
+    again = await run(vault)
+
+    assert (finished, again) == ("erasure_finished", "already_erased")
+    assert await vault.keys_for_reading(keys) == {}
+
+
+async def test_the_case_key_of_an_open_case_is_shredded_only_with_force(
+    cli: Cli, store: EventStore, vault: KeyVault, new_case: NewCase
+) -> None:
+    case = new_case()
+    await write_case(store, case)
+    subject = f"case:{case.case_id}"
+
+    refused = await cli("shred", subject, "--reason", "court_order", role="admin")
+    forced = await cli("shred", subject, "--reason", "court_order", "--force", role="admin")
+
+    assert refused.exit_code == 2
+    assert "is open" in refused.output
+    assert "--force" in refused.output
+    assert forced.exit_code == 0, forced.output
+    assert "warning" in forced.output
+    assert await vault.keys_for_reading([subject]) == {}
+
+
+async def test_a_hold_goes_on_a_broken_case_and_retention_reports_it_and_goes_on(
+    cli: Cli, nc: Client, store: EventStore, side_store: EventStore, vault: KeyVault,
+    new_case: NewCase,
+) -> None:  # fmt: skip
+    broken, sound = new_case(), new_case()
+    for case in (broken, sound):
+        await write_case(store, case)
+        await close_case(store, case, datetime(2015, 6, 30, tzinfo=UTC))
+    bodies = await store.read_raw(broken)
+    await copy_case(nc, bodies[:2] + bodies[3:], side_store, broken)
+    await copy_case(nc, await store.read_raw(sound), side_store, sound)
+    side = {"SEXTO_STREAM_NAME": side_store.spec.name,
+            "SEXTO_SUBJECT_ROOT": side_store.spec.subject_root}  # fmt: skip
+
+    placed = await cli("legal-hold", broken.case_id, "on", "--reason", "police_investigation",
+                       **side)  # fmt: skip
+    shred = await cli("shred", f"student:{broken.case_id}:stu-1", "--reason", "erasure_request",
+                      role="admin", **side)  # fmt: skip
+    decisions = await retention_run(
+        nc, side_store, vault, Principal("admin-retention", Role.ADMIN),
+        settings=RetentionSettings(years={"sexto-qc": 5}), now=datetime(2026, 11, 21, tzinfo=UTC),
+        dry_run=True,
+    )  # fmt: skip
+    command = await cli("retention", "run", "--dry-run", "--now", "2026-11-21T00:00:00Z",
+                        role="admin", SEXTO_RETENTION_YEARS='{"sexto-qc": 5}', **side)  # fmt: skip
+
+    assert placed.exit_code == 0, placed.output
+    assert kinds([m.body for m in await side_store.read_raw(broken)])[-1] == "legal.hold_placed"
+    assert shred.exit_code == 2
+    assert "erasure is refused while the record does not verify" in shred.output
+    actions = {d.case: d.action for d in decisions}
+    assert actions == {broken: "chain_broken", sound: "would_erase"}
+    assert command.exit_code == 1, command.output
+    assert "chain_broken" in command.stdout
+    assert "would_erase" in command.stdout

@@ -44,7 +44,7 @@ from sexto_events.legal.verification import verify_case, verify_log
 from sexto_events.recording import record_read
 
 from sexto_cli.rebuild import SERVICES, rebuild_service
-from sexto_cli.session import CliError, Credentials, Session, open_session
+from sexto_cli.session import CliError, Credentials, Session, open_session, settings_checked
 
 app = typer.Typer(
     name="sexto",
@@ -80,7 +80,7 @@ def main(
 
 
 def _fail(message: str) -> NoReturn:
-    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -416,16 +416,40 @@ def shred(
     reference: Annotated[
         str | None, typer.Option("--reference", help="request or order id")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="erase case:<case> of an open case: every later write of its personal "
+            "data will fail",
+        ),
+    ] = False,
 ) -> None:
-    """Erase a data subject by deleting their key (refused under legal hold; recorded)."""
+    """Erase a data subject by deleting their key (refused under legal hold; recorded).
+
+    The case's own key (case:<case>) is refused while the case is open, unless --force.
+    """
+    if force:
+        errors.print(
+            f"[yellow]warning:[/yellow] --force: if the case is open, erasing {escape(subject)} "
+            "makes every later write of its personal data fail",
+            highlight=False,
+        )
     outcome = _run(
         ctx,
         Tool.SHRED,
         lambda s: shred_subject(
-            s.nc, s.store, s.vault, subject, s.principal, reason=reason, reference=reference
+            s.nc, s.store, s.vault, subject, s.principal, reason=reason, reference=reference,
+            force=force,
         ),
-    )
+    )  # fmt: skip
     gone = "key deleted" if outcome.key_existed else "key was already gone"
+    if outcome.finished_earlier_erasure:
+        console.print(
+            f"the erasure of {subject} in case {outcome.case.case_id} was already on record; "
+            f"finished it ({gone})"
+        )
+        return
     console.print(
         f"shredded {subject} in case {outcome.case.case_id} ({gone}); recorded on the case"
     )
@@ -436,12 +460,16 @@ def legal_hold(
     ctx: typer.Context,
     case_id: Annotated[str, typer.Argument(metavar="CASE")],
     state: Annotated[str, typer.Argument(metavar="on|off")],
-    reason: Annotated[HoldReason, typer.Option("--reason")] = HoldReason.LITIGATION,
+    reason: Annotated[HoldReason, typer.Option("--reason", help="why (on); the hold's (off)")],
     reference: Annotated[
         str | None, typer.Option("--reference", help="court or inquiry file id")
     ] = None,
 ) -> None:
-    """Place (on) or release (off) a legal hold on a case (legal reviewers)."""
+    """Place (on) or release (off) a legal hold on a case (legal reviewers).
+
+    A release names the hold it releases: the same --reason and --reference it was placed
+    with.
+    """
     if state not in ("on", "off"):
         raise typer.BadParameter("state is on or off")
 
@@ -475,7 +503,8 @@ def retention_run_command(
 ) -> None:
     """Erase (crypto-shred) cases whose retention after closure has run out."""
     moment = _parse_time(now) if now else datetime.now(UTC)
-    settings = RetentionSettings()
+    with _clear_errors(), settings_checked():
+        settings = RetentionSettings()
     with _progress("retention") as progress:
         decisions = _run(
             ctx,
@@ -484,17 +513,27 @@ def retention_run_command(
                                     now=moment, dry_run=dry_run, progress=progress),
         )  # fmt: skip
     table = Table(title="retention" + (" (dry run)" if dry_run else ""))
-    for column in ("case", "protocol", "closed", "due", "action", "subjects"):
+    for column in ("case", "protocol", "closed", "due", "action", "subjects", "note"):
         table.add_column(column, overflow="fold")
     for d in decisions:
         due = d.due.isoformat() if d.due else "-"
+        action = f"[red]{d.action}[/red]" if d.action in ("chain_broken", "failed") else d.action
         table.add_row(
             d.case.case_id,
-            d.protocol,
+            escape(d.protocol),
             d.closed_at.isoformat(),
             due,
-            d.action,
+            action,
             str(len(d.subject_keys)),
+            escape(d.note),
         )
     console.print(table)
     console.print(json.dumps({"years": settings.years}))
+    troubled = [d for d in decisions if d.action in ("chain_broken", "failed")]
+    if troubled:
+        errors.print(
+            f"[red]{len(troubled)} case(s) not handled[/red] (chain_broken or failed): "
+            "see the note column; the other cases were handled",
+            highlight=False,
+        )
+        raise typer.Exit(1)

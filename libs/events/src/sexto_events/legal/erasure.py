@@ -2,17 +2,21 @@
 
 Every erasure is recorded on the case before the key is deleted, appended at the version
 the hold was checked at: a hold placed meanwhile makes the append conflict, and the
-check runs again, so nothing is erased under a hold. Deleting a key twice is harmless, so
-a run interrupted between the record and the deletion is finished by running it again.
+check runs again, so nothing is erased under a hold. A run interrupted between the record
+and the deletion is finished by running it again: once the erasure is on record, its keys
+are deleted whatever happened since (a hold placed later came after the decision).
+
+Holds and erasures are read from the stored events themselves, not through a verified
+load, so a hold can be placed on a case whose chain is broken (that is when it is most
+needed), while erasure of such a case is refused: its record is evidence.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from nats.aio.client import Client
@@ -29,10 +33,13 @@ from sexto_events.catalogue.legal import (
     LegalHoldReleased,
     SubjectShredded,
 )
+from sexto_events.chain import ChainReport, verify_chain
+from sexto_events.decode import parse_body
+from sexto_events.envelope import parse_time
 from sexto_events.errors import ConcurrencyConflict, EventLogError
 from sexto_events.legal.locate import locate_case
 from sexto_events.legal.scan import scan
-from sexto_events.model import CaseRef, LoadedCase, NewEvent
+from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.personal import SEALED_MARK, KeyVault
 from sexto_events.store import EventStore
 from sexto_events.stream import StreamSpec
@@ -61,15 +68,80 @@ class RetentionSettings(BaseSettings):
     years: dict[str, int] = Field(default_factory=lambda: {"sexto-qc": 5, "uk-dsl": 6})
 
 
-def under_hold(events: list[EventData]) -> bool:
+HOLD_PLACED = "legal.hold_placed"
+HOLD_RELEASED = "legal.hold_released"
+SUBJECT_SHREDDED = "legal.subject_shredded"
+CASE_ERASED = "legal.case_erased"
+CASE_CLOSED = "intake.case_closed"
+
+
+class HoldMismatch(EventLogError):
+    """A release that does not name the standing hold's reason and reference."""
+
+
+class CaseStillOpen(EventLogError):
+    """Shredding a case's own key while the case is open (refused without force)."""
+
+
+def kind_of(raw: dict[str, Any]) -> str:
+    """`context.event` of a stored envelope's type ("" when it has none)."""
+    return ".".join(str(raw.get("type", "")).split(".")[2:4])
+
+
+def _data(raw: dict[str, Any]) -> dict[str, Any]:
+    data = raw.get("data")
+    return data if isinstance(data, dict) else {}
+
+
+def standing_hold(raws: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The envelope of the hold in force (the last placed, not released since), or None."""
+    standing = None
+    for raw in raws:
+        if kind_of(raw) == HOLD_PLACED:
+            standing = raw
+        elif kind_of(raw) == HOLD_RELEASED:
+            standing = None
+    return standing
+
+
+def under_hold(raws: list[dict[str, Any]]) -> bool:
     """True when the last hold placed on the case has not been released."""
-    held = False
-    for data in events:
-        if isinstance(data, LegalHoldPlaced):
-            held = True
-        elif isinstance(data, LegalHoldReleased):
-            held = False
-    return held
+    return standing_hold(raws) is not None
+
+
+def recorded_erasures(raws: list[dict[str, Any]]) -> set[str]:
+    """Every subject key whose erasure is on the case's record."""
+    keys: set[str] = set()
+    for raw in raws:
+        if kind_of(raw) == SUBJECT_SHREDDED:
+            keys.add(str(_data(raw).get("subject_key")))
+        elif kind_of(raw) == CASE_ERASED:
+            keys.update(str(k) for k in _data(raw).get("subject_keys", []))
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCase:
+    """A case as stored, parsed without verification: its envelopes, version and chain."""
+
+    raws: list[dict[str, Any]]
+    version: CaseVersion
+    chain: ChainReport
+
+
+async def read_stored(store: EventStore, case: CaseRef) -> StoredCase:
+    """The case's stored envelopes (an unreadable one as {}) and the version to append at."""
+    stored = await store.read_raw(case)
+    raws: list[dict[str, Any]] = []
+    for message in stored:
+        try:
+            raws.append(parse_body(message.body))
+        except EventLogError:
+            raws.append({})
+    version = (
+        CaseVersion(stored[-1].seq, str(raws[-1].get("hash", ""))) if stored else CaseVersion.new()
+    )
+    return StoredCase(raws, version, verify_chain(raws, [m.body for m in stored]))
 
 
 def sealed_subjects(raws: list[dict[str, Any]]) -> set[str]:
@@ -92,10 +164,6 @@ def sealed_subjects(raws: list[dict[str, Any]]) -> set[str]:
     return found
 
 
-async def _raws(store: EventStore, case: CaseRef) -> list[dict[str, Any]]:
-    return [json.loads(m.body) for m in await store.read_raw(case)]
-
-
 async def set_legal_hold(
     store: EventStore,
     case: CaseRef,
@@ -105,13 +173,27 @@ async def set_legal_hold(
     reason: HoldReason,
     reference: str | None,
 ) -> bool:
-    """Place or release the hold; False when the case was already in that state."""
+    """Place or release the hold; False when the case was already in that state.
+
+    A release must name the standing hold's reason and reference: releasing a hold is a
+    decision about that hold (that court file, that inquiry), not a switch.
+    """
     for _ in range(ATTEMPTS):
-        loaded = await store.load(case)
-        if not loaded.events:
+        found = await read_stored(store, case)
+        if not found.raws:
             raise EventLogError(f"case {case} has no events")
-        if under_hold([e.data for e in loaded.events]) == on:
+        standing = standing_hold(found.raws)
+        if (standing is not None) == on:
             return False
+        if standing is not None:
+            held = _data(standing)
+            if (held.get("reason"), held.get("reference")) != (reason.value, reference):
+                raise HoldMismatch(
+                    f"the hold on case {case.case_id} (placed {standing.get('time')}) is not "
+                    f"for reason {reason.value} and reference {reference or '(none)'}: name "
+                    f"the hold you release with --reason and --reference (sexto history "
+                    f"{case.case_id} shows it)"
+                )
         data: EventData = (
             LegalHoldPlaced(reason=reason, reference=reference)
             if on
@@ -119,11 +201,11 @@ async def set_legal_hold(
         )
         try:
             await store.append(case, [NewEvent(data, principal.subject, principal.role)],
-                               loaded.version)  # fmt: skip
+                               found.version)  # fmt: skip
         except ConcurrencyConflict:
             continue
         return True
-    raise ConcurrencyConflict(str(case), loaded.version.seq, None)
+    raise ConcurrencyConflict(str(case), found.version.seq, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +215,19 @@ class ShredOutcome:
     case: CaseRef
     subject_key: str
     key_existed: bool
+    finished_earlier_erasure: bool = False
 
 
-def _checked_hold(loaded: LoadedCase) -> None:
-    if under_hold([e.data for e in loaded.events]):
+def _checked_erasable(case: CaseRef, found: StoredCase) -> None:
+    if not found.chain.ok:
+        raise EventLogError(
+            f"the hash chain of case {case.case_id} is broken at position "
+            f"{found.chain.position} ({found.chain.reason}): erasure is refused while the "
+            f"record does not verify (sexto verify --case {case.case_id})"
+        )
+    if under_hold(found.raws):
         raise UnderLegalHold(
-            f"case {loaded.case.case_id} is under legal hold: erasure is refused until a legal "
+            f"case {case.case_id} is under legal hold: erasure is refused until a legal "
             "reviewer releases the hold (sexto legal-hold CASE off)"
         )
 
@@ -152,8 +241,14 @@ async def shred_subject(
     *,
     reason: ErasureReason,
     reference: str | None = None,
+    force: bool = False,
 ) -> ShredOutcome:
-    """Erase one data subject of a case (refused under legal hold), recorded on the case."""
+    """Erase one data subject of a case (refused under legal hold), recorded on the case.
+
+    The case's own key (case:<id>) seals data written while the case is open; erasing it
+    makes every later write of such data fail, so it is refused on an open case unless
+    `force`. An erasure already on record is finished (its key deleted), nothing more.
+    """
     parsed = _SUBJECT_KEY.match(subject_key)
     if parsed is None:
         raise UnknownSubject(
@@ -161,23 +256,33 @@ async def shred_subject(
             "student:<case id>:<student ref>"
         )
     case = await locate_case(nc, store.spec, parsed.group(2))
-    if subject_key not in sealed_subjects(await _raws(store, case)):
-        raise UnknownSubject(f"no personal data of {subject_key} in case {case.case_id}")
     for _ in range(ATTEMPTS):
-        loaded = await store.load(case)
-        _checked_hold(loaded)
+        found = await read_stored(store, case)
+        if subject_key not in sealed_subjects(found.raws):
+            raise UnknownSubject(f"no personal data of {subject_key} in case {case.case_id}")
+        if subject_key in recorded_erasures(found.raws):
+            # Decided and recorded before: finish it (a crash may have come in between).
+            deleted = await vault.shred(subject_key)
+            return ShredOutcome(case, subject_key, deleted, finished_earlier_erasure=True)
+        _checked_erasable(case, found)
+        closed = any(kind_of(raw) == CASE_CLOSED for raw in found.raws)
+        if parsed.group(1) == "case" and not closed and not force:
+            raise CaseStillOpen(
+                f"case {case.case_id} is open: erasing {subject_key} makes every later write "
+                "of personal data to the case fail; close the case first, or pass --force"
+            )
         existed = bool(await vault.keys_for_reading([subject_key]))
         event = SubjectShredded(
             subject_key=subject_key, reason=reason, reference=reference, key_existed=existed
         )
         try:
             await store.append(case, [NewEvent(event, principal.subject, principal.role)],
-                               loaded.version)  # fmt: skip
+                               found.version)  # fmt: skip
         except ConcurrencyConflict:
             continue
         await vault.shred(subject_key)
         return ShredOutcome(case, subject_key, existed)
-    raise ConcurrencyConflict(str(case), loaded.version.seq, None)
+    raise ConcurrencyConflict(str(case), found.version.seq, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +293,12 @@ class RetentionDecision:
     protocol: str
     closed_at: datetime
     due: datetime | None
-    action: str  # erased | would_erase | kept_on_hold | not_due | already_erased | no_policy
+    # erased | would_erase | kept_on_hold | not_due | no_policy | already_erased |
+    # erasure_finished (an interrupted erasure's keys deleted) | would_finish_erasure |
+    # chain_broken (not erased: the record does not verify) | failed (see `note`)
+    action: str
     subject_keys: tuple[str, ...] = ()
+    note: str = ""
 
 
 def add_years(moment: datetime, years: int) -> datetime:
@@ -206,10 +315,11 @@ async def closed_cases(nc: Client, spec: StreamSpec) -> dict[CaseRef, datetime]:
     async for msgs in scan(nc, spec, filters=[f"{spec.subject_root}.*.*.intake.case_closed"]):
         for msg in msgs:
             _, territory, case_id, *_ = msg.subject.split(".")
-            raw = json.loads(msg.data)
-            closed[CaseRef(territory, case_id)] = datetime.fromisoformat(
-                str(raw["time"]).replace("Z", "+00:00")
-            )
+            try:
+                when = parse_time(str(parse_body(msg.data)["time"]))
+            except (EventLogError, KeyError, ValueError):
+                when = datetime.min.replace(tzinfo=UTC)  # unreadable: retention will report it
+            closed[CaseRef(territory, case_id)] = when
     return closed
 
 
@@ -228,9 +338,13 @@ async def retention_run(
     closed = await closed_cases(nc, store.spec)
     decisions = []
     for done, (case, closed_at) in enumerate(sorted(closed.items(), key=lambda i: i[1]), 1):
-        decisions.append(
-            await _retain_or_erase(store, vault, principal, case, closed_at, settings, now, dry_run)
-        )
+        try:
+            decided = await _retain_or_erase(
+                store, vault, principal, case, closed_at, settings, now, dry_run
+            )
+        except EventLogError as exc:  # one case's trouble does not stop the others
+            decided = RetentionDecision(case, "", closed_at, None, "failed", note=str(exc))
+        decisions.append(decided)
         if progress is not None:
             progress(done, len(closed))
     return decisions
@@ -247,9 +361,9 @@ async def _retain_or_erase(
     dry_run: bool,
 ) -> RetentionDecision:
     for _ in range(ATTEMPTS):
-        loaded = await store.load(case)
-        raws = await _raws(store, case)
-        protocol = str(raws[0].get("data", {}).get("protocol", "")) if raws else ""
+        found = await read_stored(store, case)
+        raws = found.raws
+        protocol = str(_data(raws[0]).get("protocol", "")) if raws else ""
         years = settings.years.get(protocol)
         due = add_years(closed_at, years) if years is not None else None
         keys = tuple(sorted(sealed_subjects(raws)))
@@ -259,16 +373,32 @@ async def _retain_or_erase(
             due: datetime | None = due,
             protocol: str = protocol,
             keys: tuple[str, ...] = keys,
+            note: str = "",
         ) -> RetentionDecision:
-            return RetentionDecision(case, protocol, closed_at, due, action, keys)
+            return RetentionDecision(case, protocol, closed_at, due, action, keys, note)
 
+        erasure = next((_data(r) for r in raws if kind_of(r) == CASE_ERASED), None)
+        if erasure is not None:
+            # Decided and recorded: finish it whatever happened since (a hold placed later).
+            listed = tuple(sorted(str(k) for k in erasure.get("subject_keys", [])))
+            remaining = await vault.keys_for_reading(listed)
+            if not remaining:
+                return decision("already_erased", keys=listed)
+            if dry_run:
+                return decision("would_finish_erasure", keys=listed)
+            for key in listed:
+                await vault.shred(key)
+            return decision("erasure_finished", keys=listed)
+        if not found.chain.ok:
+            return decision(
+                "chain_broken",
+                note=f"position {found.chain.position}: {found.chain.reason}",
+            )
         if due is None:
             return decision("no_policy")
-        if any(isinstance(e.data, CaseErased) for e in loaded.events):
-            return decision("already_erased")
         if now < due:
             return decision("not_due")
-        if under_hold([e.data for e in loaded.events]):
+        if under_hold(raws):
             return decision("kept_on_hold")
         if dry_run:
             return decision("would_erase")
@@ -281,10 +411,10 @@ async def _retain_or_erase(
         )
         try:
             await store.append(case, [NewEvent(erased, principal.subject, principal.role)],
-                               loaded.version)  # fmt: skip
+                               found.version)  # fmt: skip
         except ConcurrencyConflict:
             continue
         for key in keys:
             await vault.shred(key)
         return decision("erased")
-    raise ConcurrencyConflict(str(case), loaded.version.seq, None)
+    raise ConcurrencyConflict(str(case), found.version.seq, None)
