@@ -82,6 +82,12 @@ async def test_replay_selects_types_and_a_starting_sequence(
     ]  # fmt: skip
     assert later.exit_code == 0, later.output
     assert [r["seq"] for r in read_lines(tmp_path / "later.jsonl")] == seqs[3:]
+    resume = int(later.stdout.split("--since ")[-1].split()[0])
+    assert resume > seqs[-1]
+    following = await cli("replay", "--since", str(resume), "--territory", case.territory,
+                          "--out", str(tmp_path / "following.jsonl"))  # fmt: skip
+    assert following.exit_code == 0, following.output
+    assert read_lines(tmp_path / "following.jsonl") == []
 
 
 async def write_generated(store: EventStore, territory: str, rng: random.Random) -> list[dict]:  # type: ignore[type-arg]
@@ -155,9 +161,12 @@ async def test_statistics_equal_a_direct_computation(nc: Client, store: EventSto
     assert figures.cases == 40
     assert figures.per_month == per_month
     assert figures.decisions == decisions
-    total = sum(decisions.values())
-    assert figures.share("impulsive") == decisions.get("impulsive", 0) / total
-    assert figures.share("malicious") == decisions.get("malicious", 0) / total
+    qualified = decisions.get("impulsive", 0) + decisions.get("malicious", 0)
+    assert decisions.get("no_further_action", 0) > 0  # the base excludes them
+    assert figures.share("impulsive") == decisions.get("impulsive", 0) / qualified
+    assert figures.share("malicious") == decisions.get("malicious", 0) / qualified
+    assert figures.share("no_further_action") is None
+    assert figures.to_json()["no_further_action"] == decisions["no_further_action"]
     for name in ("escalation_requested", "kit_collected", "decision"):
         hours = [float(f[name]) for f in generated if name in f]
         got = figures.milestones[name]

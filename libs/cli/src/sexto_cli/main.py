@@ -338,7 +338,8 @@ def replay(
         summary = _run(ctx, Tool.REPLAY, work)
     shown = "personal data in clear" if summary.personal_data_shown else "pseudonymised"
     console.print(
-        f"wrote {summary.events} events to {out} ({shown}); last sequence {summary.last_seq}"
+        f"wrote {summary.events} events to {out} ({shown}); the log was read up to sequence "
+        f"{summary.next_seq - 1}: to continue, --since {summary.next_seq}"
     )
 
 
@@ -359,17 +360,21 @@ def stats(
         console.print_json(data=figures.to_json())
         return
     counts = Table(title=f"cases ({figures.cases})")
-    for column in ("month", "territory", "protocol", "cases"):
+    for column in ("month (UTC)", "territory", "protocol", "cases"):
         counts.add_column(column)
     for (month, territory, protocol), n in sorted(figures.per_month.items()):
         counts.add_row(month, territory, protocol, str(n))
     console.print(counts)
-    decisions = Table(title="prosecutor's decisions (latest per student)")
+    decisions = Table(
+        title="prosecutor's decisions (latest per student)",
+        caption="share: of impulsive + malicious decisions; no_further_action is counted apart",
+    )
     decisions.add_column("decision")
     decisions.add_column("students")
     decisions.add_column("share")
     for decision, n in sorted(figures.decisions.items()):
-        decisions.add_row(decision, str(n), f"{figures.share(decision) or 0:.1%}")
+        share = figures.share(decision)
+        decisions.add_row(decision, str(n), "-" if share is None else f"{share:.1%}")
     console.print(decisions)
     times = Table(title="hours from discovery")
     for column in ("milestone", "cases", "median", "p90"):

@@ -65,6 +65,7 @@ class ReplaySummary:
     events: int
     last_seq: int
     personal_data_shown: bool
+    next_seq: int = 1  # where to resume (--since is inclusive): everything before was read
 
 
 def _type_wanted(wanted: set[str] | None, type_name: str) -> bool:
@@ -109,7 +110,11 @@ async def replay_to_file(
             last = message_seq(msgs[-1])
             if progress is not None:
                 progress(count, max(total, count))
-    return ReplaySummary(count, last, decoder is not None)
+    # A scan reads up to the stream's last sequence when it began at least (a filtered scan
+    # ends only when nothing matching is pending), so nothing before `next_seq` is missed.
+    start_seq = selection.start.seq if selection.start and selection.start.seq else 1
+    next_seq = max(last, state.last_seq, start_seq - 1) + 1
+    return ReplaySummary(count, last, decoder is not None, next_seq)
 
 
 async def _render(

@@ -1,9 +1,12 @@
 """Statistics over the log: cases per month, territory and protocol; the DPCP's decisions;
 time from discovery to each milestone (median and 90th percentile).
 
-Definitions: a case counts in the month (UTC) of its discovery. A milestone's time is the
+Definitions: a case counts in the month (UTC, whatever offset the report gave) of its
+discovery. A milestone's time is the
 recording time of its first event in the case, minus the discovery time the report gives.
-Decision shares are over each student's latest decision. Percentiles interpolate linearly
+Decisions count each student's latest decision; the impulsive and malicious shares are
+of the impulsive + malicious decisions only (a no-further-action decision qualifies
+neither way, and is reported apart). Percentiles interpolate linearly
 between order statistics (the "inclusive" method of Python's statistics.quantiles).
 """
 
@@ -29,6 +32,7 @@ MILESTONES = {
     "escalation.prosecutor_decided": "decision",
 }
 DECISION = "escalation.prosecutor_decided"
+QUALIFIED = ("impulsive", "malicious")
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -69,9 +73,12 @@ class Statistics:
     milestones: dict[str, MilestoneFigures]
 
     def share(self, decision: str) -> float | None:
-        """The share of students' latest decisions that are `decision` (None: no decisions)."""
-        total = sum(self.decisions.values())
-        return self.decisions.get(decision, 0) / total if total else None
+        """The share of `decision` (impulsive or malicious) among the impulsive + malicious
+        latest decisions; None when there is none (no_further_action is not in the base)."""
+        total = sum(self.decisions.get(d, 0) for d in QUALIFIED)
+        if decision not in QUALIFIED or not total:
+            return None
+        return self.decisions.get(decision, 0) / total
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready form."""
@@ -84,6 +91,9 @@ class Statistics:
             "decisions": dict(sorted(self.decisions.items())),
             "impulsive_share": self.share("impulsive"),
             "malicious_share": self.share("malicious"),
+            "shares_of": "impulsive + malicious decisions (no_further_action apart)",
+            "no_further_action": self.decisions.get("no_further_action", 0),
+            "month_timezone": "UTC",
             "milestones": {
                 name: {"cases": f.cases, "median_hours": f.median_hours, "p90_hours": f.p90_hours}
                 for name, f in self.milestones.items()
