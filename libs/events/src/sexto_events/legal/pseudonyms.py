@@ -3,12 +3,20 @@
 HMAC-SHA256 under a key derived (HKDF) from the master key: stable across replays, so
 analyses join, and not reversible by anyone without the master key. Students' refs are
 only unique within a case, so their pseudonyms are keyed by case too.
+
+What analysts see of an event's data is decided by an allow-list over the catalogue's
+field names (FIELDS): codes, times and protocol texts are kept; refs to people, students,
+files and kit seals are renamed; subject keys are renamed part by part; free text is
+withheld. A string field not in the list is withheld, and a test requires every string
+field of every declared event type to be in it, so a new field is classified on purpose.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+from enum import StrEnum
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -17,10 +25,44 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sexto_events.personal import SEALED_MARK
 
 WITHHELD = "[withheld]"
-# Refs that name a student: unique only within their case.
-CASE_SCOPED_REFS = frozenset({"student_ref", "student_refs", "owner_ref"})
 # Envelope attributes dropped for analysts: they link to traces, not to facts.
 DROPPED = frozenset({"traceparent"})
+
+
+class Kind(StrEnum):
+    """How a data field reaches analysts."""
+
+    KEEP = "keep"  # codes from closed lists, times, ids of events, protocol texts
+    PERSON = "person"  # a ref to a professional: a keyed pseudonym
+    STUDENT = "student"  # a student's ref, unique within the case: keyed by case too
+    FILE = "file"  # a court, police or prosecutor file reference
+    SEAL = "kit_seal"  # a kit's seal number (printed on a bag a court file cites)
+    SUBJECT_KEY = "subject_key"  # kind:case[:ref] — case and student renamed
+    WITHHOLD = "withhold"  # free text, contact details: never shown
+
+
+_KEPT = """about_event_id about_type agency agreement_id answers assessment_event_id at attended
+certified_on channel closed_at deadline decision delivery_id discovered_at discovery_channel
+en erased field follow_up fr grade grid_event_id in_force_from in_force_to indication kind
+language level measure outcome protocol read reason recipient_kind recommendation
+recommendation_en recommendation_fr resolution role rule_id school_id service signed_on step
+step_id supersedes template_version territory_id urgency view"""
+_CLASSIFIED = {
+    Kind.KEEP: _KEPT,
+    Kind.PERSON: "dispatcher_ref intervener_id intervener_ref officer_ref recipient_ref",
+    Kind.STUDENT: "owner_ref student_ref student_refs",
+    Kind.FILE: "call_reference dpcp_file_reference reference",
+    Kind.SEAL: "missing_seals seal_number seal_numbers unexpected_seals",
+    Kind.SUBJECT_KEY: "subject_key subject_keys",
+    Kind.WITHHOLD: "action detail email justification name note reasons summary text",
+}
+# Every string field name of the catalogue, and how analysts see it.
+FIELDS: dict[str, Kind] = {
+    name: kind for kind, names in _CLASSIFIED.items() for name in names.split()
+}
+# Containers kept whole (protocol choices keyed by the protocol's field ids).
+KEPT_WHOLE = frozenset({"answers"})
+_SUBJECT_KEY = re.compile(r"^([a-z_]{1,32}):([A-Za-z0-9_-]{1,64})(?::([A-Za-z0-9_-]{1,64}))?$")
 
 
 class Pseudonymiser:
@@ -70,12 +112,27 @@ class Pseudonymiser:
         if isinstance(value, dict):
             if value.get(SEALED_MARK) is not None:
                 return WITHHELD
-            return self._data(value, case)
+            return value if key in KEPT_WHOLE else self._data(value, case)
         if isinstance(value, list):
             return [self._value(key, item, case) for item in value]
-        if isinstance(value, str) and (key.endswith(("_ref", "_refs")) or key == "reference"
-                                       or key.endswith("_reference")):  # fmt: skip
-            if key in CASE_SCOPED_REFS:
-                return self.name("student", f"{case}:{value}")
-            return self.name("person" if key.endswith(("_ref", "_refs")) else "file", value)
-        return value
+        if not isinstance(value, str):
+            return value
+        kind = FIELDS.get(key, Kind.WITHHOLD)
+        if kind is Kind.KEEP:
+            return value
+        if kind is Kind.STUDENT:
+            return self.name("student", f"{case}:{value}")
+        if kind in (Kind.PERSON, Kind.FILE, Kind.SEAL):
+            return self.name(kind.value, value)
+        if kind is Kind.SUBJECT_KEY:
+            return self.subject_key(value)
+        return WITHHELD
+
+    def subject_key(self, key: str) -> str:
+        """A data subject's key id with its case and student renamed as elsewhere."""
+        parsed = _SUBJECT_KEY.match(key)
+        if parsed is None:
+            return WITHHELD
+        kind, case, ref = parsed.groups()
+        renamed = f"{kind}:{self.name('case', case)}"
+        return renamed + (f":{self.name('student', f'{case}:{ref}')}" if ref else "")
