@@ -61,6 +61,14 @@ async def test_replay_of_a_territory_is_pseudonymised_for_analysts(
     opened = (tmp_path / "r.jsonl").read_text()
     assert INVENTED_NAME in opened
     assert "Ottoline Brackenbury" in opened
+    # the reviewer's read of each case is on its record; the analyst's pseudonymised one not
+    for each in (case, other):
+        recorded = [json.loads(m.body) for m in await store.read_raw(each)]
+        reads = [r for r in recorded if r["type"] == "org.sexto.audit.case_read.v1"]
+        assert [(r["data"]["view"], r["actor"]) for r in reads] == [
+            ("replay", "legal_reviewer-test")
+        ]
+    assert "recorded on each case" in reviewer.stdout
 
 
 async def test_replay_selects_types_and_a_starting_sequence(
@@ -81,13 +89,19 @@ async def test_replay_selects_types_and_a_starting_sequence(
         "org.sexto.intake.case_reported.v1", "org.sexto.escalation.kit_collected.v1"
     ]  # fmt: skip
     assert later.exit_code == 0, later.output
-    assert [r["seq"] for r in read_lines(tmp_path / "later.jsonl")] == seqs[3:]
+    rows = read_lines(tmp_path / "later.jsonl")
+    assert [r["seq"] for r in rows][:3] == seqs[3:]
+    assert [r["type"] for r in rows[3:]] == ["org.sexto.audit.case_read.v1"]  # the first replay
     resume = int(later.stdout.split("--since ")[-1].split()[0])
     assert resume > seqs[-1]
     following = await cli("replay", "--since", str(resume), "--territory", case.territory,
                           "--out", str(tmp_path / "following.jsonl"))  # fmt: skip
     assert following.exit_code == 0, following.output
-    assert read_lines(tmp_path / "following.jsonl") == []
+    # only the reviewer's own last replay since: it opened the case's personal data, on record
+    reads = read_lines(tmp_path / "following.jsonl")
+    assert [(r["type"], r["data"]) for r in reads] == [
+        ("org.sexto.audit.case_read.v1", {"view": "replay", "service": "legal"})
+    ]
 
 
 async def write_generated(store: EventStore, territory: str, rng: random.Random) -> list[dict]:  # type: ignore[type-arg]

@@ -41,6 +41,7 @@ from sexto_events.legal.replay import BadFilter, ReplayFilter, replay_to_file
 from sexto_events.legal.scan import StreamPosition
 from sexto_events.legal.stats import compute_stats
 from sexto_events.legal.verification import verify_case, verify_log
+from sexto_events.model import CaseRef
 from sexto_events.recording import record_read
 
 from sexto_cli.rebuild import SERVICES, rebuild_service
@@ -330,9 +331,14 @@ def replay(
 
         async def work(session: Session) -> Any:
             reveal = reveals_personal_data(session.principal)
+
+            async def recorded(case: CaseRef) -> None:
+                await record_read(session.store, session.principal, case, "replay", "legal")
+
             return await replay_to_file(
                 session.nc, session.spec, out, selection=selection, pseudonyms=session.pseudonyms(),
-                decoder=session.store.decoder if reveal else None, progress=progress,
+                decoder=session.store.decoder if reveal else None,
+                record_read=recorded if reveal else None, progress=progress,
             )  # fmt: skip
 
         summary = _run(ctx, Tool.REPLAY, work)
@@ -341,6 +347,11 @@ def replay(
         f"wrote {summary.events} events to {out} ({shown}); the log was read up to sequence "
         f"{summary.next_seq - 1}: to continue, --since {summary.next_seq}"
     )
+    if summary.personal_data_shown:
+        console.print(
+            f"your read of the {summary.reads_recorded} case(s) whose personal data the file "
+            "holds is recorded on each case"
+        )
 
 
 @app.command()

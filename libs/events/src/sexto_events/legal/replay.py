@@ -1,10 +1,17 @@
-"""Replaying the log to a JSON Lines file: pseudonymised for analysts, opened for reviewers."""
+"""Replaying the log to a JSON Lines file: pseudonymised for analysts, opened for reviewers.
+
+A replay that opens personal data is a read of every case whose personal data it wrote:
+each such case gets its read recorded (view "replay") once the file is written, as any
+other read of a case is. If a read cannot be recorded, the file is deleted and the replay
+fails: personal data is never read off the record.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +19,10 @@ from typing import Any
 from nats.aio.client import Client
 
 from sexto_events.decode import EventDecoder
+from sexto_events.legal.erasure import sealed_subjects
 from sexto_events.legal.pseudonyms import Pseudonymiser
 from sexto_events.legal.scan import StreamPosition, message_seq, scan, stream_state
+from sexto_events.model import CaseRef
 from sexto_events.stream import StreamSpec
 
 _TYPE = re.compile(r"^(?:org\.sexto\.)?([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)(?:\.v(\d+))?$")
@@ -66,6 +75,7 @@ class ReplaySummary:
     last_seq: int
     personal_data_shown: bool
     next_seq: int = 1  # where to resume (--since is inclusive): everything before was read
+    reads_recorded: int = 0  # cases whose personal data was opened, each read on its record
 
 
 def _type_wanted(wanted: set[str] | None, type_name: str) -> bool:
@@ -83,14 +93,19 @@ async def replay_to_file(
     selection: ReplayFilter,
     pseudonyms: Pseudonymiser,
     decoder: EventDecoder | None = None,
+    record_read: Callable[[CaseRef], Awaitable[None]] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplaySummary:
     """Write the selected events, in stream order, one JSON object per line, with `seq`.
 
     With a `decoder` (legal reviewers), data is upcast and personal data opened; without,
     events are pseudonymised (refs, case ids and actors keyed pseudonyms, personal data
-    withheld) and left in their stored version.
+    withheld) and left in their stored version. With a `decoder`, `record_read` is
+    required: it records the read of each case whose personal data was written.
     """
+    if decoder is not None and record_read is None:
+        raise ValueError("a replay that opens personal data must record its reads")
+    opened: set[CaseRef] = set()
     filters = selection.subjects(spec.subject_root)
     wanted = selection.versions()
     state = await stream_state(nc, spec)
@@ -104,6 +119,8 @@ async def replay_to_file(
                 raw = json.loads(msg.data)
                 if wanted is None or _type_wanted(wanted, raw["type"]):
                     rows.append((message_seq(msg), raw))
+                    if decoder is not None and sealed_subjects([raw]):
+                        opened.add(CaseRef(str(raw["territory"]), str(raw["subject"])))
             lines = await _render(rows, pseudonyms, decoder)
             sink.write("".join(dumps(line) + "\n" for line in lines))
             count += len(lines)
@@ -114,7 +131,26 @@ async def replay_to_file(
     # ends only when nothing matching is pending), so nothing before `next_seq` is missed.
     start_seq = selection.start.seq if selection.start and selection.start.seq else 1
     next_seq = max(last, state.last_seq, start_seq - 1) + 1
-    return ReplaySummary(count, last, decoder is not None, next_seq)
+    if opened and record_read is not None:
+        await _record_all(record_read, sorted(opened, key=str), out)
+    return ReplaySummary(count, last, decoder is not None, next_seq, len(opened))
+
+
+async def _record_all(
+    record_read: Callable[[CaseRef], Awaitable[None]], cases: list[CaseRef], out: Path
+) -> None:
+    """Record every read (a few at a time); on any failure, delete the file and re-raise."""
+    gate = asyncio.Semaphore(16)
+
+    async def one(case: CaseRef) -> None:
+        async with gate:
+            await record_read(case)
+
+    try:
+        await asyncio.gather(*(one(case) for case in cases))
+    except BaseException:
+        await asyncio.to_thread(out.unlink, True)  # missing_ok
+        raise
 
 
 async def _render(
