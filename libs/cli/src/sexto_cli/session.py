@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from sexto_events.auth.issuer import mint
 from sexto_events.auth.principal import Principal, Role
 from sexto_events.auth.tokens import AuthSettings, InvalidToken, TokenVerifier
@@ -42,10 +43,12 @@ def settings_checked() -> Iterator[None]:
         yield
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'_'.join(str(p) for p in e['loc']).upper() or exc.title}: {e['msg']}"
+            f"{'_'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
             for e in exc.errors(include_input=False)
         )
         raise CliError(f"error in the settings ({exc.title}): {problems}") from None
+    except SettingsError as exc:  # a value that is not even JSON where JSON is expected
+        raise CliError(f"error in the settings: {exc} (it must be JSON)") from None
 
 
 @dataclass(frozen=True)
