@@ -33,10 +33,16 @@ async def test_rebuilding_intake_gives_identical_read_models(cli: Cli, world: Wo
     before = portal.call(dump, runtime)
 
     refused = await cli("rebuild", "intake", role="analyst")
-    result = await cli("rebuild", "intake", role="admin")
+    while_running = await cli("rebuild", "intake", role="admin")
+    unchanged = portal.call(dump, runtime)
+    # The test's service keeps running: forced (a real operator stops the service first).
+    result = await cli("rebuild", "intake", "--force", role="admin")
     after = portal.call(dump, runtime)
 
     assert refused.exit_code == 2
+    assert while_running.exit_code == 2
+    assert "stop the intake service first" in while_running.output
+    assert unchanged == before
     assert result.exit_code == 0, result.output
     assert "rebuilt intake-cases" in result.stdout
     assert "rebuilt intake-directory" in result.stdout

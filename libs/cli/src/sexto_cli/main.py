@@ -403,13 +403,22 @@ def _hours(value: float | None) -> str:
 def rebuild(
     ctx: typer.Context,
     service: Annotated[str, typer.Argument(help=f"one of {', '.join(SERVICES)}")],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="rebuild even while the service runs (it serves bad tables)"),
+    ] = False,
 ) -> None:
-    """Drop a service's read models and rebuild them from the log (admins)."""
+    """Drop a service's read models and rebuild them from the log (admins).
+
+    Stop the service first: refused while it reads its consumers, unless --force.
+    """
     if service not in SERVICES:
         raise typer.BadParameter(f"unknown service {service!r}: one of {', '.join(SERVICES)}")
     with _progress(f"rebuilding {service}") as progress:
         rebuilt, skipped = _run(
-            ctx, Tool.REBUILD, lambda s: rebuild_service(s, service, lambda _, d, t: progress(d, t))
+            ctx,
+            Tool.REBUILD,
+            lambda s: rebuild_service(s, service, lambda _, d, t: progress(d, t), force=force),
         )
     for each in rebuilt:
         console.print(f"rebuilt {each.durable} up to stream sequence {each.last_seq}")

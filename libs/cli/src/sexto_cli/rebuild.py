@@ -2,8 +2,10 @@
 
 Uses the services' own projection definitions and consumers. Reactors (projections whose
 effect is an event, not a table) are left alone: replaying them would only find their
-events already recorded. Run it with the service stopped, or accept that the running
-service resumes on the recreated durable consumer once the rebuild has begun.
+events already recorded. Run it with the service stopped: while the rebuild runs, a
+running service would serve dropped or half-filled tables. The rebuild refuses when the
+service's durable consumers have pull requests waiting (the service is running), unless
+forced.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sexto_events.stream import StreamSpec
 from sexto_intake.bootstrap import DEFINITION as INTAKE
 from sexto_notification.bootstrap import DEFINITION as NOTIFICATION
 
-from sexto_cli.session import Session
+from sexto_cli.session import CliError, Session
 
 SERVICES: dict[str, ServiceDefinition] = {
     d.name: d for d in (INTAKE, EVALUATION, ESCALATION, NOTIFICATION)
@@ -38,12 +40,46 @@ class Rebuilt:
     last_seq: int
 
 
+class ServiceRunning(CliError):
+    """The service reads its durable consumers: rebuilding under it would serve bad tables."""
+
+
+async def _readers(session: Session, stream: str, durable: str) -> int:
+    """Pull requests waiting on the durable consumer (0 when it does not exist), sampled a
+    few times: a running service is between two pulls only for a moment."""
+    most = 0
+    for attempt in range(3):
+        if attempt:
+            await asyncio.sleep(0.2)
+        most = max(
+            most, int((await consumer_info(session.nc, stream, durable)).get("num_waiting", 0))
+        )
+    return most
+
+
 async def rebuild_service(
-    session: Session, name: str, progress: Callable[[str, int, int], None] | None = None
+    session: Session,
+    name: str,
+    progress: Callable[[str, int, int], None] | None = None,
+    *,
+    force: bool = False,
 ) -> tuple[list[Rebuilt], list[str]]:
-    """(rebuilt projections, reactors skipped) of one service."""
+    """(rebuilt projections, reactors skipped) of one service; refused while it runs."""
     definition = SERVICES[name]
     schema = checked_schema(definition.name)
+    if not force:
+        for projection in definition.projections(session.store):
+            if isinstance(projection, Reactor):
+                continue
+            durable = f"{definition.name}-{projection.name}"
+            source: StreamSpec = getattr(projection, "stream", session.spec)
+            waiting = await _readers(session, source.name, durable)
+            if waiting:
+                raise ServiceRunning(
+                    f"{name} is running ({durable} has {waiting} pull request(s) waiting): "
+                    f"stop the {name} service first, then rebuild; --force rebuilds anyway, "
+                    "and the running service serves dropped or half-filled tables meanwhile"
+                )
     await ensure_schema(session.pool, schema)
     rebuilt: list[Rebuilt] = []
     skipped: list[str] = []
