@@ -72,8 +72,8 @@ async def rebuild_service(
             if isinstance(projection, Reactor):
                 continue
             durable = f"{definition.name}-{projection.name}"
-            source: StreamSpec = getattr(projection, "stream", session.spec)
-            waiting = await _readers(session, source.name, durable)
+            read_from: StreamSpec = getattr(projection, "stream", session.spec)
+            waiting = await _readers(session, read_from.name, durable)
             if waiting:
                 raise ServiceRunning(
                     f"{name} is running ({durable} has {waiting} pull request(s) waiting): "
