@@ -10,38 +10,95 @@ from typing import Any
 
 import uuid_utils
 from nats.aio.client import Client
-from sexto_events.catalogue.audit import CaseRead
+from sexto_events.catalogue.escalation import (
+    EscalatedStudent,
+    EscalationRequested,
+    KitCollected,
+    ProsecutorDecided,
+    SealCheck,
+)
+from sexto_events.catalogue.intake import CaseClosed, DeviceSecured
 from sexto_events.chain import seal_body
 from sexto_events.envelope import DATA_CONTENT_TYPE, SPEC_VERSION, format_time
 from sexto_events.legal.pseudonyms import Pseudonymiser
 from sexto_events.legal.replay import ReplayFilter, replay_to_file
 from sexto_events.legal.verification import verify_log
-from sexto_events.model import CaseRef, CaseVersion
+from sexto_events.model import CaseRef, CaseVersion, NewEvent
+from sexto_events.personal import seal_value, subjects_of, walk_personal
 from sexto_events.store import EventStore
 
-from bench.fixtures import fresh_cases
+from bench.fixtures import fresh_cases, note_event, read_event
 from bench.load import stream_size
 from bench.replay import raw_ordered_rate
 from tests.support.events import reported
 
 PER_CASE = 50
+# Where a case's fixed steps fall among its 49 events after the report; the rest alternate
+# sealed notes and audit reads, so about half of all events carry sealed personal data.
+FIXED_AT = (2, 9, 17, 31, 48)
 
 
-def chained_read(case: CaseRef, prevhash: str) -> tuple[str, bytes]:
-    """(hash, body) of an audit event chained after `prevhash`, built as the store builds it."""
+def case_events() -> list[NewEvent]:
+    """The 49 events after a case's report: custody, escalation, a decision with sealed
+    reasons, closure, and sealed notes alternating with reads (all invented)."""
+    fixed = [
+        NewEvent(DeviceSecured(owner_ref="stu-1", measure="switched_off", seal_number="SB-0042"),
+                 "intervener-7", "intervener"),
+        NewEvent(EscalationRequested(
+            school_id="school-042", protocol="sexto-qc", urgency="high",
+            students=[EscalatedStudent(student_ref="stu-1", role="depicted",
+                                       indication="impulsive")],
+            seal_numbers=["SB-0042"], intervener_ref="intervener-7",
+            assessment_event_id="01933b6c-0000-7000-8000-000000000001"),
+            "sexto-escalation", "service"),
+        NewEvent(KitCollected(officer_ref="po-12",
+                              seals=[SealCheck(seal_number="SB-0042", intact=True)],
+                              missing_seals=[], unexpected_seals=[], flagged=False),
+                 "po-12", "police_officer"),
+        NewEvent(ProsecutorDecided(student_ref="stu-1", decision="impulsive",
+                                   reasons="first incident, consensual exchange (invented)",
+                                   follow_up="educational_meeting_required"),
+                 "dpcp-3", "prosecutor"),
+        NewEvent(CaseClosed(resolution="educational_path_completed"), "iv-7", "intervener"),
+    ]  # fmt: skip
+    steps = iter(fixed)
+    out = []
+    for i in range(PER_CASE - 1):
+        if i in FIXED_AT:
+            out.append(next(steps))
+        elif i % 2:
+            out.append(note_event())
+        else:
+            out.append(read_event())
+    return out
+
+
+def chained(
+    case: CaseRef, event: NewEvent, prevhash: str, keys: dict[str, bytes]
+) -> tuple[str, bytes]:
+    """(hash, body) of `event` chained after `prevhash`, built and sealed as the store does
+    (keys fetched beforehand, so seeding is not one key lookup per event)."""
+    cls = type(event.data)
     event_id = str(uuid_utils.uuid7())
+    data = event.data.model_dump(mode="json")
+    if subjects_of(cls, data, case.case_id):
+
+        def seal(value: Any, subject: str, _where: str) -> Any:
+            return seal_value(keys[subject], subject, event_id, str(value))
+
+        data = walk_personal(cls, data, case.case_id, seal)
     envelope = {
         "specversion": SPEC_VERSION,
         "id": event_id,
         "source": "sexto/bench",
-        "type": CaseRead.type_name(),
+        "type": cls.type_name(),
         "subject": case.case_id,
         "time": format_time(datetime.now(UTC)),
         "datacontenttype": DATA_CONTENT_TYPE,
-        "data": {"view": "history", "service": "intake"},
+        "data": data,
         "territory": case.territory,
-        "actor": "legal-reviewer-3",
-        "actorrole": "legal_reviewer",
+        "actor": event.actor,
+        "actorrole": event.actor_role,
         "correlationid": event_id,
         "causationid": event_id,
         "prevhash": prevhash,
@@ -50,8 +107,9 @@ def chained_read(case: CaseRef, prevhash: str) -> tuple[str, bytes]:
 
 
 async def seed(nc_raw: Client, store: EventStore, total: int) -> int:
-    """`total` real, chained events: a sealed report per case through the store, then audit
-    events chained by hand and published pipelined (cases interleaved, each in order)."""
+    """`total` real, chained events: a sealed report per case through the store, then the
+    case's other events (about half sealed) chained and sealed by hand and published
+    pipelined (cases interleaved, each in order)."""
     cases = fresh_cases("legalbench", max(total // PER_CASE, 1))
     heads: dict[CaseRef, str] = {}
     queue: asyncio.Queue[CaseRef] = asyncio.Queue()
@@ -65,13 +123,23 @@ async def seed(nc_raw: Client, store: EventStore, total: int) -> int:
             heads[case] = result.version.head_hash
 
     await asyncio.gather(*(writer() for _ in range(64)))
+    assert store.codec is not None
+    keys: dict[str, bytes] = {}
+    for start in range(0, len(cases), 2000):
+        subjects = [f"{kind}:{c.case_id}{ref}" for c in cases[start : start + 2000]
+                    for kind, ref in (("case", ""), ("student", ":stu-1"))]  # fmt: skip
+        keys |= await store.codec.vault.keys_for_writing(subjects)
     js = nc_raw.jetstream(publish_async_max_pending=8192)
-    for _ in range(PER_CASE - 1):
+    for event in case_events():
+        suffix = type(event.data).subject_suffix()
         for case in cases:
-            heads[case], body = chained_read(case, heads[case])
-            subject = f"cases.{case.territory}.{case.case_id}.audit.case_read"
-            await js.publish_async(subject, body)
+            heads[case], body = chained(case, event, heads[case], keys)
+            await js.publish_async(f"cases.{case.territory}.{case.case_id}.{suffix}", body)
     await asyncio.wait_for(js.publish_async_completed(), 600)
+    # The seeded case verifies and opens as any other: the store loads it (chain, keys).
+    loaded = await store.load(cases[0])
+    assert len(loaded.events) == PER_CASE
+    assert any(isinstance(e.data, ProsecutorDecided) for e in loaded.events)
     return await stream_size(nc_raw)
 
 
@@ -98,7 +166,8 @@ async def run(
     assert verified.events == total
     return [
         {
-            "name": f"sexto replay of {total} events to a file ({size_mb:.0f} MB, pseudonymised)",
+            "name": f"sexto replay of {total} events (about half sealed) to a file "
+            f"({size_mb:.0f} MB, pseudonymised)",
             "unit": "events/s",
             "ours": replay_rate,
             "baseline": raw,
