@@ -62,3 +62,17 @@ async def test_a_read_is_recorded_even_on_a_case_whose_chain_is_broken(
     assert last["actor"] == "lr-7"
     assert last["actorrole"] == "legal_reviewer"
     assert last["prevhash"] == altered["hash"]  # recorded after the last event stored
+
+
+async def test_a_read_is_recorded_after_a_stored_message_that_is_not_even_json(
+    nc: Client, side_store: EventStore, new_case: Callable[[], CaseRef]
+) -> None:
+    case = new_case()
+    await side_store.append(case, [reported()], CaseVersion.new())
+    await publish_raw(nc, side_store, case, "intake.note_added", b"\x00 not json")
+
+    await record_read(side_store, REVIEWER, case, "legal_export", "intake")
+
+    after = await side_store.read_raw(case)
+    assert len(after) == 3
+    assert parse_body(after[-1].body)["type"] == CaseRead.type_name()

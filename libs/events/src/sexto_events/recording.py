@@ -8,7 +8,10 @@ from collections.abc import Awaitable, Callable
 from sexto_events.auth.principal import Principal
 from sexto_events.catalogue.audit import CaseRead
 from sexto_events.decode import parse_body
-from sexto_events.errors import ChainBroken, ConcurrencyConflict
+from sexto_events.errors import (
+    ConcurrencyConflict,
+    EventLogError,
+)
 from sexto_events.model import AppendResult, CaseRef, CaseVersion, LoadedCase, NewEvent
 from sexto_events.store import EventStore
 
@@ -42,7 +45,7 @@ async def record_read(
 
     try:
         await append_decided(store, case, decide)
-    except ChainBroken:
+    except EventLogError:  # a broken chain, or a stored message that does not even decode
         # A broken chain is when a case is most read (by reviewers, to see the break): the
         # read is still recorded, after the last event stored, whatever that event's state.
         await _append_after_raw_head(store, case, read)
@@ -54,7 +57,11 @@ async def _append_after_raw_head(store: EventStore, case: CaseRef, event: NewEve
         head = CaseVersion.new()
         if stored:
             last = stored[-1]
-            head = CaseVersion(last.seq, str(parse_body(last.body).get("hash", "")))
+            try:
+                head_hash = str(parse_body(last.body).get("hash", ""))
+            except EventLogError:  # not even JSON: the read follows it all the same
+                head_hash = ""
+            head = CaseVersion(last.seq, head_hash)
         try:
             await store.append(case, [event], head)
             return
