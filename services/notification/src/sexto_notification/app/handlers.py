@@ -286,46 +286,52 @@ async def _owned_delivery(runtime: ServiceRuntime, principal: Principal, deliver
         raise NotFound("no delivery with this id is yours")
 
 
+async def _move(
+    runtime: ServiceRuntime,
+    principal: Principal,
+    delivery_id: str,
+    to: str,
+    allowed: tuple[str, ...],
+    verb: str,
+) -> dict[str, Any]:
+    """Move a delivery that is in one of `allowed` and not being attempted right now."""
+    await _owned_delivery(runtime, principal, delivery_id)
+    async with runtime.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "UPDATE notification.deliveries SET status = $2, next_attempt_at = now(), "
+            "leased_until = NULL, lease_token = NULL WHERE id = $1 AND status = ANY($3) "
+            "AND (leased_until IS NULL OR leased_until < now()) "
+            f"RETURNING {_DELIVERY_COLUMNS}",
+            delivery_id, to, list(allowed),
+        )  # fmt: skip
+        if row is None:
+            current = await conn.fetchrow(
+                "SELECT status, leased_until > now() AS busy FROM notification.deliveries "
+                "WHERE id = $1",
+                delivery_id,
+            )
+            if current is not None and current["busy"]:
+                raise Conflict(f"the delivery is being attempted right now; {verb} it later")
+            state = current["status"] if current else "gone"
+            raise Conflict(f"only a {' or '.join(allowed)} delivery can be {verb}; this is {state}")
+        await conn.execute("SELECT pg_notify('sexto_notification_due', '')")
+    return dict(row)
+
+
 async def retry_delivery(
     runtime: ServiceRuntime, principal: Principal, delivery_id: str
 ) -> dict[str, Any]:
     """A failed delivery goes again (one more attempt, same id); what it held follows."""
-    await _owned_delivery(runtime, principal, delivery_id)
-    async with runtime.pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "UPDATE notification.deliveries SET status = 'pending', next_attempt_at = now(), "
-            "leased_until = NULL WHERE id = $1 AND status = 'failed' "
-            f"RETURNING {_DELIVERY_COLUMNS}",
-            delivery_id,
-        )
-        if row is None:
-            current = await conn.fetchval(
-                "SELECT status FROM notification.deliveries WHERE id = $1", delivery_id
-            )
-            raise Conflict(f"only a failed delivery can be retried; this one is {current}")
-        await conn.execute("SELECT pg_notify('sexto_notification_due', '')")
-    return dict(row)
+    return await _move(runtime, principal, delivery_id, "pending", ("failed",), "retried")
 
 
 async def cancel_delivery(
     runtime: ServiceRuntime, principal: Principal, delivery_id: str
 ) -> dict[str, Any]:
     """Give up a pending or failed delivery: what it held behind it goes on."""
-    await _owned_delivery(runtime, principal, delivery_id)
-    async with runtime.pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "UPDATE notification.deliveries SET status = 'cancelled', leased_until = NULL, "
-            "lease_token = NULL WHERE id = $1 AND status IN ('pending', 'failed') "
-            f"RETURNING {_DELIVERY_COLUMNS}",
-            delivery_id,
-        )
-        if row is None:
-            current = await conn.fetchval(
-                "SELECT status FROM notification.deliveries WHERE id = $1", delivery_id
-            )
-            raise Conflict(f"only a pending or failed delivery can be cancelled; this is {current}")
-        await conn.execute("SELECT pg_notify('sexto_notification_due', '')")
-    return dict(row)
+    return await _move(
+        runtime, principal, delivery_id, "cancelled", ("pending", "failed"), "cancelled"
+    )
 
 
 async def _case_row(runtime: ServiceRuntime, principal: Principal, case_id: str) -> Any:
