@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from nats.aio.client import Client
@@ -170,3 +174,26 @@ async def test_as_of_is_a_prefix_of_the_log_even_when_times_go_back(
     then = output_json(await cli("history", case.case_id, "--as-of", at(2).isoformat(), "--json"))
 
     assert [e["id"] for e in then["events"]] == ids[:4]
+
+
+async def test_the_installed_sexto_command_runs(
+    cli: Cli, store: EventStore, new_case: NewCase
+) -> None:
+    """The console script itself (not only the typer app in-process)."""
+    case = new_case()
+    await write_case(store, case)
+    sexto = Path(sys.executable).parent / "sexto"
+    env = {**os.environ, **cli.env}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(sexto), "--role", "analyst", "--as", "an-exe", *args],
+            env=env, capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+
+    checked = await asyncio.to_thread(run, "verify", "--case", case.case_id)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "chain verified" in checked.stdout
+    missing = await asyncio.to_thread(run, "history", "no-such-case")
+    assert missing.returncode == 2
+    assert "Traceback" not in missing.stdout + missing.stderr
