@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.exceptions import InvalidTag
 from hypothesis import given
@@ -18,7 +19,14 @@ from sexto_events.catalogue.registry import CATALOGUE
 from sexto_notification.app.mail import FolderTransport, build
 from sexto_notification.app.secrets import InvalidSecret, SecretBox, check_secret, new_secret
 from sexto_notification.app.sender import signature_header
-from sexto_notification.app.urls import RefusedAddress, check_destination, check_form
+from sexto_notification.app.urls import (
+    RefusedAddress,
+    check_destination,
+    check_form,
+    is_public,
+    webhook_client,
+)
+from sexto_notification.bootstrap import UnsafeSettings, refuse_development_settings
 from sexto_notification.config import NotificationSettings
 from sexto_notification.domain.policy import (
     STAFF_STEPS,
@@ -223,6 +231,12 @@ async def test_the_embedded_default_writes_mail_to_a_folder(tmp_path: Path) -> N
         ("https://100.64.0.1/x", "non-public"),
         ("https://169.254.169.254/latest", "non-public"),
         ("https://[::1]/x", "non-public"),
+        ("https://[::ffff:127.0.0.1]/x", "non-public"),
+        ("https://[64:ff9b::a00:1]/x", "non-public"),
+        ("https://[2002:a00:1::]/x", "non-public"),
+        ("https://dispatch.example:99999/x", "not a valid address"),
+        ("https://[::1/x", "not a valid address"),
+        ("https://no-such-host.invalid/x", "does not resolve"),
     ],
 )
 async def test_webhook_addresses_must_be_public_https(url: str, why: str) -> None:
@@ -239,3 +253,43 @@ async def test_a_public_https_address_is_accepted_and_development_allows_loopbac
     assert check_form(url, allow_insecure=False) == url
     await check_destination(url, allow_insecure=False)
     await check_destination("http://127.0.0.1:9/x", allow_insecure=True)
+
+
+async def test_the_webhook_client_checks_the_address_it_connects_to() -> None:
+    """Even past the checks made before (DNS rebinding), a non-public address is refused
+    by the client's own resolver at connection time."""
+    client = webhook_client(allow_insecure=False)
+    try:
+        with pytest.raises(httpx.ConnectError, match="non-public"):
+            await client.post("http://localhost:9/x", content=b"{}")
+    finally:
+        await client.aclose()
+
+
+def test_public_addresses_are_told_from_the_rest() -> None:
+    assert is_public("8.8.8.8")
+    assert is_public("2001:4860:4860::8888")
+    assert is_public("::ffff:8.8.8.8")
+    for address in (
+        "127.0.0.1",
+        "10.0.0.1",
+        "192.168.1.1",
+        "100.64.0.1",
+        "169.254.169.254",
+        "::1",
+        "fe80::1",
+        "::ffff:10.0.0.1",
+        "64:ff9b::a00:1",
+        "2002:a00:1::",
+    ):
+        assert not is_public(address), address
+
+
+def test_development_settings_are_refused_in_production() -> None:
+    laptop = NotificationSettings(allow_insecure_urls=True)
+    with pytest.raises(UnsafeSettings, match="ALLOW_INSECURE_URLS"):
+        refuse_development_settings(laptop, "production")
+    with pytest.raises(UnsafeSettings, match="SMTP_HOST"):
+        refuse_development_settings(NotificationSettings(), "production")
+    refuse_development_settings(NotificationSettings(smtp_host="smtp.example.org"), "production")
+    refuse_development_settings(laptop, "development")

@@ -10,6 +10,7 @@ from aiosmtpd.controller import Controller
 from sexto_devstack.procs import free_port
 from sexto_events.auth.principal import Role
 from sexto_events.catalogue.escalation import EscalationAcknowledged
+from sexto_events.catalogue.intake import CaseClosed
 from sexto_events.catalogue.notification import RecipientRegistered
 from sexto_events.model import CaseRef
 from sexto_notification.app.mail import MailFailure, SmtpTransport, build
@@ -174,6 +175,8 @@ def test_recipients_are_checked_against_the_case(notify: Notify) -> None:
     again = register(notify, case_id, **good)
     assert again.json() == first.json()  # type: ignore[attr-defined]
     refused(409, "already registered", {**good, "email": "other@example.org"})
+    notify.append(case_id, CaseClosed(resolution="managed_in_school"), role="intervener")
+    refused(409, "closed", {**good, "recipient_ref": "p-10"})
     other = notify.client.get(
         f"/v1/cases/{case_id}/notifications", headers=notify.world.other_school_headers()
     )

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 from dataclasses import replace
 
-import httpx
 from fastapi import FastAPI
 from sexto_events.auth.tokens import AuthSettings
 from sexto_events.service import ServiceDefinition, ServiceRuntime, build_app
@@ -17,6 +16,7 @@ from sexto_events.settings import EventLogSettings
 
 from sexto_notification.app.mail import MailTransport, transport_for
 from sexto_notification.app.sender import Sender
+from sexto_notification.app.urls import webhook_client
 from sexto_notification.config import NotificationSettings
 from sexto_notification.entrypoints.api import configure, router
 from sexto_notification.projections.dispatch import Dispatcher
@@ -33,6 +33,22 @@ DEFINITION = ServiceDefinition(
 )
 
 
+class UnsafeSettings(RuntimeError):
+    """Settings meant for a laptop, refused in production."""
+
+
+def refuse_development_settings(own: NotificationSettings, environment: str) -> None:
+    """In production, webhooks go to public https addresses only and mail to a real server."""
+    if environment != "production":
+        return
+    if own.allow_insecure_urls:
+        raise UnsafeSettings("SEXTO_NOTIFICATION_ALLOW_INSECURE_URLS=true is refused in production")
+    if not own.smtp_host:
+        raise UnsafeSettings(
+            "set SEXTO_NOTIFICATION_SMTP_HOST in production: the mail folder is for development"
+        )
+
+
 def create_app(
     settings: EventLogSettings | None = None,
     auth: AuthSettings | None = None,
@@ -43,7 +59,8 @@ def create_app(
     own = notification or NotificationSettings()
 
     async def start_sending(runtime: ServiceRuntime) -> None:
-        http = httpx.AsyncClient(follow_redirects=False)
+        refuse_development_settings(own, runtime.settings.environment)
+        http = webhook_client(own.allow_insecure_urls)
         sender = Sender(runtime, own, mail or transport_for(own), http)
 
         async def run() -> None:

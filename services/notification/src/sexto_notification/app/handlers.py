@@ -9,7 +9,7 @@ from typing import Any
 
 import nats.errors
 from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, Principal, Role, can_see_case
-from sexto_events.catalogue.intake import CaseReported, StudentAdded
+from sexto_events.catalogue.intake import CaseClosed, CaseReported, StudentAdded
 from sexto_events.catalogue.notification import RecipientKind, RecipientRegistered
 from sexto_events.catalogue.registry import CATALOGUE
 from sexto_events.model import CaseRef, LoadedCase, NewEvent
@@ -20,6 +20,7 @@ from sexto_notification.app.secrets import SecretBox, check_secret, new_secret
 from sexto_notification.app.urls import RefusedAddress, check_destination, check_form
 from sexto_notification.config import NotificationSettings
 from sexto_notification.domain.policy import normalise_types
+from sexto_notification.projections.dispatch import SUBSCRIPTIONS_LOCK
 
 
 class NotFound(Exception):
@@ -134,36 +135,27 @@ async def create_subscription(
         raise Invalid(f"secret: {exc}") from None
     sub_id = f"sub_{uuid.uuid4().hex}"
     box = SecretBox(runtime.settings.master_key_bytes())
-    async with runtime.pool.acquire() as conn:
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        # Exclusive against the dispatcher's matching (shared): every event it has matched
+        # without this subscription is at or below the log's end read here, and every later
+        # event is matched with it.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", SUBSCRIPTIONS_LOCK)
+        earlier = None
         if idempotency_key is not None:
             earlier = await conn.fetchrow(
                 "SELECT * FROM notification.subscriptions WHERE owner_subject = $1 "
                 "AND idempotency_key = $2",
                 principal.subject, idempotency_key,
             )  # fmt: skip
-            if earlier is not None:
-                return _replayed(box, earlier, body, types, territory, school_id)
-        # Inactive until it is in place (from_seq at the end of time), then events after
-        # the log's current end are sent: none slips between reading the end and the insert.
-        row = await conn.fetchrow(
-            "INSERT INTO notification.subscriptions (id, url, types, territory, school_id, "
-            "secret, owner_subject, owner_role, from_seq, idempotency_key) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 9223372036854775807, $9) "
-            "ON CONFLICT (owner_subject, idempotency_key) DO NOTHING RETURNING *",
-            sub_id, url, sorted(types), territory, school_id, box.seal(sub_id, secret),
-            principal.subject, principal.role.value, idempotency_key,
-        )  # fmt: skip
-        if row is None:  # the same key, at the same moment: answer as the first did
-            earlier = await conn.fetchrow(
-                "SELECT * FROM notification.subscriptions WHERE owner_subject = $1 "
-                "AND idempotency_key = $2",
-                principal.subject, idempotency_key,
-            )  # fmt: skip
+        if earlier is not None:
             return _replayed(box, earlier, body, types, territory, school_id)
         from_seq = await _last_seq(runtime)
         row = await conn.fetchrow(
-            "UPDATE notification.subscriptions SET from_seq = $2 WHERE id = $1 RETURNING *",
-            sub_id, from_seq,
+            "INSERT INTO notification.subscriptions (id, url, types, territory, school_id, "
+            "secret, owner_subject, owner_role, from_seq, idempotency_key) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
+            sub_id, url, sorted(types), territory, school_id, box.seal(sub_id, secret),
+            principal.subject, principal.role.value, from_seq, idempotency_key,
         )  # fmt: skip
     return _public(row) | {"secret": secret}
 
@@ -364,6 +356,8 @@ async def register_recipient(
     async def decide(loaded: LoadedCase) -> list[NewEvent]:
         students: set[str] = set()
         for event in loaded.events:
+            if isinstance(event.data, CaseClosed):
+                raise Conflict("the case is closed: no one new is told about it")
             if isinstance(event.data, CaseReported):
                 students.update(s.student_ref for s in event.data.students)
             elif isinstance(event.data, StudentAdded):

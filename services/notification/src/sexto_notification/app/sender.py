@@ -28,6 +28,7 @@ from sexto_events.catalogue.notification import (
     Outcome,
     RecipientRegistered,
 )
+from sexto_events.errors import EventLogError
 from sexto_events.ids import derived_event_id
 from sexto_events.model import CaseRef, NewEvent, RecordedEvent
 from sexto_events.protocols import by_id
@@ -45,6 +46,9 @@ from sexto_notification.templates import UnknownTemplate, render
 
 log = structlog.get_logger("sexto.notification")
 
+NOT_RECORDED = Counter(
+    "sexto_notification_unrecorded", "Attempts whose outcome could not be recorded", ["channel"]
+)
 ATTEMPTS = Counter(
     "sexto_notification_attempts", "Delivery attempts", ["channel", "outcome", "final"]
 )
@@ -166,11 +170,38 @@ class Sender:
         if outcome is None:
             return
         try:
-            await self._record(row, *outcome)
-        except Exception as exc:
-            log.warning(
-                "delivery attempt not recorded", delivery=row["id"], error=type(exc).__name__
-            )
+            # The rest of the lease bounds the recording: no other replica takes the
+            # delivery while this attempt may still be recorded.
+            async with asyncio.timeout(self.settings.lease_s * 0.4):
+                await self._record(row, *outcome)
+        except Exception as exc:  # shown on the delivery, tried again later
+            await self._unrecorded(row, exc)
+
+    async def _unrecorded(self, row: dict[str, Any], exc: BaseException) -> None:
+        """The outcome could not be put on the record: say so on the delivery and back off.
+        A case whose record cannot be read (a broken chain) fails the delivery outright, so
+        it shows among the failed ones and can be cancelled."""
+        NOT_RECORDED.labels(row["channel"]).inc()
+        reason = f"not recorded ({type(exc).__name__})"
+        log.warning("delivery attempt not recorded", delivery=row["id"], error=reason)
+        status = "failed" if isinstance(exc, EventLogError) else "pending"
+        s = self.settings
+        delay = retry_delay(
+            row["attempts"] + 1,
+            s.backoff_base_s,
+            s.backoff_cap_s,
+            s.jitter,
+            random.random(),  # noqa: S311
+        )
+        with contextlib.suppress(Exception):
+            async with self.runtime.pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE notification.deliveries SET status = $3, last_error = $4, "
+                    "next_attempt_at = $5, leased_until = NULL, lease_token = NULL "
+                    "WHERE id = $1 AND lease_token = $2 AND status = 'pending'",
+                    row["id"], row["lease_token"], status, reason,
+                    datetime.now(UTC) + timedelta(seconds=delay),
+                )  # fmt: skip
 
     async def _known(self, row: dict[str, Any], events: list[RecordedEvent]) -> bool:
         """True (and the row brought up to date) when the record holds a later attempt than
@@ -207,7 +238,7 @@ class Sender:
                 "UPDATE notification.deliveries SET attempts = $3, status = $4, "
                 "next_attempt_at = $5, leased_until = NULL, lease_token = NULL, "
                 "last_error = $6, sent_at = CASE WHEN $4 = 'sent' THEN now() ELSE sent_at END "
-                "WHERE id = $1 AND lease_token = $2",
+                "WHERE id = $1 AND lease_token = $2 AND status <> 'cancelled'",
                 row["id"], row["lease_token"], recorded.attempt, status,
                 datetime.now(UTC) + timedelta(seconds=delay),
                 None if status == "sent" else recorded.detail,
@@ -233,7 +264,8 @@ class Sender:
         try:
             await check_destination(sub["url"], self.settings.allow_insecure_urls)
         except RefusedAddress as exc:
-            return row["template"], AttemptResult(False, str(exc)[:200], permanent=True)
+            # Retried like any failure: the partner's DNS may be put right.
+            return row["template"], AttemptResult(False, str(exc)[:200])
         body: str = row["body"]
         headers = {
             "content-type": "application/json",

@@ -31,6 +31,9 @@ from sexto_notification.domain.policy import STAFF_STEPS, EventFilter
 from sexto_notification.templates import template_name
 
 WAKE_CHANNEL = "sexto_notification_due"
+# Advisory lock between matching events to subscriptions (shared, in the consumer's
+# transaction) and making a subscription (exclusive): see create_subscription.
+SUBSCRIPTIONS_LOCK = 0x5E7_0001
 WEBHOOK_TEMPLATE = "cloudevents-json/v1"
 
 SUBSCRIPTIONS_DDL = """
@@ -181,6 +184,7 @@ class Dispatcher:
                 await self._queue_email(event, case, recipient, "staff_step", conn)
 
     async def _webhooks(self, event: RecordedEvent, case: Any, conn: DbConnection) -> None:
+        await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", SUBSCRIPTIONS_LOCK)
         subscriptions = await conn.fetch(
             "SELECT id, types, territory, school_id, owner_role FROM notification.subscriptions "
             "WHERE deleted_at IS NULL AND from_seq < $1",
@@ -283,6 +287,6 @@ class Dispatcher:
         await conn.execute(
             "UPDATE notification.deliveries SET attempts = $2, status = COALESCE($3, status), "
             "sent_at = CASE WHEN $3 = 'sent' THEN $4 ELSE sent_at END "
-            "WHERE id = $1 AND attempts < $2",
+            "WHERE id = $1 AND attempts < $2 AND status <> 'cancelled'",
             data.delivery_id, data.attempt, status, event.envelope.time_dt,
         )  # fmt: skip
