@@ -393,6 +393,11 @@ def stats(
     for name, f in figures.milestones.items():
         times.add_row(name, str(f.cases), _hours(f.median_hours), _hours(f.p90_hours))
     console.print(times)
+    if figures.unreadable:
+        errors.print(
+            f"[yellow]warning:[/yellow] {figures.unreadable} stored event(s) could not be read "
+            "and are left out of these figures (sexto verify finds them)"
+        )
 
 
 def _hours(value: float | None) -> str:

@@ -71,6 +71,7 @@ class Statistics:
     per_month: dict[tuple[str, str, str], int]
     decisions: dict[str, int]
     milestones: dict[str, MilestoneFigures]
+    unreadable: int = 0  # events of a counted type that could not be read (left out)
 
     def share(self, decision: str) -> float | None:
         """The share of `decision` (impulsive or malicious) among the impulsive + malicious
@@ -94,6 +95,7 @@ class Statistics:
             "shares_of": "impulsive + malicious decisions (no_further_action apart)",
             "no_further_action": self.decisions.get("no_further_action", 0),
             "month_timezone": "UTC",
+            "unreadable_events": self.unreadable,
             "milestones": {
                 name: {"cases": f.cases, "median_hours": f.median_hours, "p90_hours": f.p90_hours}
                 for name, f in self.milestones.items()
@@ -107,23 +109,38 @@ class StatsFolder:
     def __init__(self) -> None:
         self._cases: dict[str, _Case] = {}
         self._decisions: dict[tuple[str, str], str] = {}
+        self.unreadable = 0
 
     def add(self, raw: dict[str, Any]) -> None:
-        """Take one envelope into account (types other than those counted are ignored)."""
+        """Take one envelope into account (types other than those counted are ignored).
+
+        Raises KeyError, TypeError or ValueError, having changed nothing, when the envelope
+        lacks what its type counts for (a report without its protocol, a time that is not
+        one).
+        """
         kind = ".".join(str(raw["type"]).split(".")[2:4])
         key = f"{raw['territory']}/{raw['subject']}"
+        data = raw.get("data") or {}
+        if not isinstance(data, dict):
+            raise TypeError("data is not an object")
+        reported: tuple[str, datetime] | None = None
+        if kind == REPORTED:
+            discovered = datetime.fromisoformat(str(data["discovered_at"]))
+            if discovered.tzinfo is None:
+                raise ValueError("discovered_at has no offset")
+            reported = (str(data["protocol"]), discovered)
+        milestone = MILESTONES.get(kind)
+        reached = parse_time(str(raw["time"])) if milestone is not None else None
+        decision = (str(data["student_ref"]), str(data["decision"])) if kind == DECISION else None
         case = self._cases.get(key)
         if case is None:
             case = self._cases[key] = _Case(str(raw["territory"]))
-        data = raw.get("data") or {}
-        if kind == REPORTED:
-            case.protocol = str(data["protocol"])
-            case.discovered = datetime.fromisoformat(str(data["discovered_at"]))
-        milestone = MILESTONES.get(kind)
-        if milestone is not None and milestone not in case.milestones:
-            case.milestones[milestone] = parse_time(str(raw["time"]))
-        if kind == DECISION:
-            self._decisions[(key, str(data["student_ref"]))] = str(data["decision"])
+        if reported is not None:
+            case.protocol, case.discovered = reported
+        if milestone is not None and reached is not None and milestone not in case.milestones:
+            case.milestones[milestone] = reached
+        if decision is not None:
+            self._decisions[(key, decision[0])] = decision[1]
 
     def result(self) -> Statistics:
         """The figures over every reported case seen."""
@@ -145,7 +162,11 @@ class StatsFolder:
             for name, values in hours.items()
         }
         return Statistics(
-            len(reported), dict(per_month), dict(Counter(self._decisions.values())), figures
+            len(reported),
+            dict(per_month),
+            dict(Counter(self._decisions.values())),
+            figures,
+            self.unreadable,
         )
 
 
@@ -168,7 +189,13 @@ async def compute_stats(
     seen = 0
     async for msgs in scan(nc, spec, filters=filters):
         for msg in msgs:
-            folder.add(json.loads(msg.data))
+            try:
+                raw = json.loads(msg.data)
+                if not isinstance(raw, dict):
+                    raise TypeError("not an object")
+                folder.add(raw)
+            except (KeyError, TypeError, ValueError):  # left out, and counted as such
+                folder.unreadable += 1
         seen += len(msgs)
         if progress is not None:
             progress(seen, max(total, seen))
