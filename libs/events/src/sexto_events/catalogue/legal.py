@@ -65,7 +65,11 @@ class SubjectShredded(EventData):
 
 @CATALOGUE.declare("legal", "case_erased", 1)
 class CaseErased(EventData):
-    """Retention ended: every data subject of the case was shredded (listed by key id)."""
+    """Retention ended: data subjects of the case were shredded (listed by key id).
+
+    A case with more subjects than one record lists has them over several records appended
+    together; a subject whose data was sealed after the erasure gets a record of its own.
+    """
 
     reason: ErasureReason
     protocol: str = Field(pattern=r"^[a-z0-9-]{1,32}$")

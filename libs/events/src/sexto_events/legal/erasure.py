@@ -4,7 +4,11 @@ Every erasure is recorded on the case before the key is deleted, appended at the
 the hold was checked at: a hold placed meanwhile makes the append conflict, and the
 check runs again, so nothing is erased under a hold. A run interrupted between the record
 and the deletion is finished by running it again: once the erasure is on record, its keys
-are deleted whatever happened since (a hold placed later came after the decision).
+are deleted whatever happened since (a hold placed later came after the decision). Only a
+record the case's hash chain verifies through is trusted so, and it deletes only keys that
+seal data of that case: a forged or altered record erases nothing (the case is reported
+with a broken chain). A case erased by retention whose data was sealed for a new subject
+since (a recipient registered later) has that subject erased and recorded on the next run.
 
 Holds and erasures are read from the stored events themselves, not through a verified
 load, so a hold can be placed on a case whose chain is broken (that is when it is most
@@ -41,7 +45,7 @@ from sexto_events.legal.locate import locate_case
 from sexto_events.legal.scan import scan
 from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.personal import SEALED_MARK, KeyVault
-from sexto_events.store import EventStore
+from sexto_events.store import MAX_EVENTS_PER_APPEND, EventStore
 from sexto_events.stream import StreamSpec
 
 ATTEMPTS = 5
@@ -109,15 +113,19 @@ def under_hold(raws: list[dict[str, Any]]) -> bool:
     return standing_hold(raws) is not None
 
 
+def _erased_keys(raw: dict[str, Any]) -> set[str]:
+    """The subject keys an erasure record lists (none for other events)."""
+    if kind_of(raw) == SUBJECT_SHREDDED:
+        return {str(_data(raw).get("subject_key"))}
+    if kind_of(raw) == CASE_ERASED:
+        listed = _data(raw).get("subject_keys", [])
+        return {str(k) for k in listed} if isinstance(listed, list) else set()
+    return set()
+
+
 def recorded_erasures(raws: list[dict[str, Any]]) -> set[str]:
-    """Every subject key whose erasure is on the case's record."""
-    keys: set[str] = set()
-    for raw in raws:
-        if kind_of(raw) == SUBJECT_SHREDDED:
-            keys.add(str(_data(raw).get("subject_key")))
-        elif kind_of(raw) == CASE_ERASED:
-            keys.update(str(k) for k in _data(raw).get("subject_keys", []))
-    return keys
+    """Every subject key whose erasure is on the case's record (verified or not)."""
+    return {key for raw in raws for key in _erased_keys(raw)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +135,28 @@ class StoredCase:
     raws: list[dict[str, Any]]
     version: CaseVersion
     chain: ChainReport
+
+    def verified_through(self, index: int) -> bool:
+        """True when the chain verifies from the first event up to and including `index`."""
+        return self.chain.position is None or index < self.chain.position
+
+    def trusted_erasures(
+        self, kinds: tuple[str, ...] = (SUBJECT_SHREDDED, CASE_ERASED)
+    ) -> set[str]:
+        """Subject keys of erasure records (of these kinds) the chain verifies through."""
+        return {
+            key
+            for index, raw in enumerate(self.raws)
+            if kind_of(raw) in kinds and self.verified_through(index)
+            for key in _erased_keys(raw)
+        }
+
+    def untrusted_erasure(self, kinds: tuple[str, ...] = (SUBJECT_SHREDDED, CASE_ERASED)) -> bool:
+        """True when an erasure record (of these kinds) lies at or after a break in the chain."""
+        return any(
+            kind_of(raw) in kinds and not self.verified_through(index)
+            for index, raw in enumerate(self.raws)
+        )
 
 
 async def read_stored(store: EventStore, case: CaseRef) -> StoredCase:
@@ -260,8 +290,9 @@ async def shred_subject(
         found = await read_stored(store, case)
         if subject_key not in sealed_subjects(found.raws):
             raise UnknownSubject(f"no personal data of {subject_key} in case {case.case_id}")
-        if subject_key in recorded_erasures(found.raws):
-            # Decided and recorded before: finish it (a crash may have come in between).
+        if subject_key in found.trusted_erasures():
+            # Decided and recorded before: finish it (a crash may have come in between). A
+            # record after a break in the chain is not trusted: refused below as broken.
             deleted = await vault.shred(subject_key)
             return ShredOutcome(case, subject_key, deleted, finished_earlier_erasure=True)
         _checked_erasable(case, found)
@@ -342,7 +373,7 @@ async def retention_run(
             decided = await _retain_or_erase(
                 store, vault, principal, case, closed_at, settings, now, dry_run
             )
-        except EventLogError as exc:  # one case's trouble does not stop the others
+        except (EventLogError, ValueError) as exc:  # one case's trouble does not stop the others
             decided = RetentionDecision(case, "", closed_at, None, "failed", note=str(exc))
         decisions.append(decided)
         if progress is not None:
@@ -377,23 +408,43 @@ async def _retain_or_erase(
         ) -> RetentionDecision:
             return RetentionDecision(case, protocol, closed_at, due, action, keys, note)
 
-        erasure = next((_data(r) for r in raws if kind_of(r) == CASE_ERASED), None)
-        if erasure is not None:
-            # Decided and recorded: finish it whatever happened since (a hold placed later).
-            listed = tuple(sorted(str(k) for k in erasure.get("subject_keys", [])))
-            remaining = await vault.keys_for_reading(listed)
-            if not remaining:
-                return decision("already_erased", keys=listed)
+        broken_note = f"position {found.chain.position}: {found.chain.reason}"
+        if any(kind_of(r) == CASE_ERASED for r in raws):
+            # Decided and recorded: finish it whatever happened since (a hold placed later),
+            # if the record verifies, and only for keys sealing this case's data.
+            listed = found.trusted_erasures((CASE_ERASED,))
+            own = {k for k in listed if k in keys and _case_part(k) == case.case_id}
+            ignored = len(listed - own)
+            note = f"{ignored} listed key(s) not of this case left alone" if ignored else ""
+            remaining = sorted(await vault.keys_for_reading(sorted(own)))
+            if remaining and not dry_run:
+                for key in remaining:
+                    await vault.shred(key)
+            finished = "would_finish_erasure" if dry_run else "erasure_finished"
+            if found.untrusted_erasure((CASE_ERASED,)):
+                untrusted = f"an erasure record after the break; {broken_note}"
+                return decision("chain_broken", keys=tuple(remaining), note=untrusted)
+            late = tuple(sorted(set(keys) - found.trusted_erasures()))
+            if not late:
+                action = finished if remaining else "already_erased"
+                return decision(action, keys=tuple(sorted(own)), note=note)
+            # Sealed since the erasure (a subject registered later): erased in turn.
+            if not found.chain.ok:
+                return decision("chain_broken", keys=late, note=broken_note)
+            if under_hold(raws):
+                return decision("kept_on_hold", keys=late)
             if dry_run:
-                return decision("would_finish_erasure", keys=listed)
-            for key in listed:
+                return decision("would_erase", keys=late)
+            try:
+                await _record_case_erasure(store, principal, case, found, protocol, closed_at,
+                                           years or 0, late)  # fmt: skip
+            except ConcurrencyConflict:
+                continue
+            for key in late:
                 await vault.shred(key)
-            return decision("erasure_finished", keys=listed)
+            return decision("erased", keys=late, note=note)
         if not found.chain.ok:
-            return decision(
-                "chain_broken",
-                note=f"position {found.chain.position}: {found.chain.reason}",
-            )
+            return decision("chain_broken", note=broken_note)
         if due is None:
             return decision("no_policy")
         if now < due:
@@ -402,19 +453,55 @@ async def _retain_or_erase(
             return decision("kept_on_hold")
         if dry_run:
             return decision("would_erase")
-        erased = CaseErased(
-            reason=ErasureReason.RETENTION_EXPIRED,
-            protocol=protocol,
-            closed_at=closed_at,
-            retention_years=years or 0,
-            subject_keys=list(keys),
-        )
         try:
-            await store.append(case, [NewEvent(erased, principal.subject, principal.role)],
-                               found.version)  # fmt: skip
+            await _record_case_erasure(
+                store, principal, case, found, protocol, closed_at, years or 0, keys
+            )
         except ConcurrencyConflict:
             continue
         for key in keys:
             await vault.shred(key)
         return decision("erased")
     raise ConcurrencyConflict(str(case), found.version.seq, None)
+
+
+def _case_part(subject_key: str) -> str | None:
+    parsed = _SUBJECT_KEY.match(subject_key)
+    return parsed.group(2) if parsed else None
+
+
+KEYS_PER_RECORD = 200  # CaseErased.subject_keys holds at most this many
+
+
+async def _record_case_erasure(
+    store: EventStore,
+    principal: Principal,
+    case: CaseRef,
+    found: StoredCase,
+    protocol: str,
+    closed_at: datetime,
+    years: int,
+    keys: tuple[str, ...],
+) -> None:
+    """Record the erasure of `keys`, split over as many events as needed, in one atomic append."""
+    chunks = [keys[i : i + KEYS_PER_RECORD] for i in range(0, len(keys), KEYS_PER_RECORD)]
+    events = [
+        NewEvent(
+            CaseErased(
+                reason=ErasureReason.RETENTION_EXPIRED,
+                protocol=protocol,
+                closed_at=closed_at,
+                retention_years=years,
+                subject_keys=list(chunk),
+            ),
+            principal.subject,
+            principal.role,
+        )
+        for chunk in chunks or [()]
+    ]
+    if len(events) > MAX_EVENTS_PER_APPEND:
+        raise EventLogError(
+            f"case {case.case_id} has {len(keys)} data subjects: more than one append can "
+            f"record ({MAX_EVENTS_PER_APPEND * KEYS_PER_RECORD}); nothing was erased"
+        )
+    await store.append(case, events, found.version)
