@@ -114,3 +114,24 @@ async def test_a_scan_from_past_the_end_ends_at_once(
     ]
 
     assert by_time == by_seq == []
+
+
+
+class LossyInside(PullFeed):
+    """A feed that loses one message inside a batch (the final one: the whole log in one)."""
+
+    async def fetch(self, batch: int, wait_s: float) -> list[Msg]:
+        msgs = await super().fetch(batch, wait_s)
+        return msgs[:1] + msgs[2:] if len(msgs) > 2 else msgs
+
+
+async def test_a_delivery_lost_inside_the_final_batch_fails_the_scan(
+    nc: Client, store: EventStore, side_store: EventStore, new_case: NewCase,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    await seeded(nc, store, side_store, new_case)
+    monkeypatch.setattr(scan_module, "PullFeed", LossyInside)
+
+    with pytest.raises(EventLogError, match="skipped deliveries 2-2"):
+        async for _ in scan(nc, side_store.spec, stall_s=1):
+            pass

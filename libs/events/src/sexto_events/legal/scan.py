@@ -65,6 +65,20 @@ def _consumer_seq(msg: Msg) -> int:
     return int(tokens[6] if len(tokens) < 12 else tokens[8])
 
 
+def check_contiguous(msgs: Sequence[Msg], received: int) -> int:
+    """The count delivered after these messages; raises when any delivery before or among
+    them is missing (each message's consumer sequence must follow the previous one's)."""
+    for msg in msgs:
+        delivered = _consumer_seq(msg)
+        if delivered != received + 1:
+            raise EventLogError(
+                f"the log reader skipped deliveries {received + 1}-{delivered - 1} (lost in "
+                "transit): the read is incomplete; run it again"
+            )
+        received = delivered
+    return received
+
+
 async def scan(
     nc: Client,
     spec: StreamSpec,
@@ -113,13 +127,7 @@ async def scan(
         while True:
             msgs = await feed.fetch(batch, 0.2)
             if msgs:
-                if _consumer_seq(msgs[0]) != received + 1:
-                    raise EventLogError(
-                        f"the log reader skipped deliveries {received + 1}-"
-                        f"{_consumer_seq(msgs[0]) - 1} (lost in transit): the read is "
-                        "incomplete; run it again"
-                    )
-                received += len(msgs)
+                received = check_contiguous(msgs, received)
                 progressed = loop.time()
                 yield msgs
                 if message_seq(msgs[-1]) >= state.last_seq:
