@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from types import SimpleNamespace
+from typing import Any, cast
 
+import pytest
+from nats.aio.client import Client
+from nats.js.api import AckPolicy, ConsumerConfig
+from sexto_cli.rebuild import RebuildStalled, _caught_up
+from sexto_cli.session import Session
+from sexto_events.consumer import ProjectionConsumer
 from sexto_events.service import ServiceRuntime
+from sexto_events.store import EventStore
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, NewCase, write_case
 from tests.support.services import settled_rows
 from tests.support.world import World, sexto_report
 
@@ -57,3 +66,36 @@ async def test_reactors_are_not_replayed_and_notification_has_nothing_yet(cli: C
     assert result.exit_code == 0, result.output
     assert "rebuilt evaluation-cases" in result.stdout
     assert "skipped evaluation-opener: a reactor" in result.stdout
+
+
+async def test_a_durable_active_moments_ago_refuses_the_rebuild_without_force(cli: Cli) -> None:
+    # A rebuild's own run reads the durable as a service catching up does: with no-wait
+    # pulls, so no pull request is left waiting; its recent deliveries show it in use.
+    first = await cli("rebuild", "evaluation", "--force", role="admin")
+    again = await cli("rebuild", "evaluation", role="admin")
+    forced = await cli("rebuild", "evaluation", "--force", role="admin")
+
+    assert first.exit_code == 0, first.output
+    assert again.exit_code == 2
+    assert "evaluation looks running (evaluation-cases" in again.output
+    assert "s ago" in again.output
+    assert "Traceback" not in again.output
+    assert forced.exit_code == 0, forced.output
+
+
+async def test_a_rebuild_that_makes_no_progress_fails_instead_of_waiting_forever(
+    nc: Client, side_store: EventStore, new_case: NewCase
+) -> None:
+    case = new_case()
+    await write_case(side_store, case)
+    durable = "evaluation-cases"
+    config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT)
+    await nc.jetstream().add_consumer(side_store.spec.name, config)
+    stuck = cast(ProjectionConsumer, SimpleNamespace(durable=durable))  # applies nothing
+    runner = asyncio.create_task(asyncio.sleep(30))
+    try:
+        with pytest.raises(RebuildStalled, match="stalled after stream sequence 0 of 6"):
+            await _caught_up(cast(Session, SimpleNamespace(nc=nc)), stuck, runner,
+                             side_store.spec, None, 1.0)  # fmt: skip
+    finally:
+        runner.cancel()

@@ -116,7 +116,6 @@ async def test_a_scan_from_past_the_end_ends_at_once(
     assert by_time == by_seq == []
 
 
-
 class LossyInside(PullFeed):
     """A feed that loses one message inside a batch (the final one: the whole log in one)."""
 

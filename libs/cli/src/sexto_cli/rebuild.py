@@ -3,16 +3,22 @@
 Uses the services' own projection definitions and consumers. Reactors (projections whose
 effect is an event, not a table) are left alone: replaying them would only find their
 events already recorded. Run it with the service stopped: while the rebuild runs, a
-running service would serve dropped or half-filled tables. The rebuild refuses when the
-service's durable consumers have pull requests waiting (the service is running), unless
-forced.
+running service would serve dropped or half-filled tables. The rebuild refuses, unless
+forced, when a durable consumer of the service has pull requests waiting (a running
+service, idle) or delivered or acknowledged anything in the last ACTIVE_S seconds (a
+running service catching up with no-wait pulls has none waiting). A rebuild that makes no
+progress for `stall_s` (the projection cannot apply an event, PostgreSQL away) fails,
+naming where it stopped, instead of waiting forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sexto_escalation.bootstrap import DEFINITION as ESCALATION
 from sexto_evaluation.bootstrap import DEFINITION as EVALUATION
@@ -40,21 +46,58 @@ class Rebuilt:
     last_seq: int
 
 
+ACTIVE_S = 10.0  # a durable that delivered or was acknowledged this recently is in use
+STALL_S = 300.0  # longer than a failing event's retries before it is parked (about 160 s)
+
+
 class ServiceRunning(CliError):
     """The service reads its durable consumers: rebuilding under it would serve bad tables."""
 
 
-async def _readers(session: Session, stream: str, durable: str) -> int:
-    """Pull requests waiting on the durable consumer (0 when it does not exist), sampled a
-    few times: a running service is between two pulls only for a moment."""
-    most = 0
+class RebuildStalled(CliError):
+    """The projection made no progress: an event it cannot apply, or its database away."""
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d*")
+
+
+def _server_time(value: object) -> datetime | None:
+    """An RFC 3339 time from the server (nanoseconds cut to microseconds), None if absent."""
+    if not isinstance(value, str) or value.startswith("0001-"):
+        return None
+    try:
+        return datetime.fromisoformat(_FRACTION.sub(r"\1", value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _in_use(info: dict[str, Any]) -> str | None:
+    """Why the durable consumer looks in use by a running service, or None."""
+    waiting = int(info.get("num_waiting", 0))
+    if waiting:
+        return f"has {waiting} pull request(s) waiting"
+    now = _server_time(info.get("ts"))
+    for part in ("delivered", "ack_floor"):
+        when = _server_time((info.get(part) or {}).get("last_active"))
+        if now is not None and when is not None and (now - when).total_seconds() < ACTIVE_S:
+            verb = "delivered" if part == "delivered" else "was acknowledged"
+            return f"{verb} events {(now - when).total_seconds():.1f} s ago"
+    return None
+
+
+async def _readers(session: Session, stream: str, durable: str) -> str | None:
+    """Why the durable consumer is in use (None when it is not, or does not exist), sampled
+    a few times: a running service is between two pulls only for a moment."""
     for attempt in range(3):
         if attempt:
             await asyncio.sleep(0.2)
-        most = max(
-            most, int((await consumer_info(session.nc, stream, durable)).get("num_waiting", 0))
-        )
-    return most
+        info = await consumer_info(session.nc, stream, durable)
+        if "error" in info:
+            return None
+        reason = _in_use(info)
+        if reason is not None:
+            return reason
+    return None
 
 
 async def rebuild_service(
@@ -63,6 +106,7 @@ async def rebuild_service(
     progress: Callable[[str, int, int], None] | None = None,
     *,
     force: bool = False,
+    stall_s: float = STALL_S,
 ) -> tuple[list[Rebuilt], list[str]]:
     """(rebuilt projections, reactors skipped) of one service; refused while it runs."""
     definition = SERVICES[name]
@@ -73,10 +117,10 @@ async def rebuild_service(
                 continue
             durable = f"{definition.name}-{projection.name}"
             read_from: StreamSpec = getattr(projection, "stream", session.spec)
-            waiting = await _readers(session, read_from.name, durable)
-            if waiting:
+            in_use = await _readers(session, read_from.name, durable)
+            if in_use:
                 raise ServiceRunning(
-                    f"{name} is running ({durable} has {waiting} pull request(s) waiting): "
+                    f"{name} looks running ({durable} {in_use}): "
                     f"stop the {name} service first, then rebuild; --force rebuilds anyway, "
                     "and the running service serves dropped or half-filled tables meanwhile"
                 )
@@ -104,7 +148,7 @@ async def rebuild_service(
         await consumer.rebuild()
         task = asyncio.create_task(consumer.run())
         try:
-            last = await _caught_up(session, consumer, source, progress)
+            last = await _caught_up(session, consumer, task, source, progress, stall_s)
         finally:
             consumer.stop()
             await task
@@ -115,11 +159,17 @@ async def rebuild_service(
 async def _caught_up(
     session: Session,
     consumer: ProjectionConsumer,
+    task: asyncio.Task[None],
     source: StreamSpec,
     progress: Callable[[str, int, int], None] | None,
+    stall_s: float,
 ) -> int:
-    """Wait until the consumer has applied and acknowledged everything there was."""
+    """Wait until the consumer has applied and acknowledged everything there was; raise
+    RebuildStalled when nothing moves for `stall_s` seconds or the consumer stops."""
+    loop = asyncio.get_running_loop()
     total = (await stream_state(session.nc, source)).last_seq
+    seen: tuple[int, int] | None = None
+    moved = loop.time()
     while True:
         info = await consumer_info(session.nc, source.name, consumer.durable)
         done = int(info["ack_floor"]["stream_seq"])
@@ -127,4 +177,15 @@ async def _caught_up(
             progress(consumer.durable, done, total)
         if info["num_pending"] == 0 and info["num_ack_pending"] == 0:
             return done
+        position = (done, int(info["delivered"]["stream_seq"]))
+        if position != seen:
+            seen, moved = position, loop.time()
+        if task.done() or loop.time() - moved > stall_s:
+            why = "its consumer stopped" if task.done() else f"nothing moved for {stall_s:.0f} s"
+            raise RebuildStalled(
+                f"the rebuild of {consumer.durable} stalled after stream sequence {done} of "
+                f"{total} ({why}): an event it cannot apply, or its database unreachable; see "
+                f"the service's logs and dead letters, fix the cause, then rebuild again (the "
+                f"tables are incomplete until then)"
+            )
         await asyncio.sleep(0.1)
