@@ -12,12 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from nats.aio.client import Client
 from sexto_events import protocols
 from sexto_events.model import CaseRef
 from sexto_events.store import EventStore
 
 from tests.cli.conftest import Cli, write_case
 from tests.support.events import INVENTED_NAME
+from tests.support.raw import copy_case, publish_raw
 
 
 def run_verifier(folder: Path) -> subprocess.CompletedProcess[str]:
@@ -207,3 +209,44 @@ def test_a_damaged_bundle_fails_with_a_reason_not_a_traceback(
     assert checked.returncode == 1, checked.stdout
     assert checked.stdout.startswith("FAILED")
     assert "Traceback" not in checked.stderr
+
+
+async def test_a_stored_body_not_in_canonical_json_fails_the_export_as_the_verifier_would(
+    cli: Cli, nc: Client, store: EventStore, side_store: EventStore, tmp_path: Path
+) -> None:
+    case = CaseRef(f"t{uuid.uuid4().hex[:10]}", uuid.uuid4().hex)
+    await write_case(store, case)
+    bodies = await store.read_raw(case)
+    await copy_case(nc, bodies[:2], side_store, case)
+    # as older code wrote them: compact, not key-sorted; the hash checks once re-encoded
+    older = json.dumps(dict(reversed(json.loads(bodies[2].body).items())), separators=(",", ":"))
+    await publish_raw(nc, side_store, case, "intake.note_added", older.encode())
+    await copy_case(nc, bodies[3:], side_store, case)
+    side = {"SEXTO_STREAM_NAME": side_store.spec.name,
+            "SEXTO_SUBJECT_ROOT": side_store.spec.subject_root}  # fmt: skip
+
+    verified = await cli("verify", "--case", case.case_id, **side)
+    exported = await cli("export", case.case_id, "--out", str(tmp_path / "b"), **side)
+
+    assert verified.exit_code == 0, verified.output
+    assert exported.exit_code == 1, exported.output
+    assert "not written in canonical JSON" in exported.output
+    assert "position(s) 2" in exported.output
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["not_canonical_at_export"] == [2]
+    checked = run_verifier(tmp_path / "b")
+    assert checked.returncode == 1
+    assert "position 2" in checked.stdout
+    assert "not written in canonical JSON" in checked.stdout
+
+
+def test_the_readme_says_only_an_independent_head_hash_protects_against_rehashing(
+    exported: tuple[Path, list[str], CaseRef],
+) -> None:
+    folder, _, case = exported
+    readme = (folder / "README.md").read_text()
+
+    assert "recompute the hashes of it and of every" in readme
+    assert "independently" in readme
+    assert f"sexto verify --case {case.case_id}" in readme
+    assert "/v1/legal/cases/{case_id}/verification" in readme

@@ -288,6 +288,17 @@ def export(
             highlight=False,
         )
         failed = True
+    if manifest["not_canonical_at_export"]:
+        positions = ", ".join(str(p) for p in manifest["not_canonical_at_export"])
+        errors.print(
+            f"[red]stored events not written in canonical JSON[/red] at position(s) {positions} "
+            "(compact but not key-sorted, as older versions wrote them): their hashes check "
+            "once re-encoded, but the bundle's verify.py checks the bytes as stored and "
+            "rejects them as altered; the bundle holds them as stored and its manifest lists "
+            "them (not_canonical_at_export)",
+            highlight=False,
+        )
+        failed = True
     if manifest["missing_protocols"]:
         missing = ", ".join(manifest["missing_protocols"])
         errors.print(

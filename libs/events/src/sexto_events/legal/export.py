@@ -23,6 +23,7 @@ from sexto_events.catalogue.base import ERASED
 from sexto_events.chain import canonical_json, verify_chain
 from sexto_events.envelope import format_time
 from sexto_events.errors import EventLogError
+from sexto_events.legal.bundle_verify import Unreadable, canonical, strict_loads
 from sexto_events.legal.custody import custody_log
 from sexto_events.model import CaseRef, RecordedEvent
 from sexto_events.personal import has_personal_fields, walk_personal
@@ -71,6 +72,21 @@ def _parsed(body: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return raw if isinstance(raw, dict) else {}
+
+
+def not_canonical(bodies: list[bytes]) -> list[int]:
+    """Positions of stored bodies that are JSON objects not written byte for byte in
+    canonical JSON, by the bundle verifier's own rule (bodies written by older code were
+    compact but not key-sorted: their hashes check by re-encoding, their bytes do not)."""
+    positions = []
+    for position, body in enumerate(bodies):
+        try:
+            env = strict_loads(body)
+            if isinstance(env, dict) and canonical(env).encode("utf-8") != body:
+                positions.append(position)
+        except (Unreadable, ValueError):
+            continue  # not JSON at all: the chain reports it
+    return positions
 
 
 def _jsonl(rows: list[dict[str, Any]]) -> bytes:
@@ -124,6 +140,7 @@ async def build_bundle(
             "event_id": chain.event_id,
             "reason": chain.reason,
         },
+        "not_canonical_at_export": not_canonical([m.body for m in stored]),
         "protocols": protocol_files,
         "missing_protocols": [v for v in named if v not in protocol_files],
         "files": {
@@ -219,10 +236,15 @@ needed, and the verifier is short enough to read.
 ## What the verification proves, and what it cannot
 
 - Any altered, inserted, removed or reordered event **inside** the chain is detected.
-- Removing the **last** event(s) cannot be detected by a hash chain alone: the manifest's
-  count and head hash catch it only if the manifest itself is trusted. Compare the head
-  hash with one obtained independently (for instance from the operator at the time of the
-  request). Signed checkpoints of each case's head are planned to close this gap.
+- The chain and the manifest are checked against each other, not against the log: someone
+  able to edit this folder can alter an event, recompute the hashes of it and of every
+  later event, rewrite the manifest's head hash and file digests, and `verify.py` prints
+  `OK`. Likewise removing the **last** event(s) is caught by the manifest's count and head
+  hash only if the manifest itself is trusted. Only a head hash obtained **independently
+  of this folder** protects against both: ask the operator for the case's head hash from
+  the log itself (the intake service's `GET /v1/legal/cases/{{case_id}}/verification`, or
+  `sexto verify --case {case.case_id}` on the live log) and compare it with the manifest's
+  `head_hash`. Signed checkpoints of each case's head are planned to close this gap.
 - `personal-data.jsonl` and `custody.jsonl` are derived views: the events are the
   authority. The personal data's authenticity is guaranteed by AES-GCM in the log, which
   only the key holder can check.
