@@ -63,3 +63,19 @@ async def test_a_missing_stream_or_unreachable_server_is_one_line(cli: Cli) -> N
     for result in (no_stream, no_stream_all, no_server):
         assert result.exit_code == 2, result.output
         one_clear_line(result.output)
+
+
+async def test_a_refused_role_touches_no_database_and_since_zero_is_refused(
+    cli: Cli, tmp_path: Path
+) -> None:
+    unreachable = "postgresql://nobody@127.0.0.1:1/none"
+    refused = await cli("shred", "case:abc", "--reason", "erasure_request", role="analyst",
+                        SEXTO_DATABASE_URL=unreachable)  # fmt: skip
+    since_zero = await cli("replay", "--since", "0", "--out", str(tmp_path / "r.jsonl"))
+
+    assert refused.exit_code == 2
+    assert "PostgreSQL" not in refused.output
+    assert "analyst" in refused.output
+    assert since_zero.exit_code == 2
+    assert "stream sequences start at 1" in since_zero.output
+    assert not (tmp_path / "r.jsonl").exists()

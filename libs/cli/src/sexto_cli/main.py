@@ -115,8 +115,7 @@ def _clear_errors() -> Iterator[None]:
 
 def _run(ctx: typer.Context, tool: Tool, work: Callable[[Session], Awaitable[T]]) -> T:
     async def go() -> T:
-        async with open_session(ctx.obj) as session:
-            require(session.principal, tool)
+        async with open_session(ctx.obj, allowed=lambda p: require(p, tool)) as session:
             return await work(session)
 
     with _clear_errors():
@@ -331,6 +330,8 @@ def replay(
 ) -> None:
     """Replay the log to a file: pseudonymised unless your role may see personal data."""
     start = None
+    if since is not None and _SEQ.match(since) and int(since) < 1:
+        raise typer.BadParameter("stream sequences start at 1: give --since 1 or more")
     if since is not None:
         start = (
             StreamPosition(seq=int(since))

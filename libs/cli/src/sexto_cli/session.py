@@ -8,7 +8,7 @@ production, where only tokens from the identity provider are accepted.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
@@ -131,13 +131,19 @@ class Session:
 
 @asynccontextmanager
 async def open_session(
-    credentials: Credentials, settings: EventLogSettings | None = None
+    credentials: Credentials,
+    settings: EventLogSettings | None = None,
+    *,
+    allowed: Callable[[Principal], None] | None = None,
 ) -> AsyncIterator[Session]:
-    """Authenticate, then connect to NATS and PostgreSQL; close everything at the end."""
+    """Authenticate, check the role with `allowed` (raises when refused) before touching
+    anything, then connect to NATS and PostgreSQL; close everything at the end."""
     with settings_checked():
         settings = settings or EventLogSettings()
         auth = AuthSettings()
     principal = await authenticate(credentials, settings, auth)
+    if allowed is not None:
+        allowed(principal)  # a refused role connects to nothing, migrates nothing
     try:
         nc = await connect(settings.nats_url, name="sexto-cli", max_reconnect_attempts=3)
     except Exception as exc:

@@ -2,7 +2,8 @@
 
 HMAC-SHA256 under a key derived (HKDF) from the master key: stable across replays, so
 analyses join, and not reversible by anyone without the master key. Students' refs are
-only unique within a case, so their pseudonyms are keyed by case too.
+only unique within a case, so their pseudonyms are keyed by case too. Envelope hashes
+are dropped: computed over the real ids, they would let a guess be tested.
 
 What analysts see of an event's data is decided by an allow-list over the catalogue's
 field names (FIELDS): codes, times and protocol texts are kept; refs to people, students,
@@ -25,8 +26,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sexto_events.personal import SEALED_MARK
 
 WITHHELD = "[withheld]"
-# Envelope attributes dropped for analysts: they link to traces, not to facts.
-DROPPED = frozenset({"traceparent"})
+# Envelope attributes dropped for analysts: traceparent links to traces, not to facts;
+# hash and prevhash are computed over the real case id, actor and refs, so anyone knowing a
+# case id could test candidate actors (or refs) against an event's hash.
+DROPPED = frozenset({"traceparent", "hash", "prevhash"})
 
 
 class Kind(StrEnum):
@@ -135,4 +138,8 @@ class Pseudonymiser:
             return WITHHELD
         kind, case, ref = parsed.groups()
         renamed = f"{kind}:{self.name('case', case)}"
-        return renamed + (f":{self.name('student', f'{case}:{ref}')}" if ref else "")
+        if not ref:
+            return renamed
+        if kind == "recipient":  # named as its recipient_ref is (a person), so erasures join
+            return f"{renamed}:{self.name('person', ref)}"
+        return f"{renamed}:{self.name('student', f'{case}:{ref}')}"
