@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -52,6 +53,9 @@ class SmtpTransport:
 
     def __init__(self, settings: NotificationSettings) -> None:
         self.settings = settings
+        # Its own threads: a slow mail server never holds up the default pool, which the
+        # webhooks' address lookups use.
+        self._threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="smtp")
 
     def _send(self, message: EmailMessage) -> str:
         s = self.settings
@@ -80,7 +84,7 @@ class SmtpTransport:
         return "smtp 250"
 
     async def send(self, message: EmailMessage) -> str:
-        return await asyncio.to_thread(self._send, message)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._send, message)
 
 
 class FolderTransport:
