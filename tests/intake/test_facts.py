@@ -41,7 +41,7 @@ def test_each_fact_is_an_event_on_the_case(world: World) -> None:
              {"role": "receiver", "reason": "she received it and did not forward it"}),
         post(world, case_id, "notes", {"text": "parents met at 15:00"}),
         post(world, case_id, "actions-not-taken",
-             {"action": "search the student's phone", "justification": "not lawful for staff"}),
+             {"action": "search_device", "justification": "not lawful for staff"}),
         post(world, case_id, "close", {"resolution": "educational_meeting_held"}),
     ]  # fmt: skip
 
@@ -52,6 +52,16 @@ def test_each_fact_is_an_event_on_the_case(world: World) -> None:
         "device_secured", "checklist_step_completed", "student_added", "student_role_changed",
         "note_added", "action_not_taken", "case_closed",
     ]  # fmt: skip
+
+
+def test_an_action_not_taken_is_a_code_so_no_name_is_stored_in_clear(world: World) -> None:
+    case_id, _ = open_case(world)
+
+    response = post(world, case_id, "actions-not-taken",
+                    {"action": "did not call Isolde's mother", "justification": "x"})  # fmt: skip
+
+    assert response.status_code == 422
+    assert "action" in response.text
 
 
 def test_a_step_outside_the_protocol_version_is_refused(world: World) -> None:

@@ -162,9 +162,18 @@ class NoteIn(Strict):
 
 
 class ActionNotTakenIn(Strict):
-    """An action deliberately not taken, and why (UK guidance: record it)."""
+    """An action deliberately not taken, and why (UK guidance: record it).
 
-    action: str = Field(min_length=1, max_length=200)
+    The action is a short code, stored in clear (it is searchable and shown to analysts as
+    is); everything about people goes in the justification, which is sealed.
+    """
+
+    action: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,63}$",
+        description="a code such as search_device, inform_parents, report_to_police; "
+        "describe it, and why, in the justification (sealed)",
+        examples=["search_device"],
+    )
     justification: str = Field(min_length=1, max_length=4000)
 
 
