@@ -60,7 +60,7 @@ async def test_rebuilding_intake_gives_identical_read_models(cli: Cli, world: Wo
     assert before["dir_schools"]
 
 
-async def test_reactors_are_not_replayed_and_notification_has_nothing_yet(cli: Cli) -> None:
+async def test_reactors_are_not_replayed(cli: Cli) -> None:
     result = await cli("rebuild", "evaluation", role="admin")
 
     assert result.exit_code == 0, result.output
