@@ -424,6 +424,14 @@ def test_a_repeated_subscription_request_makes_one_subscription(notify: Notify) 
     assert other.status_code == 409
     assert "Idempotency-Key" in other.json()["detail"]
     assert len(notify.client.get("/v1/subscriptions", headers=police).json()) == 1
+    rotated = notify.client.post(
+        f"/v1/subscriptions/{first.json()['id']}/secret", json={}, headers=police
+    )
+    assert rotated.status_code == 200
+    after_rotation = notify.client.post("/v1/subscriptions", json=body, headers={**police, **key})
+    assert after_rotation.status_code == 409
+    assert "rotated" in after_rotation.json()["detail"]
+    assert rotated.json()["secret"] not in after_rotation.text
 
 
 def test_two_senders_share_the_work_without_sending_twice_or_out_of_order(

@@ -101,13 +101,20 @@ def _replayed(
     territory: str | None, school_id: str | None,
 ) -> dict[str, Any]:  # fmt: skip
     """The answer to a repeated request: the same subscription, if the same was asked."""
+    if earlier["deleted_at"] is not None:
+        raise Conflict("this Idempotency-Key made a subscription since deleted; use a new key")
     same = (
         earlier["url"] == body["url"] and set(earlier["types"]) == set(types)
         and earlier["territory"] == territory and earlier["school_id"] == school_id
-        and earlier["deleted_at"] is None
     )  # fmt: skip
     if not same:
         raise Conflict("this Idempotency-Key was used for another subscription; use a new key")
+    if earlier["previous_until"] is not None:
+        # The secret answered the first time has been rotated since: never shown again.
+        raise Conflict(
+            f"this Idempotency-Key made subscription {earlier['id']}, whose secret has been "
+            "rotated since; see GET /v1/subscriptions"
+        )
     return _public(earlier) | {"secret": box.open(earlier["id"], earlier["secret"])}
 
 
