@@ -17,7 +17,7 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml apps/*/pyproject.toml
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
@@ -45,7 +45,7 @@ format: install
 #   SUBJECT=iv-demo-1 names the caller (the seeded certified intervener)
 token: install
 	@SEXTO_AUTH_LOCAL_KEY_FILE=$${SEXTO_DATA_DIR:-.data}/issuer/ed25519.pem \
-	  $(PY) -m sexto_events.auth.issuer --role $(ROLE) --scope "$(SCOPE)" --subject "$(SUBJECT)"
+	  $(PY) -m sexto_service.auth.issuer --role $(ROLE) --scope "$(SCOPE)" --subject "$(SUBJECT)"
 
 bench: install
 	$(PY) -m bench.run

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 from sexto_devstack.procs import environ, free_port, spawn, stop, wait_for_port
-from sexto_events.auth.issuer import ensure_key, mint
-from sexto_events.auth.principal import Role
+from sexto_events.principal import Role
+from sexto_service.auth.issuer import ensure_key, mint
 
 from bench.stats import percentile
 

@@ -20,12 +20,12 @@ from sexto_events.catalogue.escalation import (
 from sexto_events.catalogue.intake import CaseClosed, DeviceSecured
 from sexto_events.chain import seal_body
 from sexto_events.envelope import DATA_CONTENT_TYPE, SPEC_VERSION, format_time
-from sexto_events.legal.pseudonyms import Pseudonymiser
-from sexto_events.legal.replay import ReplayFilter, replay_to_file
-from sexto_events.legal.verification import verify_log
 from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.personal import seal_value, subjects_of, walk_personal
 from sexto_events.store import EventStore
+from sexto_legal.pseudonyms import Pseudonymiser
+from sexto_legal.replay import ReplayFilter, replay_to_file
+from sexto_legal.verification import verify_log
 
 from bench.fixtures import fresh_cases, note_event, read_event
 from bench.load import stream_size

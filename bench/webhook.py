@@ -20,13 +20,13 @@ from typing import Any
 import httpx
 from nats.aio.client import Client
 from sexto_devstack.procs import environ, free_port, stop
-from sexto_events.auth.issuer import ensure_key, mint
-from sexto_events.auth.principal import Role
 from sexto_events.catalogue.escalation import EscalatedStudent, EscalationRequested
 from sexto_events.consumer import consumer_info
 from sexto_events.errors import ConcurrencyConflict
 from sexto_events.model import CaseVersion, NewEvent
+from sexto_events.principal import Role
 from sexto_events.store import EventStore
+from sexto_service.auth.issuer import ensure_key, mint
 
 from bench.fixtures import fresh_cases
 from bench.intake import start_server, wait_ready

@@ -14,13 +14,13 @@ from nats.aio.client import Client
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_devstack.procs import free_port
-from sexto_events.auth.issuer import ensure_key
 from sexto_events.connection import connect
 from sexto_events.db import create_pool
 from sexto_events.model import CaseRef
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.store import EventStore
 from sexto_events.stream import StreamSpec
+from sexto_service.auth.issuer import ensure_key
 
 MASTER_KEY = bytes(range(32))
 

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sexto_protocols as protocols
 from sexto_cli.main import app
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
-from sexto_events import protocols
 from sexto_events.catalogue.escalation import (
     EscalatedStudent,
     EscalationRequested,

@@ -8,7 +8,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sexto_events.chain import canonical_json, compute_hash
-from sexto_events.legal import bundle_verify
+from sexto_legal import bundle_verify
 
 json_values = st.recursive(
     st.none()

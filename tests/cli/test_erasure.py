@@ -13,17 +13,17 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client
 from sexto_devstack.nats_server import NatsServer
-from sexto_events.auth.principal import Principal, Role
 from sexto_events.catalogue.legal import ErasureReason
-from sexto_events.legal.erasure import (
+from sexto_events.model import CaseRef
+from sexto_events.personal import KeyVault
+from sexto_events.principal import Principal, Role
+from sexto_events.store import EventStore
+from sexto_legal.erasure import (
     RetentionSettings,
     retention_run,
     sealed_subjects,
     shred_subject,
 )
-from sexto_events.model import CaseRef
-from sexto_events.personal import KeyVault
-from sexto_events.store import EventStore
 
 from tests.cli.conftest import Cli, NewCase, close_case, write_case
 from tests.conftest import MASTER_KEY

@@ -7,13 +7,13 @@ import json
 from datetime import UTC, datetime
 
 from nats.aio.client import Client
-from sexto_events.auth.principal import Principal, Role
 from sexto_events.catalogue.intake import StudentAdded, StudentInvolved, StudentRole
 from sexto_events.catalogue.notification import RecipientKind, RecipientRegistered
-from sexto_events.legal.erasure import RetentionDecision, RetentionSettings, retention_run
 from sexto_events.model import CaseRef, NewEvent
 from sexto_events.personal import KeyVault
+from sexto_events.principal import Principal, Role
 from sexto_events.store import EventStore
+from sexto_legal.erasure import RetentionDecision, RetentionSettings, retention_run
 
 from tests.cli.conftest import Cli, NewCase, close_case, write_case
 from tests.support.raw import copy_case, envelope_for, publish_raw

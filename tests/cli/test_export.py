@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import sexto_protocols as protocols
 from nats.aio.client import Client
-from sexto_events import protocols
 from sexto_events.model import CaseRef
 from sexto_events.store import EventStore
 

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 from nats.aio.client import Client
-from sexto_events.auth.issuer import ensure_key, mint
-from sexto_events.auth.principal import Role
 from sexto_events.catalogue.intake import NoteAdded
-from sexto_events.legal.verification import verify_case, verify_log
 from sexto_events.model import NewEvent
+from sexto_events.principal import Role
 from sexto_events.store import EventStore
+from sexto_legal.verification import verify_case, verify_log
+from sexto_service.auth.issuer import ensure_key, mint
 
 from tests.cli.conftest import Cli, NewCase, at, output_json, write_case
 from tests.support.events import INVENTED_NAME

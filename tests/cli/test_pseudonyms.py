@@ -7,7 +7,7 @@ from typing import Any
 
 import sexto_events.catalogue  # noqa: F401 - declares every event type
 from sexto_events.catalogue.registry import CATALOGUE
-from sexto_events.legal.pseudonyms import FIELDS, KEPT_WHOLE, WITHHELD, Pseudonymiser
+from sexto_legal.pseudonyms import FIELDS, KEPT_WHOLE, WITHHELD, Pseudonymiser
 
 CASE = "01JDCASE0000000000000000AB"
 

@@ -12,8 +12,8 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from sexto_cli.rebuild import RebuildStalled, _caught_up
 from sexto_cli.session import Session
 from sexto_events.consumer import ProjectionConsumer
-from sexto_events.service import ServiceRuntime
 from sexto_events.store import EventStore
+from sexto_service.runtime import ServiceRuntime
 
 from tests.cli.conftest import Cli, NewCase, write_case
 from tests.support.services import settled_rows

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from nats.aio.client import Client
-from sexto_events.legal.pseudonyms import Pseudonymiser
-from sexto_events.legal.replay import ReplayFilter, replay_to_file
-from sexto_events.legal.stats import compute_stats
 from sexto_events.model import CaseRef
 from sexto_events.store import EventStore
+from sexto_legal.pseudonyms import Pseudonymiser
+from sexto_legal.replay import ReplayFilter, replay_to_file
+from sexto_legal.stats import compute_stats
 
 from tests.cli.conftest import Cli, NewCase, write_case
 from tests.support.events import INVENTED_NAME

@@ -23,9 +23,9 @@ from sexto_events.catalogue.intake import (
     StudentInvolved,
     StudentRole,
 )
-from sexto_events.legal.stats import compute_stats
 from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.store import EventStore
+from sexto_legal.stats import compute_stats
 
 from tests.cli.conftest import T0, Cli, NewCase, write_case
 from tests.support.events import INVENTED_NAME

@@ -10,11 +10,11 @@ import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from sexto_events.errors import EventLogError
-from sexto_events.legal import scan as scan_module
-from sexto_events.legal.scan import StreamPosition, scan
-from sexto_events.legal.verification import verify_log
 from sexto_events.pull import PullFeed
 from sexto_events.store import EventStore
+from sexto_legal import scan as scan_module
+from sexto_legal.scan import StreamPosition, scan
+from sexto_legal.verification import verify_log
 
 from tests.cli.conftest import NewCase, write_case
 from tests.support.raw import copy_case

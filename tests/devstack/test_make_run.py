@@ -15,11 +15,11 @@ import httpx
 import nats
 import pytest
 from sexto_devstack.procs import free_port, port_free
-from sexto_events.auth.issuer import ensure_key, mint
-from sexto_events.auth.principal import Role
 from sexto_events.catalogue.audit import CaseRead
 from sexto_events.model import CaseRef, NewEvent
+from sexto_events.principal import Role
 from sexto_events.store import EventStore
+from sexto_service.auth.issuer import ensure_key, mint
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["NATS_PORT", "PG_PORT", "INTAKE_PORT", "EVALUATION_PORT", "ESCALATION_PORT",

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sexto_protocols as protocols
 from cryptography.exceptions import InvalidTag
 from hypothesis import given
 from hypothesis import strategies as st
-from sexto_events import protocols
 from sexto_events.catalogue.registry import CATALOGUE
 from sexto_notification.app.mail import FolderTransport, build
 from sexto_notification.app.secrets import InvalidSecret, SecretBox, check_secret, new_secret

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sexto_events.protocols import all_versions, current
-from sexto_events.protocols.rules import (
+from sexto_protocols import all_versions, current
+from sexto_protocols.rules import (
     Indication,
     Urgency,
     answer_problems,

@@ -14,8 +14,8 @@ from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_escalation.bootstrap import create_app as escalation_app
 from sexto_evaluation.bootstrap import create_app as evaluation_app
-from sexto_events.auth.principal import Role
-from sexto_events.auth.tokens import AuthSettings
+from sexto_events.principal import Role
+from sexto_service.auth.tokens import AuthSettings
 
 from tests.evaluation.conftest import Evaluation
 from tests.evaluation.test_grids import IMPULSIVE, MALICIOUS

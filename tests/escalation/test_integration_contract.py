@@ -11,7 +11,7 @@ from typing import Any
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_devstack.procs import environ, free_port, spawn, stop, wait_for_port
-from sexto_events.auth.principal import Role
+from sexto_events.principal import Role
 
 from tests.conftest import MASTER_KEY
 from tests.escalation.conftest import Path3

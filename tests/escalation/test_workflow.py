@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from sexto_events.auth.principal import Role
+from sexto_events.principal import Role
 
 from tests.escalation.conftest import Path3
 from tests.evaluation.test_grids import NO_FACTOR

@@ -10,7 +10,7 @@ from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_escalation.bootstrap import create_app
 from sexto_escalation.config import EscalationSettings
-from sexto_events.auth.tokens import AuthSettings
+from sexto_service.auth.tokens import AuthSettings
 
 from tests.escalation.conftest import Path3
 from tests.support.services import service_settings

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_evaluation.bootstrap import create_app
-from sexto_events.auth.tokens import AuthSettings
 from sexto_events.model import CaseRef, RecordedEvent
+from sexto_service.auth.tokens import AuthSettings
 
 from tests.intake.conftest import World, sexto_report
 from tests.support.services import service_settings

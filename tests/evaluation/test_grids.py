@@ -6,8 +6,8 @@ import time
 from typing import Any
 
 import pytest
-from sexto_events import protocols
-from sexto_events.auth.principal import Role
+import sexto_protocols as protocols
+from sexto_events.principal import Role
 
 from tests.evaluation.conftest import Evaluation
 

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from sexto_events import protocols
+import sexto_protocols as protocols
 from sexto_events.chain import canonical_json
-from sexto_events.service import rebuild_projection
+from sexto_service.runtime import rebuild_projection
 
 from tests.evaluation.conftest import Evaluation
 from tests.evaluation.test_grids import IMPULSIVE

@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import pytest
 from nats.aio.client import Client
-from sexto_events.auth.principal import Principal, Role
 from sexto_events.catalogue.audit import CaseRead
 from sexto_events.decode import parse_body
 from sexto_events.errors import ChainBroken
 from sexto_events.model import CaseRef, CaseVersion, LoadedCase, NewEvent
+from sexto_events.principal import Principal, Role
 from sexto_events.recording import append_decided, record_read
 from sexto_events.store import EventStore
 

@@ -12,8 +12,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sexto_events.auth import AuthSettings, InvalidToken, Role, TokenVerifier
-from sexto_events.auth.issuer import mint
+from sexto_service.auth import AuthSettings, InvalidToken, Role, TokenVerifier
+from sexto_service.auth.issuer import mint
 
 KEY = generate_private_key(SECP256R1())
 JWK = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(KEY.public_key())) | {"kid": "k1", "use": "sig"}

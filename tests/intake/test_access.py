@@ -9,8 +9,8 @@ import time
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sexto_events.auth.issuer import mint
-from sexto_events.auth.principal import Role
+from sexto_events.principal import Role
+from sexto_service.auth.issuer import mint
 
 from tests.intake.conftest import World, sexto_report
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sexto_events import protocols
+import sexto_protocols as protocols
 from sexto_events.model import CaseRef
 
 from tests.intake.conftest import World, sexto_report

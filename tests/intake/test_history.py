@@ -7,9 +7,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sexto_events.auth.principal import Role
 from sexto_events.model import CaseRef
-from sexto_events.service import rebuild_projection
+from sexto_events.principal import Role
+from sexto_service.runtime import rebuild_projection
 
 from tests.intake.conftest import World, sexto_report
 from tests.support.services import settled_rows

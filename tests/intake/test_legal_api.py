@@ -8,7 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from sexto_events.auth.principal import Role
+from sexto_events.principal import Role
 
 from tests.intake.conftest import World
 from tests.intake.test_history import log_events, new_case, reads

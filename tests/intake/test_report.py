@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 import uuid_utils
-from sexto_events.auth.principal import Principal, Role
 from sexto_events.model import CaseRef
+from sexto_events.principal import Principal, Role
 from sexto_intake.app.handlers import CASE_NAMESPACE, _request_hash, claim_key
 from sexto_intake.entrypoints.schemas import ReportCaseIn
 

@@ -20,14 +20,14 @@ from fastapi.testclient import TestClient
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_devstack.procs import free_port
-from sexto_events.auth.principal import Role
-from sexto_events.auth.tokens import AuthSettings
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.escalation import EscalatedStudent, EscalationRequested
 from sexto_events.model import CaseRef, LoadedCase, NewEvent, RecordedEvent
+from sexto_events.principal import Role
 from sexto_events.recording import append_decided
 from sexto_notification.bootstrap import create_app
 from sexto_notification.config import NotificationSettings
+from sexto_service.auth.tokens import AuthSettings
 
 from tests.support.partner import HELPER
 from tests.support.services import service_settings

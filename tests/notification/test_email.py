@@ -8,11 +8,11 @@ from email.message import Message
 import pytest
 from aiosmtpd.controller import Controller
 from sexto_devstack.procs import free_port
-from sexto_events.auth.principal import Role
 from sexto_events.catalogue.escalation import EscalationAcknowledged
 from sexto_events.catalogue.intake import CaseClosed
 from sexto_events.catalogue.notification import RecipientRegistered
 from sexto_events.model import CaseRef
+from sexto_events.principal import Role
 from sexto_notification.app.mail import MailFailure, SmtpTransport, build
 from sexto_notification.config import NotificationSettings
 from sexto_notification.templates import render, template_name

@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 import httpx
-from sexto_events.auth.principal import Role
 from sexto_events.catalogue.escalation import EscalationAcknowledged, KitCollected, SealCheck
 from sexto_events.catalogue.notification import Channel, DeliveryAttempted
-from sexto_events.service import rebuild_projection
+from sexto_events.principal import Role
 from sexto_notification.app.mail import FolderTransport
 from sexto_notification.app.sender import Sender
 from sexto_notification.projections.dispatch import delivery_id
+from sexto_service.runtime import rebuild_projection
 
 from tests.notification.conftest import LiveReceiver, Notify, eventually
 

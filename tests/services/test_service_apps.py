@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
-from sexto_events.auth.tokens import AuthSettings
+from sexto_service.auth.tokens import AuthSettings
 
 from tests.support.services import service_settings
 

@@ -10,8 +10,8 @@ from typing import Any
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_events.consumer import ProjectionConsumer, consumer_info
-from sexto_events.service import ServiceRuntime
 from sexto_events.settings import EventLogSettings
+from sexto_service.runtime import ServiceRuntime
 
 from tests.conftest import MASTER_KEY
 

@@ -14,10 +14,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
-from sexto_events.auth.issuer import ensure_key, mint
-from sexto_events.auth.principal import Role
-from sexto_events.auth.tokens import AuthSettings
+from sexto_events.principal import Role
 from sexto_intake.bootstrap import create_app
+from sexto_service.auth.issuer import ensure_key, mint
+from sexto_service.auth.tokens import AuthSettings
 
 from tests.support.services import service_settings
 

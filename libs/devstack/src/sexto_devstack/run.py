@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 import httpx
-from sexto_events.auth.issuer import ensure_key
+from sexto_service.auth.issuer import ensure_key
 
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import httpx
-from sexto_events.auth.issuer import ensure_key, mint
-from sexto_events.auth.principal import Role
+from sexto_events.principal import Role
+from sexto_service.auth.issuer import ensure_key, mint
 
 ORDER = ("territories", "agreements", "schools", "interveners")
 

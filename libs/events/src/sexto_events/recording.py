@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from sexto_events.auth.principal import Principal
 from sexto_events.catalogue.audit import CaseRead
 from sexto_events.decode import parse_body
 from sexto_events.errors import (
@@ -13,6 +12,7 @@ from sexto_events.errors import (
     EventLogError,
 )
 from sexto_events.model import AppendResult, CaseRef, CaseVersion, LoadedCase, NewEvent
+from sexto_events.principal import Principal
 from sexto_events.store import EventStore
 
 

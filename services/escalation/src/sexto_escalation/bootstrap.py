@@ -9,9 +9,9 @@ import asyncio
 from dataclasses import replace
 
 from fastapi import FastAPI
-from sexto_events.auth.tokens import AuthSettings
-from sexto_events.service import ServiceDefinition, ServiceRuntime, build_app
 from sexto_events.settings import EventLogSettings
+from sexto_service.auth.tokens import AuthSettings
+from sexto_service.runtime import ServiceDefinition, ServiceRuntime, build_app
 
 from sexto_escalation.app.deadlines import watch
 from sexto_escalation.config import EscalationSettings

@@ -6,9 +6,9 @@ Run: `uvicorn --factory sexto_evaluation.bootstrap:create_app`.
 from __future__ import annotations
 
 from fastapi import FastAPI
-from sexto_events.auth.tokens import AuthSettings
-from sexto_events.service import ServiceDefinition, build_app
 from sexto_events.settings import EventLogSettings
+from sexto_service.auth.tokens import AuthSettings
+from sexto_service.runtime import ServiceDefinition, build_app
 
 from sexto_evaluation.entrypoints.api import configure, router
 from sexto_evaluation.projections.cases import EvaluationCases

@@ -6,9 +6,9 @@ Run: `uvicorn --factory sexto_intake.bootstrap:create_app`.
 from __future__ import annotations
 
 from fastapi import FastAPI
-from sexto_events.auth.tokens import AuthSettings
-from sexto_events.service import ServiceDefinition, ServiceRuntime, build_app
 from sexto_events.settings import EventLogSettings
+from sexto_service.auth.tokens import AuthSettings
+from sexto_service.runtime import ServiceDefinition, ServiceRuntime, build_app
 
 from sexto_intake.app.handlers import IDEMPOTENCY_DDL
 from sexto_intake.entrypoints import facts, legal

@@ -10,9 +10,9 @@ import contextlib
 from dataclasses import replace
 
 from fastapi import FastAPI
-from sexto_events.auth.tokens import AuthSettings
-from sexto_events.service import ServiceDefinition, ServiceRuntime, build_app
 from sexto_events.settings import EventLogSettings
+from sexto_service.auth.tokens import AuthSettings
+from sexto_service.runtime import ServiceDefinition, ServiceRuntime, build_app
 
 from sexto_notification.app.mail import MailTransport, transport_for
 from sexto_notification.app.sender import Sender

@@ -15,7 +15,7 @@ from sexto_events.catalogue.escalation import EscalationOverdue
 from sexto_events.ids import derived_event_id
 from sexto_events.model import CaseRef, NewEvent
 from sexto_events.reactions import append_once
-from sexto_events.service import ServiceRuntime
+from sexto_service.runtime import ServiceRuntime
 
 from sexto_escalation.config import EscalationSettings
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sexto_events.auth.principal import POLICE_ROLES, CaseScope, Principal, Role, can_see_case
 from sexto_events.catalogue.base import EventData
 from sexto_events.errors import ConcurrencyConflict
 from sexto_events.model import CaseRef, NewEvent
-from sexto_events.service import ServiceRuntime
+from sexto_events.principal import POLICE_ROLES, CaseScope, Principal, Role, can_see_case
+from sexto_service.runtime import ServiceRuntime
 
 from sexto_escalation.domain.workflow import Escalation, evolve
 

@@ -9,11 +9,11 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sexto_events.asyncapi import build_asyncapi
-from sexto_events.auth.dependencies import CurrentPrincipal
-from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, can_see_case
 from sexto_events.catalogue.escalation import SealCheck
-from sexto_events.problems import problem, refusal
-from sexto_events.service import ServiceRuntime
+from sexto_events.principal import SCHOOL_ROLES, CaseScope, can_see_case
+from sexto_service.auth.dependencies import CurrentPrincipal
+from sexto_service.problems import problem, refusal
+from sexto_service.runtime import ServiceRuntime
 
 from sexto_escalation.app.handlers import (
     DSL,

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import uuid_utils
-from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, Principal, can_see_case
 from sexto_events.catalogue.evaluation import AssessmentMade
 from sexto_events.errors import ConcurrencyConflict
 from sexto_events.ids import derived_event_id
 from sexto_events.model import CaseRef, NewEvent, RecordedEvent
-from sexto_events.protocols import by_id
+from sexto_events.principal import SCHOOL_ROLES, CaseScope, Principal, can_see_case
 from sexto_events.recording import record_read
-from sexto_events.service import ServiceRuntime
+from sexto_protocols import by_id
+from sexto_service.runtime import ServiceRuntime
 
 from sexto_evaluation.domain.decide import EvaluationError, decide_grid
 from sexto_evaluation.domain.state import replay

@@ -13,8 +13,8 @@ from sexto_events.catalogue.evaluation import (
     RuleFired,
     StudentIndication,
 )
-from sexto_events.protocols import ProtocolVersion
-from sexto_events.protocols.rules import answer_problems, evaluate, recommend
+from sexto_protocols import ProtocolVersion
+from sexto_protocols.rules import answer_problems, evaluate, recommend
 
 from sexto_evaluation.domain.state import EvaluationState
 

@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
-from sexto_events.auth.dependencies import CurrentPrincipal
-from sexto_events.problems import problem
-from sexto_events.protocols import all_versions
-from sexto_events.service import ServiceRuntime
+from sexto_protocols import all_versions
+from sexto_service.auth.dependencies import CurrentPrincipal
+from sexto_service.problems import problem
+from sexto_service.runtime import ServiceRuntime
 
 from sexto_evaluation.app.handlers import handle_grid, latest_assessment
 from sexto_evaluation.domain.decide import EvaluationError

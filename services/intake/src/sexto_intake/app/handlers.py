@@ -9,15 +9,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import sexto_protocols as protocols
 import uuid_utils
-from sexto_events import protocols, recording
-from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, Principal, Role, can_see_case
+from sexto_events import recording
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.intake import CaseReported, StudentInvolved
 from sexto_events.db import DbConnection
 from sexto_events.errors import ConcurrencyConflict
 from sexto_events.model import CaseRef, CaseVersion, NewEvent
-from sexto_events.service import ServiceRuntime
+from sexto_events.principal import SCHOOL_ROLES, CaseScope, Principal, Role, can_see_case
+from sexto_service.runtime import ServiceRuntime
 
 from sexto_intake.domain.cases import ReportCase, School, decide_report
 from sexto_intake.domain.eligibility import Agreement, Certification

@@ -9,7 +9,7 @@ from sexto_events.catalogue.intake import (
     StudentAdded,
     StudentRoleChanged,
 )
-from sexto_events.protocols import by_id
+from sexto_protocols import by_id
 
 from sexto_intake.domain.errors import DomainError, InvalidCommand
 from sexto_intake.domain.state import CaseState

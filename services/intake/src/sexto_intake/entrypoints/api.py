@@ -10,8 +10,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
-from sexto_events.auth.dependencies import CurrentPrincipal
-from sexto_events.auth.principal import POLICE_ROLES, SCHOOL_ROLES, Principal, Role
 from sexto_events.catalogue.directory import (
     AgreementRecorded,
     IntervenerCertified,
@@ -20,8 +18,10 @@ from sexto_events.catalogue.directory import (
 )
 from sexto_events.model import CaseRef, RecordedEvent
 from sexto_events.personal import has_personal_fields, walk_personal
-from sexto_events.problems import problem, refusal
-from sexto_events.service import ServiceRuntime
+from sexto_events.principal import POLICE_ROLES, SCHOOL_ROLES, Principal, Role
+from sexto_service.auth.dependencies import CurrentPrincipal
+from sexto_service.problems import problem, refusal
+from sexto_service.runtime import ServiceRuntime
 
 from sexto_intake.app.handlers import (
     Forbidden,

@@ -6,7 +6,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
-from sexto_events.auth.dependencies import CurrentPrincipal
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.intake import (
     ActionNotTaken,
@@ -18,7 +17,8 @@ from sexto_events.catalogue.intake import (
     StudentInvolved,
     StudentRoleChanged,
 )
-from sexto_events.service import ServiceRuntime
+from sexto_service.auth.dependencies import CurrentPrincipal
+from sexto_service.runtime import ServiceRuntime
 
 from sexto_intake.app.handlers import handle_fact
 from sexto_intake.entrypoints.schemas import (

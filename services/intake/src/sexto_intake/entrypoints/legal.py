@@ -10,16 +10,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
-from sexto_events.auth.dependencies import CurrentPrincipal
-from sexto_events.auth.principal import Principal, Role
 from sexto_events.chain import ChainReport
-from sexto_events.legal.export import build_bundle
-from sexto_events.legal.history import case_history
-from sexto_events.legal.pseudonyms import Pseudonymiser
-from sexto_events.legal.verification import head_hash, verify_stored
 from sexto_events.model import CaseRef
-from sexto_events.problems import problem
-from sexto_events.service import ServiceRuntime
+from sexto_events.principal import Principal, Role
+from sexto_legal.export import build_bundle
+from sexto_legal.history import case_history
+from sexto_legal.pseudonyms import Pseudonymiser
+from sexto_legal.verification import head_hash, verify_stored
+from sexto_service.auth.dependencies import CurrentPrincipal
+from sexto_service.problems import problem
+from sexto_service.runtime import ServiceRuntime
 
 from sexto_intake.app.handlers import Forbidden, case_row, record_read
 from sexto_intake.entrypoints.schemas import ChainOut, LegalEntry, LegalHistoryOut

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats.errors
-from sexto_events.auth.principal import SCHOOL_ROLES, CaseScope, Principal, Role, can_see_case
 from sexto_events.catalogue.intake import CaseClosed, CaseReported, StudentAdded
 from sexto_events.catalogue.notification import RecipientKind, RecipientRegistered
 from sexto_events.catalogue.registry import CATALOGUE
 from sexto_events.model import CaseRef, LoadedCase, NewEvent
+from sexto_events.principal import SCHOOL_ROLES, CaseScope, Principal, Role, can_see_case
 from sexto_events.recording import append_decided, record_read
-from sexto_events.service import ServiceRuntime
+from sexto_service.runtime import ServiceRuntime
 
 from sexto_notification.app.secrets import SecretBox, check_secret, new_secret
 from sexto_notification.app.urls import RefusedAddress, check_destination, check_form

@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sexto_events.auth.dependencies import CurrentPrincipal
 from sexto_events.catalogue.base import Ref
 from sexto_events.catalogue.directory import Language
 from sexto_events.catalogue.notification import EMAIL_PATTERN, RecipientKind, RecipientRegistered
-from sexto_events.problems import refusal
-from sexto_events.service import ServiceRuntime
+from sexto_service.auth.dependencies import CurrentPrincipal
+from sexto_service.problems import refusal
+from sexto_service.runtime import ServiceRuntime
 
 from sexto_notification.app import handlers
 from sexto_notification.app.handlers import Conflict, Forbidden, Invalid, NotFound, Unavailable

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sexto_events.auth.principal import POLICE_ROLES, Role
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.escalation import EscalationRequested
 from sexto_events.catalogue.intake import CaseReported
@@ -26,6 +25,7 @@ from sexto_events.db import DbConnection
 from sexto_events.ids import derived_event_id
 from sexto_events.model import RecordedEvent
 from sexto_events.personal import walk_personal
+from sexto_events.principal import POLICE_ROLES, Role
 
 from sexto_notification.domain.policy import STAFF_STEPS, EventFilter
 from sexto_notification.templates import template_name

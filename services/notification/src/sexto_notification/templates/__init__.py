@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import jinja2
-from sexto_events import protocols
+import sexto_protocols as protocols
 
 
 class UnknownTemplate(LookupError):

@@ -1,0 +1,252 @@
+"""The court bundle: a case's events byte for byte, what they refer to, and a verifier.
+
+events.jsonl holds the stored messages exactly as the log holds them (canonical JSON, one
+per line), so their hashes check without trusting this software; verify.py re-checks
+everything with the Python standard library alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import sexto_protocols as protocols
+from sexto_events.catalogue.base import ERASED
+from sexto_events.chain import canonical_json, verify_chain
+from sexto_events.envelope import format_time
+from sexto_events.errors import EventLogError
+from sexto_events.model import CaseRef, RecordedEvent
+from sexto_events.personal import has_personal_fields, walk_personal
+from sexto_events.principal import Principal
+from sexto_events.store import EventStore
+
+from sexto_legal.bundle_verify import Unreadable, canonical, strict_loads
+from sexto_legal.custody import custody_log
+
+BUNDLE_FORMAT = 1
+EVENTS = "events.jsonl"
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Bundle:
+    """The bundle's files (relative path -> bytes), the manifest last."""
+
+    case: CaseRef
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The parsed manifest."""
+        loaded: dict[str, Any] = json.loads(self.files[MANIFEST])
+        return loaded
+
+    def write(self, folder: Path) -> Path:
+        """Write the files under `folder` (created; existing bundle files are replaced)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, content in self.files.items():
+            path = folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        return folder
+
+    def zip_bytes(self) -> bytes:
+        """The bundle as a zip archive, under a folder named after the case."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, content in self.files.items():
+                archive.writestr(f"case-{self.case.case_id}/{name}", content)
+        return buffer.getvalue()
+
+
+def _parsed(body: bytes) -> dict[str, Any]:
+    """The stored envelope, or an empty one for a body that is not a JSON object."""
+    try:
+        raw = json.loads(body)
+    except ValueError:
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def not_canonical(bodies: list[bytes]) -> list[int]:
+    """Positions of stored bodies that are JSON objects not written byte for byte in
+    canonical JSON, by the bundle verifier's own rule (bodies written by older code were
+    compact but not key-sorted: their hashes check by re-encoding, their bytes do not)."""
+    positions = []
+    for position, body in enumerate(bodies):
+        try:
+            env = strict_loads(body)
+            if isinstance(env, dict) and canonical(env).encode("utf-8") != body:
+                positions.append(position)
+        except (Unreadable, ValueError):
+            continue  # not JSON at all: the chain reports it
+    return positions
+
+
+def _jsonl(rows: list[dict[str, Any]]) -> bytes:
+    return b"".join(
+        json.dumps(r, ensure_ascii=False, sort_keys=True).encode() + b"\n" for r in rows
+    )
+
+
+def verifier_script() -> bytes:
+    """The standalone, standard-library-only verifier shipped in every bundle."""
+    return (resources.files("sexto_legal") / "bundle_verify.py").read_bytes()
+
+
+async def build_bundle(
+    store: EventStore, case: CaseRef, *, exported_by: Principal, now: datetime
+) -> Bundle:
+    """Everything a court needs to read and check the case's record."""
+    stored = await store.read_raw(case)
+    raws = [_parsed(m.body) for m in stored]
+    # A broken chain does not stop the export: the bundle holds the events as stored and
+    # the manifest records where the chain breaks (verify.py will name it too).
+    chain = verify_chain(raws, [m.body for m in stored])
+    bundle = Bundle(case)
+    bundle.files[EVENTS] = b"".join(m.body + b"\n" for m in stored)
+    named = sorted({str(r["protocolversion"]) for r in raws if r.get("protocolversion")})
+    protocol_files: dict[str, str] = {}
+    for version_id in named:
+        version = protocols.by_id(version_id)
+        if version is not None:
+            path = f"protocols/{version.name}.v{version.version}.json"
+            bundle.files[path] = canonical_json(version.raw)
+            protocol_files[version_id] = path
+    bundle.files["custody.jsonl"] = _jsonl(custody_log(raws))
+    bundle.files["personal-data.jsonl"] = _jsonl(
+        await _personal_data(store, [(m.seq, r) for m, r in zip(stored, raws, strict=True)])
+    )
+    bundle.files["README.md"] = _readme(case, len(stored), protocol_files).encode()
+    bundle.files["verify.py"] = verifier_script()
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "case_id": case.case_id,
+        "territory": case.territory,
+        "exported_at": format_time(now),
+        "exported_by": {"subject": exported_by.subject, "role": exported_by.role.value},
+        "event_count": len(stored),
+        "head_hash": str(raws[-1].get("hash", "")) if raws else "",
+        "stream_sequences": [m.seq for m in stored],
+        "chain_at_export": {
+            "ok": chain.ok,
+            "position": chain.position,
+            "event_id": chain.event_id,
+            "reason": chain.reason,
+        },
+        "not_canonical_at_export": not_canonical([m.body for m in stored]),
+        "protocols": protocol_files,
+        "missing_protocols": [v for v in named if v not in protocol_files],
+        "files": {
+            name: hashlib.sha256(content).hexdigest()
+            for name, content in sorted(bundle.files.items())
+        },
+    }
+    bundle.files[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    return bundle
+
+
+async def _personal_data(
+    store: EventStore, items: list[tuple[int, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """Each personal field in clear as of now; a shredded subject's fields read as erased."""
+    rows: list[dict[str, Any]] = []
+    try:  # one key lookup for the case; event by event only when one cannot be decoded
+        decoded: list[RecordedEvent | str] = list(await store.decoder.decode(items))
+    except _UNDECODABLE:
+        decoded = [await _decode_one(store, item) for item in items]
+    for position, event in enumerate(decoded):
+        if isinstance(event, str):
+            rows.append({"event_id": items[position][1].get("id"), "position": position,
+                         "unreadable": event})  # fmt: skip
+            continue
+        cls = type(event.data)
+        if not has_personal_fields(cls):
+            continue
+        found: list[dict[str, Any]] = []
+
+        def collect(value: Any, subject: str, where: str, found: list[Any] = found) -> Any:
+            erased = value == ERASED.model_dump()
+            entry = {"subject_key": subject, "field": where}
+            found.append(entry | ({"erased": True} if erased else {"value": value}))
+            return value
+
+        walk_personal(cls, event.data.model_dump(mode="json"), event.envelope.subject, collect)
+        rows += [{"event_id": event.id, "position": position, **f} for f in found]
+    return rows
+
+
+_UNDECODABLE = (EventLogError, KeyError, TypeError, ValueError)
+
+
+async def _decode_one(store: EventStore, item: tuple[int, dict[str, Any]]) -> RecordedEvent | str:
+    """The decoded event, or why it cannot be decoded (an altered or unreadable event)."""
+    try:
+        (event,) = await store.decoder.decode([item])
+    except _UNDECODABLE as exc:
+        return f"cannot be decoded: {exc}"
+    return event
+
+
+def _readme(case: CaseRef, count: int, protocol_files: dict[str, str]) -> str:
+    listed = "\n".join(f"- `{path}` — id `{vid}`" for vid, path in protocol_files.items())
+    return f"""# Court bundle: case {case.case_id} (territory {case.territory})
+
+This folder is the complete record of one case as the sexto event log holds it, exported
+for a court, a complaint or an inquiry. It contains {count} events.
+
+## Files
+
+- `events.jsonl` — the events, one per line, **byte for byte as stored** in the log
+  (CloudEvents 1.0 JSON envelopes). Each carries `hash` (SHA-256 over the RFC 8785
+  canonical JSON of the envelope without `hash`) and `prevhash` (the previous event's
+  `hash`; empty for the first), so the events form a hash chain.
+- `protocols/` — the protocol versions the events name in `protocolversion`; each file's
+  SHA-256 is its id (`sha256:<hex>`), so the rules in force are fixed by the events:
+{listed or "- (no event of this case names a protocol version)"}
+- `custody.jsonl` — the chain of custody of the sealed kit (seal numbers secured at the
+  school, listed for the police, collected and checked), derived from the events; each
+  line cites the event (id and position) it comes from, and the verifier derives it again.
+- `personal-data.jsonl` — personal data (names, free text) in clear, as of the export.
+  In the log it is encrypted (AES-256-GCM, one key per data subject); the hashes cover the
+  ciphertext, not this file. A subject erased by crypto-shredding reads `"erased": true`.
+- `manifest.json` — the case, the exporter, the event count, the head hash, the stream
+  sequences, and the SHA-256 of every other file.
+- `verify.py` — a verifier that needs only Python 3.8+ and its standard library.
+
+## How to verify
+
+    python3 verify.py            # or: python3 verify.py path/to/this/folder
+
+It checks that every line of `events.jsonl` is written exactly in canonical JSON (no key
+twice: what is read is what is hashed), recomputes every event's hash, checks every
+`prevhash` link, that all events belong to this case, that the count and head hash match
+the manifest, every file's SHA-256, that every protocol file is present and matches its
+id, and that `custody.jsonl` is exactly the custody derived again from the events.
+It prints `OK` and exits 0, or lists each failure naming the event (id and position) and
+exits 1. Anyone can re-implement these checks from this description: nothing secret is
+needed, and the verifier is short enough to read.
+
+## What the verification proves, and what it cannot
+
+- Any altered, inserted, removed or reordered event **inside** the chain is detected.
+- The chain and the manifest are checked against each other, not against the log: someone
+  able to edit this folder can alter an event, recompute the hashes of it and of every
+  later event, rewrite the manifest's head hash and file digests, and `verify.py` prints
+  `OK`. Likewise removing the **last** event(s) is caught by the manifest's count and head
+  hash only if the manifest itself is trusted. Only a head hash obtained **independently
+  of this folder** protects against both: ask the operator for the case's head hash from
+  the log itself (the intake service's `GET /v1/legal/cases/{{case_id}}/verification`, or
+  `sexto verify --case {case.case_id}` on the live log) and compare it with the manifest's
+  `head_hash`. Signed checkpoints of each case's head are planned to close this gap.
+- `personal-data.jsonl` and `custody.jsonl` are derived views: the events are the
+  authority. The personal data's authenticity is guaranteed by AES-GCM in the log, which
+  only the key holder can check.
+"""

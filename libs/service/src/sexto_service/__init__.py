@@ -1,0 +1,1 @@
+"""The service framework every sexto service is built on: HTTP edge, auth, health, runtime."""

@@ -1,0 +1,120 @@
+"""Bearer JWT validation: configured keys or a JWKS address, listed algorithms only."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sexto_events.principal import Principal, Role
+
+# Asymmetric only: a shared HMAC secret would let any verifier mint tokens, and "none"
+# is never acceptable.
+SAFE_ALGORITHMS = frozenset({"EdDSA", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256"})
+
+
+class InvalidToken(Exception):
+    """A missing, malformed, expired or untrusted bearer token; the message says which."""
+
+
+class AuthSettings(BaseSettings):
+    """Where trusted keys come from (environment prefix SEXTO_AUTH_)."""
+
+    model_config = SettingsConfigDict(env_prefix="SEXTO_AUTH_", extra="ignore")
+
+    issuer: str = "sexto-local"
+    audience: str = "sexto"
+    algorithms: list[str] = Field(default_factory=lambda: ["EdDSA", "ES256", "RS256"])
+    jwks_url: str | None = None
+    public_key_files: list[Path] = Field(default_factory=list)
+    # The embedded default's local issuer: its public key is trusted when this is set.
+    local_key_file: Path | None = None
+    leeway_s: int = 30
+
+
+class TokenVerifier:
+    """Checks signature, algorithm, issuer, audience, expiry; returns the principal."""
+
+    def __init__(self, settings: AuthSettings) -> None:
+        unsafe = set(settings.algorithms) - SAFE_ALGORITHMS
+        if unsafe:
+            raise ValueError(f"algorithms {sorted(unsafe)} are not allowed for bearer tokens")
+        self._settings = settings
+        self._keys: list[Any] = [_load_public(p) for p in settings.public_key_files]
+        if settings.local_key_file is not None and settings.local_key_file.exists():
+            private = serialization.load_pem_private_key(
+                settings.local_key_file.read_bytes(), password=None
+            )
+            self._keys.append(private.public_key())
+        self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
+        if not self._keys and self._jwks is None:
+            raise ValueError("no trusted key: set SEXTO_AUTH_PUBLIC_KEY_FILES or _JWKS_URL")
+
+    async def verify(self, token: str) -> Principal:
+        """The principal of a valid token, or InvalidToken."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidToken("the bearer token is not a JWT") from None
+        if header.get("alg") not in self._settings.algorithms:
+            raise InvalidToken(f"token algorithm {header.get('alg')!r} is not accepted")
+        keys = list(self._keys)
+        if self._jwks is not None:
+            try:
+                signing = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+            except jwt.PyJWTError as exc:
+                raise InvalidToken(f"no trusted key for this token: {exc}") from None
+            keys = [signing.key]
+        last: jwt.PyJWTError | None = None
+        for key in keys:
+            try:
+                claims = jwt.decode(
+                    token,
+                    key,
+                    algorithms=self._settings.algorithms,
+                    audience=self._settings.audience,
+                    issuer=self._settings.issuer,
+                    leeway=self._settings.leeway_s,
+                    options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                )
+            except jwt.InvalidSignatureError as exc:
+                last = exc
+                continue
+            except (TypeError, ValueError):
+                continue  # a trusted key of another type than the token's algorithm
+            except jwt.PyJWTError as exc:
+                raise InvalidToken(_reason(exc)) from None
+            return _principal(claims)
+        raise InvalidToken(_reason(last) if last else "no trusted key verifies this token")
+
+
+def _reason(exc: jwt.PyJWTError) -> str:
+    messages = {
+        jwt.ExpiredSignatureError: "the token has expired: request a new one",
+        jwt.InvalidAudienceError: "the token is not meant for this service (audience)",
+        jwt.InvalidIssuerError: "the token comes from an issuer this service does not trust",
+        jwt.InvalidSignatureError: "the token's signature does not verify with a trusted key",
+        jwt.MissingRequiredClaimError: f"the token lacks a required claim: {exc}",
+    }
+    return messages.get(type(exc), f"the token is invalid: {exc}")
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    try:
+        role = Role(str(claims.get("role")))
+    except ValueError:
+        raise InvalidToken("the token's role claim is missing or unknown") from None
+    return Principal(
+        subject=str(claims["sub"]),
+        role=role,
+        school_id=claims.get("school"),
+        territory=claims.get("territory"),
+    )
+
+
+def _load_public(path: Path) -> Any:
+    return serialization.load_pem_public_key(path.read_bytes())

@@ -1,0 +1,49 @@
+"""/healthz, /readyz and /metrics, the same on every service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from sexto_service.problems import problem
+
+Check = Callable[[], Awaitable[None]]
+
+
+def health_router(checks: Callable[[], dict[str, Check]]) -> APIRouter:
+    """Routes answering liveness, readiness (every check passes) and Prometheus metrics."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", response_model=None)
+    async def readyz() -> JSONResponse:
+        results: dict[str, str] = {}
+        for name, check in checks().items():
+            try:
+                await asyncio.wait_for(check(), 2.0)
+                results[name] = "ok"
+            except Exception as exc:
+                results[name] = f"failing: {type(exc).__name__}"
+        if all(v == "ok" for v in results.values()) and results:
+            return JSONResponse({"status": "ready", "checks": results})
+        return problem(
+            503,
+            "Not ready",
+            "a dependency is not available: " + json.dumps(results),
+            "not-ready",
+            checks=results,
+        )
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,203 @@
+"""What every service shares: the lifespan wiring NATS, PostgreSQL, the store and consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import asyncpg
+import structlog
+from fastapi import APIRouter, FastAPI
+from nats.aio.client import Client
+from sexto_events.connection import connect
+from sexto_events.consumer import ConsumerSettings, Projection, ProjectionConsumer
+from sexto_events.db import checked_schema, create_pool, ensure_schema
+from sexto_events.personal import KeyVault, PersonalDataCodec
+from sexto_events.settings import EventLogSettings
+from sexto_events.store import EventStore
+from sexto_events.stream import StreamSpec
+
+from sexto_service.auth.tokens import AuthSettings, TokenVerifier
+from sexto_service.health import Check, health_router
+from sexto_service.http_guard import InputGuard
+from sexto_service.problems import install_problem_handlers
+
+log = structlog.get_logger("sexto.service")
+
+
+@dataclass
+class ServiceRuntime:
+    """The live connections of a running service, kept on `app.state.runtime`."""
+
+    name: str
+    settings: EventLogSettings
+    nc: Client
+    pool: asyncpg.Pool
+    vault: KeyVault
+    store: EventStore
+    stores: dict[str, EventStore] = field(default_factory=dict)
+    consumers: list[ProjectionConsumer] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Periodic work of the service (deadline watchers); cancelled at stop.
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """What distinguishes one service: its name, schema, routes and projections."""
+
+    name: str
+    title: str
+    description: str
+    routers: Sequence[APIRouter] = ()
+    # Given the CASES store, so reactors can record their outcome as events.
+    projections: Callable[[EventStore], Sequence[Projection]] = lambda _: ()
+    # Streams besides CASES this service writes or reads (e.g. the directory).
+    streams: Sequence[StreamSpec] = ()
+    # Service-specific set-up: tables of its own, exception handlers.
+    on_start: Callable[[ServiceRuntime], Awaitable[None]] | None = None
+    configure: Callable[[FastAPI], None] | None = None
+
+
+async def start_runtime(
+    definition: ServiceDefinition, settings: EventLogSettings
+) -> ServiceRuntime:
+    """Connect to NATS and PostgreSQL, check the stream, create the schema, start consumers."""
+    schema = checked_schema(definition.name)
+    nc = await connect(
+        settings.nats_url, name=f"sexto-{definition.name}", max_reconnect_attempts=-1
+    )
+    pool = await create_pool(settings.database_url)
+    vault = KeyVault(pool, settings.master_key_bytes())
+    await vault.migrate()
+    await ensure_schema(pool, schema)
+    spec = StreamSpec(settings.stream_name, settings.subject_root, settings.stream_replicas)
+    store = EventStore(
+        nc, source=f"sexto/{definition.name}", codec=PersonalDataCodec(vault), spec=spec
+    )
+    await store.ensure_stream()
+    runtime = ServiceRuntime(definition.name, settings, nc, pool, vault, store)
+    runtime.stores[spec.name] = store
+    for extra in definition.streams:
+        other = EventStore(nc, source=store.source, codec=store.codec, spec=extra)
+        await other.ensure_stream()
+        runtime.stores[extra.name] = other
+    for projection in definition.projections(store):
+        source: StreamSpec = getattr(projection, "stream", spec)
+        consumer = ProjectionConsumer(
+            nc=nc,
+            pool=pool,
+            decoder=store.decoder,
+            schema=schema,
+            durable=f"{definition.name}-{projection.name}",
+            projection=projection,
+            stream=source.name,
+            filter_subject=f"{source.subject_root}.>",
+            settings=ConsumerSettings(),
+        )
+        await consumer.setup()
+        runtime.consumers.append(consumer)
+        runtime.tasks.append(asyncio.create_task(consumer.run()))
+    if definition.on_start is not None:
+        await definition.on_start(runtime)
+    log.info("service started", service=definition.name)
+    return runtime
+
+
+async def rebuild_projection(runtime: ServiceRuntime, name: str) -> ProjectionConsumer:
+    """Stop one projection's consumer, rebuild its read model from the log, restart it."""
+    index = next(i for i, c in enumerate(runtime.consumers) if c.projection.name == name)
+    consumer = runtime.consumers[index]
+    consumer.stop()
+    await runtime.tasks[index]
+    await consumer.rebuild()
+    runtime.tasks[index] = asyncio.create_task(consumer.run())
+    return consumer
+
+
+async def stop_runtime(runtime: ServiceRuntime) -> None:
+    """Stop background work and consumers after their batch, then close connections."""
+    for task in runtime.background:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    for consumer in runtime.consumers:
+        consumer.stop()
+    for task in runtime.tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(task, 10)
+    for each in runtime.stores.values():
+        await each.close()
+    with contextlib.suppress(Exception):
+        await runtime.nc.drain()
+    await runtime.pool.close()
+    log.info("service stopped", service=runtime.name)
+
+
+def readiness_checks(app: FastAPI) -> dict[str, Check]:
+    """NATS connected, the stream answering, the database answering."""
+    runtime: ServiceRuntime | None = getattr(app.state, "runtime", None)
+
+    async def nats_check() -> None:
+        if runtime is None or not runtime.nc.is_connected:
+            raise ConnectionError("NATS not connected")
+
+    async def stream_check() -> None:
+        assert runtime is not None
+        name = runtime.store.spec.name
+        info = json.loads((await runtime.nc.request(f"$JS.API.STREAM.INFO.{name}", b"", 2)).data)
+        if "error" in info:
+            raise LookupError(info["error"].get("description"))
+
+    async def db_check() -> None:
+        assert runtime is not None
+        async with runtime.pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def consumers_check() -> None:
+        assert runtime is not None
+        stopped = [c.durable for c, t in zip(runtime.consumers, runtime.tasks, strict=True)
+                   if t.done()]  # fmt: skip
+        if stopped:
+            raise RuntimeError(f"consumers stopped: {stopped}")
+        ended = [t.get_name() for t in runtime.background if t.done()]
+        if ended:
+            raise RuntimeError(f"background work stopped: {ended}")
+
+    return {
+        "nats": nats_check,
+        "stream": stream_check,
+        "database": db_check,
+        "consumers": consumers_check,
+    }
+
+
+def build_app(
+    definition: ServiceDefinition,
+    settings: EventLogSettings | None = None,
+    auth: AuthSettings | None = None,
+) -> FastAPI:
+    """The FastAPI app of a service; nothing connects until the lifespan starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.verifier = TokenVerifier(auth or AuthSettings())
+        app.state.runtime = await start_runtime(definition, settings or EventLogSettings())
+        try:
+            yield
+        finally:
+            await stop_runtime(app.state.runtime)
+
+    app = FastAPI(title=definition.title, description=definition.description, lifespan=lifespan)
+    app.add_middleware(InputGuard)
+    install_problem_handlers(app)
+    app.include_router(health_router(lambda: readiness_checks(app)))
+    if definition.configure is not None:
+        definition.configure(app)
+    for router in definition.routers:
+        app.include_router(router)
+    return app
