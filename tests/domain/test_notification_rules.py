@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from sexto_events.catalogue.registry import CATALOGUE
 from sexto_notification.app.mail import FolderTransport, build
 from sexto_notification.app.secrets import InvalidSecret, SecretBox, check_secret, new_secret
-from sexto_notification.app.sender import signature_header
 from sexto_notification.app.urls import (
     RefusedAddress,
     check_destination,
@@ -37,6 +36,7 @@ from sexto_notification.domain.policy import (
     normalise_types,
     retry_delay,
 )
+from sexto_notification.reactors.sender import signature_header
 from sexto_notification.templates import render, template_name, template_version
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 

@@ -8,11 +8,12 @@ from collections.abc import Callable
 import pytest
 from nats.aio.client import Client
 from sexto_events.catalogue.audit import CaseRead
+from sexto_events.commands import execute, no_state
 from sexto_events.decode import parse_body
 from sexto_events.errors import ChainBroken
 from sexto_events.model import CaseRef, CaseVersion, LoadedCase, NewEvent
 from sexto_events.principal import Principal, Role
-from sexto_events.recording import append_decided, record_read
+from sexto_events.recording import record_read
 from sexto_events.store import EventStore
 
 from tests.support.events import note, reported
@@ -28,13 +29,13 @@ async def test_a_decision_is_taken_again_on_the_new_version_after_a_conflict(
     await store.append(case, [reported()], CaseVersion.new())
     seen: list[int] = []
 
-    async def decide(loaded: LoadedCase) -> list[NewEvent]:
+    async def decide(_: None, loaded: LoadedCase) -> list[NewEvent]:
         seen.append(len(loaded.events))
         if len(seen) == 1:  # someone else writes while this decision is being taken
             await store.append(case, [note()], loaded.version)
         return [note()]
 
-    result = await append_decided(store, case, decide)
+    result = await execute(store, case, initial=None, evolve=no_state, decide=decide)
     assert seen == [1, 2]
     assert len((await store.load(case)).events) == 3
     assert result.version == (await store.load(case)).version

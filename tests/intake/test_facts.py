@@ -88,7 +88,8 @@ def test_a_device_of_an_unknown_student_is_refused(world: World) -> None:
 
     response = post(world, case_id, "devices", {"owner_ref": "nobody", "measure": "switched_off"})
 
-    assert response.status_code == 422
+    # An unknown student on a case is a 404 in every service (evaluation's grids too).
+    assert response.status_code == 404
     assert response.json()["type"].endswith("/unknown-student")
 
 

@@ -7,7 +7,8 @@ import uuid
 import uuid_utils
 from sexto_events.model import CaseRef
 from sexto_events.principal import Principal, Role
-from sexto_intake.app.handlers import CASE_NAMESPACE, _request_hash, claim_key
+from sexto_intake.app.handlers import claim_key, request_digest
+from sexto_intake.domain.cases import report_case_id
 from sexto_intake.entrypoints.schemas import ReportCaseIn
 
 from tests.intake.conftest import World, sexto_report
@@ -138,10 +139,16 @@ def test_a_report_whose_append_failed_is_recorded_by_its_retry(world: World) -> 
     runtime = world.client.app.state.runtime  # type: ignore[attr-defined]
     body = ReportCaseIn.model_validate(sexto_report(world.school))
     principal = Principal(world.intervener, Role.INTERVENER, school_id=world.school)
-    case_id = uuid.uuid5(CASE_NAMESPACE, f"{world.intervener}|{key}").hex
+    case_id = report_case_id(world.intervener, key)
     case = CaseRef(world.territory, case_id)
     world.client.portal.call(  # type: ignore[union-attr]
-        claim_key, runtime, principal, key, _request_hash(body), case, str(uuid_utils.uuid7())
+        claim_key,
+        runtime,
+        principal,
+        key,
+        request_digest(body.model_dump(mode="json")),
+        case,
+        str(uuid_utils.uuid7()),
     )
 
     retry = world.report(sexto_report(world.school), key=key)

@@ -22,9 +22,9 @@ from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_devstack.procs import free_port
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.escalation import EscalatedStudent, EscalationRequested
-from sexto_events.model import CaseRef, LoadedCase, NewEvent, RecordedEvent
+from sexto_events.commands import execute, no_state
+from sexto_events.model import AppendResult, CaseRef, LoadedCase, NewEvent, RecordedEvent
 from sexto_events.principal import Role
-from sexto_events.recording import append_decided
 from sexto_notification.bootstrap import create_app
 from sexto_notification.config import NotificationSettings
 from sexto_service.auth.tokens import AuthSettings
@@ -145,11 +145,16 @@ class Notify:
     def append(self, case_id: str, data: EventData, role: str = "police_dispatch") -> str:
         case = CaseRef(self.world.territory, case_id)
 
-        async def decide(_: LoadedCase) -> list[NewEvent]:
+        def decide(_: None, __: LoadedCase) -> list[NewEvent]:
             # At the case's current version: the service records deliveries on it too.
             return [NewEvent(data, "disp-1", role)]
 
-        result = self.call(append_decided, self.runtime.store, case, decide)
+        async def record() -> AppendResult:
+            return await execute(
+                self.runtime.store, case, initial=None, evolve=no_state, decide=decide
+            )
+
+        result = self.call(record)
         return str(result.event_ids[0])
 
     def escalate(self, case_id: str, refs: list[str]) -> str:

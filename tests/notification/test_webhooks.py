@@ -14,8 +14,8 @@ from sexto_events.catalogue.escalation import EscalationAcknowledged, KitCollect
 from sexto_events.catalogue.notification import Channel, DeliveryAttempted
 from sexto_events.principal import Role
 from sexto_notification.app.mail import FolderTransport
-from sexto_notification.app.sender import Sender
 from sexto_notification.projections.dispatch import delivery_id
+from sexto_notification.reactors.sender import Sender
 from sexto_service.runtime import rebuild_projection
 
 from tests.notification.conftest import LiveReceiver, Notify, eventually

@@ -1,37 +1,17 @@
-"""Writing to a case against its current version: decide on what is loaded, append, and
-decide again if someone else wrote first."""
+"""Putting a read of a case on its record, even when the case's chain is broken."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from sexto_events.catalogue.audit import CaseRead
+from sexto_events.commands import execute, no_state
 from sexto_events.decode import parse_body
 from sexto_events.errors import (
     ConcurrencyConflict,
     EventLogError,
 )
-from sexto_events.model import AppendResult, CaseRef, CaseVersion, LoadedCase, NewEvent
+from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.principal import Principal
 from sexto_events.store import EventStore
-
-
-async def append_decided(
-    store: EventStore,
-    case: CaseRef,
-    decide: Callable[[LoadedCase], Awaitable[list[NewEvent]]],
-    attempts: int = 5,
-) -> AppendResult:
-    """Load the case, let `decide` say what to append (or raise), append at that version;
-    on a concurrency conflict, load and decide again."""
-    for _ in range(attempts):
-        loaded = await store.load(case)
-        events = await decide(loaded)
-        try:
-            return await store.append(case, events, loaded.version)
-        except ConcurrencyConflict:
-            continue
-    raise ConcurrencyConflict(str(case), loaded.version.seq, None)
 
 
 async def record_read(
@@ -40,11 +20,8 @@ async def record_read(
     """Put a read of the case on its record (who, role, when, which view)."""
     read = NewEvent(CaseRead(view=view, service=service), principal.subject, principal.role.value)
 
-    async def decide(_: LoadedCase) -> list[NewEvent]:
-        return [read]
-
     try:
-        await append_decided(store, case, decide)
+        await execute(store, case, initial=None, evolve=no_state, decide=lambda _, __: [read])
     except EventLogError:  # a broken chain, or a stored message that does not even decode
         # A broken chain is when a case is most read (by reviewers, to see the break): the
         # read is still recorded, after the last event stored, whatever that event's state.

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sexto_events.errors import ConcurrencyConflict
+from sexto_events.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal, Unavailable
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sexto_service.auth.dependencies import Unauthorized
@@ -49,16 +49,30 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+# One status per situation, the same in every service.
+STATUS: tuple[tuple[type[Refusal], int, str], ...] = (
+    (NotFound, 404, "Not found"),
+    (Forbidden, 403, "Forbidden"),
+    (Conflict, 409, "Conflict"),
+    (Unavailable, 503, "Unavailable"),
+    (Invalid, 422, "Invalid request"),
+    (Refusal, 422, "Invalid request"),
+)
 
 
-def refusal(status: int, title: str, kind: str) -> Handler:
-    """A handler answering an exception with its message as the problem's detail."""
+def status_of(exc: Refusal) -> tuple[int, str]:
+    """The HTTP status and title of a refusal's situation."""
+    return next((status, title) for cls, status, title in STATUS if isinstance(exc, cls))
 
-    async def handle(_: Request, exc: Exception) -> JSONResponse:
-        return problem(status, title, str(exc), kind)
 
-    return handle
+async def _refused(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Refusal)
+    status, title = status_of(exc)
+    detail = exc.detail
+    allowed = exc.extra.get("allowed")
+    if isinstance(allowed, list):
+        detail = f"{detail}; allowed next: {allowed or ['nothing']}"
+    return problem(status, title, detail, exc.kind, **exc.extra)
 
 
 async def _conflict(_: Request, exc: Exception) -> JSONResponse:
@@ -90,3 +104,4 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Unauthorized, _unauthorized)
     app.add_exception_handler(ConcurrencyConflict, _conflict)
+    app.add_exception_handler(Refusal, _refused)

@@ -60,7 +60,6 @@ class ServiceDefinition:
     streams: Sequence[StreamSpec] = ()
     # Service-specific set-up: tables of its own, exception handlers.
     on_start: Callable[[ServiceRuntime], Awaitable[None]] | None = None
-    configure: Callable[[FastAPI], None] | None = None
 
 
 async def start_runtime(
@@ -196,8 +195,6 @@ def build_app(
     app.add_middleware(InputGuard)
     install_problem_handlers(app)
     app.include_router(health_router(lambda: readiness_checks(app)))
-    if definition.configure is not None:
-        definition.configure(app)
     for router in definition.routers:
         app.include_router(router)
     return app

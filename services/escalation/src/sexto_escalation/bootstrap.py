@@ -13,11 +13,11 @@ from sexto_events.settings import EventLogSettings
 from sexto_service.auth.tokens import AuthSettings
 from sexto_service.runtime import ServiceDefinition, ServiceRuntime, build_app
 
-from sexto_escalation.app.deadlines import watch
 from sexto_escalation.config import EscalationSettings
-from sexto_escalation.entrypoints.api import configure, docs, router
+from sexto_escalation.entrypoints.api import docs, router
 from sexto_escalation.projections.queue import PoliceQueue
-from sexto_escalation.projections.requester import EscalationRequester
+from sexto_escalation.reactors.deadlines import watch
+from sexto_escalation.reactors.requester import EscalationRequester
 
 DEFINITION = ServiceDefinition(
     name="escalation",
@@ -27,7 +27,6 @@ DEFINITION = ServiceDefinition(
     ),
     routers=(router, docs),
     projections=lambda store: (PoliceQueue(), EscalationRequester(store)),
-    configure=configure,
 )
 
 

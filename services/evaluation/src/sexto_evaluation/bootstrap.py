@@ -10,9 +10,9 @@ from sexto_events.settings import EventLogSettings
 from sexto_service.auth.tokens import AuthSettings
 from sexto_service.runtime import ServiceDefinition, build_app
 
-from sexto_evaluation.entrypoints.api import configure, router
+from sexto_evaluation.entrypoints.api import router
 from sexto_evaluation.projections.cases import EvaluationCases
-from sexto_evaluation.projections.opener import GridOpener
+from sexto_evaluation.reactors.grids import GridOpener
 
 DEFINITION = ServiceDefinition(
     name="evaluation",
@@ -20,7 +20,6 @@ DEFINITION = ServiceDefinition(
     description="The incident evaluation grid per student, under versioned protocols.",
     routers=(router,),
     projections=lambda store: (EvaluationCases(), GridOpener(store)),
-    configure=configure,
 )
 
 

@@ -12,7 +12,7 @@ from sexto_service.runtime import ServiceDefinition, ServiceRuntime, build_app
 
 from sexto_intake.app.handlers import IDEMPOTENCY_DDL
 from sexto_intake.entrypoints import facts, legal
-from sexto_intake.entrypoints.api import admin, configure, router
+from sexto_intake.entrypoints.api import admin, router
 from sexto_intake.projections.cases import CasesProjection
 from sexto_intake.projections.directory import DIRECTORY_STREAM, DirectoryProjection
 
@@ -30,7 +30,6 @@ DEFINITION = ServiceDefinition(
     projections=lambda _: (CasesProjection(), DirectoryProjection()),
     streams=(DIRECTORY_STREAM,),
     on_start=_on_start,
-    configure=configure,
 )
 
 

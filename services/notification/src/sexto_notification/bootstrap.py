@@ -15,12 +15,12 @@ from sexto_service.auth.tokens import AuthSettings
 from sexto_service.runtime import ServiceDefinition, ServiceRuntime, build_app
 
 from sexto_notification.app.mail import MailTransport, transport_for
-from sexto_notification.app.sender import Sender
 from sexto_notification.app.urls import webhook_client
 from sexto_notification.config import NotificationSettings
-from sexto_notification.entrypoints.api import configure, router
+from sexto_notification.entrypoints.api import router
 from sexto_notification.projections.dispatch import Dispatcher
 from sexto_notification.projections.schools import DIRECTORY_STREAM, Schools
+from sexto_notification.reactors.sender import Sender
 
 DEFINITION = ServiceDefinition(
     name="notification",
@@ -29,7 +29,6 @@ DEFINITION = ServiceDefinition(
     routers=(router,),
     projections=lambda _store: (Schools(), Dispatcher()),
     streams=(DIRECTORY_STREAM,),
-    configure=configure,
 )
 
 

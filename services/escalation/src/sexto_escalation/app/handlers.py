@@ -6,20 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from sexto_events.catalogue.base import EventData
-from sexto_events.errors import ConcurrencyConflict
-from sexto_events.model import CaseRef, NewEvent
+from sexto_events.commands import Decided, execute
+from sexto_events.model import CaseRef, LoadedCase, NewEvent
 from sexto_events.principal import POLICE_ROLES, CaseScope, Principal, Role, can_see_case
+from sexto_events.refusals import CaseNotFound, Forbidden
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_escalation.domain.workflow import Escalation, evolve
-
-
-class NotFound(Exception):
-    """No escalated case with this id in the caller's territory."""
-
-
-class Forbidden(Exception):
-    """The caller's role may not take this step."""
 
 
 async def escalated_case(runtime: ServiceRuntime, principal: Principal, case_id: str) -> CaseRef:
@@ -31,7 +24,7 @@ async def escalated_case(runtime: ServiceRuntime, principal: Principal, case_id:
     if row is None or not can_see_case(
         principal, CaseScope(row["school_id"], row["territory"], escalated=True)
     ):
-        raise NotFound("no escalated case with this id in your scope")
+        raise CaseNotFound("no escalated case with this id in your scope")
     return CaseRef(row["territory"], case_id)
 
 
@@ -46,20 +39,12 @@ async def take_step(
     case = await escalated_case(runtime, principal, case_id)
     if principal.role not in roles:
         raise Forbidden(f"this step is taken by {sorted(r.value for r in roles)}")
-    for _ in range(3):
-        loaded = await runtime.store.load(case)
-        state = Escalation()
-        for event in loaded.events:
-            state = evolve(state, event.data)
-        data = step(state)
-        try:
-            result = await runtime.store.append(
-                case, [NewEvent(data, principal.subject, principal.role.value)], loaded.version
-            )
-        except ConcurrencyConflict:
-            continue
-        return result.event_ids[0], result.version.seq
-    raise ConcurrencyConflict(case_id, loaded.version.seq, None)
+
+    def decide(state: Escalation, _: LoadedCase) -> Decided:
+        return [NewEvent(step(state), principal.subject, principal.role.value)]
+
+    result = await execute(runtime.store, case, initial=Escalation(), evolve=evolve, decide=decide)
+    return result.event_ids[0], result.version.seq
 
 
 POLICE = frozenset(POLICE_ROLES)

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.escalation import (
     EscalationAcknowledged,
     EscalationRequested,
@@ -23,6 +22,8 @@ from sexto_events.catalogue.escalation import (
     SealCheck,
 )
 from sexto_events.catalogue.intake import CaseReported, DeviceSecured, StudentAdded
+from sexto_events.model import RecordedEvent
+from sexto_events.refusals import IllegalStep
 
 
 class Step(StrEnum):
@@ -34,21 +35,13 @@ class Step(StrEnum):
     DECIDE = "decide"
 
 
-class IllegalStep(Exception):
-    """A step the workflow does not allow now."""
-
-    def __init__(self, detail: str, allowed: list[str]) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.allowed = allowed
-
-
 @dataclass(frozen=True)
 class Escalation:
     """Where a case stands with the police and the prosecutor."""
 
     school_id: str = ""
     protocol: str = ""
+    reported_by: str = ""
     students: dict[str, str] = field(default_factory=dict)
     seals: tuple[str, ...] = ()
     requested: bool = False
@@ -90,12 +83,14 @@ class Escalation:
         return "none"
 
 
-def evolve(state: Escalation, data: EventData) -> Escalation:
+def evolve(state: Escalation, event: RecordedEvent) -> Escalation:
     """The workflow after one event of the case."""
+    data = event.data
     if isinstance(data, CaseReported):
         return replace(
             state,
             school_id=data.school_id,
+            reported_by=event.envelope.actor,
             protocol=data.protocol.value,
             students={s.student_ref: s.role.value for s in data.students},
         )

@@ -5,28 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sexto_events.asyncapi import build_asyncapi
 from sexto_events.catalogue.escalation import SealCheck
 from sexto_events.principal import SCHOOL_ROLES, CaseScope, can_see_case
+from sexto_events.refusals import CaseNotFound
 from sexto_service.auth.dependencies import CurrentPrincipal
-from sexto_service.problems import problem, refusal
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_escalation.app.handlers import (
     DSL,
     POLICE,
     PROSECUTOR,
-    Forbidden,
-    NotFound,
     escalated_case,
     queue,
     take_step,
 )
 from sexto_escalation.domain.workflow import (
-    IllegalStep,
     acknowledge,
     collect_kit,
     consult,
@@ -256,7 +252,7 @@ async def custody(case_id: str, request: Request, principal: CurrentPrincipal) -
         if row is None or not can_see_case(
             principal, CaseScope(row["school_id"], row["territory"], escalated=False)
         ):
-            raise NotFound("no case with this id in your scope")
+            raise CaseNotFound("no case with this id in your scope")
     else:
         await escalated_case(runtime, principal, case_id)
     async with runtime.pool.acquire() as conn:
@@ -266,16 +262,3 @@ async def custody(case_id: str, request: Request, principal: CurrentPrincipal) -
             case_id,
         )
     return {"case_id": case_id, "bags": [dict(r) for r in rows]}
-
-
-def configure(app: FastAPI) -> None:
-    """Refusals as problem documents; an illegal step lists the allowed ones."""
-
-    async def illegal(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, IllegalStep)
-        detail = f"{exc.detail}; allowed next: {exc.allowed or ['nothing']}"
-        return problem(409, "Illegal step", detail, "illegal-step", allowed=exc.allowed)
-
-    app.add_exception_handler(IllegalStep, illegal)
-    app.add_exception_handler(NotFound, refusal(404, "Not found", "case-not-found"))
-    app.add_exception_handler(Forbidden, refusal(403, "Forbidden", "forbidden"))

@@ -6,31 +6,24 @@ from typing import Any
 
 import uuid_utils
 from sexto_events.catalogue.evaluation import AssessmentMade
-from sexto_events.errors import ConcurrencyConflict
+from sexto_events.commands import Decided, execute, fold
 from sexto_events.ids import derived_event_id
-from sexto_events.model import CaseRef, NewEvent, RecordedEvent
+from sexto_events.model import (
+    AppendResult,
+    CaseRef,
+    CaseVersion,
+    LoadedCase,
+    NewEvent,
+    RecordedEvent,
+)
 from sexto_events.principal import SCHOOL_ROLES, CaseScope, Principal, can_see_case
 from sexto_events.recording import record_read
+from sexto_events.refusals import CaseNotFound, Forbidden
 from sexto_protocols import by_id
 from sexto_service.runtime import ServiceRuntime
 
-from sexto_evaluation.domain.decide import EvaluationError, decide_grid
-from sexto_evaluation.domain.state import replay
-from sexto_evaluation.entrypoints.schemas import GridIn
-
-
-class NotFound(EvaluationError):
-    """No such case in the caller's scope."""
-
-    kind = "case-not-found"
-    status = 404
-
-
-class Forbidden(EvaluationError):
-    """The caller's role may not do this."""
-
-    kind = "forbidden"
-    status = 403
+from sexto_evaluation.domain.decide import GridAnswers, InvalidGrid, decide_grid
+from sexto_evaluation.domain.state import EvaluationState, evolve
 
 
 async def visible_case(runtime: ServiceRuntime, principal: Principal, case_id: str) -> CaseRef:
@@ -42,7 +35,7 @@ async def visible_case(runtime: ServiceRuntime, principal: Principal, case_id: s
     if row is None or not can_see_case(
         principal, CaseScope(row["school_id"], row["territory"], escalated=False)
     ):
-        raise NotFound("no case with this id in your scope")
+        raise CaseNotFound("no case with this id in your scope")
     return CaseRef(row["territory"], case_id)
 
 
@@ -51,7 +44,7 @@ async def handle_grid(
     principal: Principal,
     case_id: str,
     student_ref: str,
-    body: GridIn,
+    grid: GridAnswers,
     key: str | None = None,
 ) -> tuple[list[str], int]:
     """Record a student's grid, and the assessment if it completes the set.
@@ -62,28 +55,28 @@ async def handle_grid(
     case = await visible_case(runtime, principal, case_id)
     if principal.role not in SCHOOL_ROLES:
         raise Forbidden("grids are filled in by the school's interveners")
-    grid_id = str(uuid_utils.uuid7())
-    for _ in range(3):
-        loaded = await runtime.store.load(case)
+    fresh_id = str(uuid_utils.uuid7())
+
+    def decide(state: EvaluationState, loaded: LoadedCase) -> Decided:
+        grid_id = fresh_id
         if key is not None:
             grid_id = derived_event_id(loaded.events[0].id, f"grid|{principal.subject}|{key}")
             done = _already_recorded(loaded.events, grid_id)
             if done is not None:
                 return done
-        state = replay(loaded.events)
         protocol = by_id(state.protocol_version)
         if protocol is None:
-            raise EvaluationError("the case's protocol version is unknown to this service")
+            raise InvalidGrid("the case's protocol version is unknown to this service")
         decided = decide_grid(
             state,
             protocol,
             student_ref=student_ref,
             grid_id=grid_id,
-            answers=body.answers,
-            notes=body.notes,
-            reason=body.reason,
+            answers=grid.answers,
+            notes=grid.notes,
+            reason=grid.reason,
         )
-        events = [
+        return [
             NewEvent(
                 data,
                 principal.subject,
@@ -93,15 +86,14 @@ async def handle_grid(
             )
             for index, data in enumerate(decided)
         ]
-        try:
-            result = await runtime.store.append(case, events, loaded.version)
-        except ConcurrencyConflict:
-            continue  # another grid landed first: decide again on the new state
-        return result.event_ids, result.version.seq
-    raise ConcurrencyConflict(case.case_id, loaded.version.seq, None)
+
+    result = await execute(
+        runtime.store, case, initial=EvaluationState(), evolve=evolve, decide=decide
+    )
+    return result.event_ids, result.version.seq
 
 
-def _already_recorded(events: list[RecordedEvent], grid_id: str) -> tuple[list[str], int] | None:
+def _already_recorded(events: list[RecordedEvent], grid_id: str) -> AppendResult | None:
     """What the first request answered, if its grid is on the record already."""
     for index, event in enumerate(events):
         if event.id != grid_id:
@@ -114,9 +106,15 @@ def _already_recorded(events: list[RecordedEvent], grid_id: str) -> tuple[list[s
             and isinstance(following.data, AssessmentMade)
             and following.envelope.actor == event.envelope.actor
         ):
-            return [grid_id, following.id], following.seq
-        return [grid_id], event.seq
+            return _answer([event, following])
+        return _answer([event])
     return None
+
+
+def _answer(events: list[RecordedEvent]) -> AppendResult:
+    last = events[-1]
+    version = CaseVersion(last.seq, last.envelope.hash)
+    return AppendResult(version, [e.id for e in events], [e.seq for e in events], duplicate=True)
 
 
 async def latest_assessment(
@@ -125,7 +123,7 @@ async def latest_assessment(
     """The case's latest assessment (None before every grid is in) and its grids' state."""
     case = await visible_case(runtime, principal, case_id)
     loaded = await runtime.store.load(case)
-    state = replay(loaded.events)
+    state = fold(EvaluationState(), evolve, loaded.events)
     latest = next((e for e in reversed(loaded.events) if isinstance(e.data, AssessmentMade)), None)
     await record_read(runtime.store, principal, case, "assessment", "evaluation")
     pending = [ref for ref in state.students if ref not in state.grids]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.evaluation import (
@@ -13,36 +14,26 @@ from sexto_events.catalogue.evaluation import (
     RuleFired,
     StudentIndication,
 )
+from sexto_events.refusals import CaseAlreadyClosed, Invalid, UnknownStudent
 from sexto_protocols import ProtocolVersion
 from sexto_protocols.rules import answer_problems, evaluate, recommend
 
 from sexto_evaluation.domain.state import EvaluationState
 
 
-class EvaluationError(Exception):
-    """A refused grid; `kind` names the problem type."""
+class InvalidGrid(Invalid):
+    """A grid that does not fit the case's protocol version, or an amendment without reason."""
 
     kind = "invalid-grid"
-    status = 422
-
-    def __init__(self, detail: str, **extra: object) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extra = extra
 
 
-class CaseClosedError(EvaluationError):
-    """A grid for a closed case."""
+@dataclass(frozen=True, slots=True)
+class GridAnswers:
+    """The command's content: a student's answers, notes in words, and why it is amended."""
 
-    kind = "case-closed"
-    status = 409
-
-
-class UnknownStudent(EvaluationError):
-    """A grid for a student the case does not know."""
-
-    kind = "unknown-student"
-    status = 404
+    answers: Mapping[str, Answer]
+    notes: Mapping[str, str]
+    reason: str | None = None
 
 
 def decide_grid(
@@ -57,7 +48,7 @@ def decide_grid(
 ) -> list[EventData]:
     """The grid event, followed by the assessment when it completes the set."""
     if state.closed:
-        raise CaseClosedError("the case is closed: its grids can no longer change")
+        raise CaseAlreadyClosed("the case is closed: its grids can no longer change")
     if student_ref not in state.students:
         raise UnknownStudent(
             f"student {student_ref} is not on this case; its students are {list(state.students)}"
@@ -69,13 +60,13 @@ def decide_grid(
     problems += [f"{k}: not a field of this protocol version" for k in notes if k not in kinds]
     problems += [f"{k}: answer it in words, under notes" for k in answers if kinds.get(k) == "text"]
     if problems:
-        raise EvaluationError(
+        raise InvalidGrid(
             "the grid does not fit the case's protocol version: " + "; ".join(problems),
             problems=problems,
         )
     previous = state.grids.get(student_ref)
     if previous is not None and not reason:
-        raise EvaluationError("an amended grid needs a reason: say what changed and why")
+        raise InvalidGrid("an amended grid needs a reason: say what changed and why")
     grid = GridSubmitted(
         student_ref=student_ref,
         answers=dict(answers),

@@ -38,11 +38,3 @@ def evolve(state: EvaluationState, event: RecordedEvent) -> EvaluationState:
     if isinstance(data, CaseClosed):
         return replace(state, closed=True)
     return state
-
-
-def replay(events: list[RecordedEvent]) -> EvaluationState:
-    """The state after all of a case's events."""
-    state = EvaluationState()
-    for event in events:
-        state = evolve(state, event)
-    return state

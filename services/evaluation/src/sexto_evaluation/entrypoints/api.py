@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Request
 from sexto_protocols import all_versions
 from sexto_service.auth.dependencies import CurrentPrincipal
 from sexto_service.problems import problem
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_evaluation.app.handlers import handle_grid, latest_assessment
-from sexto_evaluation.domain.decide import EvaluationError
+from sexto_evaluation.domain.decide import GridAnswers
 from sexto_evaluation.entrypoints.schemas import AssessmentOut, GridIn, GridRecorded
 
 router = APIRouter(prefix="/v1", tags=["evaluation"])
@@ -51,8 +50,9 @@ async def put_grid(
 ) -> GridRecorded:
     """A student's grid; a change is a new event that supersedes, with its reason."""
     runtime = _runtime(request)
+    grid = GridAnswers(body.answers, body.notes, body.reason)
     ids, version = await handle_grid(
-        runtime, principal, case_id, student_ref, body, idempotency_key
+        runtime, principal, case_id, student_ref, grid, idempotency_key
     )
     return GridRecorded(event_ids=ids, version=version, assessed=len(ids) > 1)
 
@@ -76,13 +76,3 @@ async def get_assessment(case_id: str, request: Request, principal: CurrentPrinc
         protocol_version=state["protocol_version"],
         assessment=assessment,
     )
-
-
-def configure(app: FastAPI) -> None:
-    """Domain errors as problem documents."""
-
-    async def evaluation_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, EvaluationError)
-        return problem(exc.status, type(exc).__name__, exc.detail, exc.kind, **exc.extra)
-
-    app.add_exception_handler(EvaluationError, evaluation_error)

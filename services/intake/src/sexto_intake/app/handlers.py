@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,29 +12,27 @@ import sexto_protocols as protocols
 import uuid_utils
 from sexto_events import recording
 from sexto_events.catalogue.base import EventData
-from sexto_events.catalogue.intake import CaseReported, StudentInvolved
+from sexto_events.catalogue.intake import CaseReported
+from sexto_events.commands import Decided, already_recorded, execute, no_state
 from sexto_events.db import DbConnection
-from sexto_events.errors import ConcurrencyConflict
-from sexto_events.model import CaseRef, CaseVersion, NewEvent
+from sexto_events.model import CaseRef, LoadedCase, NewEvent
 from sexto_events.principal import SCHOOL_ROLES, CaseScope, Principal, Role, can_see_case
 from sexto_service.runtime import ServiceRuntime
 
-from sexto_intake.domain.cases import ReportCase, School, decide_report
+from sexto_intake.domain.cases import ReportCase, School, decide_report, report_case_id
 from sexto_intake.domain.eligibility import Agreement, Certification
 from sexto_intake.domain.errors import (
     AlreadyRegistered,
     CaseNotFound,
+    Forbidden,
     IdempotencyKeyReused,
     UnknownSchool,
 )
 from sexto_intake.domain.facts import decide_fact
 from sexto_intake.domain.state import CaseState, evolve
-from sexto_intake.entrypoints.schemas import ReportCaseIn
 from sexto_intake.projections.directory import DIRECTORY_STREAM
 
-# Case ids derive from (caller, Idempotency-Key): a retry, even days later, names the
-# same case, and the store recognises its first event as already written.
-CASE_NAMESPACE = uuid.UUID("6f1d7a52-5b0e-4c57-9d0a-5e7f0c1a2b3c")
+__all__ = ["Forbidden"]
 
 IDEMPOTENCY_DDL = """
 CREATE TABLE IF NOT EXISTS intake.idempotency (
@@ -49,15 +46,6 @@ CREATE TABLE IF NOT EXISTS intake.idempotency (
     PRIMARY KEY (caller, key)
 );
 """
-
-
-class Forbidden(Exception):
-    """The caller's role may not do this at all (not a scope question)."""
-
-
-def _request_hash(body: ReportCaseIn) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 async def _school(runtime: ServiceRuntime, school_id: str) -> School | None:
@@ -93,6 +81,12 @@ async def _facts(
     return agreements, certification
 
 
+def request_digest(payload: Any) -> str:
+    """The SHA-256 of a request body's canonical JSON: what an Idempotency-Key is bound to."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class ReportOutcome:
     """A recorded report: the case, its first event, and whether this was a replay."""
@@ -105,21 +99,24 @@ class ReportOutcome:
 
 
 async def handle_report_case(
-    runtime: ServiceRuntime, principal: Principal, body: ReportCaseIn, key: str
+    runtime: ServiceRuntime, principal: Principal, command: ReportCase, key: str, digest: str
 ) -> ReportOutcome:
-    """Record a reported case, or find the one a retry of the same request recorded."""
+    """Record a reported case, or find the one a retry of the same request recorded.
+
+    `digest` identifies the request as sent (the same key with another body is refused).
+    """
+    school_id = command.report.school_id
     if principal.role not in SCHOOL_ROLES:
         raise Forbidden("only school staff (intervener, safeguarding lead) report cases")
-    if principal.school_id != body.school_id:
+    if principal.school_id != school_id:
         raise Forbidden(f"your token's scope is school {principal.school_id}, not this school")
-    digest = _request_hash(body)
     async with runtime.pool.acquire() as conn:
         seen = await conn.fetchrow(
             "SELECT request_hash, event_id FROM intake.idempotency WHERE caller = $1 AND key = $2",
             principal.subject,
             key,
         )
-        school = await _school_on(conn, body.school_id)
+        school = await _school_on(conn, school_id)
         facts = await _facts(conn, school, principal.subject) if school else ([], None)
     if seen is not None and seen["request_hash"] != digest:
         raise IdempotencyKeyReused(
@@ -128,42 +125,19 @@ async def handle_report_case(
         )
     if school is None:
         raise UnknownSchool(
-            f"school {body.school_id} is not in the directory: check the id, or ask an "
+            f"school {school_id} is not in the directory: check the id, or ask an "
             "administrator to register it"
         )
-    case_id = uuid.uuid5(CASE_NAMESPACE, f"{principal.subject}|{key}").hex
-    case = CaseRef(school.territory_id, case_id)
+    case = CaseRef(school.territory_id, report_case_id(principal.subject, key))
     if seen is not None:
         replayed = await _replayed(runtime, case)
         if replayed is not None:
             return replayed
         # The key was claimed but the append never landed (it failed): record it now,
         # with the event id the first attempt chose.
-    report = CaseReported(
-        protocol=body.protocol,
-        school_id=body.school_id,
-        discovered_at=body.discovered_at,
-        discovery_channel=body.discovery_channel,
-        summary=body.summary,
-        students=[
-            StudentInvolved(
-                student_ref=s.student_ref
-                or f"stu-{uuid.uuid5(CASE_NAMESPACE, f'{case_id}|{i}').hex[:12]}",
-                role=s.role,
-                age=s.age,
-                grade=s.grade,
-                name=s.name,
-            )
-            for i, s in enumerate(body.students)
-        ],
-    )
     now = datetime.now(UTC)
     event = decide_report(
-        ReportCase(report),
-        school=school,
-        agreements=facts[0],
-        certification=facts[1],
-        now=now,
+        command, school=school, agreements=facts[0], certification=facts[1], now=now
     )
     event_id = (
         str(seen["event_id"])
@@ -178,7 +152,12 @@ async def handle_report_case(
         protocol_version=protocols.current(event.protocol.value).id,
         time=now,
     )
-    result = await runtime.store.append(case, [recorded], CaseVersion.new())
+
+    def decide(_: None, loaded: LoadedCase) -> Decided:
+        # A case id is new by construction: anything on it is this report, from a retry.
+        return already_recorded(loaded, event_id) or [recorded]
+
+    result = await execute(runtime.store, case, initial=None, evolve=no_state, decide=decide)
     if result.duplicate:
         replayed = await _replayed(runtime, case)
         assert replayed is not None
@@ -212,28 +191,22 @@ async def handle_fact(
     event_id = str(uuid_utils.uuid7())
     if key is not None:
         event_id = await _idempotent_event_id(runtime, principal, case, fact, key, event_id)
-    for _ in range(3):
-        loaded = await runtime.store.load(case)
-        done = next((e for e in loaded.events if e.id == event_id), None)
+
+    def decide(state: CaseState, loaded: LoadedCase) -> Decided:
+        done = already_recorded(loaded, event_id)
         if done is not None:
-            return event_id, done.seq  # a retry of a fact already recorded
-        state = CaseState()
-        for event in loaded.events:
-            state = evolve(state, event.data, event.envelope.protocolversion)
-        decided = decide_fact(state, fact)
+            return done  # a retry of a fact already recorded
         new = NewEvent(
-            decided,
+            decide_fact(state, fact),
             principal.subject,
             principal.role.value,
             event_id=event_id,
             protocol_version=state.protocol_version or None,
         )
-        try:
-            result = await runtime.store.append(case, [new], loaded.version)
-        except ConcurrencyConflict:
-            continue
-        return event_id, result.version.seq
-    raise ConcurrencyConflict(str(case), loaded.version.seq, None)
+        return [new]
+
+    result = await execute(runtime.store, case, initial=CaseState(), evolve=evolve, decide=decide)
+    return event_id, result.version.seq
 
 
 async def _idempotent_event_id(
@@ -310,10 +283,16 @@ async def register(
         raise Forbidden("only administrators manage the directory")
     store = runtime.stores[DIRECTORY_STREAM.name]
     event = NewEvent(data, principal.subject, principal.role.value)
-    try:
-        result = await store.append(CaseRef(territory, entity), [event], CaseVersion.new())
-    except ConcurrencyConflict:
-        raise AlreadyRegistered(f"{entity} is already registered in the directory") from None
+
+    def decide(_: None, loaded: LoadedCase) -> Decided:
+        if loaded.events:
+            raise AlreadyRegistered(f"{entity} is already registered in the directory")
+        return [event]
+
+    # A conflict here means another registration of the same entry landed first: deciding
+    # again on what it wrote refuses this one.
+    entry = CaseRef(territory, entity)
+    result = await execute(store, entry, initial=None, evolve=no_state, decide=decide)
     return result.event_ids[0], result.seqs[0]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,6 +23,21 @@ class School:
     language: str
 
 
+# Case ids derive from (caller, Idempotency-Key): a retry, even days later, names the
+# same case, and the store recognises its first event as already written.
+CASE_NAMESPACE = uuid.UUID("6f1d7a52-5b0e-4c57-9d0a-5e7f0c1a2b3c")
+
+
+def report_case_id(caller: str, key: str) -> str:
+    """The id of the case a caller's report with this Idempotency-Key opens."""
+    return uuid.uuid5(CASE_NAMESPACE, f"{caller}|{key}").hex
+
+
+def derived_student_ref(case_id: str, position: int) -> str:
+    """The pseudonymous reference of a reported student given none, stable on retries."""
+    return f"stu-{uuid.uuid5(CASE_NAMESPACE, f'{case_id}|{position}').hex[:12]}"
+
+
 @dataclass(frozen=True, slots=True)
 class ReportCase:
     """The command: an intervener reports an incident."""
@@ -37,7 +53,7 @@ def decide_report(
     certification: Certification | None,
     now: datetime,
 ) -> CaseReported:
-    """The event to record, or a DomainError saying what to fix."""
+    """The event to record, or a refusal saying what to fix."""
     report = command.report
     if school is None:
         raise UnknownSchool(

@@ -1,51 +1,56 @@
-"""Domain errors: each names the problem type, says what is wrong and what to do."""
+"""Intake's refusals: each names the problem type, says what is wrong and what to do."""
 
 from __future__ import annotations
 
+from sexto_events.refusals import (
+    CaseAlreadyClosed,
+    CaseNotFound,
+    Conflict,
+    Forbidden,
+    IdempotencyKeyReused,
+    Invalid,
+    UnknownStudent,
+)
 
-class DomainError(Exception):
-    """A refused command; `kind` is the stable problem type, `status` its HTTP status."""
+__all__ = [
+    "AlreadyRegistered",
+    "CaseAlreadyClosed",
+    "CaseNotFound",
+    "Forbidden",
+    "IdempotencyKeyReused",
+    "InvalidCommand",
+    "NotEligible",
+    "UnknownSchool",
+    "UnknownStep",
+    "UnknownStudent",
+]
 
-    kind = "invalid-command"
-    status = 422
 
-    def __init__(self, detail: str, **extra: object) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extra = extra
-
-
-class NotEligible(DomainError):
+class NotEligible(Invalid):
     """The case cannot enter the SEXTO path."""
 
     kind = "not-eligible-for-sexto"
 
 
-class UnknownSchool(DomainError):
+class UnknownSchool(Invalid):
     """A school absent from the directory."""
 
     kind = "unknown-school"
 
 
-class InvalidCommand(DomainError):
+class InvalidCommand(Invalid):
     """A command whose facts contradict each other or the clock."""
 
+    kind = "invalid-command"
 
-class AlreadyRegistered(DomainError):
+
+class UnknownStep(Invalid):
+    """A checklist step absent from the case's protocol version."""
+
+    kind = "unknown-checklist-step"
+
+
+class AlreadyRegistered(Conflict):
     """A directory entry that exists already."""
 
     kind = "already-registered"
-    status = 409
-
-
-class IdempotencyKeyReused(DomainError):
-    """The same Idempotency-Key sent with a different request."""
-
-    kind = "idempotency-key-reused"
-
-
-class CaseNotFound(DomainError):
-    """No such case in the caller's scope (indistinguishable from a missing one)."""
-
-    kind = "case-not-found"
-    status = 404

@@ -11,33 +11,19 @@ from sexto_events.catalogue.intake import (
 )
 from sexto_protocols import by_id
 
-from sexto_intake.domain.errors import DomainError, InvalidCommand
+from sexto_intake.domain.errors import (
+    CaseAlreadyClosed,
+    InvalidCommand,
+    UnknownStep,
+    UnknownStudent,
+)
 from sexto_intake.domain.state import CaseState
 
 
-class CaseClosedError(DomainError):
-    """A fact for a case already closed."""
-
-    kind = "case-closed"
-    status = 409
-
-
-class UnknownStudent(DomainError):
-    """A student reference the case does not know."""
-
-    kind = "unknown-student"
-
-
-class UnknownStep(DomainError):
-    """A checklist step absent from the case's protocol version."""
-
-    kind = "unknown-checklist-step"
-
-
 def decide_fact(state: CaseState, fact: EventData) -> EventData:
-    """The fact as recorded, or a DomainError saying what to fix."""
+    """The fact as recorded, or a refusal saying what to fix."""
     if state.closed:
-        raise CaseClosedError("the case is closed: nothing more can be recorded on it")
+        raise CaseAlreadyClosed("the case is closed: nothing more can be recorded on it")
     if isinstance(fact, StudentAdded) and fact.student.student_ref in state.students:
         raise InvalidCommand(f"student {fact.student.student_ref} is already on the case")
     if isinstance(fact, StudentRoleChanged | DeviceSecured):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.intake import (
     CaseClosed,
     CaseReported,
@@ -13,6 +12,7 @@ from sexto_events.catalogue.intake import (
     StudentAdded,
     StudentRoleChanged,
 )
+from sexto_events.model import RecordedEvent
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,15 @@ class CaseState:
     closed: bool = False
 
 
-def evolve(state: CaseState, data: EventData, protocol_version: str | None = None) -> CaseState:
+def evolve(state: CaseState, event: RecordedEvent) -> CaseState:
     """The state after one event."""
+    data = event.data
     if isinstance(data, CaseReported):
         students = {s.student_ref: s.role.value for s in data.students}
         return replace(
             state,
             protocol=data.protocol.value,
-            protocol_version=protocol_version or "",
+            protocol_version=event.envelope.protocolversion or "",
             students=students,
         )
     if isinstance(data, StudentAdded):

@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 from sexto_events.catalogue.directory import (
@@ -16,11 +16,12 @@ from sexto_events.catalogue.directory import (
     SchoolRegistered,
     TerritoryRegistered,
 )
+from sexto_events.catalogue.intake import CaseReported, StudentInvolved
 from sexto_events.model import CaseRef, RecordedEvent
 from sexto_events.personal import has_personal_fields, walk_personal
 from sexto_events.principal import POLICE_ROLES, SCHOOL_ROLES, Principal, Role
 from sexto_service.auth.dependencies import CurrentPrincipal
-from sexto_service.problems import problem, refusal
+from sexto_service.problems import problem
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_intake.app.handlers import (
@@ -29,9 +30,10 @@ from sexto_intake.app.handlers import (
     handle_report_case,
     record_read,
     register,
+    request_digest,
     school_territory,
 )
-from sexto_intake.domain.errors import DomainError
+from sexto_intake.domain.cases import ReportCase, derived_student_ref, report_case_id
 from sexto_intake.entrypoints.schemas import (
     AgreementIn,
     CaseOut,
@@ -90,7 +92,31 @@ async def report_case(
     ],
 ) -> CaseOut:
     """Report an incident. A retry with the same Idempotency-Key returns the same case."""
-    outcome = await handle_report_case(_runtime(request), principal, body, idempotency_key)
+    case_id = report_case_id(principal.subject, idempotency_key)
+    report = CaseReported(
+        protocol=body.protocol,
+        school_id=body.school_id,
+        discovered_at=body.discovered_at,
+        discovery_channel=body.discovery_channel,
+        summary=body.summary,
+        students=[
+            StudentInvolved(
+                student_ref=s.student_ref or derived_student_ref(case_id, i),
+                role=s.role,
+                age=s.age,
+                grade=s.grade,
+                name=s.name,
+            )
+            for i, s in enumerate(body.students)
+        ],
+    )
+    outcome = await handle_report_case(
+        _runtime(request),
+        principal,
+        ReportCase(report),
+        idempotency_key,
+        request_digest(body.model_dump(mode="json")),
+    )
     report, case = outcome.report, outcome.case
     response.headers["Location"] = f"/v1/cases/{case.case_id}"
     if outcome.replayed:
@@ -264,15 +290,3 @@ async def add_intervener(body: IntervenerIn, request: Request, principal: Curren
 
 def _recorded(event_id: str, seq: int) -> Recorded:
     return Recorded(id=event_id, stream_seq=seq)
-
-
-def configure(app: FastAPI) -> None:
-    """Domain errors and refusals as problem documents."""
-
-    async def domain_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, DomainError)
-        title = type(exc).__name__.replace("_", " ")
-        return problem(exc.status, title, exc.detail, exc.kind, **exc.extra)
-
-    app.add_exception_handler(DomainError, domain_error)
-    app.add_exception_handler(Forbidden, refusal(403, "Forbidden", "forbidden"))

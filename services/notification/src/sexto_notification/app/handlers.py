@@ -8,45 +8,27 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats.errors
-from sexto_events.catalogue.intake import CaseClosed, CaseReported, StudentAdded
-from sexto_events.catalogue.notification import RecipientKind, RecipientRegistered
+from sexto_events.catalogue.notification import RecipientRegistered
 from sexto_events.catalogue.registry import CATALOGUE
+from sexto_events.commands import Decided, already_recorded, execute
 from sexto_events.model import CaseRef, LoadedCase, NewEvent
 from sexto_events.principal import SCHOOL_ROLES, CaseScope, Principal, Role, can_see_case
-from sexto_events.recording import append_decided, record_read
+from sexto_events.recording import record_read
+from sexto_events.refusals import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_notification.app.secrets import SecretBox, check_secret, new_secret
 from sexto_notification.app.urls import RefusedAddress, check_destination, check_form
 from sexto_notification.config import NotificationSettings
 from sexto_notification.domain.policy import normalise_types
+from sexto_notification.domain.recipients import (
+    CaseRecipients,
+    check_recipient_form,
+    decide_recipient,
+    evolve,
+    repeat_of,
+)
 from sexto_notification.projections.dispatch import SUBSCRIPTIONS_LOCK
-
-
-class NotFound(Exception):
-    """Nothing with this id in the caller's scope."""
-
-
-class Forbidden(Exception):
-    """The caller's role may not do this."""
-
-
-class Invalid(Exception):
-    """The request is well-formed but cannot be accepted as it is."""
-
-
-class Conflict(Exception):
-    """The request contradicts what is on the record."""
-
-
-class AlreadyRecorded(Exception):
-    """The very fact asked for is on the record already."""
-
-    def __init__(self, event_id: str, version: int) -> None:
-        super().__init__(event_id)
-        self.event_id = event_id
-        self.version = version
-
 
 SUBSCRIBERS = frozenset({Role.ADMIN, Role.POLICE_DISPATCH, Role.SCHOOL_ADMIN})
 
@@ -82,10 +64,6 @@ def _public(row: Any) -> dict[str, Any]:
         "created_at": row["created_at"],
         "previous_secret_valid_until": row["previous_until"],
     }
-
-
-class Unavailable(Exception):
-    """A component this request needs did not answer."""
 
 
 async def _last_seq(runtime: ServiceRuntime) -> int:
@@ -354,39 +332,18 @@ async def register_recipient(
     if principal.role not in SCHOOL_ROLES:
         raise Forbidden("recipients are registered by the school's staff")
     row = await _case_row(runtime, principal, case_id)
+    check_recipient_form(data)
     case = CaseRef(row["territory"], case_id)
-    if data.kind is RecipientKind.PARENT and data.student_ref is None:
-        raise Invalid("student_ref: a parent is registered for one student of the case")
-    if data.kind is not RecipientKind.PARENT and data.student_ref is not None:
-        raise Invalid("student_ref: only a parent is registered for a student")
 
-    async def decide(loaded: LoadedCase) -> list[NewEvent]:
-        students: set[str] = set()
-        for event in loaded.events:
-            if isinstance(event.data, CaseClosed):
-                raise Conflict("the case is closed: no one new is told about it")
-            if isinstance(event.data, CaseReported):
-                students.update(s.student_ref for s in event.data.students)
-            elif isinstance(event.data, StudentAdded):
-                students.add(event.data.student.student_ref)
-            elif (
-                isinstance(event.data, RecipientRegistered)
-                and event.data.recipient_ref == data.recipient_ref
-            ):
-                if event.data == data:  # a repeated request: answer as the first time
-                    raise AlreadyRecorded(event.id, event.seq)
-                raise Conflict(
-                    f"recipient_ref {data.recipient_ref} is already registered on this case "
-                    "with other details; use a new reference"
-                )
-        if data.student_ref is not None and data.student_ref not in students:
-            raise Invalid(f"student_ref: no student {data.student_ref} on this case")
-        return [NewEvent(data, principal.subject, principal.role.value)]
+    def decide(state: CaseRecipients, loaded: LoadedCase) -> Decided:
+        earlier = repeat_of(state, data)
+        if earlier is not None:  # a repeated request: answer as the first time
+            return already_recorded(loaded, earlier) or []
+        return [NewEvent(decide_recipient(state, data), principal.subject, principal.role.value)]
 
-    try:
-        result = await append_decided(runtime.store, case, decide)
-    except AlreadyRecorded as done:
-        return done.event_id, done.version
+    result = await execute(
+        runtime.store, case, initial=CaseRecipients(), evolve=evolve, decide=decide
+    )
     return result.event_ids[0], result.version.seq
 
 

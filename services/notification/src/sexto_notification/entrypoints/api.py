@@ -5,17 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sexto_events.catalogue.base import Ref
 from sexto_events.catalogue.directory import Language
 from sexto_events.catalogue.notification import EMAIL_PATTERN, RecipientKind, RecipientRegistered
 from sexto_service.auth.dependencies import CurrentPrincipal
-from sexto_service.problems import refusal
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_notification.app import handlers
-from sexto_notification.app.handlers import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from sexto_notification.config import NotificationSettings
 
 router = APIRouter(prefix="/v1", tags=["notification"])
@@ -223,12 +221,3 @@ async def register_recipient(
 async def notifications(case_id: str, request: Request, principal: CurrentPrincipal) -> Any:
     """Who was told what, when, by which channel and template version; sent or failed."""
     return await handlers.case_notifications(_runtime(request), principal, case_id)
-
-
-def configure(app: FastAPI) -> None:
-    """The notification service's refusals, as problem+json."""
-    app.add_exception_handler(NotFound, refusal(404, "Not found", "not-found"))
-    app.add_exception_handler(Forbidden, refusal(403, "Forbidden", "forbidden"))
-    app.add_exception_handler(Invalid, refusal(422, "Invalid request", "invalid-request"))
-    app.add_exception_handler(Conflict, refusal(409, "Conflict", "conflict"))
-    app.add_exception_handler(Unavailable, refusal(503, "Unavailable", "unavailable"))

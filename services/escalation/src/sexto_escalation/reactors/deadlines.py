@@ -8,20 +8,19 @@ step, so a breach already on the record is never recorded twice, whatever restar
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import structlog
 from sexto_events.catalogue.escalation import EscalationOverdue
+from sexto_events.commands import append_once
 from sexto_events.ids import derived_event_id
 from sexto_events.model import CaseRef, NewEvent
-from sexto_events.reactions import append_once
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_escalation.config import EscalationSettings
+from sexto_escalation.domain.deadlines import breaches
 
 log = structlog.get_logger("sexto.escalation.deadlines")
-
-PENDING = {"acknowledge": ("requested",), "collect_kit": ("requested", "acknowledged")}
 
 
 async def check_once(runtime: ServiceRuntime, settings: EscalationSettings) -> int:
@@ -33,18 +32,23 @@ async def check_once(runtime: ServiceRuntime, settings: EscalationSettings) -> i
             "SELECT case_id, territory, urgency, status, requested_at, request_event_id, "
             "overdue FROM escalation.escalations WHERE status IN ('requested', 'acknowledged')"
         )
+    limits = {
+        "acknowledge": settings.acknowledge_within_s,
+        "collect_kit": settings.collect_kit_within_s,
+    }
     for row in rows:
-        limits = {
-            "acknowledge": settings.acknowledge_within_s,
-            "collect_kit": settings.collect_kit_within_s,
-        }
-        for step, within in limits.items():
-            deadline = row["requested_at"] + timedelta(seconds=within[row["urgency"]])
-            if row["status"] in PENDING[step] and now > deadline and step not in row["overdue"]:
-                case = CaseRef(row["territory"], row["case_id"])
-                breach = EscalationOverdue(step=step, urgency=row["urgency"], deadline=deadline)
-                if await _record(runtime, case, breach, row["request_event_id"]):
-                    recorded += 1
+        found = breaches(
+            status=row["status"],
+            urgency=row["urgency"],
+            requested_at=row["requested_at"],
+            recorded=row["overdue"],
+            limits=limits,
+            now=now,
+        )
+        case = CaseRef(row["territory"], row["case_id"])
+        for breach in found:
+            if await _record(runtime, case, breach, row["request_event_id"]):
+                recorded += 1
     return recorded
 
 

@@ -6,12 +6,13 @@ event that caused it, so running twice for one cause records it once.
 
 from __future__ import annotations
 
-from sexto_events.catalogue.evaluation import GridsOpened
-from sexto_events.catalogue.intake import CaseReported, StudentAdded
+from sexto_events.commands import append_once
 from sexto_events.db import DbConnection
 from sexto_events.ids import derived_event_id
 from sexto_events.model import CaseRef, NewEvent, RecordedEvent
-from sexto_events.reactions import Reactor, append_once
+from sexto_events.reactions import Reactor
+
+from sexto_evaluation.domain.grids import grids_opened
 
 SERVICE_ACTOR = "sexto-evaluation"
 
@@ -22,15 +23,11 @@ class GridOpener(Reactor):
     name = "opener"
 
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
-        data = event.data
-        if isinstance(data, CaseReported):
-            refs = [s.student_ref for s in data.students]
-        elif isinstance(data, StudentAdded):
-            refs = [data.student.student_ref]
-        else:
+        opened = grids_opened(event.data)
+        if opened is None:
             return
-        opened = NewEvent(
-            GridsOpened(student_refs=refs),
+        recorded = NewEvent(
+            opened,
             SERVICE_ACTOR,
             "service",
             correlation_id=event.envelope.correlationid,
@@ -39,4 +36,4 @@ class GridOpener(Reactor):
             protocol_version=event.envelope.protocolversion,
         )
         case = CaseRef(event.envelope.territory, event.envelope.subject)
-        await append_once(self.store, case, opened)
+        await append_once(self.store, case, recorded)

@@ -28,10 +28,10 @@ from sexto_events.catalogue.notification import (
     Outcome,
     RecipientRegistered,
 )
+from sexto_events.commands import append_once
 from sexto_events.errors import EventLogError
 from sexto_events.ids import derived_event_id
 from sexto_events.model import CaseRef, NewEvent, RecordedEvent
-from sexto_events.reactions import append_once
 from sexto_protocols import by_id
 from sexto_service.runtime import ServiceRuntime
 from standardwebhooks.webhooks import Webhook
