@@ -95,3 +95,33 @@ def test_each_service_has_its_own_schema(client: TestClient, postgres: EmbeddedP
         return [r["schema_name"] for r in rows]
 
     assert runtime.name in client.portal.call(schemas)  # type: ignore[union-attr]
+
+
+def test_the_openapi_document_declares_the_bearer_scheme_and_every_problem(
+    client: TestClient,
+) -> None:
+    document = client.get("/openapi.json").json()
+
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": schemes["HTTPBearer"]["description"],
+    }
+    assert "Problem" in document["components"]["schemas"]
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    secured = 0
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            responses = operation["responses"]
+            assert "422" in responses, (method, path)
+            problem = responses["422"]["content"]["application/problem+json"]["schema"]
+            assert problem == {"$ref": "#/components/schemas/Problem"}
+            if operation.get("security"):
+                secured += 1
+                assert operation["security"] == [{"HTTPBearer": []}]
+                assert {"401", "403", "404"} <= set(responses), (method, path)
+            if method == "post":
+                assert {"409", "413", "415"} <= set(responses), (method, path)
+    assert secured > 0  # every service has routes behind a token

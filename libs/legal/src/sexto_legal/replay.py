@@ -30,7 +30,7 @@ from sexto_events.errors import EventLogError
 from sexto_events.model import CaseRef, RecordedEvent
 from sexto_events.stream import StreamSpec
 
-from sexto_legal.erasure import sealed_subjects
+from sexto_legal.data_subjects import sealed_subjects
 from sexto_legal.pseudonyms import Pseudonymiser
 from sexto_legal.scan import StreamPosition, message_seq, scan, stream_state
 

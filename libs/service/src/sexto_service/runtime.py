@@ -24,6 +24,7 @@ from sexto_events.stream import StreamSpec
 from sexto_service.auth.tokens import AuthSettings, TokenVerifier
 from sexto_service.health import Check, health_router
 from sexto_service.http_guard import InputGuard
+from sexto_service.openapi import document_problems
 from sexto_service.problems import install_problem_handlers
 
 log = structlog.get_logger("sexto.service")
@@ -197,4 +198,5 @@ def build_app(
     app.include_router(health_router(lambda: readiness_checks(app)))
     for router in definition.routers:
         app.include_router(router)
+    document_problems(app)
     return app

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
+from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.escalation import (
     EscalationAcknowledged,
     EscalationRequested,
@@ -117,6 +118,20 @@ def evolve(state: Escalation, event: RecordedEvent) -> Escalation:
     if isinstance(data, MeetingHeld):
         return replace(state, meetings_held=state.meetings_held | {data.student_ref})
     return state
+
+
+# The queue's word for where an escalation stands after each step event.
+QUEUE_STATUS: dict[type[EventData], str] = {
+    EscalationAcknowledged: "acknowledged",
+    KitCollected: "kit_collected",
+    ProsecutorConsulted: "prosecutor_consulted",
+    ProsecutorDecided: "decision_recorded",
+}
+
+
+def queue_status(data: EventData) -> str | None:
+    """The queue status a step event moves the escalation to; None for other events."""
+    return QUEUE_STATUS.get(type(data))
 
 
 def _require(state: Escalation, step: Step, what: str) -> None:

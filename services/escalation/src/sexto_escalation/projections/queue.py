@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from sexto_events.catalogue.escalation import (
-    EscalationAcknowledged,
     EscalationOverdue,
     EscalationRequested,
     KitCollected,
-    ProsecutorConsulted,
-    ProsecutorDecided,
 )
 from sexto_events.catalogue.intake import CaseReported, DeviceSecured
 from sexto_events.db import DbConnection
 from sexto_events.model import RecordedEvent
+
+from sexto_escalation.domain.workflow import queue_status
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS escalation.escalations (
@@ -41,13 +40,6 @@ CREATE TABLE IF NOT EXISTS escalation.custody (
     PRIMARY KEY (case_id, seal_number)
 );
 """
-
-STATUS = {
-    EscalationAcknowledged: "acknowledged",
-    KitCollected: "kit_collected",
-    ProsecutorConsulted: "prosecutor_consulted",
-    ProsecutorDecided: "decision_recorded",
-}
 
 
 class PoliceQueue:
@@ -85,10 +77,10 @@ class PoliceQueue:
                 "WHERE case_id = $1 AND NOT ($2 = ANY(overdue))",
                 env.subject, data.step,
             )  # fmt: skip
-        elif type(data) in STATUS:
+        elif (status := queue_status(data)) is not None:
             await conn.execute(
                 "UPDATE escalation.escalations SET status = $2, version = $3 WHERE case_id = $1",
-                env.subject, STATUS[type(data)], event.seq,
+                env.subject, status, event.seq,
             )  # fmt: skip
             if isinstance(data, KitCollected):
                 await self._handover(conn, event, data)

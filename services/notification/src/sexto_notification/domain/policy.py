@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sexto_events.catalogue.notification import Outcome
+
 # Contexts whose events never leave the system by webhook: the read log is nobody's feed,
 # and the notification context's own events would echo deliveries back into deliveries.
 NOT_FOR_WEBHOOKS = frozenset({"audit", "notification"})
@@ -121,3 +123,10 @@ def next_status(result: AttemptResult, attempt: int, max_attempts: int) -> tuple
     if result.permanent or attempt >= max_attempts:
         return "failed", True
     return "pending", False
+
+
+def status_after(outcome: Outcome, final: bool) -> str:
+    """The delivery's status once an attempt with this outcome is on the record."""
+    if outcome is Outcome.SENT:
+        return "sent"
+    return "failed" if final else "pending"

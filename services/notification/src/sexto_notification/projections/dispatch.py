@@ -17,7 +17,6 @@ from sexto_events.catalogue.intake import CaseReported
 from sexto_events.catalogue.notification import (
     Channel,
     DeliveryAttempted,
-    Outcome,
     RecipientKind,
     RecipientRegistered,
 )
@@ -27,7 +26,7 @@ from sexto_events.model import RecordedEvent
 from sexto_events.personal import walk_personal
 from sexto_events.principal import POLICE_ROLES, Role
 
-from sexto_notification.domain.policy import STAFF_STEPS, EventFilter
+from sexto_notification.domain.policy import STAFF_STEPS, EventFilter, status_after
 from sexto_notification.templates import template_name
 
 WAKE_CHANNEL = "sexto_notification_due"
@@ -278,12 +277,8 @@ class Dispatcher:
         # The record is the truth: a rebuilt deliveries table learns here what was sent. A
         # row that already knows this attempt (the sender wrote it, or a retry was asked
         # for since) is left alone.
-        if data.outcome is Outcome.SENT:
-            status = "sent"
-        elif data.final:
-            status = "failed"
-        else:
-            status = None
+        settled = status_after(data.outcome, data.final)
+        status = None if settled == "pending" else settled  # pending: the row's own stays
         await conn.execute(
             "UPDATE notification.deliveries SET attempts = $2, status = COALESCE($3, status), "
             "sent_at = CASE WHEN $3 = 'sent' THEN $4 ELSE sent_at END "

@@ -40,7 +40,13 @@ from sexto_notification.app.mail import MailFailure, MailTransport, build
 from sexto_notification.app.secrets import SecretBox
 from sexto_notification.app.urls import RefusedAddress, check_destination
 from sexto_notification.config import NotificationSettings
-from sexto_notification.domain.policy import STAFF_STEPS, AttemptResult, next_status, retry_delay
+from sexto_notification.domain.policy import (
+    STAFF_STEPS,
+    AttemptResult,
+    next_status,
+    retry_delay,
+    status_after,
+)
 from sexto_notification.projections.dispatch import WAKE_CHANNEL
 from sexto_notification.templates import UnknownTemplate, render
 
@@ -219,12 +225,7 @@ class Sender:
 
     async def _settle(self, row: dict[str, Any], recorded: DeliveryAttempted) -> None:
         """Set the row from the attempt on the record; only while holding the lease."""
-        if recorded.outcome is Outcome.SENT:
-            status = "sent"
-        elif recorded.final:
-            status = "failed"
-        else:
-            status = "pending"
+        status = status_after(recorded.outcome, recorded.final)
         s = self.settings
         delay = retry_delay(
             recorded.attempt,

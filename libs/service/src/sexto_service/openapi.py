@@ -1,0 +1,86 @@
+"""Every service's OpenAPI document declares its errors: RFC 9457 problems, per operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from sexto_service.problems import PROBLEM_JSON
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details; `detail` says what to fix.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri", "description": "the kind of problem"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "each field to fix (invalid requests)",
+            "items": {
+                "type": "object",
+                "properties": {"location": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+        "allowed": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "the steps allowed next (illegal steps)",
+        },
+    },
+    "additionalProperties": True,
+}
+
+# What any operation may answer, beside its own success.
+COMMON = {
+    "422": "invalid request: the fields listed in `errors`, or facts that cannot be accepted",
+    "500": "failed on our side; nothing was recorded unless a later read shows it",
+}
+SECURED = {
+    "401": "no bearer token, or one that does not verify",
+    "403": "your role or scope may not do this",
+    "404": "nothing with this id in your scope (indistinguishable from a missing one)",
+}
+WRITES = {
+    "409": "contradicts the record (an illegal step lists the allowed ones), or a conflict",
+    "413": "the body is over the size limit",
+    "415": "not JSON, or an image in any form (images are never accepted)",
+    "503": "a component this request needs did not answer; retry",
+}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    ref = {"$ref": "#/components/schemas/Problem"}
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": ref}}}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make `app.openapi()` list the problem answers of each operation."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        schema["components"]["schemas"].pop("HTTPValidationError", None)
+        schema["components"]["schemas"].pop("ValidationError", None)
+        for methods in schema.get("paths", {}).values():
+            for method, operation in methods.items():
+                answers = dict(COMMON)
+                if operation.get("security"):
+                    answers |= SECURED
+                if method in {"post", "put", "patch", "delete"}:
+                    answers |= WRITES
+                responses = operation.setdefault("responses", {})
+                for status, description in answers.items():
+                    responses[status] = _problem(description)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
