@@ -7,7 +7,7 @@ import pytest
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.intake import CaseClosed, StudentAdded, StudentRole
 from sexto_events.catalogue.notification import RecipientKind, RecipientRegistered
-from sexto_events.refusals import Conflict, Invalid
+from sexto_events.refusals import Conflict, Invalid, UnknownStudent
 from sexto_notification.domain.recipients import (
     CaseRecipients,
     check_recipient_form,
@@ -65,9 +65,9 @@ def test_staff_are_registered_for_no_student(kind: RecipientKind) -> None:
 def test_a_parent_of_a_student_not_on_the_case_is_refused() -> None:
     stranger = PARENT.model_copy(update={"student_ref": "stu-9"})
 
-    with pytest.raises(Invalid) as error:
+    with pytest.raises(UnknownStudent) as error:
         decide_recipient(case(), stranger)
-    assert error.value.kind == "invalid-request"
+    assert error.value.kind == "unknown-student"
     assert "stu-9" in error.value.detail
 
 

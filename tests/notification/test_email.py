@@ -164,7 +164,8 @@ def test_recipients_are_checked_against_the_case(notify: Notify) -> None:
     good: dict[str, object] = {"recipient_ref": "p-9", "kind": "parent", "student_ref": refs[0],
             "email": "p9@example.org"}  # fmt: skip
     refused(422, "student_ref", {**good, "student_ref": None})
-    refused(422, "no student s-unknown", {**good, "student_ref": "s-unknown"})
+    # An unknown student on a case is a 404 in every service.
+    refused(404, "no student s-unknown", {**good, "student_ref": "s-unknown"})
     refused(422, "only a parent", {**good, "kind": "intervener"})
     refused(422, "email", {**good, "email": "not an address"})
     refused(404, "no case", good, notify.world.other_school_headers())

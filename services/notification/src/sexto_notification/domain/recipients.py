@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from sexto_events.catalogue.intake import CaseClosed, CaseReported, StudentAdded
 from sexto_events.catalogue.notification import RecipientKind, RecipientRegistered
 from sexto_events.model import RecordedEvent
-from sexto_events.refusals import Conflict, Invalid
+from sexto_events.refusals import Conflict, Invalid, UnknownStudent
 
 
 @dataclass(frozen=True)
@@ -63,5 +63,5 @@ def decide_recipient(state: CaseRecipients, data: RecipientRegistered) -> Recipi
             "with other details; use a new reference"
         )
     if data.student_ref is not None and data.student_ref not in state.students:
-        raise Invalid(f"student_ref: no student {data.student_ref} on this case")
+        raise UnknownStudent(f"student_ref: no student {data.student_ref} on this case")
     return data
