@@ -31,7 +31,8 @@ from sexto_legal.scan import stream_state
 from sexto_notification.bootstrap import DEFINITION as NOTIFICATION
 from sexto_service.runtime import ServiceDefinition
 
-from sexto_cli.session import CliError, Session
+from sexto_cli.failures import CliError
+from sexto_cli.session import Session
 
 SERVICES: dict[str, ServiceDefinition] = {
     d.name: d for d in (INTAKE, EVALUATION, ESCALATION, NOTIFICATION)

@@ -3,6 +3,8 @@
 Ports and folders come from the environment (the Makefile passes its variables):
 NATS_PORT, PG_PORT, INTAKE_PORT, EVALUATION_PORT, ESCALATION_PORT, NOTIFICATION_PORT,
 SEXTO_DATA_DIR; DATABASE_URL to use a PostgreSQL of your own instead of the embedded one.
+Once everything is ready, `<SEXTO_DATA_DIR>/stack.json` says where the servers are (the
+`sexto` command line reads it); it is removed when the supervisor stops.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_devstack.procs import environ, port_free, spawn, stop
 from sexto_devstack.seed import seed_directory
+from sexto_devstack.stackfile import StackDescription, remove_stack_file, write_stack_file
 
 SERVICES = ("intake", "evaluation", "escalation", "notification")
 DEFAULT_PORTS = {
@@ -101,6 +104,23 @@ def _raise_shutdown(signum: int, _frame: FrameType | None) -> None:
     raise Shutdown(signal.Signals(signum).name)
 
 
+def start_services(
+    plan: Plan, env: dict[str, str], logs: Path, services: dict[str, subprocess.Popen[bytes]]
+) -> dict[str, str]:
+    """Spawn every service (each added to `services` as soon as it runs); their URLs."""
+    urls = {}
+    for name in SERVICES:
+        port = plan.ports[f"{name.upper()}_PORT"]
+        services[name] = spawn(
+            [sys.executable, "-m", "uvicorn", "--factory", f"sexto_{name}.bootstrap:create_app",
+             "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+            log=logs / f"{name}.log",
+            env=env,
+        )  # fmt: skip
+        urls[name] = f"http://127.0.0.1:{port}"
+    return urls
+
+
 def main() -> None:
     """Start everything, wait for Ctrl-C or SIGTERM, stop everything."""
     plan = plan_from_env()
@@ -137,16 +157,7 @@ def main() -> None:
                 "SEXTO_NOTIFICATION_ALLOW_INSECURE_URLS", "true"
             ),
         )
-        urls = {}
-        for name in SERVICES:
-            port = plan.ports[f"{name.upper()}_PORT"]
-            services[name] = spawn(
-                [sys.executable, "-m", "uvicorn", "--factory", f"sexto_{name}.bootstrap:create_app",
-                 "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-                log=logs / f"{name}.log",
-                env=env,
-            )  # fmt: skip
-            urls[name] = f"http://127.0.0.1:{port}"
+        urls = start_services(plan, env, logs, services)
         wait_ready(urls, services, logs)
         added = seed_directory(
             urls["intake"],
@@ -159,6 +170,10 @@ def main() -> None:
         for name, url in urls.items():
             print(f"{name:<14} {url}   docs: {url}/docs   openapi: {url}/openapi.json")
         print(f"e-mail         written to {env['SEXTO_NOTIFICATION_MAIL_DIR']}", flush=True)
+        described = write_stack_file(
+            StackDescription(plan.data_dir, nats.url, database_url, issuer_key, urls)
+        )
+        print(f"stack          described in {described} (read by .venv/bin/sexto)", flush=True)
         print("all services ready; Ctrl-C stops everything", flush=True)
         while True:
             for name, proc in services.items():
@@ -173,6 +188,7 @@ def main() -> None:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        remove_stack_file(plan.data_dir)  # first: nothing is to be found here any more
         for proc in services.values():
             stop(proc)
         nats.stop()

@@ -1,0 +1,1 @@
+"""The `sexto` commands, one module per group."""

@@ -1,0 +1,188 @@
+"""Legal review: a case's history, the verification of chains, the court bundle."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from sexto_events.chain import ChainReport
+from sexto_events.recording import record_read
+from sexto_legal.access import Tool, reveals_personal_data
+from sexto_legal.export import build_bundle
+from sexto_legal.history import case_history
+from sexto_legal.locate import locate_case
+from sexto_legal.verification import verify_case, verify_log
+
+from sexto_cli.command import run
+from sexto_cli.failures import clear_errors
+from sexto_cli.options import parse_time
+from sexto_cli.output import console, errors, progress
+from sexto_cli.session import Session
+
+
+def _chain_line(case_id: str, report: ChainReport) -> str:
+    if report.ok:
+        return f"[green]chain verified[/green]: {report.count} events of case {case_id}"
+    return (
+        f"[red]chain BROKEN[/red] in case {case_id} at position {report.position} "
+        f"(event {report.event_id}): {report.reason}"
+    )
+
+
+# --- history, verify, export --------------------------------------------------------
+
+
+def history(
+    ctx: typer.Context,
+    case_id: Annotated[str, typer.Argument(metavar="CASE")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="only what was recorded by then")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+) -> None:
+    """The case's timeline, chain verified; personal data only for legal reviewers."""
+    moment = parse_time(as_of) if as_of else None
+
+    async def work(session: Session) -> Any:
+        case = await locate_case(session.nc, session.spec, case_id)
+        await record_read(session.store, session.principal, case, "history", "legal")
+        return await case_history(
+            session.store,
+            case,
+            as_of=moment,
+            reveal=reveals_personal_data(session.principal),
+            pseudonyms=session.pseudonyms(),
+        )
+
+    found = run(ctx, Tool.HISTORY, work)
+    if as_json:
+        entries = [
+            {"seq": e.seq, "id": e.id, "time": e.time, "type": e.type, "actor": e.actor,
+             "actor_role": e.actor_role, "protocol_version": e.protocol_version, "data": e.data}
+            for e in found.entries
+        ]  # fmt: skip
+        chain = found.chain
+        console.print_json(
+            data={"case_id": case_id, "as_of": as_of, "chain_verified": chain.ok,
+                  "broken_at": chain.position, "broken_event_id": chain.event_id,
+                  "reason": chain.reason,
+                  "personal_data_shown": found.personal_data_shown, "events": entries}
+        )  # fmt: skip
+    else:
+        title = f"case {case_id}" + (f" as of {as_of}" if as_of else "")
+        table = Table(title=title, show_lines=False)
+        for column in ("#", "time", "actor", "role", "event", "summary"):
+            table.add_column(column, overflow="fold")
+        broken_at = found.chain.position
+        for position, e in enumerate(found.entries):
+            mark = f"{position} [red]BROKEN[/red]" if position == broken_at else str(position)
+            table.add_row(mark, escape(e.time), escape(e.actor), escape(e.actor_role),
+                          escape(".".join(e.type.split(".")[2:])), escape(e.summary))  # fmt: skip
+        console.print(table)
+        console.print(_chain_line(case_id, found.chain))
+        if not found.personal_data_shown:
+            console.print("personal data withheld; refs and actors pseudonymised (role analyst)")
+    if not found.chain.ok:
+        raise typer.Exit(1)
+
+
+def verify(
+    ctx: typer.Context,
+    case_id: Annotated[str | None, typer.Option("--case", help="one case")] = None,
+    every: Annotated[bool, typer.Option("--all", help="every case of the log")] = False,
+) -> None:
+    """Verify hash chains; report the first broken position of each case."""
+    if (case_id is None) == (not every):
+        raise typer.BadParameter("give either --case CASE or --all")
+    if case_id is not None:
+
+        async def one(session: Session) -> ChainReport:
+            return await verify_case(
+                session.store, await locate_case(session.nc, session.spec, case_id)
+            )
+
+        report = run(ctx, Tool.VERIFY, one)
+        console.print(_chain_line(case_id, report))
+        if not report.ok:
+            raise typer.Exit(1)
+        return
+    with progress("verifying") as update:
+        result = run(ctx, Tool.VERIFY, lambda s: verify_log(s.nc, s.spec, update))
+    for key, report in sorted(result.broken.items()):
+        console.print(_chain_line(key, report))
+    status = (
+        "[green]all chains verified[/green]"
+        if result.ok
+        else f"[red]{len(result.broken)} broken[/red]"
+    )
+    console.print(f"{status}: {result.events} events in {result.cases} cases")
+    if not result.complete:
+        console.print(
+            f"[red]INCOMPLETE[/red]: the log held {result.expected} events when the pass "
+            f"began, only {result.events} were read: run it again"
+        )
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def export(
+    ctx: typer.Context,
+    case_id: Annotated[str, typer.Argument(metavar="CASE")],
+    out: Annotated[Path, typer.Option("--out", help="folder to write the bundle to")],
+) -> None:
+    """Write a self-verifying court bundle of the case (legal reviewers)."""
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} is a file: give a new folder")
+    with clear_errors():
+        if out.exists() and any(out.iterdir()):
+            raise typer.BadParameter(f"{out} is not empty: give a new folder")
+
+    async def work(session: Session) -> Any:
+        case = await locate_case(session.nc, session.spec, case_id)
+        await record_read(session.store, session.principal, case, "export", "legal")
+        return await build_bundle(
+            session.store, case, exported_by=session.principal, now=datetime.now(UTC)
+        )
+
+    bundle = run(ctx, Tool.EXPORT, work)
+    with clear_errors():
+        bundle.write(out)
+    manifest = bundle.manifest
+    console.print(f"wrote {len(bundle.files)} files to {out}: {manifest['event_count']} events")
+    console.print(f"verify with: python3 {out / 'verify.py'}")
+    failed = False
+    chain = manifest["chain_at_export"]
+    if not chain["ok"]:
+        errors.print(
+            f"[red]the case's chain does not verify[/red]: broken at position {chain['position']} "
+            f"(event {chain['event_id']}): {escape(str(chain['reason']))}; the bundle holds the "
+            "events as stored and its manifest records the break (chain_at_export)",
+            highlight=False,
+        )
+        failed = True
+    if manifest["not_canonical_at_export"]:
+        positions = ", ".join(str(p) for p in manifest["not_canonical_at_export"])
+        errors.print(
+            f"[red]stored events not written in canonical JSON[/red] at position(s) {positions} "
+            "(compact but not key-sorted, as older versions wrote them): their hashes check "
+            "once re-encoded, but the bundle's verify.py checks the bytes as stored and "
+            "rejects them as altered; the bundle holds them as stored and its manifest lists "
+            "them (not_canonical_at_export)",
+            highlight=False,
+        )
+        failed = True
+    if manifest["missing_protocols"]:
+        missing = ", ".join(manifest["missing_protocols"])
+        errors.print(
+            f"[red]protocol versions unknown to this software[/red]: {missing}; the bundle "
+            "lacks the rules those events name (listed in manifest.json, missing_protocols), "
+            "so it does not verify: update sexto and export again",
+            highlight=False,
+        )
+        failed = True
+    if failed:
+        raise typer.Exit(1)
