@@ -19,7 +19,7 @@ from sexto_service.auth.tokens import AuthSettings
 
 from tests.evaluation.conftest import Evaluation
 from tests.evaluation.test_grids import IMPULSIVE, MALICIOUS
-from tests.support.services import service_settings
+from tests.support.services import caught_up, service_settings
 from tests.support.world import World
 
 
@@ -85,4 +85,6 @@ def path3(
         TestClient(evaluation_app(settings, auth)) as ev,
         TestClient(escalation_app(settings, auth)) as esc,
     ):
+        caught_up(ev)
+        caught_up(esc)
         yield Path3(Evaluation(ev, world), esc)

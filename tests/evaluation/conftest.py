@@ -17,7 +17,7 @@ from sexto_events.model import CaseRef, RecordedEvent
 from sexto_service.auth.tokens import AuthSettings
 
 from tests.intake.conftest import World, sexto_report
-from tests.support.services import service_settings
+from tests.support.services import caught_up, service_settings
 
 
 @dataclass
@@ -66,4 +66,5 @@ def evaluation(
     settings = service_settings(nats_server, postgres)
     app = create_app(settings, AuthSettings(local_key_file=issuer_key_file))
     with TestClient(app) as client:
+        caught_up(client)
         yield Evaluation(client, world)

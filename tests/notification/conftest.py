@@ -30,7 +30,7 @@ from sexto_notification.config import NotificationSettings
 from sexto_service.auth.tokens import AuthSettings
 
 from tests.support.partner import HELPER
-from tests.support.services import service_settings
+from tests.support.services import caught_up, service_settings
 from tests.support.world import World, sexto_report
 
 
@@ -225,6 +225,7 @@ def notify(
     )
     try:
         with TestClient(app) as client:
+            caught_up(client)
             yield Notify(client, world, mailbox)
     finally:
         smtp.stop()

@@ -7,6 +7,7 @@ import base64
 import time
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_events.consumer import ProjectionConsumer, consumer_info
@@ -40,3 +41,20 @@ async def settled_rows(
     async with runtime.pool.acquire() as conn:
         rows = await conn.fetch(query)
     return [tuple(r.values()) for r in rows]
+
+
+def caught_up(client: TestClient, timeout_s: float = 180) -> None:
+    """Wait until every durable consumer of the app's service has read the whole stream.
+
+    A service started after other tests wrote many cases first works through all of them
+    (its reactors append for each): a test's own short wait must start from there, not
+    race the backlog."""
+    runtime: ServiceRuntime = client.app.state.runtime  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout_s
+    for consumer in runtime.consumers:
+        while True:
+            info = client.portal.call(consumer_info, runtime.nc, consumer.stream, consumer.durable)  # type: ignore[union-attr]
+            if info["num_pending"] == 0 and info["num_ack_pending"] == 0:
+                break
+            assert time.monotonic() < deadline, f"{consumer.durable} never caught up: {info}"
+            time.sleep(0.05)
