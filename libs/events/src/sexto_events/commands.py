@@ -1,7 +1,8 @@
 """The one command path: load the case, fold it into the service's state, decide on that
 state, append at the version it was loaded at, and on a concurrency conflict do it all again.
 
-Every write of every service goes through `execute`, reactors included. The decision is
+Every write goes through `execute` (or `execute_on`, the same path over a raw reading of
+the case), reactors, the read recorder and the legal tooling included. The decision is
 the service's pure domain function; this module only supplies what it needs (the state
 and the loaded case) and records what it returns.
 """
@@ -9,8 +10,8 @@ and the loaded case) and records what it returns.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from sexto_events.errors import ConcurrencyConflict
 from sexto_events.model import (
@@ -24,7 +25,8 @@ from sexto_events.model import (
 from sexto_events.store import EventStore
 
 S = TypeVar("S")
-T = TypeVar("T")
+E_co = TypeVar("E_co", covariant=True)
+L = TypeVar("L", bound="Loaded[Any]")
 
 # What a decision returns: the events to append (none: nothing to do), or the answer of a
 # first attempt already on the record (a retried command records nothing again).
@@ -35,7 +37,7 @@ Evolve = Callable[[S, RecordedEvent], S]
 ATTEMPTS = 5
 
 
-def fold(initial: S, evolve: Evolve[S], events: Iterable[RecordedEvent]) -> S:
+def fold(initial: S, evolve: Callable[[S, Any], S], events: Iterable[Any]) -> S:
     """The state after all of a case's events, one `evolve(state, event)` at a time."""
     state = initial
     for event in events:
@@ -43,9 +45,23 @@ def fold(initial: S, evolve: Evolve[S], events: Iterable[RecordedEvent]) -> S:
     return state
 
 
-def no_state(state: None, _: RecordedEvent) -> None:
+def no_state(state: None, _: object) -> None:
     """The evolve of a decision that needs only the loaded events."""
     return state
+
+
+class Loaded(Protocol[E_co]):
+    """A case as a command reads it: its events, and the version to append at."""
+
+    @property
+    def version(self) -> CaseVersion:
+        """The version the decision's events are appended at."""
+        ...
+
+    @property
+    def events(self) -> Sequence[E_co]:
+        """The case's events, in order."""
+        ...
 
 
 async def execute(
@@ -57,14 +73,31 @@ async def execute(
     decide: Decide[S],
     attempts: int = ATTEMPTS,
 ) -> AppendResult:
-    """Load the case, decide on its state, append at the loaded version; on a conflict
-    (another writer appended first), load and decide again, at most `attempts` times.
+    """Load the case (verified), decide on its state, append at the loaded version; on a
+    conflict (another writer appended first), load and decide again, at most `attempts` times.
 
     A domain error raised by `decide` propagates unchanged, with nothing appended.
     """
+    return await execute_on(
+        store, case, store.load, initial=initial, evolve=evolve, decide=decide, attempts=attempts
+    )
+
+
+async def execute_on(
+    store: EventStore,
+    case: CaseRef,
+    load: Callable[[CaseRef], Awaitable[L]],
+    *,
+    initial: S,
+    evolve: Callable[[S, Any], S],
+    decide: Callable[[S, L], Decided | Awaitable[Decided]],
+    attempts: int = ATTEMPTS,
+) -> AppendResult:
+    """`execute` over another reading of the case: the legal tooling and the read recorder
+    read stored messages raw, so that they can act on a case whose chain is broken."""
 
     async def attempt() -> AppendResult:
-        loaded = await store.load(case)
+        loaded = await load(case)
         decided = decide(fold(initial, evolve, loaded.events), loaded)
         if inspect.isawaitable(decided):
             decided = await decided
@@ -74,15 +107,6 @@ async def execute(
             return AppendResult(loaded.version, [], [])
         return await store.append(case, decided, loaded.version)
 
-    return await retrying(attempt, case, attempts)
-
-
-async def retrying(
-    attempt: Callable[[], Awaitable[T]], case: CaseRef, attempts: int = ATTEMPTS
-) -> T:
-    """Run `attempt` (read, decide, append at the version read) again while another writer
-    appends first; for the writers that cannot load a verified case (legal tooling reads
-    stored messages raw, whatever the chain's state). Everyone else uses `execute`."""
     for _ in range(attempts - 1):
         try:
             return await attempt()

@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from sexto_events.catalogue.audit import CaseRead
-from sexto_events.commands import execute, no_state
+from sexto_events.commands import execute, execute_on, no_state
 from sexto_events.decode import parse_body
-from sexto_events.errors import (
-    ConcurrencyConflict,
-    EventLogError,
-)
+from sexto_events.errors import EventLogError
 from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.principal import Principal
 from sexto_events.store import EventStore
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHead:
+    """Where a case's stored messages end, whatever their state: the version to append at."""
+
+    version: CaseVersion
+    events: tuple[()] = field(default=())
+
+
+async def stored_head(store: EventStore, case: CaseRef) -> StoredHead:
+    """The last stored message's sequence and hash ("" when it does not even decode)."""
+    stored = await store.read_raw(case)
+    if not stored:
+        return StoredHead(CaseVersion.new())
+    last = stored[-1]
+    try:
+        head_hash = str(parse_body(last.body).get("hash", ""))
+    except EventLogError:  # not even JSON: the read follows it all the same
+        head_hash = ""
+    return StoredHead(CaseVersion(last.seq, head_hash))
 
 
 async def record_read(
@@ -25,23 +45,11 @@ async def record_read(
     except EventLogError:  # a broken chain, or a stored message that does not even decode
         # A broken chain is when a case is most read (by reviewers, to see the break): the
         # read is still recorded, after the last event stored, whatever that event's state.
-        await _append_after_raw_head(store, case, read)
-
-
-async def _append_after_raw_head(store: EventStore, case: CaseRef, event: NewEvent) -> None:
-    for _ in range(5):
-        stored = await store.read_raw(case)
-        head = CaseVersion.new()
-        if stored:
-            last = stored[-1]
-            try:
-                head_hash = str(parse_body(last.body).get("hash", ""))
-            except EventLogError:  # not even JSON: the read follows it all the same
-                head_hash = ""
-            head = CaseVersion(last.seq, head_hash)
-        try:
-            await store.append(case, [event], head)
-            return
-        except ConcurrencyConflict:
-            continue
-    raise ConcurrencyConflict(str(case), head.seq, None)
+        await execute_on(
+            store,
+            case,
+            lambda c: stored_head(store, c),
+            initial=None,
+            evolve=no_state,
+            decide=lambda _, __: [read],
+        )

@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from nats.aio.client import Client
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sexto_events.catalogue.legal import CaseErased, ErasureReason
-from sexto_events.commands import retrying
+from sexto_events.commands import execute_on, no_state
 from sexto_events.decode import parse_body
 from sexto_events.envelope import parse_time
 from sexto_events.errors import EventLogError
@@ -124,26 +125,29 @@ async def _retain_or_erase(
     now: datetime,
     dry_run: bool,
 ) -> RetentionDecision:
-    async def attempt() -> RetentionDecision:
-        found = await read_stored(store, case)
+    # The last decision, and the keys to delete once its record (if any) is appended.
+    plan: list[tuple[RetentionDecision, tuple[str, ...]]] = []
+
+    async def decide(_: None, found: StoredCase) -> list[NewEvent]:
+        plan.clear()
         raws = found.raws
         protocol = str(data_of(raws[0]).get("protocol", "")) if raws else ""
         years = settings.years.get(protocol)
         due = add_years(closed_at, years) if years is not None else None
         keys = tuple(sorted(sealed_subjects(raws)))
+        shred: tuple[str, ...] = ()
 
-        def decision(
-            action: str, keys: tuple[str, ...] = keys, note: str = ""
-        ) -> RetentionDecision:
-            return RetentionDecision(case, protocol, closed_at, due, action, keys, note)
-
-        async def erase(erased: tuple[str, ...], note: str = "") -> RetentionDecision:
-            await _record_case_erasure(
-                store, principal, case, found, protocol, closed_at, years or 0, erased
+        def decision(action: str, keys: tuple[str, ...] = keys, note: str = "") -> list[NewEvent]:
+            plan.append(
+                (RetentionDecision(case, protocol, closed_at, due, action, keys, note), shred)
             )
-            for key in erased:
-                await vault.shred(key)
-            return decision("erased", keys=erased, note=note)
+            return []
+
+        def erase(erased: tuple[str, ...], note: str = "") -> list[NewEvent]:
+            nonlocal shred
+            shred = (*shred, *erased)
+            decision("erased", keys=erased, note=note)
+            return _case_erasure(principal, case, protocol, closed_at, years or 0, erased)
 
         broken_note = f"position {found.chain.position}: {found.chain.reason}"
         if any(kind_of(r) == CASE_ERASED for r in raws):
@@ -153,14 +157,13 @@ async def _retain_or_erase(
             own = {k for k in listed if k in keys and case_of_subject(k) == case.case_id}
             ignored = len(listed - own)
             note = f"{ignored} listed key(s) not of this case left alone" if ignored else ""
-            remaining = sorted(await vault.keys_for_reading(sorted(own)))
-            if remaining and not dry_run:
-                for key in remaining:
-                    await vault.shred(key)
+            remaining = tuple(sorted(await vault.keys_for_reading(sorted(own))))
+            if not dry_run:
+                shred = remaining
             finished = "would_finish_erasure" if dry_run else "erasure_finished"
             if untrusted_erasure(found, (CASE_ERASED,)):
                 untrusted = f"an erasure record after the break; {broken_note}"
-                return decision("chain_broken", keys=tuple(remaining), note=untrusted)
+                return decision("chain_broken", keys=remaining, note=untrusted)
             late = tuple(sorted(set(keys) - trusted_erasures(found)))
             if not late:
                 action = finished if remaining else "already_erased"
@@ -172,7 +175,7 @@ async def _retain_or_erase(
                 return decision("kept_on_hold", keys=late)
             if dry_run:
                 return decision("would_erase", keys=late)
-            return await erase(late, note)
+            return erase(late, note)
         if not found.chain.ok:
             return decision("chain_broken", note=broken_note)
         if due is None:
@@ -183,22 +186,26 @@ async def _retain_or_erase(
             return decision("kept_on_hold")
         if dry_run:
             return decision("would_erase")
-        return await erase(keys)
+        return erase(keys)
 
-    return await retrying(attempt, case)
+    await execute_on(
+        store, case, partial(read_stored, store), initial=None, evolve=no_state, decide=decide
+    )
+    decided, shred = plan[0]
+    for key in shred:  # only once the erasure is on record
+        await vault.shred(key)
+    return decided
 
 
-async def _record_case_erasure(
-    store: EventStore,
+def _case_erasure(
     principal: Principal,
     case: CaseRef,
-    found: StoredCase,
     protocol: str,
     closed_at: datetime,
     years: int,
     keys: tuple[str, ...],
-) -> None:
-    """Record the erasure of `keys`, split over as many events as needed, in one atomic append."""
+) -> list[NewEvent]:
+    """The record of the erasure of `keys`, split over as many events as one append takes."""
     chunks = [keys[i : i + KEYS_PER_RECORD] for i in range(0, len(keys), KEYS_PER_RECORD)]
     events = [
         NewEvent(
@@ -219,4 +226,4 @@ async def _record_case_erasure(
             f"case {case.case_id} has {len(keys)} data subjects: more than one append can "
             f"record ({MAX_EVENTS_PER_APPEND * KEYS_PER_RECORD}); nothing was erased"
         )
-    await store.append(case, events, found.version)
+    return events

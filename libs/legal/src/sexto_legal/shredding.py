@@ -9,10 +9,11 @@ record is evidence.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from nats.aio.client import Client
 from sexto_events.catalogue.legal import ErasureReason, SubjectShredded
-from sexto_events.commands import retrying
+from sexto_events.commands import execute_on, no_state
 from sexto_events.errors import EventLogError
 from sexto_events.model import CaseRef, NewEvent
 from sexto_events.personal import KeyVault
@@ -90,15 +91,19 @@ async def shred_subject(
     kind, case_id = parsed.group(1), parsed.group(2)
     case = await locate_case(nc, store.spec, case_id)
 
-    async def attempt() -> ShredOutcome:
-        found = await read_stored(store, case)
+    # What the last decision found: the outcome, and whether the key still has to go.
+    verdict: list[ShredOutcome] = []
+
+    async def decide(_: None, found: StoredCase) -> list[NewEvent]:
+        verdict.clear()
         if subject_key not in sealed_subjects(found.raws):
             raise UnknownSubject(f"no personal data of {subject_key} in case {case.case_id}")
         if subject_key in trusted_erasures(found):
             # Decided and recorded before: finish it (a crash may have come in between). A
             # record after a break in the chain is not trusted: refused below as broken.
-            deleted = await vault.shred(subject_key)
-            return ShredOutcome(case, subject_key, deleted, finished_earlier_erasure=True)
+            existed = bool(await vault.keys_for_reading([subject_key]))
+            verdict.append(ShredOutcome(case, subject_key, existed, finished_earlier_erasure=True))
+            return []
         _checked_erasable(case, found)
         closed = any(kind_of(raw) == CASE_CLOSED for raw in found.raws)
         if kind == "case" and not closed and not force:
@@ -110,9 +115,15 @@ async def shred_subject(
         shredded = SubjectShredded(
             subject_key=subject_key, reason=reason, reference=reference, key_existed=existed
         )
-        event = NewEvent(shredded, principal.subject, principal.role)
-        await store.append(case, [event], found.version)
-        await vault.shred(subject_key)  # only once the erasure is on record
-        return ShredOutcome(case, subject_key, existed)
+        verdict.append(ShredOutcome(case, subject_key, existed))
+        return [NewEvent(shredded, principal.subject, principal.role)]
 
-    return await retrying(attempt, case)
+    # Read raw: a broken chain is refused with its position, not hidden behind a load error.
+    await execute_on(
+        store, case, partial(read_stored, store), initial=None, evolve=no_state, decide=decide
+    )
+    outcome = verdict[0]
+    deleted = await vault.shred(subject_key)  # only once the erasure is on record
+    if outcome.finished_earlier_erasure:
+        return ShredOutcome(case, subject_key, deleted, finished_earlier_erasure=True)
+    return outcome

@@ -33,9 +33,15 @@ def data_of(raw: dict[str, Any]) -> dict[str, Any]:
 class StoredCase:
     """A case as stored, parsed without verification: its envelopes, version and chain."""
 
+    case: CaseRef
     raws: list[dict[str, Any]]
     version: CaseVersion
     chain: ChainReport
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The stored envelopes, as the command path folds them (sexto_events.commands)."""
+        return self.raws
 
     def verified_through(self, index: int) -> bool:
         """True when the chain verifies from the first event up to and including `index`."""
@@ -54,4 +60,4 @@ async def read_stored(store: EventStore, case: CaseRef) -> StoredCase:
     version = (
         CaseVersion(stored[-1].seq, str(raws[-1].get("hash", ""))) if stored else CaseVersion.new()
     )
-    return StoredCase(raws, version, verify_chain(raws, [m.body for m in stored]))
+    return StoredCase(case, raws, version, verify_chain(raws, [m.body for m in stored]))
