@@ -39,7 +39,7 @@ from sexto_events.catalogue.evaluation import AssessmentMade, StudentIndication
 from sexto_events.catalogue.intake import DeviceSecured, Protocol, StudentAdded, StudentRole
 from sexto_events.refusals import IllegalStep
 
-from tests.support.given import ACTOR, SCHOOL, case_reported, state_of, student
+from tests.support.given import ACTOR, SCHOOL, START, case_reported, state_of, student
 
 SENDER, PRODUCER = StudentRole.SENDER, StudentRole.PRODUCER
 MEETING_AT = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
@@ -410,14 +410,15 @@ def overdue(
     after: timedelta,
     recorded: frozenset[str] = frozenset(),
 ) -> list[tuple[str, datetime]]:
-    found = breaches(
-        status=status,
+    state = Escalation(
+        requested=True,
+        acknowledged=status != "requested",
+        kit_collected=status not in ("requested", "acknowledged"),
         urgency=urgency,
         requested_at=ASKED_AT,
-        recorded=recorded,
-        limits=LIMITS,
-        now=ASKED_AT + after,
+        overdue=recorded,
     )
+    found = breaches(state, limits=LIMITS, now=ASKED_AT + after)
     assert all(isinstance(b, EscalationOverdue) and b.urgency == urgency for b in found)
     return [(b.step, b.deadline) for b in found]
 
@@ -464,3 +465,24 @@ def test_a_breach_is_recorded_once() -> None:
 )
 def test_only_steps_still_pending_are_breached(status: str, breached: list[str]) -> None:
     assert [step for step, _ in overdue(status=status, after=timedelta(days=2))] == breached
+
+
+def test_deadlines_are_decided_on_the_cases_own_events() -> None:
+    # Given a request (event 2, at START + 2 min), acknowledged in time (event 3) and the
+    # kit's breach already on the record (event 4): when checked a day later, nothing more.
+    asked_at = START + timedelta(minutes=2)
+    acked = state_of(Escalation(), evolve, case_reported(("stu-1", SENDER)), requested(), ACKED)
+    recorded_breach = EscalationOverdue(
+        step="collect_kit", urgency="urgent", deadline=asked_at + timedelta(minutes=30)
+    )
+    on_record = state_of(
+        Escalation(), evolve, case_reported(("stu-1", SENDER)), requested(), ACKED,
+        recorded_breach,
+    )  # fmt: skip
+
+    later = asked_at + timedelta(days=1)
+    assert acked.requested_at == asked_at
+    assert acked.request_event_id == "evt-2"
+    assert [b.step for b in breaches(acked, limits=LIMITS, now=later)] == ["collect_kit"]
+    assert breaches(on_record, limits=LIMITS, now=later) == []
+    assert breaches(Escalation(), limits=LIMITS, now=later) == []  # never requested

@@ -13,6 +13,7 @@ from enum import StrEnum
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.escalation import (
     EscalationAcknowledged,
+    EscalationOverdue,
     EscalationRequested,
     KitCollected,
     MeetingHeld,
@@ -23,6 +24,7 @@ from sexto_events.catalogue.escalation import (
     SealCheck,
 )
 from sexto_events.catalogue.intake import CaseReported, DeviceSecured, StudentAdded
+from sexto_events.envelope import parse_time
 from sexto_events.model import RecordedEvent
 from sexto_events.refusals import IllegalStep
 
@@ -53,6 +55,10 @@ class Escalation:
     referral: str | None = None
     meetings_scheduled: frozenset[str] = frozenset()
     meetings_held: frozenset[str] = frozenset()
+    urgency: str = ""
+    requested_at: datetime | None = None
+    request_event_id: str = ""
+    overdue: frozenset[str] = frozenset()  # the steps whose breach is on the record
 
     def allowed(self) -> list[Step]:
         """The steps allowed now."""
@@ -102,7 +108,15 @@ def evolve(state: Escalation, event: RecordedEvent) -> Escalation:
     if isinstance(data, DeviceSecured) and data.seal_number:
         return replace(state, seals=(*state.seals, data.seal_number))
     if isinstance(data, EscalationRequested):
-        return replace(state, requested=True)
+        return replace(
+            state,
+            requested=True,
+            urgency=data.urgency,
+            requested_at=parse_time(event.envelope.time),
+            request_event_id=event.id,
+        )
+    if isinstance(data, EscalationOverdue):
+        return replace(state, overdue=state.overdue | {data.step})
     if isinstance(data, EscalationAcknowledged):
         return replace(state, acknowledged=True)
     if isinstance(data, KitCollected):

@@ -1,24 +1,27 @@
 """Deadlines: one overdue event per breach, re-armed from the log after a restart.
 
-The watcher keeps no state of its own: each round reads the queue (a read model rebuilt
-from the log) and records a breach with an id derived from the escalation request and the
-step, so a breach already on the record is never recorded twice, whatever restarts.
+The watcher keeps no state of its own: each round finds the escalations still waiting in
+the queue (a read model rebuilt from the log), then decides on each case's own events
+through the command path — a step taken just now, not yet in the queue, is no breach —
+and records a breach with an id derived from the escalation request and the step, so a
+breach already on the record is never recorded twice, whatever restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import structlog
-from sexto_events.catalogue.escalation import EscalationOverdue
-from sexto_events.commands import append_once
+from sexto_events.commands import execute
 from sexto_events.ids import derived_event_id
 from sexto_events.model import CaseRef, NewEvent
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_escalation.config import EscalationSettings
-from sexto_escalation.domain.deadlines import breaches
+from sexto_escalation.domain.deadlines import WATCHED_STATUSES, breaches
+from sexto_escalation.domain.workflow import Escalation, evolve
 
 log = structlog.get_logger("sexto.escalation.deadlines")
 
@@ -26,43 +29,47 @@ log = structlog.get_logger("sexto.escalation.deadlines")
 async def check_once(runtime: ServiceRuntime, settings: EscalationSettings) -> int:
     """Record every breach not yet recorded; returns how many were recorded now."""
     now = datetime.now(UTC)
-    recorded = 0
     async with runtime.pool.acquire() as conn:
         rows = await conn.fetch(
-            "SELECT case_id, territory, urgency, status, requested_at, request_event_id, "
-            "overdue FROM escalation.escalations WHERE status IN ('requested', 'acknowledged')"
+            "SELECT case_id, territory FROM escalation.escalations WHERE status = ANY($1)",
+            WATCHED_STATUSES,
         )
     limits = {
         "acknowledge": settings.acknowledge_within_s,
         "collect_kit": settings.collect_kit_within_s,
     }
-    for row in rows:
-        found = breaches(
-            status=row["status"],
-            urgency=row["urgency"],
-            requested_at=row["requested_at"],
-            recorded=row["overdue"],
-            limits=limits,
-            now=now,
-        )
+    recorded = 0
+    for row in rows:  # candidates only: the breach is decided on the case's own events
         case = CaseRef(row["territory"], row["case_id"])
-        for breach in found:
-            if await _record(runtime, case, breach, row["request_event_id"]):
-                recorded += 1
+        result = await execute(
+            runtime.store,
+            case,
+            initial=Escalation(),
+            evolve=evolve,
+            decide=lambda state, _: overdue_events(state, limits=limits, now=now),
+        )
+        for event_id in result.event_ids:
+            log.warning("escalation overdue", case_id=case.case_id, event_id=event_id)
+        recorded += len(result.event_ids)
     return recorded
 
 
-async def _record(
-    runtime: ServiceRuntime, case: CaseRef, breach: EscalationOverdue, request_id: str
-) -> bool:
-    event_id = derived_event_id(request_id, f"overdue-{breach.step}")
-    event = NewEvent(
-        breach, "sexto-escalation", "service", causation_id=request_id, event_id=event_id
-    )
-    if not await append_once(runtime.store, case, event):
-        return False  # on the record already (an earlier round, another replica)
-    log.warning("escalation overdue", case_id=case.case_id, step=breach.step)
-    return True
+def overdue_events(
+    state: Escalation, *, limits: Mapping[str, Mapping[str, float]], now: datetime
+) -> list[NewEvent]:
+    """One event per breach, its id derived from the request and the step: a breach that
+    another replica records at the same moment is recorded once."""
+    request_id = state.request_event_id
+    return [
+        NewEvent(
+            breach,
+            "sexto-escalation",
+            "service",
+            causation_id=request_id,
+            event_id=derived_event_id(request_id, f"overdue-{breach.step}"),
+        )
+        for breach in breaches(state, limits=limits, now=now)
+    ]
 
 
 async def watch(runtime: ServiceRuntime, settings: EscalationSettings) -> None:
