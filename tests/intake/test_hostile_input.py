@@ -178,3 +178,54 @@ def test_split_or_shifted_encodings_are_refused_too(world: World, split: str) ->
 )
 def test_ordinary_words_pass_the_filters(world: World, words: str) -> None:
     assert world.report(with_value(world, ("summary",), words)).status_code == 201
+
+
+def stream_last_seq(world: World) -> int:
+    runtime = world.client.app.state.runtime  # type: ignore[attr-defined]
+
+    async def last() -> int:
+        info = await runtime.nc.jetstream().stream_info("CASES")
+        return int(info.state.last_seq)
+
+    return int(world.client.portal.call(last))  # type: ignore[union-attr]
+
+
+# The evasions that main accepted before the filter looked at content (issue 15).
+EVASIONS = {
+    "percent-encoded": "".join(f"%{b:02X}" for b in PNG),
+    "data-uri-untyped": "data:," + "".join(f"%{b:02X}" for b in JPEG),
+    "hex-spaced": " ".join(f"{b:02x}" for b in PNG),
+    "base64-split-by-dots": ".".join(PNG_B64[i : i + 3] for i in range(0, len(PNG_B64), 3)),
+    "jpeg-as-latin-1": "ÿØÿà JFIF photo",
+    "html-entities": "".join(f"&#{b};" for b in PNG),
+    "base32": base64.b32encode(HEIC).decode(),
+}
+
+
+@pytest.mark.parametrize("field", TEXT_FIELDS)
+@pytest.mark.parametrize("evasion", sorted(EVASIONS))
+def test_evasions_are_refused_and_nothing_is_stored(
+    world: World, field: tuple[str | int, ...], evasion: str
+) -> None:
+    before = (stored_cases(world), stream_last_seq(world))
+
+    response = world.report(with_value(world, field, EVASIONS[evasion]))
+
+    assert response.status_code == 422, (field, evasion, response.text)
+    assert response.json()["type"].endswith("/images-refused")
+    assert (stored_cases(world), stream_last_seq(world)) == before
+
+
+def test_an_image_in_a_header_or_a_query_value_is_refused(world: World) -> None:
+    before = (stored_cases(world), stream_last_seq(world))
+
+    in_key = world.report(sexto_report(world.school), key=PNG_B64)
+    in_query = world.client.get(
+        "/v1/cases", params={"school": EVASIONS["hex-spaced"]}, headers=world.headers()
+    )
+
+    for response, where in ((in_key, "header idempotency-key"), (in_query, "query school")):
+        assert response.status_code == 422, response.text
+        assert response.json()["type"].endswith("/images-refused")
+        assert where in response.json()["detail"]
+    assert (stored_cases(world), stream_last_seq(world)) == before

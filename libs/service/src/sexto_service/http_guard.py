@@ -7,15 +7,14 @@ is stored or logged.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi.responses import JSONResponse
 
+from sexto_service.encoded_media import refused_text, starts_like_media
 from sexto_service.problems import problem
 
 Scope = MutableMapping[str, Any]
@@ -32,77 +31,6 @@ IMAGES_REFUSED = (
     "images, videos and any binary or encoded content must never be sent: describe the "
     "content in words (nature of the content) and send JSON text only"
 )
-
-_DATA_URI = re.compile(r"data:[a-z0-9.+-]+/[a-z0-9.+-]+[;,]", re.IGNORECASE)
-_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{80,}={0,2}")
-_BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
-
-
-def looks_like_media(head: bytes) -> bool:
-    """True when bytes start with the signature of an image, video or common container."""
-    return (
-        head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00"))
-        or head.startswith((b"MM\x00*", b"\x00\x00\x01\x00", b"%PDF"))
-        or (head[:4] == b"RIFF" and head[8:12] in (b"WEBP", b"AVI "))
-        or head[4:8] == b"ftyp"
-    )
-
-
-def _decodes_to_media(token: str) -> bool:
-    padded = token.replace("-", "+").replace("_", "/")
-    padded += "=" * (-len(padded) % 4)
-    try:
-        return looks_like_media(base64.b64decode(padded[:64], validate=True))
-    except (binascii.Error, ValueError):
-        return False
-
-
-# Media signatures, as they appear inside base64 text at each of the three byte
-# alignments: found even when the encoding is split by spaces or line breaks, or
-# preceded by other characters.
-_SIGNATURES = (
-    b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"\xff\xd8\xff\xe1", b"\xff\xd8\xff\xdb",
-    b"GIF87a", b"GIF89a", b"WEBPVP8", b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypisom",
-    b"ftypmp42", b"ftypqt", b"%PDF-", b"JFIF\x00", b"Exif\x00\x00",
-)  # fmt: skip
-
-
-def _encoded_forms(signature: bytes) -> set[str]:
-    forms = set()
-    for pad in range(3):
-        text = base64.b64encode(b"\0" * pad + signature + b"\0\0").decode()
-        start = -(-pad * 4 // 3)  # characters touched by the unknown leading bytes
-        end = (pad + len(signature)) * 4 // 3  # characters fixed by the signature alone
-        form = text[start:end]
-        if len(form) >= 5:
-            forms.add(form)
-            forms.add(form.replace("+", "-").replace("/", "_"))
-    return forms
-
-
-_ENCODED_MEDIA = re.compile(
-    "|".join(re.escape(f) for sig in _SIGNATURES for f in sorted(_encoded_forms(sig)))
-)
-_B64_LINE = re.compile(r"^[A-Za-z0-9+/_-]{40,}={0,2}$")
-
-
-def refused_text(value: str) -> str | None:
-    """Why a text value is refused (None: it is words)."""
-    if _DATA_URI.search(value):
-        return "a data: URI"
-    if _CONTROL.search(value):
-        return "binary (control) characters"
-    if _BASE64_RUN.search(value):
-        return "a base64-encoded blob"
-    if _ENCODED_MEDIA.search(re.sub(r"\s+", "", value)):
-        return "base64-encoded image data"
-    if any(_decodes_to_media(t) for t in _BASE64_TOKEN.findall(value)):
-        return "base64-encoded image data"
-    lines = [line.strip() for line in value.splitlines() if line.strip()]
-    if sum(1 for line in lines if _B64_LINE.match(line)) >= 2:
-        return "a base64-encoded blob split in lines"
-    return None
 
 
 def find_refused(value: Any, path: str = "") -> tuple[str, str] | None:
@@ -124,6 +52,29 @@ def find_refused(value: Any, path: str = "") -> tuple[str, str] | None:
     return None
 
 
+# Headers not checked: the bearer token (base64url by design, verified, never stored) and
+# cookies (none are used). Every other header value may be stored (Idempotency-Key) or
+# logged, and every query value reaches a route.
+UNCHECKED_HEADERS = frozenset({"authorization", "cookie"})
+
+
+def find_refused_in_request(scope: Scope) -> tuple[str, str] | None:
+    """(where, reason) of the first header or query value carrying encoded content."""
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").lower()
+        if name in UNCHECKED_HEADERS:
+            continue
+        reason = refused_text(raw_value.decode("latin-1"), words=False)
+        if reason:
+            return f"header {name}", reason
+    query = bytes(scope.get("query_string", b"")).decode("latin-1")
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        reason = refused_text(key, words=False) or refused_text(value, words=False)
+        if reason:
+            return f"query {key[:40]}", reason
+    return None
+
+
 class InputGuard:
     """ASGI middleware checking every request body before any route sees it."""
 
@@ -132,7 +83,17 @@ class InputGuard:
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        found = find_refused_in_request(scope)
+        if found is not None:
+            where, reason = found
+            detail = f"{where} holds {reason}: {IMAGES_REFUSED}"
+            refusal = problem(422, "Images are refused", detail, "images-refused", field=where)
+            await refusal(scope, receive, send)
+            return
+        if scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
         verdict = await self._inspect(scope, receive)
@@ -178,7 +139,7 @@ class InputGuard:
                 break
         if bodiless and body:
             return json_only
-        if looks_like_media(body[:16]):
+        if starts_like_media(body):
             return problem(415, "Images are refused", IMAGES_REFUSED, "images-refused")
         try:
             parsed = json.loads(body) if body else None

@@ -1,0 +1,217 @@
+"""Images by content, whatever the wrapping: is a text value an encoded image or binary?
+
+Rule 1 of the domain: no image may enter the system, in any form. A text field, header or
+query value is refused when it carries the bytes of an image, a video or another binary
+file in one of the usual wrappings: base64 / base64url (split by separators or line
+breaks, shifted by a few characters), base32, hex (with or without separators or `0x`),
+percent-encoding, HTML/XML entities, `data:` URIs with or without a media type, raw bytes
+read as latin-1 or Windows-1252 text (mojibake), and wrappings nested in one another. The
+signatures are those of the `filetype` library (images, videos, audio) where the decoded
+bytes start, plus the distinctive ones that can be found anywhere in decoded bytes.
+Ordinary words in French or English, names with accents, references and seal numbers
+pass: a test runs a corpus of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import re
+from urllib.parse import unquote_to_bytes
+
+import filetype
+
+# Signatures that only binary data carries (a byte no text has, or a header followed by
+# binary): searched anywhere in bytes decoded from a wrapping.
+_BINARY_SIGNATURES = re.compile(
+    rb"\x89PNG\r\n\x1a\n|\x89PNG|\xff\xd8\xff[\xc0-\xfe]|GIF8[79]a[\x00-\x08\x0e-\x1f\x7f-\xff]"
+    rb"|RIFF.{4}(?:WEBP|AVI |WAVE)|\x00\x00\x00[\x00-\x40]ftyp|II\*\x00|MM\x00\*"
+    rb"|\x1aE\xdf\xa3|\x00\x00\x01[\x00\xb3\xba]|\x00\x00\x02\x00\x01\x00|BM.{4}\x00\x00\x00\x00"
+    rb"|%PDF-\d|\x8aMNG|\x00\x00\x00\x0cjP  |8BPS\x00\x01",
+    re.DOTALL,
+)
+_JPEG_TEXT = ("JFIF", "Exif")  # what JPEG headers hold after their first bytes
+
+# A data: URI, with or without a media type or parameters (`data:,`, `data:;base64,`).
+_DATA_URI = re.compile(r"data:[a-z0-9.+/-]*(?:;[a-z0-9=.+-]*)*,", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{80,}={0,2}")
+_BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/_=-]+")
+_B64_LINE = re.compile(r"^[A-Za-z0-9+/_-]{40,}={0,2}$")
+# Base32 letters in groups (a separator every few characters is allowed).
+_BASE32_RUN = re.compile(r"[A-Z2-7]{2,}(?:[\s.,;:|/_-]*[A-Z2-7]{2,}){3,}={0,6}")
+# Hex bytes, with or without separators or 0x / \x prefixes: four bytes or more.
+_HEX_RUN = re.compile(r"(?:(?:0x|\\x)?[0-9a-fA-F]{2}[\s,:;|.-]*){4,}")
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]{2}")
+_PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
+_NUMERIC_ENTITY = re.compile(r"&#([xX][0-9a-fA-F]{1,6}|[0-9]{1,7});?")
+_ENTITY = re.compile(r"&(?:#[0-9]+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});?")
+
+MAX_DEPTH = 3  # wrappings inside wrappings, e.g. base64 inside percent-encoding
+LONG_HEX_BYTES = 48  # a hex run this long is a blob, not a reference
+
+
+def starts_like_media(data: bytes) -> bool:
+    """True when `data` starts like an image, a video or audio (the filetype library)."""
+    head = data[:262]
+    if len(head) < 4:
+        return False
+    kind = filetype.guess(head)
+    if kind is not None and kind.mime.split("/")[0] in ("image", "video", "audio"):
+        return True
+    return bool(_BINARY_SIGNATURES.match(head))
+
+
+def _binary_inside(data: bytes) -> bool:
+    """True when decoded bytes hold a signature only binary files carry, anywhere."""
+    return bool(_BINARY_SIGNATURES.search(data)) or starts_like_media(data)
+
+
+def _not_words(data: bytes) -> bool:
+    """True when decoded bytes are not text: invalid UTF-8, or control characters."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return bool(_CONTROL.search(text))
+
+
+def _b64decode(text: str) -> bytes | None:
+    text = text.rstrip("=").replace("-", "+").replace("_", "/")
+    text = text[: len(text) - len(text) % 4 if len(text) % 4 != 1 else len(text) - 1]
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _base64_streams(value: str) -> list[bytes]:
+    """What the value's base64 characters decode to once every separator is taken out, at
+    each of the four character offsets (a split or shifted encoding lines up at one)."""
+    url = re.sub(r"[^A-Za-z0-9_-]", "", value).replace("-", "+").replace("_", "/")
+    standard = re.sub(r"[^A-Za-z0-9+/]", "", value)
+    streams = []
+    for letters in {url, standard}:
+        for offset in range(4):
+            decoded = _b64decode(letters[offset:])
+            if decoded:
+                streams.append(decoded)
+    return streams
+
+
+def _base64_reason(value: str, words: bool, depth: int) -> str | None:
+    for run in _BASE64_RUN.findall(value):
+        decoded = _b64decode(run)
+        if words or decoded is None or _not_words(decoded):
+            return "a base64-encoded blob"
+    if any(_binary_inside(stream) for stream in _base64_streams(value)):
+        return "base64-encoded image data"
+    for token in _BASE64_TOKEN.findall(value):
+        for offset in range(4):  # a token may start with a character or three of words
+            decoded = _b64decode(token[offset:])
+            if decoded is None:
+                continue
+            if starts_like_media(decoded):
+                return "base64-encoded image data"
+            if depth < MAX_DEPTH and not _not_words(decoded):
+                inner = refused_text(decoded.decode("utf-8"), words=words, depth=depth + 1)
+                if inner:
+                    return f"{inner}, base64-encoded"
+    lines = [line.strip() for line in value.splitlines() if line.strip()]
+    if words and sum(1 for line in lines if _B64_LINE.match(line)) >= 2:
+        return "a base64-encoded blob split in lines"
+    return None
+
+
+def _base32_reason(value: str) -> str | None:
+    for run in _BASE32_RUN.findall(value):
+        letters = re.sub(r"[^A-Z2-7]", "", run)
+        if len(letters) < 13:
+            continue
+        letters = letters[: len(letters) - len(letters) % 8]
+        try:
+            decoded = base64.b32decode(letters)
+        except (binascii.Error, ValueError):
+            continue
+        if starts_like_media(decoded):
+            return "base32-encoded image data"
+    return None
+
+
+def _hex_reason(value: str, words: bool) -> str | None:
+    for match in _HEX_RUN.finditer(value):
+        run = match.group(0)
+        decoded = bytes.fromhex("".join(_HEX_DIGITS.findall(re.sub(r"0x|\\x", "", run))))
+        if _binary_inside(decoded):
+            return "hex-encoded image data"
+        if words and len(decoded) >= LONG_HEX_BYTES:
+            return "a hex-encoded blob"
+    return None
+
+
+def _mojibake_reason(value: str) -> str | None:
+    """Raw bytes read as latin-1 or Windows-1252 characters (`ÿØÿà`, `‰PNG`)."""
+    if all(ord(c) < 0x80 for c in value):
+        return None
+    for codec in ("latin-1", "cp1252"):
+        data = value.encode(codec, errors="replace")
+        if _BINARY_SIGNATURES.search(data):
+            return "image bytes written as text"
+        if b"\xff\xd8\xff" in data and any(t in value for t in _JPEG_TEXT):
+            return "image bytes written as text"
+    return None
+
+
+def _decoded_layers(value: str) -> list[tuple[str, bytes]]:
+    """What the value decodes to under the wrappings that change it: (name, bytes)."""
+    layers = []
+    if _PERCENT.search(value):
+        layers.append(("percent-encoded", unquote_to_bytes(value)))
+    if _ENTITY.search(value):
+        # Numeric references as the bytes they number (html.unescape would map &#137; to
+        # U+2030 and &#0; to U+FFFD, hiding the bytes); named ones as their characters.
+        as_bytes = _NUMERIC_ENTITY.sub(lambda m: chr(_entity_byte(m.group(1))), value)
+        layers.append(("entity-encoded", as_bytes.encode("latin-1", errors="replace")))
+        layers.append(("entity-encoded", html.unescape(value).encode("utf-8")))
+    return layers
+
+
+def _entity_byte(number: str) -> int:
+    code = int(number[1:], 16) if number[:1] in "xX" else int(number)
+    return code if code < 256 else ord("?")
+
+
+def refused_text(value: str, *, words: bool = True, depth: int = 0) -> str | None:
+    """Why a text value is refused (None: it passes).
+
+    `words`: the value is meant for words (a field of a body), so a long run of base64 or
+    hex is refused as a blob whatever it decodes to; a header or query value (a cursor, a
+    trace id) is refused only when what it decodes to is binary.
+    """
+    if _DATA_URI.search(value):
+        return "a data: URI"
+    if _CONTROL.search(value):
+        return "binary (control) characters"
+    reason = (
+        _base64_reason(value, words, depth)
+        or _hex_reason(value, words)
+        or _base32_reason(value)
+        or _mojibake_reason(value)
+    )
+    if reason:
+        return reason
+    for name, data in _decoded_layers(value):
+        if _binary_inside(data):
+            return f"{name} image data"
+        if name == "percent-encoded" and len(_PERCENT.findall(value)) >= 3 and _not_words(data):
+            return "percent-encoded binary data"
+        if depth < MAX_DEPTH:
+            inner = refused_text(
+                data.decode("utf-8", errors="replace"), words=words, depth=depth + 1
+            )
+            if inner:
+                return f"{inner}, {name}"
+    return None
