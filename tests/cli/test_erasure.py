@@ -14,7 +14,8 @@ import pytest
 from nats.aio.client import Client
 from sexto_devstack.nats_server import NatsServer
 from sexto_events.catalogue.legal import ErasureReason
-from sexto_events.model import CaseRef
+from sexto_events.catalogue.notification import RecipientKind, RecipientRegistered
+from sexto_events.model import CaseRef, NewEvent
 from sexto_events.personal import KeyVault
 from sexto_events.principal import Principal, Role
 from sexto_events.store import EventStore
@@ -302,3 +303,44 @@ async def test_a_hold_goes_on_a_broken_case_and_retention_reports_it_and_goes_on
     assert command.exit_code == 1, command.output
     assert "chain_broken" in command.stdout
     assert "would_erase" in command.stdout
+
+
+async def test_a_student_is_shredded_with_their_parents_address(
+    cli: Cli, store: EventStore, vault: KeyVault, new_case: NewCase, tmp_path: Path
+) -> None:
+    case = new_case()
+    await write_case(store, case, name=invented_name())
+    parents = [
+        RecipientRegistered(recipient_ref=ref, kind=RecipientKind.PARENT, student_ref=student,
+                            email=f"{ref}.parent@example.org")
+        for ref, student in (("rcp-1", "stu-1"), ("rcp-2", "stu-1"), ("rcp-9", "stu-9"))
+    ]  # fmt: skip
+    version = (await store.load(case)).version
+    await store.append(case, [NewEvent(p, "intervener-7", "intervener") for p in parents], version)
+    student = f"student:{case.case_id}:stu-1"
+    family = [f"recipient:{case.case_id}:rcp-1", f"recipient:{case.case_id}:rcp-2"]
+    other_parent = f"recipient:{case.case_id}:rcp-9"
+
+    shredded = await cli("shred", student, "--reason", "erasure_request", role="admin")
+    again = await cli("shred", student, "--reason", "erasure_request", role="admin")
+    exported = await cli("export", case.case_id, "--out", str(tmp_path / "bundle"))
+
+    assert shredded.exit_code == 0, shredded.output
+    assert ", ".join(family) in " ".join(shredded.output.split())
+    assert again.exit_code == 0, again.output
+    assert await vault.keys_for_reading([student, *family]) == {}
+    assert other_parent in await vault.keys_for_reading([other_parent])  # not their parent
+    assert exported.exit_code == 0, exported.output
+    rows = [json.loads(line) for line in (tmp_path / "bundle" / "personal-data.jsonl")
+            .read_text().splitlines()]  # fmt: skip
+    of_family = [r for r in rows if r["subject_key"] in (student, *family)]
+    assert len(of_family) == 3  # the student's name, two parents' addresses
+    assert all(r.get("erased") is True and "value" not in r for r in of_family)
+    text = bundle_text(tmp_path / "bundle")
+    assert "rcp-1.parent@example.org" not in text
+    assert "rcp-2.parent@example.org" not in text
+    assert "rcp-9.parent@example.org" in text
+    recorded = [json.loads(m.body) for m in await store.read_raw(case)]
+    erased = [r["data"]["subject_key"] for r in recorded
+              if r["type"] == "org.sexto.legal.subject_shredded.v1"]  # fmt: skip
+    assert erased == [student, *family]  # recorded once, in one append, before the keys went

@@ -8,7 +8,7 @@ record is evidence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from nats.aio.client import Client
@@ -20,7 +20,7 @@ from sexto_events.personal import KeyVault
 from sexto_events.principal import Principal
 from sexto_events.store import EventStore
 
-from sexto_legal.data_subjects import SUBJECT_KEY, sealed_subjects
+from sexto_legal.data_subjects import SUBJECT_KEY, family_of, sealed_subjects
 from sexto_legal.erasure_records import trusted_erasures
 from sexto_legal.holds import under_hold
 from sexto_legal.locate import locate_case
@@ -49,6 +49,8 @@ class ShredOutcome:
     subject_key: str
     key_existed: bool
     finished_earlier_erasure: bool = False
+    # Erased with the subject: a student's parents registered as recipients on the case.
+    family: tuple[str, ...] = ()
 
 
 def _checked_erasable(case: CaseRef, found: StoredCase) -> None:
@@ -91,18 +93,21 @@ async def shred_subject(
     kind, case_id = parsed.group(1), parsed.group(2)
     case = await locate_case(nc, store.spec, case_id)
 
-    # What the last decision found: the outcome, and whether the key still has to go.
+    # What the last decision found: the outcome, and the keys to delete once on record.
     verdict: list[ShredOutcome] = []
 
     async def decide(_: None, found: StoredCase) -> list[NewEvent]:
         verdict.clear()
-        if subject_key not in sealed_subjects(found.raws):
+        sealed = sealed_subjects(found.raws)
+        if subject_key not in sealed:
             raise UnknownSubject(f"no personal data of {subject_key} in case {case.case_id}")
-        if subject_key in trusted_erasures(found):
+        family = tuple(sorted(k for k in family_of(found.raws, subject_key) if k in sealed))
+        erased = trusted_erasures(found)
+        if subject_key in erased:
             # Decided and recorded before: finish it (a crash may have come in between). A
             # record after a break in the chain is not trusted: refused below as broken.
-            existed = bool(await vault.keys_for_reading([subject_key]))
-            verdict.append(ShredOutcome(case, subject_key, existed, finished_earlier_erasure=True))
+            done = tuple(k for k in family if k in erased)
+            verdict.append(ShredOutcome(case, subject_key, False, True, done))
             return []
         _checked_erasable(case, found)
         closed = any(kind_of(raw) == CASE_CLOSED for raw in found.raws)
@@ -111,12 +116,18 @@ async def shred_subject(
                 f"case {case.case_id} is open: erasing {subject_key} makes every later write "
                 "of personal data to the case fail; close the case first, or pass --force"
             )
-        existed = bool(await vault.keys_for_reading([subject_key]))
-        shredded = SubjectShredded(
-            subject_key=subject_key, reason=reason, reference=reference, key_existed=existed
-        )
-        verdict.append(ShredOutcome(case, subject_key, existed))
-        return [NewEvent(shredded, principal.subject, principal.role)]
+        present = await vault.keys_for_reading([subject_key, *family])
+        verdict.append(ShredOutcome(case, subject_key, subject_key in present, family=family))
+        return [  # one atomic append: the student and their family are erased together
+            NewEvent(
+                SubjectShredded(
+                    subject_key=key, reason=reason, reference=reference, key_existed=key in present
+                ),
+                principal.subject,
+                principal.role,
+            )
+            for key in (subject_key, *family)
+        ]
 
     # Read raw: a broken chain is refused with its position, not hidden behind a load error.
     await execute_on(
@@ -124,6 +135,8 @@ async def shred_subject(
     )
     outcome = verdict[0]
     deleted = await vault.shred(subject_key)  # only once the erasure is on record
+    for key in outcome.family:
+        await vault.shred(key)
     if outcome.finished_earlier_erasure:
-        return ShredOutcome(case, subject_key, deleted, finished_earlier_erasure=True)
+        return replace(outcome, key_existed=deleted)
     return outcome

@@ -67,6 +67,8 @@ def shred(
     console.print(
         f"shredded {subject} in case {outcome.case.case_id} ({gone}); recorded on the case"
     )
+    if outcome.family:
+        console.print(f"with them, their parents' addresses: {', '.join(outcome.family)}")
 
 
 def legal_hold(
