@@ -46,7 +46,7 @@ _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 def create_ddl(tables: Iterable[Table]) -> list[str]:
-    """CREATE TABLE and CREATE INDEX statements of declared tables, each if missing."""
+    """The DDL of declared tables and their indexes, each created if missing."""
     statements = []
     for table in tables:
         statements.append(str(CreateTable(table, if_not_exists=True).compile(dialect=_DIALECT)))
