@@ -62,10 +62,15 @@ async def runtime_rate(
     await migrate_runtime(dsn, schema)
     projection = CountingProjection(schema)
     consumer = ProjectionConsumer(
-        nc=nc, pool=pool, decoder=decoder, schema=schema, durable=f"bench-{schema}",
-        projection=projection, filter_subject=subject,
+        nc=nc,
+        pool=pool,
+        decoder=decoder,
+        schema=schema,
+        durable=f"bench-{schema}",
+        projection=projection,
+        filter_subject=subject,
         settings=ConsumerSettings(batch=1024, max_ack_pending=20_000),
-    )  # fmt: skip
+    )
     await consumer.setup()
     start = time.perf_counter()
     task = asyncio.create_task(consumer.run())

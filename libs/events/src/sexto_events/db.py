@@ -55,6 +55,11 @@ def create_ddl(tables: Iterable[Table]) -> list[str]:
     return statements
 
 
+def column_names(table: Table) -> str:
+    """A declared table's columns, comma-separated: a query that reads whole rows names them."""
+    return ", ".join(table.columns.keys())
+
+
 async def create_tables(conn: DbConnection, tables: Iterable[Table]) -> None:
     """Create declared tables (a read model) and their indexes if missing."""
     await run_ddl(conn, ";\n".join(create_ddl(tables)))
