@@ -125,6 +125,7 @@ async def rebuild_service(
                     f"stop the {name} service first, then rebuild; --force rebuilds anyway, "
                     "and the running service serves dropped or half-filled tables meanwhile"
                 )
+    # The runtime's tables (a rebuild clears its own rows there) at their head revision.
     await migrate_service(definition, session.settings.database_url)
     rebuilt: list[Rebuilt] = []
     skipped: list[str] = []
@@ -145,7 +146,6 @@ async def rebuild_service(
             filter_subject=f"{source.subject_root}.>",
             settings=ConsumerSettings(batch=1024),
         )
-        await consumer.setup()  # the runtime's tables exist before a first rebuild clears them
         await consumer.rebuild()
         task = asyncio.create_task(consumer.run())
         try:
