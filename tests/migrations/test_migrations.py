@@ -123,6 +123,50 @@ async def tables_in(conn: asyncpg.Connection, schema: str) -> set[str]:
     return {row["table_name"] for row in rows}
 
 
+SCHEMAS = ["sexto_keys", *(definition.name for definition, _ in SERVICES)]
+
+
+async def shape(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Columns, constraints and indexes of every table of ours but the version tables."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        columns = await conn.fetch(
+            "SELECT table_schema, table_name, column_name, data_type, udt_name, is_nullable, "
+            "column_default FROM information_schema.columns WHERE table_schema = ANY($1) "
+            "AND table_name NOT LIKE 'alembic_version%' ORDER BY 1, 2, 3",
+            SCHEMAS,
+        )
+        constraints = await conn.fetch(
+            "SELECT n.nspname, t.relname, c.conname, pg_get_constraintdef(c.oid) "
+            "FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+            "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = ANY($1) "
+            "AND t.relname NOT LIKE 'alembic_version%' ORDER BY 1, 2, 3",
+            SCHEMAS,
+        )
+        indexes = await conn.fetch(
+            "SELECT schemaname, tablename, indexname, indexdef FROM pg_indexes "
+            "WHERE schemaname = ANY($1) AND tablename NOT LIKE 'alembic_version%' "
+            "ORDER BY 1, 2, 3",
+            SCHEMAS,
+        )
+    finally:
+        await conn.close()
+    return {
+        "columns": [tuple(r) for r in columns],
+        "constraints": [tuple(r) for r in constraints],
+        "indexes": [tuple(r) for r in indexes],
+    }
+
+
+async def make_before(conn: asyncpg.Connection) -> None:
+    """A database as the DDL of before made it."""
+    await conn.execute(before.KEYS)
+    for definition, _ in SERVICES:
+        await conn.execute(before.RUNTIME.format(schema=definition.name))
+    await conn.execute(before.INTAKE + before.EVALUATION + before.ESCALATION)
+    await conn.execute(before.NOTIFICATION + before.NOTIFICATION_SCHOOLS)
+
+
 async def versions(conn: asyncpg.Connection) -> dict[str, str]:
     """Each version table and its revision."""
     found = {}
@@ -201,11 +245,7 @@ async def test_migrations_from_a_fresh_database_reach_the_head_when_services_sta
 async def test_a_database_made_before_migrations_upgrades_in_place_keeping_its_rows(
     database: str, conn: asyncpg.Connection, store: EventStore
 ) -> None:
-    await conn.execute(before.KEYS)
-    for definition, _ in SERVICES:
-        await conn.execute(before.RUNTIME.format(schema=definition.name))
-    await conn.execute(before.INTAKE + before.EVALUATION + before.ESCALATION)
-    await conn.execute(before.NOTIFICATION + before.NOTIFICATION_SCHOOLS)
+    await make_before(conn)
     await conn.execute(
         "INSERT INTO sexto_keys.subject_keys (subject, wrapped_key, kek_id) "
         "VALUES ('case:c1', '\\x00'::bytea, 'k1');"
@@ -242,3 +282,18 @@ async def test_a_database_made_before_migrations_upgrades_in_place_keeping_its_r
     for definition, _ in SERVICES:
         for metadata in declared(definition.name):
             assert await differences(database, metadata) == []
+
+
+async def test_a_fresh_start_up_makes_exactly_the_tables_of_before(
+    database: str, conn: asyncpg.Connection, store: EventStore
+) -> None:
+    await make_before(conn)
+    fresh = f"{database}_fresh"
+    await conn.execute(f'CREATE DATABASE "{database.rsplit("/", 1)[1]}_fresh"')
+
+    await start_up(fresh, store)
+
+    # Column for column, constraint for constraint, index for index (partial ones too).
+    made_before = await shape(database)
+    assert all(made_before.values())
+    assert await shape(fresh) == made_before
