@@ -1,4 +1,4 @@
-"""PostgreSQL connection pools and service schemas."""
+"""PostgreSQL connection pools, schema names, and the DDL of declared tables."""
 
 from __future__ import annotations
 
@@ -45,8 +45,7 @@ async def run_ddl(conn: DbConnection, ddl: str) -> None:
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
-def create_ddl(tables: Iterable[Table]) -> list[str]:
-    """The DDL of declared tables and their indexes, each created if missing."""
+def _create_ddl(tables: Iterable[Table]) -> list[str]:
     statements = []
     for table in tables:
         statements.append(str(CreateTable(table, if_not_exists=True).compile(dialect=_DIALECT)))
@@ -62,7 +61,7 @@ def column_names(table: Table) -> str:
 
 async def create_tables(conn: DbConnection, tables: Iterable[Table]) -> None:
     """Create declared tables (a read model) and their indexes if missing."""
-    await run_ddl(conn, ";\n".join(create_ddl(tables)))
+    await run_ddl(conn, ";\n".join(_create_ddl(tables)))
 
 
 async def drop_tables(conn: DbConnection, tables: Iterable[Table]) -> None:
