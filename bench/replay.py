@@ -10,11 +10,17 @@ from typing import Any
 import asyncpg
 from nats.aio.client import Client
 from sexto_events.consumer import ConsumerSettings, ProjectionConsumer, consumer_info
-from sexto_events.db import DbConnection
+from sexto_events.db import DbConnection, create_tables, drop_tables
 from sexto_events.decode import EventDecoder
+from sexto_events.migrate import migrate_runtime
 from sexto_events.model import RecordedEvent
+from sqlalchemy import BigInteger, Column, MetaData, Table, Text
 
 from bench.load import stream_size
+
+PER_TYPE = Table(
+    "per_type", MetaData(), Column("type", Text, primary_key=True), Column("n", BigInteger)
+)
 
 
 class CountingProjection:
@@ -23,19 +29,17 @@ class CountingProjection:
     name = "bench"
 
     def __init__(self, schema: str) -> None:
-        self.schema = schema
+        self.tables = [PER_TYPE.to_metadata(MetaData(), schema=schema)]
         self.seen = 0
 
     async def migrate(self, conn: DbConnection) -> None:
-        await conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {self.schema}.per_type (type text PRIMARY KEY, n bigint)"
-        )
+        await create_tables(conn, self.tables)
 
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         self.seen += 1
 
     async def drop(self, conn: DbConnection) -> None:
-        await conn.execute(f"DROP TABLE IF EXISTS {self.schema}.per_type")
+        await drop_tables(conn, self.tables)
 
 
 async def raw_ordered_rate(nc: Client, subject: str, total: int) -> float:
@@ -51,18 +55,22 @@ async def raw_ordered_rate(nc: Client, subject: str, total: int) -> float:
 
 
 async def runtime_rate(
-    nc: Client, pool: asyncpg.Pool, decoder: EventDecoder, subject: str, total: int
+    nc: Client, pool: asyncpg.Pool, dsn: str, decoder: EventDecoder, subject: str, total: int
 ) -> float:
     """Events/s of a ProjectionConsumer catching up on `total` events from scratch."""
     schema = f"bench_{uuid.uuid4().hex[:8]}"
-    async with pool.acquire() as conn:
-        await conn.execute(f"CREATE SCHEMA {schema}")
+    await migrate_runtime(dsn, schema)
     projection = CountingProjection(schema)
     consumer = ProjectionConsumer(
-        nc=nc, pool=pool, decoder=decoder, schema=schema, durable=f"bench-{schema}",
-        projection=projection, filter_subject=subject,
+        nc=nc,
+        pool=pool,
+        decoder=decoder,
+        schema=schema,
+        durable=f"bench-{schema}",
+        projection=projection,
+        filter_subject=subject,
         settings=ConsumerSettings(batch=1024, max_ack_pending=20_000),
-    )  # fmt: skip
+    )
     await consumer.setup()
     start = time.perf_counter()
     task = asyncio.create_task(consumer.run())
@@ -77,12 +85,12 @@ async def runtime_rate(
 
 
 async def run(
-    nc_raw: Client, nc: Client, pool: asyncpg.Pool, decoder: EventDecoder, subject: str
+    nc_raw: Client, nc: Client, pool: asyncpg.Pool, dsn: str, decoder: EventDecoder, subject: str
 ) -> dict[str, Any]:
     """Both over the same events."""
     total = await stream_size(nc)
     raw = await raw_ordered_rate(nc_raw, subject, total)
-    ours = await runtime_rate(nc, pool, decoder, subject, total)
+    ours = await runtime_rate(nc, pool, dsn, decoder, subject, total)
     return {
         "name": f"replay {total} events through the consumer runtime",
         "unit": "events/s",

@@ -29,6 +29,7 @@ from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_devstack.procs import free_port
 from sexto_events.connection import connect
 from sexto_events.db import create_pool
+from sexto_events.migrate import migrate_keys
 from sexto_events.model import CaseVersion
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.store import EventStore
@@ -77,7 +78,7 @@ async def stack(
     nc_raw = await nats.connect(server.url, pending_size=64 * 1024 * 1024)
     pool = await create_pool(postgres.dsn)
     vault = KeyVault(pool, MASTER_KEY)
-    await vault.migrate()
+    await migrate_keys(postgres.dsn)
     store = EventStore(
         nc, source="sexto/bench", codec=PersonalDataCodec(vault), cache_cases=cache_cases
     )
@@ -148,7 +149,7 @@ async def section_replay(root: Path, postgres: EmbeddedPostgres) -> list[dict[st
         await restart_nats(s, sync_always=False)
         await seed_replay(s.store, cases=int(1000 * SCALE), per_case=50)
         await restart_nats(s, sync_always=True)
-        return [await replay.run(s.nc_raw, s.nc, s.pool, s.store.decoder, "cases.>")]
+        return [await replay.run(s.nc_raw, s.nc, s.pool, postgres.dsn, s.store.decoder, "cases.>")]
 
 
 async def section_legal(root: Path, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:

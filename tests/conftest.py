@@ -16,6 +16,7 @@ from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_devstack.procs import free_port
 from sexto_events.connection import connect
 from sexto_events.db import create_pool
+from sexto_events.migrate import migrate_keys
 from sexto_events.model import CaseRef
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.store import EventStore
@@ -73,10 +74,9 @@ async def pool(postgres: EmbeddedPostgres) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture(scope="session")
-async def vault(pool: asyncpg.Pool) -> KeyVault:
-    key_vault = KeyVault(pool, MASTER_KEY)
-    await key_vault.migrate()
-    return key_vault
+async def vault(pool: asyncpg.Pool, postgres: EmbeddedPostgres) -> KeyVault:
+    await migrate_keys(postgres.dsn)
+    return KeyVault(pool, MASTER_KEY)
 
 
 @pytest.fixture(scope="session")

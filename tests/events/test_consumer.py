@@ -19,6 +19,7 @@ from nats.aio.client import Client
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_events.consumer import ConsumerSettings, ProjectionConsumer, consumer_info
+from sexto_events.migrate import migrate_runtime
 from sexto_events.model import CaseRef, CaseVersion
 from sexto_events.store import EventStore
 
@@ -70,10 +71,9 @@ async def wait_until(predicate: Callable[[], object], timeout: float = 60.0) -> 
 
 
 @pytest.fixture
-async def schema(pool: asyncpg.Pool) -> str:
+async def schema(postgres: EmbeddedPostgres) -> str:
     name = f"t_{uuid.uuid4().hex[:10]}"
-    async with pool.acquire() as conn:
-        await conn.execute(f"CREATE SCHEMA {name}")
+    await migrate_runtime(postgres.dsn, name)
     return name
 
 

@@ -5,8 +5,17 @@ from __future__ import annotations
 import asyncio
 
 from sexto_events.catalogue.intake import NoteAdded
-from sexto_events.db import DbConnection
+from sexto_events.db import DbConnection, create_tables, drop_tables
 from sexto_events.model import RecordedEvent
+from sqlalchemy import ARRAY, BigInteger, Column, Integer, MetaData, Table, Text
+
+EVENT_COUNTS = Table(
+    "event_counts",
+    MetaData(),
+    Column("case_key", Text, primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("seqs", ARRAY(BigInteger), nullable=False),
+)
 
 
 class Poisoned(Exception):
@@ -21,12 +30,10 @@ class EventCounter:
     def __init__(self, schema: str, delay_s: float = 0.0) -> None:
         self.schema = schema
         self.delay_s = delay_s
+        self.tables = [EVENT_COUNTS.to_metadata(MetaData(), schema=schema)]
 
     async def migrate(self, conn: DbConnection) -> None:
-        await conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {self.schema}.event_counts ("
-            "case_key text PRIMARY KEY, n integer NOT NULL, seqs bigint[] NOT NULL)"
-        )
+        await create_tables(conn, self.tables)
 
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         if isinstance(event.data, NoteAdded) and event.data.text == "poison":
@@ -42,4 +49,4 @@ class EventCounter:
         )
 
     async def drop(self, conn: DbConnection) -> None:
-        await conn.execute(f"DROP TABLE IF EXISTS {self.schema}.event_counts")
+        await drop_tables(conn, self.tables)

@@ -23,13 +23,13 @@ from typing import Any
 from sexto_escalation.bootstrap import DEFINITION as ESCALATION
 from sexto_evaluation.bootstrap import DEFINITION as EVALUATION
 from sexto_events.consumer import ConsumerSettings, ProjectionConsumer, consumer_info
-from sexto_events.db import checked_schema, ensure_schema
+from sexto_events.db import checked_schema
 from sexto_events.reactions import Reactor
 from sexto_events.stream import StreamSpec
 from sexto_intake.bootstrap import DEFINITION as INTAKE
 from sexto_legal.scan import stream_state
 from sexto_notification.bootstrap import DEFINITION as NOTIFICATION
-from sexto_service.runtime import ServiceDefinition
+from sexto_service.runtime import ServiceDefinition, migrate_service
 
 from sexto_cli.failures import CliError
 from sexto_cli.session import Session
@@ -125,7 +125,8 @@ async def rebuild_service(
                     f"stop the {name} service first, then rebuild; --force rebuilds anyway, "
                     "and the running service serves dropped or half-filled tables meanwhile"
                 )
-    await ensure_schema(session.pool, schema)
+    # The runtime's tables (a rebuild clears its own rows there) at their head revision.
+    await migrate_service(definition, session.settings.database_url)
     rebuilt: list[Rebuilt] = []
     skipped: list[str] = []
     for projection in definition.projections(session.store):
@@ -145,7 +146,6 @@ async def rebuild_service(
             filter_subject=f"{source.subject_root}.>",
             settings=ConsumerSettings(batch=1024),
         )
-        await consumer.setup()  # the runtime's tables exist before a first rebuild clears them
         await consumer.rebuild()
         task = asyncio.create_task(consumer.run())
         try:

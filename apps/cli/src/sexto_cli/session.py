@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import asyncpg
 from nats.aio.client import Client
+from sexto_events.migrate import migrate_keys
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.principal import Principal
 from sexto_events.settings import EventLogSettings
@@ -69,7 +70,7 @@ async def open_session(
     spec = StreamSpec(log.stream_name, log.subject_root, log.stream_replicas)
     store = EventStore(nc, source=SOURCE, codec=PersonalDataCodec(vault), spec=spec)
     try:
-        await vault.migrate()
+        await migrate_keys(log.database_url)
         yield Session(log, principal, nc, pool, vault, store)
     finally:
         await store.close()

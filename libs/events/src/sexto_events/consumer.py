@@ -28,7 +28,7 @@ from opentelemetry import trace
 from prometheus_client import Counter
 
 from sexto_events.chain import body_matches_hash, compute_hash
-from sexto_events.db import DbConnection, run_ddl
+from sexto_events.db import DbConnection
 from sexto_events.decode import EventDecoder, parse_body
 from sexto_events.errors import EventLogError
 from sexto_events.model import RecordedEvent
@@ -62,43 +62,6 @@ class Projection(Protocol):
 
 class PoisonEvent(EventLogError):
     """An event that cannot be decoded or verified; retried, then dead-lettered."""
-
-
-def runtime_ddl(schema: str) -> str:
-    """The runtime's checkpoint and dead-letter tables in a service schema."""
-    return f"""
-CREATE SCHEMA IF NOT EXISTS {schema};
-CREATE TABLE IF NOT EXISTS {schema}.projection_checkpoints (
-    consumer  text   NOT NULL,
-    case_key  text   NOT NULL,
-    last_seq  bigint NOT NULL,
-    last_hash text   NOT NULL,
-    PRIMARY KEY (consumer, case_key)
-);
-CREATE TABLE IF NOT EXISTS {schema}.projection_positions (
-    consumer text PRIMARY KEY,
-    last_seq bigint NOT NULL
-);
-CREATE TABLE IF NOT EXISTS {schema}.consumer_failures (
-    consumer   text   NOT NULL,
-    stream_seq bigint NOT NULL,
-    failures   integer NOT NULL,
-    PRIMARY KEY (consumer, stream_seq)
-);
-CREATE TABLE IF NOT EXISTS {schema}.dead_letters (
-    id          bigserial PRIMARY KEY,
-    consumer    text NOT NULL,
-    stream_seq  bigint NOT NULL,
-    subject     text NOT NULL,
-    event_id    text,
-    event_type  text,
-    error_type  text NOT NULL,
-    error       text NOT NULL,
-    deliveries  integer NOT NULL,
-    recorded_at timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (consumer, stream_seq)
-);
-"""
 
 
 @dataclass
@@ -162,9 +125,12 @@ class ProjectionConsumer:
         self._stopping = asyncio.Event()
 
     async def setup(self) -> None:
-        """Create the runtime tables, the read model and the durable consumer."""
+        """Create the read model and the durable consumer.
+
+        The runtime's own tables are migrated first by the schema's owner
+        (`sexto_events.migrate.migrate_runtime`).
+        """
         async with self._pool.acquire() as conn:
-            await run_ddl(conn, runtime_ddl(self.schema))
             await self.projection.migrate(conn)
         await self._js.add_consumer(
             self.stream,
@@ -191,8 +157,11 @@ class ProjectionConsumer:
                     if msgs:
                         await self.process(msgs)
                 except Exception as exc:
-                    log.error("consumer round failed", consumer=self.durable,
-                              error_type=type(exc).__name__)  # fmt: skip
+                    log.error(
+                        "consumer round failed",
+                        consumer=self.durable,
+                        error_type=type(exc).__name__,
+                    )
                     await asyncio.sleep(1.0)
         finally:
             with contextlib.suppress(Exception):
@@ -376,7 +345,8 @@ class ProjectionConsumer:
                 failures = 0  # applied already: this was a redelivery that failed to decode
             else:
                 failures = await conn.fetchval(
-                    f"INSERT INTO {self.schema}.consumer_failures AS f VALUES ($1, $2, 1) "
+                    f"INSERT INTO {self.schema}.consumer_failures AS f "
+                    "(consumer, stream_seq, failures) VALUES ($1, $2, 1) "
                     "ON CONFLICT (consumer, stream_seq) DO UPDATE SET failures = f.failures + 1 "
                     "RETURNING failures",
                     self.durable,

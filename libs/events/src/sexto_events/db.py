@@ -1,12 +1,16 @@
-"""PostgreSQL connection pools and service schemas."""
+"""PostgreSQL connection pools, schema names, and the DDL of declared tables."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 
 DbConnection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 """A connection, whether opened directly or borrowed from a pool."""
@@ -38,7 +42,29 @@ async def run_ddl(conn: DbConnection, ddl: str) -> None:
         await conn.execute(ddl)
 
 
-async def ensure_schema(pool: asyncpg.Pool, schema: str) -> None:
-    """Create a service's own schema if missing."""
-    async with pool.acquire() as conn:
-        await run_ddl(conn, f"CREATE SCHEMA IF NOT EXISTS {checked_schema(schema)}")
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def _create_ddl(tables: Iterable[Table]) -> list[str]:
+    statements = []
+    for table in tables:
+        statements.append(str(CreateTable(table, if_not_exists=True).compile(dialect=_DIALECT)))
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            statements.append(str(CreateIndex(index, if_not_exists=True).compile(dialect=_DIALECT)))
+    return statements
+
+
+def column_names(table: Table) -> str:
+    """A declared table's columns, comma-separated: a query that reads whole rows names them."""
+    return ", ".join(table.columns.keys())
+
+
+async def create_tables(conn: DbConnection, tables: Iterable[Table]) -> None:
+    """Create declared tables (a read model) and their indexes if missing."""
+    await run_ddl(conn, ";\n".join(_create_ddl(tables)))
+
+
+async def drop_tables(conn: DbConnection, tables: Iterable[Table]) -> None:
+    """Drop declared tables (a read model about to be rebuilt from the log)."""
+    for table in tables:
+        await conn.execute(str(DropTable(table, if_exists=True).compile(dialect=_DIALECT)))

@@ -1,8 +1,9 @@
 """Personal data in events: sealed with AES-256-GCM under a per-data-subject key.
 
-Keys live in PostgreSQL (schema `sexto_keys`), wrapped (RFC 3394) by a master key from
-settings. Deleting a subject's key is erasure (crypto-shredding): the log keeps its
-ciphertext and still verifies, and the field reads as erased.
+Keys live in PostgreSQL (schema `sexto_keys`, migrated by `sexto_events.migrate`), wrapped
+(RFC 3394) by a master key from settings. Deleting a subject's key is erasure
+(crypto-shredding): the log keeps its ciphertext and still verifies, and the field reads as
+erased.
 """
 
 from __future__ import annotations
@@ -22,26 +23,11 @@ from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 from pydantic import BaseModel
 
 from sexto_events.catalogue.base import ERASED, PersonalSpec, personal_spec
-from sexto_events.db import run_ddl
 from sexto_events.errors import EventLogError, EventSchemaError, SubjectErased
+from sexto_events.tables import KEY_SCHEMA
 
 SEALED_MARK = "$sealed"
 ALGORITHM = "A256GCM"
-KEY_SCHEMA = "sexto_keys"
-
-_DDL = f"""
-CREATE SCHEMA IF NOT EXISTS {KEY_SCHEMA};
-CREATE TABLE IF NOT EXISTS {KEY_SCHEMA}.subject_keys (
-    subject     text PRIMARY KEY,
-    wrapped_key bytea NOT NULL,
-    kek_id      text NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS {KEY_SCHEMA}.shredded_subjects (
-    subject     text PRIMARY KEY,
-    shredded_at timestamptz NOT NULL DEFAULT now()
-);
-"""
 
 
 def _b64(raw: bytes) -> str:
@@ -61,11 +47,6 @@ class KeyVault:
         self._pool = pool
         self._kek = master_key
         self._kek_id = hashlib.sha256(master_key).hexdigest()[:16]
-
-    async def migrate(self) -> None:
-        """Create the key tables if missing."""
-        async with self._pool.acquire() as conn:
-            await run_ddl(conn, _DDL)
 
     async def keys_for_writing(self, subjects: Iterable[str]) -> dict[str, bytes]:
         """Each subject's key, created on first use; refuses subjects already shredded."""

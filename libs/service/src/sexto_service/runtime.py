@@ -15,7 +15,8 @@ from fastapi import APIRouter, FastAPI
 from nats.aio.client import Client
 from sexto_events.connection import connect
 from sexto_events.consumer import ConsumerSettings, Projection, ProjectionConsumer
-from sexto_events.db import checked_schema, create_pool, ensure_schema
+from sexto_events.db import checked_schema, create_pool
+from sexto_events.migrate import migrate_keys, migrate_runtime, upgrade
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.settings import EventLogSettings
 from sexto_events.store import EventStore
@@ -61,20 +62,31 @@ class ServiceDefinition:
     streams: Sequence[StreamSpec] = ()
     # Service-specific set-up: tables of its own, exception handlers.
     on_start: Callable[[ServiceRuntime], Awaitable[None]] | None = None
+    # Alembic scripts (`package:folder`) of the service's tables not derived from the log.
+    migrations: str | None = None
+
+
+async def migrate_service(definition: ServiceDefinition, dsn: str) -> None:
+    """The tables not derived from the log at their head revision: the personal-data keys,
+    the consumer runtime's in the service's schema, and the service's own if it has any."""
+    schema = checked_schema(definition.name)
+    await migrate_keys(dsn)
+    await migrate_runtime(dsn, schema)
+    if definition.migrations is not None:
+        await upgrade(dsn, definition.migrations, schema=schema)
 
 
 async def start_runtime(
     definition: ServiceDefinition, settings: EventLogSettings
 ) -> ServiceRuntime:
-    """Connect to NATS and PostgreSQL, check the stream, create the schema, start consumers."""
+    """Connect to NATS and PostgreSQL, check the stream, migrate, start consumers."""
     schema = checked_schema(definition.name)
     nc = await connect(
         settings.nats_url, name=f"sexto-{definition.name}", max_reconnect_attempts=-1
     )
     pool = await create_pool(settings.database_url)
+    await migrate_service(definition, settings.database_url)
     vault = KeyVault(pool, settings.master_key_bytes())
-    await vault.migrate()
-    await ensure_schema(pool, schema)
     spec = StreamSpec(settings.stream_name, settings.subject_root, settings.stream_replicas)
     store = EventStore(
         nc, source=f"sexto/{definition.name}", codec=PersonalDataCodec(vault), spec=spec

@@ -7,12 +7,14 @@ from typing import Any
 
 from sexto_events.catalogue.base import EventData
 from sexto_events.commands import Decided, execute
+from sexto_events.db import column_names
 from sexto_events.model import CaseRef, LoadedCase, NewEvent
 from sexto_events.principal import POLICE_ROLES, CaseScope, Principal, Role, can_see_case
 from sexto_events.refusals import CaseNotFound, Forbidden
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_escalation.domain.workflow import Escalation, evolve
+from sexto_escalation.tables import escalations
 
 
 async def escalated_case(runtime: ServiceRuntime, principal: Principal, case_id: str) -> CaseRef:
@@ -69,7 +71,8 @@ async def queue(
         clauses.append(f"urgency = ${len(args)}")
     async with runtime.pool.acquire() as conn:
         rows = await conn.fetch(
-            f"SELECT * FROM escalation.escalations WHERE {' AND '.join(clauses)} "
+            f"SELECT {column_names(escalations)} FROM escalation.escalations "
+            f"WHERE {' AND '.join(clauses)} "
             "ORDER BY CASE urgency WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, "
             "requested_at",
             *args,

@@ -8,38 +8,11 @@ from sexto_events.catalogue.escalation import (
     KitCollected,
 )
 from sexto_events.catalogue.intake import CaseReported, DeviceSecured
-from sexto_events.db import DbConnection
+from sexto_events.db import DbConnection, create_tables, drop_tables
 from sexto_events.model import RecordedEvent
 
 from sexto_escalation.domain.workflow import queue_status
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS escalation.escalations (
-    case_id      text PRIMARY KEY,
-    territory    text NOT NULL,
-    school_id    text NOT NULL,
-    urgency      text NOT NULL,
-    status       text NOT NULL,
-    requested_at timestamptz NOT NULL,
-    flagged      boolean NOT NULL DEFAULT false,
-    request_event_id text NOT NULL,
-    overdue      text[] NOT NULL DEFAULT '{}',
-    version      bigint NOT NULL
-);
-CREATE TABLE IF NOT EXISTS escalation.case_scope (
-    case_id text PRIMARY KEY, territory text NOT NULL, school_id text NOT NULL
-);
-CREATE TABLE IF NOT EXISTS escalation.custody (
-    case_id     text NOT NULL,
-    seal_number text NOT NULL,
-    secured_by  text,
-    secured_at  timestamptz,
-    handed_to   text,
-    handed_at   timestamptz,
-    seal_state  text NOT NULL,
-    PRIMARY KEY (case_id, seal_number)
-);
-"""
+from sexto_escalation.tables import QUEUE
 
 
 class PoliceQueue:
@@ -48,40 +21,54 @@ class PoliceQueue:
     name = "queue"
 
     async def migrate(self, conn: DbConnection) -> None:
-        await conn.execute(_DDL)
+        await create_tables(conn, QUEUE)
 
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         env, data = event.envelope, event.data
         if isinstance(data, CaseReported):
             await conn.execute(
-                "INSERT INTO escalation.case_scope VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                env.subject, env.territory, data.school_id,
-            )  # fmt: skip
+                "INSERT INTO escalation.case_scope (case_id, territory, school_id) "
+                "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                env.subject,
+                env.territory,
+                data.school_id,
+            )
         elif isinstance(data, DeviceSecured) and data.seal_number:
             await conn.execute(
                 "INSERT INTO escalation.custody (case_id, seal_number, secured_by, secured_at, "
                 "seal_state) VALUES ($1, $2, $3, $4, 'sealed_at_school') ON CONFLICT DO NOTHING",
-                env.subject, data.seal_number, env.actor, env.time_dt,
-            )  # fmt: skip
+                env.subject,
+                data.seal_number,
+                env.actor,
+                env.time_dt,
+            )
         elif isinstance(data, EscalationRequested):
             await conn.execute(
                 "INSERT INTO escalation.escalations (case_id, territory, school_id, urgency, "
                 "status, requested_at, request_event_id, version) "
                 "VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7) ON CONFLICT (case_id) DO NOTHING",
-                env.subject, env.territory, data.school_id, data.urgency, env.time_dt, event.id,
+                env.subject,
+                env.territory,
+                data.school_id,
+                data.urgency,
+                env.time_dt,
+                event.id,
                 event.seq,
-            )  # fmt: skip
+            )
         elif isinstance(data, EscalationOverdue):
             await conn.execute(
                 "UPDATE escalation.escalations SET overdue = array_append(overdue, $2) "
                 "WHERE case_id = $1 AND NOT ($2 = ANY(overdue))",
-                env.subject, data.step,
-            )  # fmt: skip
+                env.subject,
+                data.step,
+            )
         elif (status := queue_status(data)) is not None:
             await conn.execute(
                 "UPDATE escalation.escalations SET status = $2, version = $3 WHERE case_id = $1",
-                env.subject, status, event.seq,
-            )  # fmt: skip
+                env.subject,
+                status,
+                event.seq,
+            )
             if isinstance(data, KitCollected):
                 await self._handover(conn, event, data)
 
@@ -89,8 +76,9 @@ class PoliceQueue:
         env = event.envelope
         await conn.execute(
             "UPDATE escalation.escalations SET flagged = $2 WHERE case_id = $1",
-            env.subject, data.flagged,
-        )  # fmt: skip
+            env.subject,
+            data.flagged,
+        )
         for seal in data.seals:
             state = "intact" if seal.intact else "broken"
             if seal.seal_number in data.unexpected_seals:
@@ -100,16 +88,19 @@ class PoliceQueue:
                 "seal_state) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_id, seal_number) "
                 "DO UPDATE SET handed_to = excluded.handed_to, handed_at = excluded.handed_at, "
                 "seal_state = excluded.seal_state",
-                env.subject, seal.seal_number, data.officer_ref, env.time_dt, state,
-            )  # fmt: skip
+                env.subject,
+                seal.seal_number,
+                data.officer_ref,
+                env.time_dt,
+                state,
+            )
         for missing in data.missing_seals:
             await conn.execute(
                 "UPDATE escalation.custody SET seal_state = 'missing at collection' "
                 "WHERE case_id = $1 AND seal_number = $2",
-                env.subject, missing,
-            )  # fmt: skip
+                env.subject,
+                missing,
+            )
 
     async def drop(self, conn: DbConnection) -> None:
-        await conn.execute(
-            "DROP TABLE IF EXISTS escalation.escalations, escalation.case_scope, escalation.custody"
-        )
+        await drop_tables(conn, QUEUE)

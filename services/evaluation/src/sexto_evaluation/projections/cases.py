@@ -6,21 +6,10 @@ import json
 
 from sexto_events.catalogue.evaluation import AssessmentMade, GridsOpened, GridSubmitted
 from sexto_events.catalogue.intake import CaseReported
-from sexto_events.db import DbConnection
+from sexto_events.db import DbConnection, create_tables, drop_tables
 from sexto_events.model import RecordedEvent
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS evaluation.cases (
-    case_id          text PRIMARY KEY,
-    territory        text NOT NULL,
-    school_id        text NOT NULL,
-    protocol_version text NOT NULL,
-    grids            jsonb NOT NULL DEFAULT '{}'::jsonb,
-    recommendation   text,
-    urgency          text,
-    version          bigint NOT NULL
-);
-"""
+from sexto_evaluation.tables import CASES
 
 
 class EvaluationCases:
@@ -29,7 +18,7 @@ class EvaluationCases:
     name = "cases"
 
     async def migrate(self, conn: DbConnection) -> None:
-        await conn.execute(_DDL)
+        await create_tables(conn, CASES)
 
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         env, data = event.envelope, event.data
@@ -71,4 +60,4 @@ class EvaluationCases:
         )
 
     async def drop(self, conn: DbConnection) -> None:
-        await conn.execute("DROP TABLE IF EXISTS evaluation.cases")
+        await drop_tables(conn, CASES)

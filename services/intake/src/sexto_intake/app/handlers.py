@@ -14,7 +14,7 @@ from sexto_events import recording
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.intake import CaseReported
 from sexto_events.commands import Decided, already_recorded, execute, no_state
-from sexto_events.db import DbConnection
+from sexto_events.db import DbConnection, column_names
 from sexto_events.model import CaseRef, LoadedCase, NewEvent
 from sexto_events.principal import SCHOOL_ROLES, CaseScope, Principal, Role, can_see_case
 from sexto_service.runtime import ServiceRuntime
@@ -31,6 +31,7 @@ from sexto_intake.domain.errors import (
 from sexto_intake.domain.facts import decide_fact
 from sexto_intake.domain.state import CaseState, evolve
 from sexto_intake.projections.directory import DIRECTORY_STREAM
+from sexto_intake.tables import cases
 
 __all__ = ["Forbidden"]
 
@@ -261,7 +262,9 @@ async def case_row(
 ) -> dict[str, Any] | None:
     """The case's read-model row if the caller may see it (None reads as 404)."""
     async with runtime.pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT * FROM intake.cases WHERE case_id = $1", case_id)
+        row = await conn.fetchrow(
+            f"SELECT {column_names(cases)} FROM intake.cases WHERE case_id = $1", case_id
+        )
     if row is None:
         return None
     scope = CaseScope(row["school_id"], row["territory"], row["escalated"])

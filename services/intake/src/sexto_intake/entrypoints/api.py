@@ -17,6 +17,7 @@ from sexto_events.catalogue.directory import (
     TerritoryRegistered,
 )
 from sexto_events.catalogue.intake import CaseReported, StudentInvolved
+from sexto_events.db import column_names
 from sexto_events.model import CaseRef, RecordedEvent
 from sexto_events.personal import has_personal_fields, walk_personal
 from sexto_events.principal import POLICE_ROLES, SCHOOL_ROLES, Principal, Role
@@ -47,6 +48,7 @@ from sexto_intake.entrypoints.schemas import (
     StudentOut,
     TerritoryIn,
 )
+from sexto_intake.tables import cases
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 admin = APIRouter(prefix="/v1/admin", tags=["directory"])
@@ -167,7 +169,7 @@ async def list_cases(
     args.append(limit + 1)
     async with _runtime(request).pool.acquire() as conn:
         rows = await conn.fetch(
-            f"SELECT * FROM intake.cases WHERE {where} "
+            f"SELECT {column_names(cases)} FROM intake.cases WHERE {where} "
             f"ORDER BY reported_at DESC, case_id DESC LIMIT ${len(args)}",
             *args,
         )

@@ -6,27 +6,11 @@ import json
 
 from sexto_events.catalogue.escalation import EscalationRequested
 from sexto_events.catalogue.intake import CaseClosed, CaseReported, StudentAdded
-from sexto_events.db import DbConnection
+from sexto_events.db import DbConnection, create_tables, drop_tables
 from sexto_events.model import RecordedEvent
 
 from sexto_intake.domain.cases import students_summary
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS intake.cases (
-    case_id       text PRIMARY KEY,
-    territory     text NOT NULL,
-    school_id     text NOT NULL,
-    protocol      text NOT NULL,
-    status        text NOT NULL,
-    discovered_at timestamptz NOT NULL,
-    reported_at   timestamptz NOT NULL,
-    reported_by   text NOT NULL,
-    students      jsonb NOT NULL,
-    escalated     boolean NOT NULL DEFAULT false,
-    version       bigint NOT NULL
-);
-CREATE INDEX IF NOT EXISTS cases_school ON intake.cases (school_id, reported_at DESC, case_id);
-"""
+from sexto_intake.tables import CASES
 
 
 class CasesProjection:
@@ -35,7 +19,7 @@ class CasesProjection:
     name = "cases"
 
     async def migrate(self, conn: DbConnection) -> None:
-        await conn.execute(_DDL)
+        await create_tables(conn, CASES)
 
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         env, data = event.envelope, event.data
@@ -78,4 +62,4 @@ class CasesProjection:
         )
 
     async def drop(self, conn: DbConnection) -> None:
-        await conn.execute("DROP TABLE IF EXISTS intake.cases")
+        await drop_tables(conn, CASES)

@@ -11,6 +11,7 @@ import nats.errors
 from sexto_events.catalogue.notification import RecipientRegistered
 from sexto_events.catalogue.registry import CATALOGUE
 from sexto_events.commands import Decided, already_recorded, execute
+from sexto_events.db import column_names
 from sexto_events.model import CaseRef, LoadedCase, NewEvent
 from sexto_events.principal import SCHOOL_ROLES, CaseScope, Principal, Role, can_see_case
 from sexto_events.recording import record_read
@@ -29,6 +30,7 @@ from sexto_notification.domain.recipients import (
     repeat_of,
 )
 from sexto_notification.projections.dispatch import SUBSCRIPTIONS_LOCK
+from sexto_notification.tables import outcomes
 
 SUBSCRIBERS = frozenset({Role.ADMIN, Role.POLICE_DISPATCH, Role.SCHOOL_ADMIN})
 
@@ -52,6 +54,12 @@ def scoped_filter(
             raise Forbidden(f"you may subscribe to school {principal.school_id} only")
         return territory, principal.school_id
     return territory, school_id
+
+
+# What a subscription's owner is shown (never its secrets' plaintext) and what checks use.
+_SUBSCRIPTION_COLUMNS = (
+    "id, url, types, territory, school_id, created_at, previous_until, owner_subject"
+)
 
 
 def _public(row: Any) -> dict[str, Any]:
@@ -148,7 +156,8 @@ async def create_subscription(
 async def _owned(runtime: ServiceRuntime, principal: Principal, sub_id: str) -> Any:
     async with runtime.pool.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT * FROM notification.subscriptions WHERE id = $1 AND deleted_at IS NULL",
+            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM notification.subscriptions "
+            "WHERE id = $1 AND deleted_at IS NULL",
             sub_id,
         )
     if row is None or not (
@@ -164,10 +173,11 @@ async def list_subscriptions(runtime: ServiceRuntime, principal: Principal) -> l
         raise Forbidden("subscriptions are made by police_dispatch, school_admin or admin")
     async with runtime.pool.acquire() as conn:
         rows = await conn.fetch(
-            "SELECT * FROM notification.subscriptions WHERE deleted_at IS NULL "
-            "AND ($1 OR owner_subject = $2) ORDER BY created_at",
-            principal.role is Role.ADMIN, principal.subject,
-        )  # fmt: skip
+            f"SELECT {_SUBSCRIPTION_COLUMNS} FROM notification.subscriptions "
+            "WHERE deleted_at IS NULL AND ($1 OR owner_subject = $2) ORDER BY created_at",
+            principal.role is Role.ADMIN,
+            principal.subject,
+        )
     return [_public(r) for r in rows]
 
 
@@ -212,9 +222,12 @@ async def rotate_secret(
     async with runtime.pool.acquire() as conn:
         row = await conn.fetchrow(
             "UPDATE notification.subscriptions SET previous_secret = secret, "
-            "previous_until = $3, secret = $2 WHERE id = $1 RETURNING *",
-            sub_id, box.seal(sub_id, fresh), until,
-        )  # fmt: skip
+            "previous_until = $3, secret = $2 WHERE id = $1 "
+            f"RETURNING {_SUBSCRIPTION_COLUMNS}",
+            sub_id,
+            box.seal(sub_id, fresh),
+            until,
+        )
     if row is None:
         raise NotFound("no subscription with this id is yours")
     return _public(row) | {"secret": fresh}
@@ -244,8 +257,13 @@ async def list_deliveries(
             "AND ($3::text IS NULL OR case_id = $3) AND ($4 OR (channel = 'webhook' AND "
             "target IN (SELECT id FROM notification.subscriptions WHERE owner_subject = $5))) "
             "ORDER BY created_at DESC, id LIMIT $6",
-            status, subscription, case_id, principal.role is Role.ADMIN, principal.subject, limit,
-        )  # fmt: skip
+            status,
+            subscription,
+            case_id,
+            principal.role is Role.ADMIN,
+            principal.subject,
+            limit,
+        )
     return [dict(r) for r in rows]
 
 
@@ -257,8 +275,10 @@ async def _owned_delivery(runtime: ServiceRuntime, principal: Principal, deliver
             "SELECT 1 FROM notification.deliveries d WHERE id = $1 AND ($2 OR ("
             "channel = 'webhook' AND target IN ("
             "SELECT id FROM notification.subscriptions WHERE owner_subject = $3)))",
-            delivery_id, principal.role is Role.ADMIN, principal.subject,
-        )  # fmt: skip
+            delivery_id,
+            principal.role is Role.ADMIN,
+            principal.subject,
+        )
     if mine is None:
         raise NotFound("no delivery with this id is yours")
 
@@ -279,8 +299,10 @@ async def _move(
             "leased_until = NULL, lease_token = NULL WHERE id = $1 AND status = ANY($3) "
             "AND (leased_until IS NULL OR leased_until < now()) "
             f"RETURNING {_DELIVERY_COLUMNS}",
-            delivery_id, to, list(allowed),
-        )  # fmt: skip
+            delivery_id,
+            to,
+            list(allowed),
+        )
         if row is None:
             current = await conn.fetchrow(
                 "SELECT status, leased_until > now() AS busy FROM notification.deliveries "
@@ -313,7 +335,10 @@ async def cancel_delivery(
 
 async def _case_row(runtime: ServiceRuntime, principal: Principal, case_id: str) -> Any:
     async with runtime.pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT * FROM notification.cases WHERE case_id = $1", case_id)
+        row = await conn.fetchrow(
+            "SELECT territory, school_id, escalated FROM notification.cases WHERE case_id = $1",
+            case_id,
+        )
     if row is None or not can_see_case(
         principal, CaseScope(row["school_id"], row["territory"], row["escalated"])
     ):
@@ -354,11 +379,15 @@ async def case_notifications(
     row = await _case_row(runtime, principal, case_id)
     async with runtime.pool.acquire() as conn:
         rows = await conn.fetch(
-            "SELECT * FROM notification.outcomes WHERE case_id = $1 ORDER BY at, attempt",
+            f"SELECT {column_names(outcomes)} FROM notification.outcomes "
+            "WHERE case_id = $1 ORDER BY at, attempt",
             case_id,
         )
     await record_read(
-        runtime.store, principal, CaseRef(row["territory"], case_id), "notifications",
+        runtime.store,
+        principal,
+        CaseRef(row["territory"], case_id),
+        "notifications",
         "notification",
-    )  # fmt: skip
+    )
     return [dict(r) for r in rows]

@@ -20,13 +20,14 @@ from sexto_events.catalogue.notification import (
     RecipientKind,
     RecipientRegistered,
 )
-from sexto_events.db import DbConnection
+from sexto_events.db import DbConnection, create_tables, drop_tables
 from sexto_events.ids import derived_event_id
 from sexto_events.model import RecordedEvent
 from sexto_events.personal import walk_personal
 from sexto_events.principal import POLICE_ROLES, Role
 
 from sexto_notification.domain.policy import STAFF_STEPS, EventFilter, status_after
+from sexto_notification.tables import DISPATCH
 from sexto_notification.templates import template_name
 
 WAKE_CHANNEL = "sexto_notification_due"
@@ -34,71 +35,6 @@ WAKE_CHANNEL = "sexto_notification_due"
 # transaction) and making a subscription (exclusive): see create_subscription.
 SUBSCRIPTIONS_LOCK = 0x5E7_0001
 WEBHOOK_TEMPLATE = "cloudevents-json/v1"
-
-SUBSCRIPTIONS_DDL = """
-CREATE TABLE IF NOT EXISTS notification.subscriptions (
-    id              text PRIMARY KEY,
-    url             text NOT NULL,
-    types           text[] NOT NULL,
-    territory       text,
-    school_id       text,
-    secret          bytea NOT NULL,
-    previous_secret bytea,
-    previous_until  timestamptz,
-    owner_subject   text NOT NULL,
-    owner_role      text NOT NULL,
-    from_seq        bigint NOT NULL,
-    created_at      timestamptz NOT NULL DEFAULT now(),
-    deleted_at      timestamptz,
-    idempotency_key text
-);
-CREATE UNIQUE INDEX IF NOT EXISTS subscriptions_idempotency
-    ON notification.subscriptions (owner_subject, idempotency_key);
-"""
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS notification.cases (
-    case_id text PRIMARY KEY, territory text NOT NULL, school_id text NOT NULL,
-    protocol text NOT NULL, protocol_version text, escalated boolean NOT NULL DEFAULT false);
-CREATE TABLE IF NOT EXISTS notification.recipients (
-    case_id text NOT NULL, recipient_ref text NOT NULL, kind text NOT NULL,
-    student_ref text, language text, event_id text NOT NULL,
-    PRIMARY KEY (case_id, recipient_ref));
-CREATE TABLE IF NOT EXISTS notification.deliveries (
-    id              text PRIMARY KEY,
-    case_id         text NOT NULL,
-    territory       text NOT NULL,
-    seq             bigint NOT NULL,
-    event_id        text NOT NULL,
-    event_type      text NOT NULL,
-    event_time      timestamptz NOT NULL,
-    correlation_id  text NOT NULL,
-    traceparent     text,
-    channel         text NOT NULL,
-    target          text NOT NULL,
-    recipient_kind  text NOT NULL,
-    template        text NOT NULL,
-    body            text,
-    status          text NOT NULL DEFAULT 'pending',
-    attempts        integer NOT NULL DEFAULT 0,
-    next_attempt_at timestamptz NOT NULL DEFAULT now(),
-    leased_until    timestamptz,
-    lease_token     text,
-    last_error      text,
-    created_at      timestamptz NOT NULL DEFAULT now(),
-    sent_at         timestamptz
-);
-CREATE INDEX IF NOT EXISTS deliveries_heads ON notification.deliveries
-    (channel, target, case_id, seq) WHERE status <> 'sent' AND status <> 'cancelled';
-CREATE INDEX IF NOT EXISTS deliveries_status ON notification.deliveries (status, created_at);
-CREATE TABLE IF NOT EXISTS notification.outcomes (
-    event_id text PRIMARY KEY, case_id text NOT NULL, at timestamptz NOT NULL,
-    delivery_id text NOT NULL, channel text NOT NULL, recipient_ref text NOT NULL,
-    recipient_kind text NOT NULL, template_version text NOT NULL, about_event_id text NOT NULL,
-    about_type text NOT NULL, attempt integer NOT NULL, outcome text NOT NULL,
-    final boolean NOT NULL, detail text NOT NULL);
-CREATE INDEX IF NOT EXISTS outcomes_case ON notification.outcomes (case_id, at);
-"""
 
 ESCALATED_ONLY = frozenset(r.value for r in (*POLICE_ROLES, Role.PROSECUTOR))
 _STAFF = (RecipientKind.INTERVENER.value, RecipientKind.SAFEGUARDING_LEAD.value)
@@ -118,9 +54,11 @@ def webhook_body(event: RecordedEvent) -> str:
     data = event.data
     cls = type(data)
     plain = walk_personal(
-        cls, data.model_dump(mode="json"), event.envelope.subject,
+        cls,
+        data.model_dump(mode="json"),
+        event.envelope.subject,
         lambda _value, _subject, _where: {"withheld": True},
-    )  # fmt: skip
+    )
     body = event.envelope.model_dump(mode="json", exclude_none=True)
     body.pop("prevhash", None)
     body["type"] = cls.type_name()
@@ -138,28 +76,28 @@ class Dispatcher:
     name = "dispatch"
 
     async def migrate(self, conn: DbConnection) -> None:
-        await conn.execute(SUBSCRIPTIONS_DDL + _DDL)
+        await create_tables(conn, DISPATCH)
 
     async def drop(self, conn: DbConnection) -> None:
         # Subscriptions are partners' configuration, not derived from the log; deliveries
         # are the outbox (what is still to send): both are kept. Replaying re-queues nothing,
         # as delivery ids derive from the events. Were the outbox lost, the outcome events
         # replayed here mark again what was sent.
-        await conn.execute(
-            "DROP TABLE IF EXISTS notification.cases, notification.recipients, "
-            "notification.outcomes"
-        )
+        await drop_tables(conn, DISPATCH)
 
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         data = event.data
         case_id = event.envelope.subject
         if isinstance(data, CaseReported):
             await conn.execute(
-                "INSERT INTO notification.cases VALUES ($1, $2, $3, $4, $5, false) "
-                "ON CONFLICT DO NOTHING",
-                case_id, event.envelope.territory, data.school_id, data.protocol.value,
+                "INSERT INTO notification.cases (case_id, territory, school_id, protocol, "
+                "protocol_version) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                case_id,
+                event.envelope.territory,
+                data.school_id,
+                data.protocol.value,
                 event.envelope.protocolversion,
-            )  # fmt: skip
+            )
         elif isinstance(data, EscalationRequested):
             await conn.execute(
                 "UPDATE notification.cases SET escalated = true WHERE case_id = $1", case_id
@@ -170,15 +108,21 @@ class Dispatcher:
         elif isinstance(data, RecipientRegistered):
             await self._registered(event, data, conn)
             return
-        case = await conn.fetchrow("SELECT * FROM notification.cases WHERE case_id = $1", case_id)
+        case = await conn.fetchrow(
+            "SELECT school_id, protocol, protocol_version, escalated FROM notification.cases "
+            "WHERE case_id = $1",
+            case_id,
+        )
         if case is None:
             return  # not a case this service knows (no report on the record)
         await self._webhooks(event, case, conn)
         if _suffix(data) in STAFF_STEPS:
             staff = await conn.fetch(
-                "SELECT * FROM notification.recipients WHERE case_id = $1 AND kind = ANY($2)",
-                case_id, list(_STAFF),
-            )  # fmt: skip
+                "SELECT recipient_ref, kind, language FROM notification.recipients "
+                "WHERE case_id = $1 AND kind = ANY($2)",
+                case_id,
+                list(_STAFF),
+            )
             for recipient in staff:
                 await self._queue_email(event, case, recipient, "staff_step", conn)
 
@@ -207,18 +151,28 @@ class Dispatcher:
     ) -> None:
         case_id = event.envelope.subject
         await conn.execute(
-            "INSERT INTO notification.recipients VALUES ($1, $2, $3, $4, $5, $6) "
-            "ON CONFLICT DO NOTHING",
-            case_id, data.recipient_ref, data.kind.value, data.student_ref,
-            data.language.value if data.language else None, event.id,
-        )  # fmt: skip
+            "INSERT INTO notification.recipients (case_id, recipient_ref, kind, student_ref, "
+            "language, event_id) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            case_id,
+            data.recipient_ref,
+            data.kind.value,
+            data.student_ref,
+            data.language.value if data.language else None,
+            event.id,
+        )
         if data.kind is not RecipientKind.PARENT:
             return
-        case = await conn.fetchrow("SELECT * FROM notification.cases WHERE case_id = $1", case_id)
+        case = await conn.fetchrow(
+            "SELECT school_id, protocol, protocol_version, escalated FROM notification.cases "
+            "WHERE case_id = $1",
+            case_id,
+        )
         recipient = await conn.fetchrow(
-            "SELECT * FROM notification.recipients WHERE case_id = $1 AND recipient_ref = $2",
-            case_id, data.recipient_ref,
-        )  # fmt: skip
+            "SELECT recipient_ref, kind, language FROM notification.recipients "
+            "WHERE case_id = $1 AND recipient_ref = $2",
+            case_id,
+            data.recipient_ref,
+        )
         if case is not None and recipient is not None:
             await self._queue_email(event, case, recipient, "parents", conn)
 
@@ -253,11 +207,21 @@ class Dispatcher:
             "recipient_kind, template, body) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
             "ON CONFLICT DO NOTHING RETURNING 1",
-            delivery_id(event.id, channel, target), event.envelope.subject,
-            event.envelope.territory, event.seq, event.id, _suffix(event.data),
-            event.envelope.time_dt, event.envelope.correlationid, event.envelope.traceparent,
-            channel.value, target, kind, template, body,
-        )  # fmt: skip
+            delivery_id(event.id, channel, target),
+            event.envelope.subject,
+            event.envelope.territory,
+            event.seq,
+            event.id,
+            _suffix(event.data),
+            event.envelope.time_dt,
+            event.envelope.correlationid,
+            event.envelope.traceparent,
+            channel.value,
+            target,
+            kind,
+            template,
+            body,
+        )
         if inserted:
             # Delivered to listeners when this transaction commits: the sender wakes at once.
             await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
@@ -266,14 +230,26 @@ class Dispatcher:
         self, event: RecordedEvent, data: DeliveryAttempted, conn: DbConnection
     ) -> None:
         await conn.execute(
-            "INSERT INTO notification.outcomes VALUES "
-            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
+            "INSERT INTO notification.outcomes (event_id, case_id, at, delivery_id, channel, "
+            "recipient_ref, recipient_kind, template_version, about_event_id, about_type, "
+            "attempt, outcome, final, detail) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
             "ON CONFLICT DO NOTHING",
-            event.id, event.envelope.subject, event.envelope.time_dt, data.delivery_id,
-            data.channel.value, data.recipient_ref, data.recipient_kind, data.template_version,
-            data.about_event_id, data.about_type, data.attempt, data.outcome.value, data.final,
+            event.id,
+            event.envelope.subject,
+            event.envelope.time_dt,
+            data.delivery_id,
+            data.channel.value,
+            data.recipient_ref,
+            data.recipient_kind,
+            data.template_version,
+            data.about_event_id,
+            data.about_type,
+            data.attempt,
+            data.outcome.value,
+            data.final,
             data.detail,
-        )  # fmt: skip
+        )
         # The record is the truth: a rebuilt deliveries table learns here what was sent. A
         # row that already knows this attempt (the sender wrote it, or a retry was asked
         # for since) is left alone.
@@ -283,5 +259,8 @@ class Dispatcher:
             "UPDATE notification.deliveries SET attempts = $2, status = COALESCE($3, status), "
             "sent_at = CASE WHEN $3 = 'sent' THEN $4 ELSE sent_at END "
             "WHERE id = $1 AND attempts < $2 AND status <> 'cancelled'",
-            data.delivery_id, data.attempt, status, event.envelope.time_dt,
-        )  # fmt: skip
+            data.delivery_id,
+            data.attempt,
+            status,
+            event.envelope.time_dt,
+        )

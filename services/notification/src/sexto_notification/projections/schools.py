@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from sexto_events.catalogue.directory import SchoolRegistered
-from sexto_events.db import DbConnection
+from sexto_events.db import DbConnection, create_tables, drop_tables
 from sexto_events.model import RecordedEvent
 from sexto_events.stream import StreamSpec
 
+from sexto_notification.tables import SCHOOLS
+
 # The same stream the intake service keeps the directory on (it is the writer).
 DIRECTORY_STREAM = StreamSpec(name="DIRECTORY", subject_root="directory")
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS notification.schools (
-    school_id text PRIMARY KEY, name text NOT NULL, territory text NOT NULL,
-    language text NOT NULL);
-"""
 
 
 class Schools:
@@ -24,13 +20,14 @@ class Schools:
     stream = DIRECTORY_STREAM
 
     async def migrate(self, conn: DbConnection) -> None:
-        await conn.execute(_DDL)
+        await create_tables(conn, SCHOOLS)
 
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         data = event.data
         if isinstance(data, SchoolRegistered):
             await conn.execute(
-                "INSERT INTO notification.schools VALUES ($1, $2, $3, $4) "
+                "INSERT INTO notification.schools (school_id, name, territory, language) "
+                "VALUES ($1, $2, $3, $4) "
                 "ON CONFLICT (school_id) DO UPDATE SET name = $2, territory = $3, language = $4",
                 data.school_id,
                 data.name,
@@ -39,4 +36,4 @@ class Schools:
             )
 
     async def drop(self, conn: DbConnection) -> None:
-        await conn.execute("DROP TABLE IF EXISTS notification.schools")
+        await drop_tables(conn, SCHOOLS)

@@ -29,6 +29,7 @@ from sexto_events.catalogue.notification import (
     RecipientRegistered,
 )
 from sexto_events.commands import append_once
+from sexto_events.db import column_names
 from sexto_events.errors import EventLogError
 from sexto_events.ids import derived_event_id
 from sexto_events.model import CaseRef, NewEvent, RecordedEvent
@@ -48,6 +49,7 @@ from sexto_notification.domain.policy import (
     status_after,
 )
 from sexto_notification.projections.dispatch import WAKE_CHANNEL
+from sexto_notification.tables import deliveries
 from sexto_notification.templates import UnknownTemplate, render
 
 log = structlog.get_logger("sexto.notification")
@@ -79,12 +81,12 @@ ORDER BY next_attempt_at
 LIMIT $1
 """
 
-_CLAIM = """
+_CLAIM = f"""
 UPDATE notification.deliveries
 SET leased_until = now() + make_interval(secs => $2), lease_token = gen_random_uuid()::text
 WHERE id = ANY($1::text[]) AND status = 'pending' AND next_attempt_at <= now()
   AND (leased_until IS NULL OR leased_until < now())
-RETURNING *
+RETURNING {column_names(deliveries)}
 """
 
 
@@ -205,9 +207,12 @@ class Sender:
                     "UPDATE notification.deliveries SET status = $3, last_error = $4, "
                     "next_attempt_at = $5, leased_until = NULL, lease_token = NULL "
                     "WHERE id = $1 AND lease_token = $2 AND status = 'pending'",
-                    row["id"], row["lease_token"], status, reason,
+                    row["id"],
+                    row["lease_token"],
+                    status,
+                    reason,
                     datetime.now(UTC) + timedelta(seconds=delay),
-                )  # fmt: skip
+                )
 
     async def _known(self, row: dict[str, Any], events: list[RecordedEvent]) -> bool:
         """True (and the row brought up to date) when the record holds a later attempt than
@@ -240,15 +245,19 @@ class Sender:
                 "next_attempt_at = $5, leased_until = NULL, lease_token = NULL, "
                 "last_error = $6, sent_at = CASE WHEN $4 = 'sent' THEN now() ELSE sent_at END "
                 "WHERE id = $1 AND lease_token = $2 AND status <> 'cancelled'",
-                row["id"], row["lease_token"], recorded.attempt, status,
+                row["id"],
+                row["lease_token"],
+                recorded.attempt,
+                status,
                 datetime.now(UTC) + timedelta(seconds=delay),
                 None if status == "sent" else recorded.detail,
-            )  # fmt: skip
+            )
 
     async def _webhook(self, row: dict[str, Any]) -> tuple[str, AttemptResult] | None:
         async with self.runtime.pool.acquire() as conn:
             sub = await conn.fetchrow(
-                "SELECT * FROM notification.subscriptions WHERE id = $1 AND deleted_at IS NULL",
+                "SELECT id, url, secret, previous_secret, previous_until "
+                "FROM notification.subscriptions WHERE id = $1 AND deleted_at IS NULL",
                 row["target"],
             )
             if sub is None:  # unsubscribed since: nothing to send, nothing to tell
@@ -277,9 +286,11 @@ class Sender:
         }
         try:
             response = await self.http.post(
-                sub["url"], content=body.encode(), headers=headers,
+                sub["url"],
+                content=body.encode(),
+                headers=headers,
                 timeout=self.settings.request_timeout_s,
-            )  # fmt: skip
+            )
         except httpx.TimeoutException:
             return row["template"], AttemptResult(False, "timeout")
         except httpx.HTTPError as exc:
@@ -367,6 +378,11 @@ class Sender:
                 (datetime.now(UTC) - row["event_time"]).total_seconds()
             )
         log.info(
-            "delivery attempt", delivery=row["id"], channel=row["channel"], attempt=attempt,
-            outcome=outcome.outcome.value, final=final, detail=result.detail,
-        )  # fmt: skip
+            "delivery attempt",
+            delivery=row["id"],
+            channel=row["channel"],
+            attempt=attempt,
+            outcome=outcome.outcome.value,
+            final=final,
+            detail=result.detail,
+        )
