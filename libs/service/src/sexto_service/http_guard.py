@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi.responses import JSONResponse
+from sexto_events import messages
 
-from sexto_service.problems import problem
+from sexto_service.problems import language_of, problem
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -27,11 +28,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 MAX_BODY = 64 * 1024
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 MEDIA_TYPES = ("image/", "video/", "audio/", "multipart/", "application/octet-stream")
-
-IMAGES_REFUSED = (
-    "images, videos and any binary or encoded content must never be sent: describe the "
-    "content in words (nature of the content) and send JSON text only"
-)
 
 _DATA_URI = re.compile(r"data:[a-z0-9.+-]+/[a-z0-9.+-]+[;,]", re.IGNORECASE)
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{80,}={0,2}")
@@ -145,12 +141,13 @@ class InputGuard:
         """The body if it may pass, else the problem response refusing it."""
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        language = language_of(headers.get("accept-language"))
+        images_refused = problem(
+            415, "images-refused", messages.Message("images-refused"), language
+        )
         if content_type.startswith(MEDIA_TYPES):
-            return problem(415, "Images are refused", IMAGES_REFUSED, "images-refused")
-        json_only = problem(
-            415, "JSON only", "send the body as JSON with Content-Type: application/json",
-            "json-only",
-        )  # fmt: skip
+            return images_refused
+        json_only = problem(415, "json-only", messages.Message("json-only"), language)
         # A command without a body (e.g. POST .../retry) needs no content type.
         bodiless = content_type == "" and headers.get("content-length", "0") == "0"
         if (
@@ -160,10 +157,7 @@ class InputGuard:
         ):
             return json_only
         too_large = problem(
-            413,
-            "Body too large",
-            f"the body is over {self.max_body} bytes: send facts in words, briefly",
-            "too-large",
+            413, "too-large", messages.Message("too-large", limit=self.max_body), language
         )
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body:
@@ -179,17 +173,17 @@ class InputGuard:
         if bodiless and body:
             return json_only
         if looks_like_media(body[:16]):
-            return problem(415, "Images are refused", IMAGES_REFUSED, "images-refused")
+            return images_refused
         try:
             parsed = json.loads(body) if body else None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            detail = f"the body is not valid JSON (at character {getattr(exc, 'pos', 0)})"
-            return problem(400, "Malformed JSON", detail, "malformed-json")
+            detail = messages.Message("malformed-json", position=getattr(exc, "pos", 0))
+            return problem(400, "malformed-json", detail, language)
         found = find_refused(parsed)
         if found:
             where, reason = found
-            detail = f"{where} holds {reason}: {IMAGES_REFUSED}"
-            return problem(422, "Images are refused", detail, "images-refused", field=where)
+            detail = messages.Message("images-refused-at", where=where, reason=reason)
+            return problem(422, "images-refused", detail, language, field=where)
         return body
 
 

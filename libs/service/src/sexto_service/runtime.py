@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from nats.aio.client import Client
 from sexto_events.connection import connect
 from sexto_events.consumer import ConsumerSettings, Projection, ProjectionConsumer
@@ -21,6 +22,7 @@ from sexto_events.settings import EventLogSettings
 from sexto_events.store import EventStore
 from sexto_events.stream import StreamSpec
 
+from sexto_service import idempotency
 from sexto_service.auth.tokens import AuthSettings, TokenVerifier
 from sexto_service.health import Check, health_router
 from sexto_service.http_guard import InputGuard
@@ -75,6 +77,7 @@ async def start_runtime(
     vault = KeyVault(pool, settings.master_key_bytes())
     await vault.migrate()
     await ensure_schema(pool, schema)
+    await idempotency.migrate(pool, schema)
     spec = StreamSpec(settings.stream_name, settings.subject_root, settings.stream_replicas)
     store = EventStore(
         nc, source=f"sexto/{definition.name}", codec=PersonalDataCodec(vault), spec=spec
@@ -198,5 +201,16 @@ def build_app(
     app.include_router(health_router(lambda: readiness_checks(app)))
     for router in definition.routers:
         app.include_router(router)
+    for route in app.routes:
+        # One Idempotency-Key mechanism for every write: a router made without it is a bug.
+        if (
+            isinstance(route, APIRoute)
+            and (route.methods or set()) & idempotency.WRITE_METHODS
+            and not isinstance(route, idempotency.IdempotentRoute)
+        ):
+            raise TypeError(
+                f"{sorted(route.methods or ())} {route.path}: make its router with "
+                "route_class=IdempotentRoute (sexto_service.idempotency)"
+            )
     document_problems(app)
     return app

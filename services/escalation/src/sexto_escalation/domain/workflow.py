@@ -23,6 +23,7 @@ from sexto_events.catalogue.escalation import (
     SealCheck,
 )
 from sexto_events.catalogue.intake import CaseReported, DeviceSecured, StudentAdded
+from sexto_events.messages import Message
 from sexto_events.model import RecordedEvent
 from sexto_events.refusals import IllegalStep
 
@@ -138,7 +139,7 @@ def _require(state: Escalation, step: Step, what: str) -> None:
     allowed = state.allowed()
     if step not in allowed:
         raise IllegalStep(
-            f"{what} is not allowed now (the escalation is at '{state.status}')",
+            Message("step-not-allowed", step=what, status=state.status),
             [s.value for s in allowed],
         )
 
@@ -183,12 +184,12 @@ def decide(state: Escalation, student_ref: str, decision: str, reasons: str) -> 
     _require(state, Step.DECIDE, "a decision")
     if student_ref not in state.students:
         raise IllegalStep(
-            f"student {student_ref} is not on this case",
+            Message("decision-unknown-student", student_ref=student_ref),
             [f"decide for {ref}" for ref in state.students if ref not in state.decisions],
         )
     if student_ref in state.decisions:
         raise IllegalStep(
-            f"student {student_ref} already has a decision",
+            Message("decision-already-made", student_ref=student_ref),
             [f"decide for {ref}" for ref in state.students if ref not in state.decisions],
         )
     return ProsecutorDecided(
@@ -202,16 +203,16 @@ def decide(state: Escalation, student_ref: str, decision: str, reasons: str) -> 
 def refer(state: Escalation, agency: str, reference: str) -> ReferralRecorded:
     """UK path: the DSL's referral, once, on an escalated UK case."""
     if not state.requested or state.protocol != "uk-dsl":
-        raise IllegalStep("a referral is recorded on an escalated UK case", [])
+        raise IllegalStep(Message("referral-needs-uk-escalation"), [])
     if state.referral is not None:
-        raise IllegalStep(f"the case was already referred ({state.referral})", [])
+        raise IllegalStep(Message("already-referred", agency=state.referral), [])
     return ReferralRecorded(agency=agency, reference=reference)
 
 
 def _impulsive(state: Escalation, student_ref: str) -> None:
     if state.decisions.get(student_ref) != "impulsive":
         raise IllegalStep(
-            f"an educational meeting follows an impulsive decision for {student_ref}",
+            Message("meeting-needs-impulsive", student_ref=student_ref),
             [f"meeting for {ref}" for ref, d in state.decisions.items() if d == "impulsive"],
         )
 
@@ -226,7 +227,9 @@ def meeting_held(state: Escalation, student_ref: str, attended: list[str]) -> Me
     """Record the meeting; it must have been scheduled, and held once."""
     _impulsive(state, student_ref)
     if student_ref not in state.meetings_scheduled:
-        raise IllegalStep(f"no meeting was scheduled for {student_ref}", ["schedule the meeting"])
+        raise IllegalStep(
+            Message("meeting-not-scheduled", student_ref=student_ref), ["schedule the meeting"]
+        )
     if student_ref in state.meetings_held:
-        raise IllegalStep(f"the meeting for {student_ref} was already held", [])
+        raise IllegalStep(Message("meeting-already-held", student_ref=student_ref), [])
     return MeetingHeld(student_ref=student_ref, attended=attended)
