@@ -300,6 +300,52 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "fr": "l'étape {step!r} n'est pas dans la version du protocole de ce dossier; ses "
         "étapes sont {steps}",
     },
+    "no-agreement-in-force": {
+        "en": "the police force of territory {territory} had no agreement with the DPCP in "
+        "force on {on}, so the SEXTO kit cannot be used: the case can be reported on the UK "
+        'designated-safeguarding-lead path instead (protocol "uk-dsl"), or through the '
+        "school's usual child-protection procedure",
+        "fr": "le service de police du territoire {territory} n'avait aucune entente avec le "
+        "DPCP en vigueur le {on}; la trousse SEXTO ne peut donc pas être utilisée : le "
+        'dossier peut être signalé par la voie britannique (protocole "uk-dsl"), ou selon '
+        "la procédure habituelle de protection de l'enfance de l'école",
+    },
+    "intervener-not-certified": {
+        "en": "the reporting intervener holds no SEXTO certification for this school: "
+        "complete the online training (Explorer or Architect level) or ask a certified "
+        "colleague to report; meanwhile the case can be reported on the UK "
+        'designated-safeguarding-lead path instead (protocol "uk-dsl"), or through the '
+        "school's usual child-protection procedure",
+        "fr": "l'intervenant qui signale n'a aucune certification SEXTO pour cette école : "
+        "suivez la formation en ligne (niveau Explorateur ou Architecte) ou demandez à un "
+        "collègue certifié de signaler; entre-temps, le dossier peut être signalé par la "
+        'voie britannique (protocole "uk-dsl"), ou selon la procédure habituelle de '
+        "protection de l'enfance de l'école",
+    },
+    "grid-does-not-fit": {
+        "en": "the grid does not fit the case's protocol version: {problems}",
+        "fr": "la grille ne correspond pas à la version du protocole du dossier : {problems}",
+    },
+    "protocol-version-unknown": {
+        "en": "the case's protocol version is unknown to this service",
+        "fr": "la version du protocole du dossier est inconnue de ce service",
+    },
+    "parent-needs-student": {
+        "en": "student_ref: a parent is registered for one student of the case",
+        "fr": "student_ref : un parent est inscrit pour un élève du dossier",
+    },
+    "only-parent-has-student": {
+        "en": "student_ref: only a parent is registered for a student",
+        "fr": "student_ref : seul un parent est inscrit pour un élève",
+    },
+    "field-refused": {
+        "en": "{field}: {reason}",
+        "fr": "{field} : valeur refusée ({reason})",
+    },
+    "address-refused": {
+        "en": "{reason}",
+        "fr": "adresse refusée : {reason}",
+    },
     # unavailable (503)
     "log-unavailable": {
         "en": "the event log did not answer; retry",

@@ -65,7 +65,7 @@ async def handle_grid(
                 return done
         protocol = by_id(state.protocol_version)
         if protocol is None:
-            raise InvalidGrid("the case's protocol version is unknown to this service")
+            raise InvalidGrid(Message("protocol-version-unknown"))
         decided = decide_grid(
             state,
             protocol,

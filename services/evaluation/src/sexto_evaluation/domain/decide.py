@@ -62,8 +62,7 @@ def decide_grid(
     problems += [f"{k}: answer it in words, under notes" for k in answers if kinds.get(k) == "text"]
     if problems:
         raise InvalidGrid(
-            "the grid does not fit the case's protocol version: " + "; ".join(problems),
-            problems=problems,
+            Message("grid-does-not-fit", problems="; ".join(problems)), problems=problems
         )
     previous = state.grids.get(student_ref)
     if previous is not None and not reason:

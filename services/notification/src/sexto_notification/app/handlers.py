@@ -104,16 +104,16 @@ async def create_subscription(
     try:
         types = normalise_types(body["types"], (t.subject_suffix() for t in CATALOGUE.types()))
     except ValueError as exc:
-        raise Invalid(f"types: {exc}") from None
+        raise Invalid(Message("field-refused", field="types", reason=exc)) from None
     try:
         url = check_form(body["url"], settings.allow_insecure_urls)
         await check_destination(url, settings.allow_insecure_urls)
     except RefusedAddress as exc:
-        raise Invalid(str(exc)) from None
+        raise Invalid(Message("address-refused", reason=exc)) from None
     try:
         secret = check_secret(body["secret"]) if body.get("secret") else new_secret()
     except ValueError as exc:
-        raise Invalid(f"secret: {exc}") from None
+        raise Invalid(Message("field-refused", field="secret", reason=exc)) from None
     sub_id = f"sub_{uuid.uuid4().hex}"
     box = SecretBox(runtime.settings.master_key_bytes())
     async with runtime.pool.acquire() as conn, conn.transaction():
@@ -190,7 +190,7 @@ async def rotate_secret(
     try:
         fresh = check_secret(secret) if secret else new_secret()
     except ValueError as exc:
-        raise Invalid(f"secret: {exc}") from None
+        raise Invalid(Message("field-refused", field="secret", reason=exc)) from None
     overlap = settings.secret_overlap_s if overlap_s is None else overlap_s
     until = datetime.now(UTC) + timedelta(seconds=overlap)
     box = SecretBox(runtime.settings.master_key_bytes())

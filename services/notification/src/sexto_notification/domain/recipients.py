@@ -42,9 +42,9 @@ def evolve(state: CaseRecipients, event: RecordedEvent) -> CaseRecipients:
 def check_recipient_form(data: RecipientRegistered) -> None:
     """A parent names one student; staff name none."""
     if data.kind is RecipientKind.PARENT and data.student_ref is None:
-        raise Invalid("student_ref: a parent is registered for one student of the case")
+        raise Invalid(Message("parent-needs-student"))
     if data.kind is not RecipientKind.PARENT and data.student_ref is not None:
-        raise Invalid("student_ref: only a parent is registered for a student")
+        raise Invalid(Message("only-parent-has-student"))
 
 
 def repeat_of(state: CaseRecipients, data: RecipientRegistered) -> str | None:
