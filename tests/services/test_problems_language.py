@@ -178,8 +178,8 @@ def test_every_text_has_english_and_french_and_renders() -> None:
         assert set(titles) == {"en", "fr"}, kind
 
 
-def _all_subclasses(cls: type) -> set[type]:
-    found = set(cls.__subclasses__())
+def _all_subclasses(cls: type[Refusal]) -> set[type[Refusal]]:
+    found: set[type[Refusal]] = set(cls.__subclasses__())
     for sub in list(found):
         found |= _all_subclasses(sub)
     return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -77,9 +78,9 @@ def _idempotency_key(operation: dict[str, Any]) -> None:
         parameters.append(IDEMPOTENCY_PARAMETER)
 
 
-def document_problems(app: FastAPI) -> None:
+def document_problems(app: FastAPI, routes: Sequence[APIRoute] = ()) -> None:
     """Make `app.openapi()` list the problem answers, the roles and the Idempotency-Key of
-    each operation."""
+    each operation; `routes` are the app's routes as declared, whose role rules are read."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -92,8 +93,7 @@ def document_problems(app: FastAPI) -> None:
         schema["components"]["schemas"].pop("ValidationError", None)
         roles = {
             (route.path_format, method.lower()): roles_of(route)
-            for route in app.routes
-            if isinstance(route, APIRoute)
+            for route in routes
             for method in route.methods or ()
         }
         for path, methods in schema.get("paths", {}).items():

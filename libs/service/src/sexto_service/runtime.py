@@ -201,16 +201,16 @@ def build_app(
     app.include_router(health_router(lambda: readiness_checks(app)))
     for router in definition.routers:
         app.include_router(router)
-    for route in app.routes:
+    # The routes as declared (the app keeps included routers whole, not their routes).
+    routes = [r for router in definition.routers for r in router.routes if isinstance(r, APIRoute)]
+    for route in routes:
         # One Idempotency-Key mechanism for every write: a router made without it is a bug.
-        if (
-            isinstance(route, APIRoute)
-            and (route.methods or set()) & idempotency.WRITE_METHODS
-            and not isinstance(route, idempotency.IdempotentRoute)
+        if (route.methods or set()) & idempotency.WRITE_METHODS and not isinstance(
+            route, idempotency.IdempotentRoute
         ):
             raise TypeError(
                 f"{sorted(route.methods or ())} {route.path}: make its router with "
                 "route_class=IdempotentRoute (sexto_service.idempotency)"
             )
-    document_problems(app)
+    document_problems(app, routes)
     return app
