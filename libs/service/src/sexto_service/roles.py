@@ -22,7 +22,7 @@ from sexto_service.auth.dependencies import CurrentPrincipal
 SCOPES: dict[Role, str] = {
     Role.INTERVENER: "school: its own school's cases",
     Role.SAFEGUARDING_LEAD: "school: its own school's cases",
-    Role.SCHOOL_ADMIN: "school: its own school's cases, without personal data",
+    Role.SCHOOL_ADMIN: "school: its own school's cases",
     Role.POLICE_DISPATCH: "territory: the escalated cases of its police force's territory",
     Role.POLICE_OFFICER: "territory: the escalated cases of its police force's territory",
     Role.PROSECUTOR: "territory: escalated cases (of every territory if the token names none)",
