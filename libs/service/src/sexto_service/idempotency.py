@@ -279,7 +279,7 @@ class IdempotentRoute(APIRoute):
 
 
 def _kept(response: Response, replay: Replay | None) -> Answer:
-    body = bytes(response.body)
+    body = bytes(getattr(response, "body", b""))  # a streamed answer is not kept whole
     if replay is not None and body:
         body = json.dumps(replay.keep(json.loads(body))).encode()
     headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
