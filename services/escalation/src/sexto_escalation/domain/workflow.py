@@ -25,7 +25,7 @@ from sexto_events.catalogue.escalation import (
 from sexto_events.catalogue.intake import CaseReported, DeviceSecured, StudentAdded
 from sexto_events.messages import Message
 from sexto_events.model import RecordedEvent
-from sexto_events.refusals import IllegalStep
+from sexto_events.refusals import IllegalStep, UnknownStudent
 
 
 class Step(StrEnum):
@@ -135,6 +135,18 @@ def queue_status(data: EventData) -> str | None:
     return QUEUE_STATUS.get(type(data))
 
 
+class UnknownStudentStep(UnknownStudent, IllegalStep):
+    """A step for a student not on the case: an illegal step (it lists the steps allowed),
+    answered like every unknown student on a case, in every service (404)."""
+
+    kind = "unknown-student"
+
+    def __init__(self, student_ref: str, allowed: list[str]) -> None:
+        IllegalStep.__init__(
+            self, Message("decision-unknown-student", student_ref=student_ref), allowed
+        )
+
+
 def _require(state: Escalation, step: Step, what: str) -> None:
     allowed = state.allowed()
     if step not in allowed:
@@ -183,8 +195,8 @@ def decide(state: Escalation, student_ref: str, decision: str, reasons: str) -> 
     """The DPCP's decision for one student."""
     _require(state, Step.DECIDE, "a decision")
     if student_ref not in state.students:
-        raise IllegalStep(
-            Message("decision-unknown-student", student_ref=student_ref),
+        raise UnknownStudentStep(
+            student_ref,
             [f"decide for {ref}" for ref in state.students if ref not in state.decisions],
         )
     if student_ref in state.decisions:
