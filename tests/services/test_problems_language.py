@@ -51,7 +51,7 @@ REFUSALS: dict[str, tuple[Refusal, int]] = {
     "request-in-progress": (RequestInProgress(Message("request-in-progress")), 409),
     "illegal-step": (
         IllegalStep(
-            Message("step-not-allowed", step="collecting the kit", status="requested"),
+            Message("step-not-allowed", step=Message("step-collect_kit"), status="requested"),
             ["acknowledge"],
         ),
         409,

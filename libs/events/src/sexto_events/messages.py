@@ -219,8 +219,15 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
     # illegal steps (409, with the steps allowed next)
     "step-not-allowed": {
         "en": "{step} is not allowed now (the escalation is at '{status}')",
-        "fr": "l'étape « {step} » n'est pas permise maintenant (l'escalade en est à « {status} »)",
+        "fr": "{step} n'est pas permise maintenant (l'escalade en est à « {status} »)",
     },
+    "step-acknowledge": {"en": "acknowledging", "fr": "la prise en charge"},
+    "step-collect_kit": {"en": "collecting the kit", "fr": "la collecte de la trousse"},
+    "step-consult_prosecutor": {
+        "en": "consulting the prosecutor",
+        "fr": "la consultation du procureur (DPCP)",
+    },
+    "step-decide": {"en": "a decision", "fr": "une décision"},
     "decision-unknown-student": {
         "en": "student {student_ref} is not on this case",
         "fr": "l'élève {student_ref} n'est pas au dossier",
@@ -478,16 +485,14 @@ class Message:
     def text(self, language: str = DEFAULT_LANGUAGE) -> str:
         """The text in `language` (English when the catalogue has no other)."""
         texts = TEXTS[self.code]
-        return (texts.get(language) or texts[DEFAULT_LANGUAGE]).format(**self.params)
+        params = {
+            name: value.text(language) if isinstance(value, Message) else value
+            for name, value in self.params.items()
+        }
+        return (texts.get(language) or texts[DEFAULT_LANGUAGE]).format(**params)
 
     def __str__(self) -> str:
         return self.text(DEFAULT_LANGUAGE)
 
     def __repr__(self) -> str:
         return f"Message({self.code!r}, **{self.params!r})"
-
-
-def title(kind: str, language: str = DEFAULT_LANGUAGE, fallback: str = "invalid-request") -> str:
-    """The title of a kind of problem in `language`."""
-    titles = TITLES.get(kind) or TITLES[fallback]
-    return titles.get(language) or titles[DEFAULT_LANGUAGE]

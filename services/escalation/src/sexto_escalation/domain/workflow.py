@@ -147,24 +147,24 @@ class UnknownStudentStep(UnknownStudent, IllegalStep):
         )
 
 
-def _require(state: Escalation, step: Step, what: str) -> None:
+def _require(state: Escalation, step: Step) -> None:
     allowed = state.allowed()
     if step not in allowed:
         raise IllegalStep(
-            Message("step-not-allowed", step=what, status=state.status),
+            Message("step-not-allowed", step=Message(f"step-{step.value}"), status=state.status),
             [s.value for s in allowed],
         )
 
 
 def acknowledge(state: Escalation, call_reference: str, dispatcher: str) -> EscalationAcknowledged:
     """Police dispatch takes the escalation."""
-    _require(state, Step.ACKNOWLEDGE, "acknowledging")
+    _require(state, Step.ACKNOWLEDGE)
     return EscalationAcknowledged(call_reference=call_reference, dispatcher_ref=dispatcher)
 
 
 def collect_kit(state: Escalation, officer: str, seals: list[SealCheck]) -> KitCollected:
     """The officer's check of each seal against the devices secured at the school."""
-    _require(state, Step.COLLECT_KIT, "collecting the kit")
+    _require(state, Step.COLLECT_KIT)
     handed = [s.seal_number for s in seals]
     missing = sorted(set(state.seals) - set(handed))
     unexpected = sorted(set(handed) - set(state.seals))
@@ -180,7 +180,7 @@ def collect_kit(state: Escalation, officer: str, seals: list[SealCheck]) -> KitC
 
 def consult(state: Escalation, file_reference: str) -> ProsecutorConsulted:
     """The police consult the DPCP."""
-    _require(state, Step.CONSULT_PROSECUTOR, "consulting the prosecutor")
+    _require(state, Step.CONSULT_PROSECUTOR)
     return ProsecutorConsulted(dpcp_file_reference=file_reference)
 
 
@@ -193,7 +193,7 @@ FOLLOW_UP = {
 
 def decide(state: Escalation, student_ref: str, decision: str, reasons: str) -> ProsecutorDecided:
     """The DPCP's decision for one student."""
-    _require(state, Step.DECIDE, "a decision")
+    _require(state, Step.DECIDE)
     if student_ref not in state.students:
         raise UnknownStudentStep(
             student_ref,
