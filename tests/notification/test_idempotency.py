@@ -90,3 +90,30 @@ def test_the_idempotency_record_never_holds_a_webhook_secret(notify: Notify) -> 
     stored = notify.client.portal.call(kept)  # type: ignore[union-attr]
     assert made.json()["id"].encode() in stored
     assert made.json()["secret"].encode() not in stored
+
+
+def test_subscription_refusals_answer_in_french(notify: Notify) -> None:
+    receiver = LiveReceiver([secret()])
+    police = {**notify.police(), "Accept-Language": "fr-CA"}
+    base = {"url": receiver.url, "types": ["escalation.*"]}
+
+    def refused(body: dict[str, object]) -> dict[str, object]:
+        answer = notify.client.post("/v1/subscriptions", json=body, headers=police)
+        assert answer.headers["content-language"] == "fr"
+        problem: dict[str, object] = answer.json()
+        problem["status"] = answer.status_code
+        return problem
+
+    bad_secret = refused({**base, "secret": "not-a-secret"})
+    bad_type = refused({**base, "types": ["escalation.nope"]})
+    other_territory = refused({**base, "territory": "another-force"})
+
+    assert bad_secret["status"] == bad_type["status"] == 422
+    assert bad_secret["detail"] == (
+        "secret : valeur refusée (le secret doit avoir la forme whsec_<base64 de 24 à 48 octets>)"
+    )
+    assert "aucun type d'événement de ce nom" in str(bad_type["detail"])
+    assert other_territory["status"] == 403
+    assert other_territory["detail"] == (
+        f"vous ne pouvez vous abonner qu'au territoire {notify.world.territory}"
+    )

@@ -349,6 +349,63 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "en": "{field}: {reason}",
         "fr": "{field} : valeur refusée ({reason})",
     },
+    "url-invalid": {
+        "en": "url: not a valid address ({cause})",
+        "fr": "url : adresse invalide ({cause})",
+    },
+    "url-not-absolute": {
+        "en": "url: give an absolute https:// address",
+        "fr": "url : donnez une adresse https:// absolue",
+    },
+    "url-port-zero": {"en": "url: port 0 is not a port", "fr": "url : le port 0 n'est pas un port"},
+    "url-credentials": {
+        "en": "url: credentials in the address are refused; the secret signs",
+        "fr": "url : les identifiants dans l'adresse sont refusés; le secret signe",
+    },
+    "url-https-only": {
+        "en": "url: only https:// addresses are called",
+        "fr": "url : seules les adresses https:// sont appelées",
+    },
+    "url-not-public": {
+        "en": "url: {host} resolves to a non-public address; only public hosts are called",
+        "fr": "url : {host} pointe vers une adresse non publique; seuls les hôtes publics "
+        "sont appelés",
+    },
+    "url-unresolvable": {
+        "en": "url: the host {host} does not resolve",
+        "fr": "url : l'hôte {host} est introuvable dans le DNS",
+    },
+    "secret-form": {
+        "en": "the secret must look like whsec_<base64 of 24 to 48 bytes>",
+        "fr": "le secret doit avoir la forme whsec_<base64 de 24 à 48 octets>",
+    },
+    "secret-base64": {
+        "en": "the secret after whsec_ is not valid base64",
+        "fr": "le secret après whsec_ n'est pas du base64 valide",
+    },
+    "secret-length": {
+        "en": "the secret must hold 24 to 48 bytes, not {size}",
+        "fr": "le secret doit compter de 24 à 48 octets, et non {size}",
+    },
+    "filter-not-by-webhook": {
+        "en": "{raw!r}: the {context} context's events are not sent by webhook",
+        "fr": "{raw!r} : les événements du contexte {context} ne sont pas envoyés par webhook",
+    },
+    "filter-no-context": {
+        "en": "{raw!r}: no such context; known: {known}",
+        "fr": "{raw!r} : aucun contexte de ce nom; connus : {known}",
+    },
+    "filter-no-type": {
+        "en": "{raw!r}: no such event type; use '<context>.<name>' or '<context>.*', see "
+        "/asyncapi.json of the escalation service or the event catalogue",
+        "fr": "{raw!r} : aucun type d'événement de ce nom; utilisez '<contexte>.<nom>' ou "
+        "'<contexte>.*', voir /asyncapi.json du service d'escalade ou le catalogue des "
+        "événements",
+    },
+    "filter-empty": {
+        "en": "name at least one event type",
+        "fr": "nommez au moins un type d'événement",
+    },
     "address-refused": {
         "en": "{reason}",
         "fr": "adresse refusée : {reason}",

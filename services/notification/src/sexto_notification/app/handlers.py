@@ -53,6 +53,12 @@ def scoped_filter(
     return territory, school_id
 
 
+def _said(exc: ValueError) -> Message | str:
+    """What a refused value's check said: a catalogue text when it has one."""
+    said = exc.args[0] if exc.args else ""
+    return said if isinstance(said, Message) else str(exc)
+
+
 def _public(row: Any) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -104,16 +110,16 @@ async def create_subscription(
     try:
         types = normalise_types(body["types"], (t.subject_suffix() for t in CATALOGUE.types()))
     except ValueError as exc:
-        raise Invalid(Message("field-refused", field="types", reason=exc)) from None
+        raise Invalid(Message("field-refused", field="types", reason=_said(exc))) from None
     try:
         url = check_form(body["url"], settings.allow_insecure_urls)
         await check_destination(url, settings.allow_insecure_urls)
     except RefusedAddress as exc:
-        raise Invalid(Message("address-refused", reason=exc)) from None
+        raise Invalid(Message("address-refused", reason=_said(exc))) from None
     try:
         secret = check_secret(body["secret"]) if body.get("secret") else new_secret()
     except ValueError as exc:
-        raise Invalid(Message("field-refused", field="secret", reason=exc)) from None
+        raise Invalid(Message("field-refused", field="secret", reason=_said(exc))) from None
     sub_id = f"sub_{uuid.uuid4().hex}"
     box = SecretBox(runtime.settings.master_key_bytes())
     async with runtime.pool.acquire() as conn, conn.transaction():
@@ -190,7 +196,7 @@ async def rotate_secret(
     try:
         fresh = check_secret(secret) if secret else new_secret()
     except ValueError as exc:
-        raise Invalid(Message("field-refused", field="secret", reason=exc)) from None
+        raise Invalid(Message("field-refused", field="secret", reason=_said(exc))) from None
     overlap = settings.secret_overlap_s if overlap_s is None else overlap_s
     until = datetime.now(UTC) + timedelta(seconds=overlap)
     box = SecretBox(runtime.settings.master_key_bytes())
