@@ -1,4 +1,4 @@
-"""The one Idempotency-Key mechanism on intake's writes, and intake's answers in French."""
+"""The one Idempotency-Key mechanism on intake's writes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from sexto_events.refusals import IdempotencyKeyReused, RequestInProgress
 from sexto_service.idempotency import Answer, Claim, IdempotencyRecords
 
-from tests.intake.conftest import World, sexto_report
+from tests.intake.conftest import World
 from tests.intake.test_facts import log_types, open_case, post
 
 FRENCH = {"Accept-Language": "fr-CA"}
@@ -103,23 +103,3 @@ async def _claims(store: IdempotencyRecords) -> None:
 
 def test_one_claim_wins_the_other_waits_for_its_answer(world: World) -> None:
     world.client.portal.call(_claims, records(world))  # type: ignore[union-attr]
-
-
-def test_intakes_refusals_answer_in_french(world: World) -> None:
-    missing = world.client.get(f"/v1/cases/{'0' * 32}", headers={**world.headers(), **FRENCH})
-    invalid = world.report(sexto_report(world.school, students=[]), headers={
-        **world.headers(), **FRENCH})  # fmt: skip
-    unknown = world.report(sexto_report("nowhere-school"), headers={**world.headers(
-        school="nowhere-school", subject=world.intervener), **FRENCH})  # fmt: skip
-
-    assert missing.status_code == 404
-    assert missing.headers["content-language"] == "fr"
-    assert missing.json()["title"] == "Introuvable"
-    assert missing.json()["detail"] == "aucun dossier avec cet identifiant dans votre périmètre"
-    assert invalid.status_code == 422
-    assert invalid.json()["title"] == "Requête invalide"
-    assert [e["location"] for e in invalid.json()["errors"]] == ["body.students"]
-    assert "au moins 1" in invalid.json()["errors"][0]["message"]
-    assert unknown.status_code == 422
-    assert unknown.json()["title"] == "École inconnue"
-    assert "n'est pas au répertoire" in unknown.json()["detail"]

@@ -420,6 +420,50 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "en": "send a bearer token: Authorization: Bearer <token>",
         "fr": "envoyez un jeton porteur : Authorization: Bearer <jeton>",
     },
+    "token-not-jwt": {
+        "en": "the bearer token is not a JWT",
+        "fr": "le jeton porteur n'est pas un JWT",
+    },
+    "token-algorithm": {
+        "en": "token algorithm {alg!r} is not accepted",
+        "fr": "l'algorithme de jeton {alg!r} n'est pas accepté",
+    },
+    "token-no-key": {
+        "en": "no trusted key for this token: {cause}",
+        "fr": "aucune clé de confiance pour ce jeton : {cause}",
+    },
+    "token-no-trusted-key": {
+        "en": "no trusted key verifies this token",
+        "fr": "aucune clé de confiance ne vérifie ce jeton",
+    },
+    "token-expired": {
+        "en": "the token has expired: request a new one",
+        "fr": "le jeton est expiré : demandez-en un nouveau",
+    },
+    "token-audience": {
+        "en": "the token is not meant for this service (audience)",
+        "fr": "le jeton n'est pas destiné à ce service (audience)",
+    },
+    "token-issuer": {
+        "en": "the token comes from an issuer this service does not trust",
+        "fr": "le jeton vient d'un émetteur auquel ce service ne fait pas confiance",
+    },
+    "token-signature": {
+        "en": "the token's signature does not verify with a trusted key",
+        "fr": "la signature du jeton ne se vérifie avec aucune clé de confiance",
+    },
+    "token-missing-claim": {
+        "en": "the token lacks a required claim: {cause}",
+        "fr": "il manque au jeton une revendication obligatoire : {cause}",
+    },
+    "token-invalid": {
+        "en": "the token is invalid: {cause}",
+        "fr": "le jeton est invalide : {cause}",
+    },
+    "token-role": {
+        "en": "the token's role claim is missing or unknown",
+        "fr": "la revendication de rôle du jeton est absente ou inconnue",
+    },
     "unauthorized-invalid": {
         "en": "{reason}",
         "fr": "le jeton porteur est refusé ({reason}) : obtenez-en un nouveau",
@@ -450,9 +494,23 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "en": "{where} holds {reason}: images, videos and any binary or encoded content must "
         "never be sent: describe the content in words (nature of the content) and send "
         "JSON text only",
-        "fr": "{where} contient du contenu encodé ou binaire ({reason}) : les images, vidéos "
+        "fr": "{where} contient {reason} : les images, vidéos "
         "et tout contenu binaire ou encodé ne doivent jamais être envoyés : décrivez le "
         "contenu en mots (nature du contenu) et n'envoyez que du texte JSON",
+    },
+    "holds-data-uri": {"en": "a data: URI", "fr": "une URI data:"},
+    "holds-control-characters": {
+        "en": "binary (control) characters",
+        "fr": "des caractères binaires (de contrôle)",
+    },
+    "holds-base64": {"en": "a base64-encoded blob", "fr": "un bloc encodé en base64"},
+    "holds-encoded-image": {
+        "en": "base64-encoded image data",
+        "fr": "des données d'image encodées en base64",
+    },
+    "holds-base64-lines": {
+        "en": "a base64-encoded blob split in lines",
+        "fr": "un bloc encodé en base64 découpé en lignes",
     },
     "json-only": {
         "en": "send the body as JSON with Content-Type: application/json",

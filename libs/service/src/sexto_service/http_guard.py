@@ -83,25 +83,25 @@ _ENCODED_MEDIA = re.compile(
 _B64_LINE = re.compile(r"^[A-Za-z0-9+/_-]{40,}={0,2}$")
 
 
-def refused_text(value: str) -> str | None:
+def refused_text(value: str) -> messages.Message | None:
     """Why a text value is refused (None: it is words)."""
     if _DATA_URI.search(value):
-        return "a data: URI"
+        return messages.Message("holds-data-uri")
     if _CONTROL.search(value):
-        return "binary (control) characters"
+        return messages.Message("holds-control-characters")
     if _BASE64_RUN.search(value):
-        return "a base64-encoded blob"
+        return messages.Message("holds-base64")
     if _ENCODED_MEDIA.search(re.sub(r"\s+", "", value)):
-        return "base64-encoded image data"
+        return messages.Message("holds-encoded-image")
     if any(_decodes_to_media(t) for t in _BASE64_TOKEN.findall(value)):
-        return "base64-encoded image data"
+        return messages.Message("holds-encoded-image")
     lines = [line.strip() for line in value.splitlines() if line.strip()]
     if sum(1 for line in lines if _B64_LINE.match(line)) >= 2:
-        return "a base64-encoded blob split in lines"
+        return messages.Message("holds-base64-lines")
     return None
 
 
-def find_refused(value: Any, path: str = "") -> tuple[str, str] | None:
+def find_refused(value: Any, path: str = "") -> tuple[str, messages.Message] | None:
     """(JSON path, reason) of the first value carrying encoded or binary content."""
     if isinstance(value, str):
         reason = refused_text(value)

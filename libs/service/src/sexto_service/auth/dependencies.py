@@ -44,7 +44,10 @@ async def current_principal(
     try:
         principal = await verifier.verify(credentials.credentials.strip())
     except InvalidToken as exc:
-        raise Unauthorized(Message("unauthorized-invalid", reason=str(exc))) from None
+        said = exc.args[0] if exc.args else None
+        raise Unauthorized(
+            said if isinstance(said, Message) else Message("unauthorized-invalid", reason=exc)
+        ) from None
     request.state.principal = principal
     return principal
 
