@@ -28,7 +28,7 @@ SCOPES: dict[Role, str] = {
     Role.PROSECUTOR: "territory: escalated cases (of every territory if the token names none)",
     Role.ANALYST: "every case, pseudonymised",
     Role.LEGAL_REVIEWER: "every case, in full",
-    Role.ADMIN: "the directory (territories, agreements, schools, interveners), no case",
+    Role.ADMIN: "the directory (territories, schools, agreements, interveners), webhooks; no case",
 }
 
 
