@@ -23,7 +23,7 @@ def stored_cases(world: World) -> int:
 
     async def count() -> int:
         async with runtime.pool.acquire() as conn:
-            return int(await conn.fetchval("SELECT count(*) FROM intake.idempotency"))
+            return int(await conn.fetchval("SELECT count(*) FROM intake.idempotency_keys"))
 
     return int(world.client.portal.call(count))  # type: ignore[union-attr]
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
-import uuid_utils
 from sexto_events.model import CaseRef
-from sexto_events.principal import Principal, Role
-from sexto_intake.app.handlers import claim_key, request_digest
+from sexto_events.principal import Role
 from sexto_intake.domain.cases import report_case_id
-from sexto_intake.entrypoints.schemas import ReportCaseIn
+from sexto_service.idempotency import Claim, IdempotencyRecords, request_hash
 
 from tests.intake.conftest import World, sexto_report
 
@@ -133,23 +132,19 @@ def test_unknown_fields_are_refused(world: World) -> None:
 
 
 def test_a_report_whose_append_failed_is_recorded_by_its_retry(world: World) -> None:
-    # The first attempt claimed its key, then the append failed (simulated by claiming the
-    # key as the handler does, without appending): the retry must record the case.
+    # The first attempt claimed its key, then its process died before the append (simulated
+    # by claiming the key as the edge does, with a lease already over, without appending):
+    # the retry must record the case.
     key = uuid.uuid4().hex
     runtime = world.client.app.state.runtime  # type: ignore[attr-defined]
-    body = ReportCaseIn.model_validate(sexto_report(world.school))
-    principal = Principal(world.intervener, Role.INTERVENER, school_id=world.school)
     case_id = report_case_id(world.intervener, key)
-    case = CaseRef(world.territory, case_id)
-    world.client.portal.call(  # type: ignore[union-attr]
-        claim_key,
-        runtime,
-        principal,
-        key,
-        request_digest(body.model_dump(mode="json")),
-        case,
-        str(uuid_utils.uuid7()),
-    )
+    records = IdempotencyRecords(runtime.pool, runtime.name)
+    digest = request_hash("POST", "/v1/cases", "", sexto_report(world.school))
+
+    async def claim_and_die() -> object:
+        return await records.claim(world.intervener, key, digest, lease=timedelta(0))
+
+    assert isinstance(world.client.portal.call(claim_and_die), Claim)  # type: ignore[union-attr]
 
     retry = world.report(sexto_report(world.school), key=key)
 

@@ -29,6 +29,7 @@ from sexto_intake.tables import READ_MODELS as INTAKE_TABLES
 from sexto_notification.bootstrap import DEFINITION as NOTIFICATION
 from sexto_notification.tables import MIGRATED as NOTIFICATION_MIGRATED
 from sexto_notification.tables import READ_MODELS as NOTIFICATION_TABLES
+from sexto_service.idempotency import IDEMPOTENCY_VERSION_TABLE, idempotency_table
 from sexto_service.runtime import ServiceDefinition, migrate_service
 from sqlalchemy import Connection, MetaData, NullPool
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -49,7 +50,7 @@ SERVICES: list[tuple[ServiceDefinition, list[MetaData]]] = [
 def declared(name: str) -> list[MetaData]:
     """Every declaration of tables in a service's schema: its own and the runtime's."""
     own = next(tables for definition, tables in SERVICES if definition.name == name)
-    return [*own, runtime_tables(name)]
+    return [*own, runtime_tables(name), idempotency_table(name).metadata]
 
 
 @pytest.fixture
@@ -158,6 +159,10 @@ async def shape(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
     }
 
 
+async def rows_of(conn: asyncpg.Connection, table: str) -> list[dict[str, Any]]:
+    return [dict(row) for row in await conn.fetch(f"SELECT * FROM {table}")]
+
+
 async def make_before(conn: asyncpg.Connection) -> None:
     """A database as the DDL of before made it."""
     await conn.execute(before.KEYS)
@@ -171,7 +176,7 @@ async def versions(conn: asyncpg.Connection) -> dict[str, str]:
     """Each version table and its revision."""
     found = {}
     for schema in ("sexto_keys", *(d.name for d, _ in SERVICES)):
-        for table in (VERSION_TABLE, RUNTIME_VERSION_TABLE):
+        for table in (VERSION_TABLE, RUNTIME_VERSION_TABLE, IDEMPOTENCY_VERSION_TABLE):
             if await conn.fetchval("SELECT to_regclass($1)", f"{schema}.{table}") is not None:
                 found[f"{schema}.{table}"] = await conn.fetchval(
                     f"SELECT version_num FROM {schema}.{table}"
@@ -185,7 +190,8 @@ HEAD = {
     "evaluation.alembic_version_runtime": "0001",
     "escalation.alembic_version_runtime": "0001",
     "notification.alembic_version_runtime": "0001",
-    "notification.alembic_version": "0001",
+    "notification.alembic_version": "0002",
+    **{f"{d.name}.{IDEMPOTENCY_VERSION_TABLE}": "0001" for d, _ in SERVICES},
 }
 
 
@@ -198,7 +204,7 @@ async def test_start_up_creates_exactly_the_declared_tables_of_each_schema(
     assert await tables_in(conn, "sexto_keys") == keys | {VERSION_TABLE}
     for definition, _ in SERVICES:
         names = {t.name for metadata in declared(definition.name) for t in metadata.sorted_tables}
-        version_tables = {RUNTIME_VERSION_TABLE} | (
+        version_tables = {RUNTIME_VERSION_TABLE, IDEMPOTENCY_VERSION_TABLE} | (
             {VERSION_TABLE} if definition.migrations else set()
         )
         assert await tables_in(conn, definition.name) == names | version_tables
@@ -212,13 +218,13 @@ async def test_each_table_is_declared_in_one_place_only() -> None:
     seen: dict[str, str] = {}
     everything = [("sexto_events", KEYS), ("sexto_events", RUNTIME)]
     everything += [(d.name, m) for d, tables in SERVICES for m in tables]
+    everything += [(d.name, idempotency_table(d.name).metadata) for d, _ in SERVICES]
     for owner, metadata in everything:
         for table in metadata.sorted_tables:
             assert table.fullname not in seen, f"{table.fullname} declared twice"
             seen[table.fullname] = owner
-    # No module spells a table by hand any more. The intake Idempotency-Key records are
-    # left where they are: that mechanism is being replaced as a whole.
-    allowed = {Path("services/intake/src/sexto_intake/app/handlers.py")}
+    # No module spells a table by hand any more.
+    allowed: set[Path] = set()
     ddl = re.compile(r"CREATE\s+(UNIQUE\s+)?(TABLE|INDEX)", re.IGNORECASE)
     spelled = [
         path.relative_to(ROOT)
@@ -270,11 +276,15 @@ async def test_a_database_made_before_migrations_upgrades_in_place_keeping_its_r
         "notification.subscriptions",
         "notification.deliveries",
     )
-    rows = {table: await conn.fetch(f"SELECT * FROM {table}") for table in kept}
+    rows = {table: await rows_of(conn, table) for table in kept}
+    # Dropped by notification's 0002: the subscriptions' own key, replaced by the one
+    # Idempotency-Key mechanism of every service (sexto_service.idempotency).
+    for row in rows["notification.subscriptions"]:
+        assert row.pop("idempotency_key") is None
 
     await start_up(database, store)
 
-    assert {table: await conn.fetch(f"SELECT * FROM {table}") for table in kept} == rows
+    assert {table: await rows_of(conn, table) for table in kept} == rows
     assert all(rows.values())
     assert await versions(conn) == HEAD
     # The declarations are the tables the old DDL made, column for column.
@@ -291,9 +301,20 @@ async def test_a_fresh_start_up_makes_exactly_the_tables_of_before(
     fresh = f"{database}_fresh"
     await conn.execute(f'CREATE DATABASE "{database.rsplit("/", 1)[1]}_fresh"')
 
-    await start_up(fresh, store)
-
-    # Column for column, constraint for constraint, index for index (partial ones too).
     made_before = await shape(database)
+
+    await start_up(fresh, store)
+    await start_up(database, store)
+
+    # Column for column, constraint for constraint, index for index (partial ones too): a
+    # database made before and upgraded is one made fresh; the upgrade changed only what
+    # the revisions since 0001 say.
+    upgraded = await shape(database)
     assert all(made_before.values())
-    assert await shape(fresh) == made_before
+    assert await shape(fresh) == upgraded
+    assert set(upgraded["columns"]) - set(made_before["columns"]) == {
+        column for column in upgraded["columns"] if column[1] == "idempotency_keys"
+    }
+    assert {c[:3] for c in set(made_before["columns"]) - set(upgraded["columns"])} == {
+        ("notification", "subscriptions", "idempotency_key")
+    }

@@ -421,7 +421,9 @@ def test_a_repeated_subscription_request_makes_one_subscription(notify: Notify) 
     other = notify.client.post(
         "/v1/subscriptions", json={**body, "types": ["intake.*"]}, headers={**police, **key}
     )
-    assert other.status_code == 409
+    # Another request under the same key: a 422, as in every service (it was a 409 here).
+    assert other.status_code == 422
+    assert other.json()["type"].endswith("/idempotency-key-reused")
     assert "Idempotency-Key" in other.json()["detail"]
     assert len(notify.client.get("/v1/subscriptions", headers=police).json()) == 1
     rotated = notify.client.post(

@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
+from sexto_events.principal import Role
+from sexto_service.auth.issuer import ensure_key, mint
 from sexto_service.auth.tokens import AuthSettings
 
 from tests.support.services import service_settings
@@ -125,3 +127,50 @@ def test_the_openapi_document_declares_the_bearer_scheme_and_every_problem(
             if method == "post":
                 assert {"409", "413", "415"} <= set(responses), (method, path)
     assert secured > 0  # every service has routes behind a token
+
+
+def test_each_operation_says_which_roles_may_call_it_and_takes_an_idempotency_key(
+    client: TestClient,
+) -> None:
+    document = client.get("/openapi.json").json()
+
+    roles = {role.value for role in Role}
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            if operation.get("security"):
+                assert operation["x-roles"], (method, path)
+                assert set(operation["x-roles"]) <= roles
+                for role in operation["x-roles"]:
+                    assert f"`{role}`" in operation["description"], (method, path)
+            if method in {"post", "put", "patch", "delete"}:
+                keys = [
+                    p for p in operation["parameters"] if p["name"].lower() == "idempotency-key"
+                ]
+                assert len(keys) == 1, (method, path)
+                assert keys[0]["in"] == "header"
+
+
+def test_the_roles_in_the_openapi_document_are_the_roles_the_route_checks(
+    client: TestClient, issuer_key_file: Path
+) -> None:
+    document = client.get("/openapi.json").json()
+    path, method = {
+        "intake": ("/v1/admin/territories", "post"),
+        "evaluation": ("/v1/protocols", "get"),
+        "escalation": ("/v1/escalations", "get"),
+        "notification": ("/v1/subscriptions", "get"),
+    }[client.app.state.runtime.name]  # type: ignore[attr-defined]
+    operation = document["paths"][path][method]
+    key = ensure_key(issuer_key_file)
+
+    for role in Role:
+        token = mint(key, role=role, subject="s-1", school="school-x", territory="t-x")
+        headers = {"Authorization": f"Bearer {token}", "Accept-Language": "fr"}
+        if method == "post":
+            answer = client.post(path, json={"territory_id": "", "name": ""}, headers=headers)
+        else:
+            answer = client.get(path, headers=headers)
+        refused = answer.status_code == 403
+        assert refused == (role.value not in operation["x-roles"]), (role, answer.text)
+        if refused:
+            assert answer.json()["title"] == "Interdit"

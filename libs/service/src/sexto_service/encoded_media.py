@@ -21,6 +21,7 @@ import re
 from urllib.parse import unquote_to_bytes
 
 import filetype
+from sexto_events.messages import Message
 
 # Signatures that only binary data carries (a byte no text has, or a header followed by
 # binary): searched anywhere in bytes decoded from a wrapping.
@@ -102,31 +103,33 @@ def _base64_streams(value: str) -> list[bytes]:
     return streams
 
 
-def _base64_reason(value: str, words: bool, depth: int) -> str | None:
+def _base64_reason(value: str, words: bool, depth: int) -> Message | None:
     for run in _BASE64_RUN.findall(value):
         decoded = _b64decode(run)
         if words or decoded is None or _not_words(decoded):
-            return "a base64-encoded blob"
+            return Message("holds-base64")
     if any(_binary_inside(stream) for stream in _base64_streams(value)):
-        return "base64-encoded image data"
+        return Message("holds-encoded-image")
     for token in _BASE64_TOKEN.findall(value):
         for offset in range(4):  # a token may start with a character or three of words
             decoded = _b64decode(token[offset:])
             if decoded is None:
                 continue
             if starts_like_media(decoded):
-                return "base64-encoded image data"
+                return Message("holds-encoded-image")
             if depth < MAX_DEPTH and not _not_words(decoded):
                 inner = refused_text(decoded.decode("utf-8"), words=words, depth=depth + 1)
                 if inner:
-                    return f"{inner}, base64-encoded"
+                    return Message(
+                        "holds-wrapped", inner=inner, wrapping=Message("wrapping-base64")
+                    )
     lines = [line.strip() for line in value.splitlines() if line.strip()]
     if words and sum(1 for line in lines if _B64_LINE.match(line)) >= 2:
-        return "a base64-encoded blob split in lines"
+        return Message("holds-base64-lines")
     return None
 
 
-def _base32_reason(value: str) -> str | None:
+def _base32_reason(value: str) -> Message | None:
     for run in _BASE32_RUN.findall(value):
         letters = re.sub(r"[^A-Z2-7]", "", run)
         if len(letters) < 13:
@@ -137,31 +140,31 @@ def _base32_reason(value: str) -> str | None:
         except (binascii.Error, ValueError):
             continue
         if starts_like_media(decoded):
-            return "base32-encoded image data"
+            return Message("holds-base32-image")
     return None
 
 
-def _hex_reason(value: str, words: bool) -> str | None:
+def _hex_reason(value: str, words: bool) -> Message | None:
     for match in _HEX_RUN.finditer(value):
         run = match.group(0)
         decoded = bytes.fromhex("".join(_HEX_DIGITS.findall(re.sub(r"0x|\\x", "", run))))
         if _binary_inside(decoded):
-            return "hex-encoded image data"
+            return Message("holds-hex-image")
         if words and len(decoded) >= LONG_HEX_BYTES:
-            return "a hex-encoded blob"
+            return Message("holds-hex-blob")
     return None
 
 
-def _mojibake_reason(value: str) -> str | None:
+def _mojibake_reason(value: str) -> Message | None:
     """Raw bytes read as latin-1 or Windows-1252 characters (`ÿØÿà`, `‰PNG`)."""
     if all(ord(c) < 0x80 for c in value):
         return None
     for codec in ("latin-1", "cp1252"):
         data = value.encode(codec, errors="replace")
         if _BINARY_SIGNATURES.search(data):
-            return "image bytes written as text"
+            return Message("holds-bytes-as-text")
         if b"\xff\xd8\xff" in data and any(t in value for t in _JPEG_TEXT):
-            return "image bytes written as text"
+            return Message("holds-bytes-as-text")
     return None
 
 
@@ -169,13 +172,13 @@ def _decoded_layers(value: str) -> list[tuple[str, bytes]]:
     """What the value decodes to under the wrappings that change it: (name, bytes)."""
     layers = []
     if _PERCENT.search(value):
-        layers.append(("percent-encoded", unquote_to_bytes(value)))
+        layers.append(("wrapping-percent", unquote_to_bytes(value)))
     if _ENTITY.search(value):
         # Numeric references as the bytes they number (html.unescape would map &#137; to
         # U+2030 and &#0; to U+FFFD, hiding the bytes); named ones as their characters.
         as_bytes = _NUMERIC_ENTITY.sub(lambda m: chr(_entity_byte(m.group(1))), value)
-        layers.append(("entity-encoded", as_bytes.encode("latin-1", errors="replace")))
-        layers.append(("entity-encoded", html.unescape(value).encode("utf-8")))
+        layers.append(("wrapping-entities", as_bytes.encode("latin-1", errors="replace")))
+        layers.append(("wrapping-entities", html.unescape(value).encode("utf-8")))
     return layers
 
 
@@ -184,7 +187,7 @@ def _entity_byte(number: str) -> int:
     return code if code < 256 else ord("?")
 
 
-def refused_text(value: str, *, words: bool = True, depth: int = 0) -> str | None:
+def refused_text(value: str, *, words: bool = True, depth: int = 0) -> Message | None:
     """Why a text value is refused (None: it passes).
 
     `words`: the value is meant for words (a field of a body), so a long run of base64 or
@@ -192,9 +195,9 @@ def refused_text(value: str, *, words: bool = True, depth: int = 0) -> str | Non
     trace id) is refused only when what it decodes to is binary.
     """
     if _DATA_URI.search(value):
-        return "a data: URI"
+        return Message("holds-data-uri")
     if _CONTROL.search(value):
-        return "binary (control) characters"
+        return Message("holds-control-characters")
     reason = (
         _base64_reason(value, words, depth)
         or _hex_reason(value, words)
@@ -205,13 +208,13 @@ def refused_text(value: str, *, words: bool = True, depth: int = 0) -> str | Non
         return reason
     for name, data in _decoded_layers(value):
         if _binary_inside(data):
-            return f"{name} image data"
-        if name == "percent-encoded" and len(_PERCENT.findall(value)) >= 3 and _not_words(data):
-            return "percent-encoded binary data"
+            return Message("holds-wrapped-image", wrapping=Message(name))
+        if name == "wrapping-percent" and len(_PERCENT.findall(value)) >= 3 and _not_words(data):
+            return Message("holds-percent-binary")
         if depth < MAX_DEPTH:
             inner = refused_text(
                 data.decode("utf-8", errors="replace"), words=words, depth=depth + 1
             )
             if inner:
-                return f"{inner}, {name}"
+                return Message("holds-wrapped", inner=inner, wrapping=Message(name))
     return None

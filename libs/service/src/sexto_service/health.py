@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sexto_events.messages import Message
 
 from sexto_service.problems import problem
 
@@ -34,13 +35,8 @@ def health_router(checks: Callable[[], dict[str, Check]]) -> APIRouter:
                 results[name] = f"failing: {type(exc).__name__}"
         if all(v == "ok" for v in results.values()) and results:
             return JSONResponse({"status": "ready", "checks": results})
-        return problem(
-            503,
-            "Not ready",
-            "a dependency is not available: " + json.dumps(results),
-            "not-ready",
-            checks=results,
-        )
+        detail = Message("not-ready", checks=json.dumps(results))
+        return problem(503, "not-ready", detail, situation="unavailable", checks=results)
 
     @router.get("/metrics")
     async def metrics() -> Response:

@@ -13,9 +13,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi.responses import JSONResponse
+from sexto_events import messages
 
 from sexto_service.encoded_media import refused_text, starts_like_media
-from sexto_service.problems import problem
+from sexto_service.problems import language_of, problem
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -27,13 +28,8 @@ MAX_BODY = 64 * 1024
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 MEDIA_TYPES = ("image/", "video/", "audio/", "multipart/", "application/octet-stream")
 
-IMAGES_REFUSED = (
-    "images, videos and any binary or encoded content must never be sent: describe the "
-    "content in words (nature of the content) and send JSON text only"
-)
 
-
-def find_refused(value: Any, path: str = "") -> tuple[str, str] | None:
+def find_refused(value: Any, path: str = "") -> tuple[str, messages.Message] | None:
     """(JSON path, reason) of the first value carrying encoded or binary content."""
     if isinstance(value, str):
         reason = refused_text(value)
@@ -58,7 +54,7 @@ def find_refused(value: Any, path: str = "") -> tuple[str, str] | None:
 UNCHECKED_HEADERS = frozenset({"authorization", "cookie"})
 
 
-def find_refused_in_request(scope: Scope) -> tuple[str, str] | None:
+def find_refused_in_request(scope: Scope) -> tuple[str, messages.Message] | None:
     """(where, reason) of the first header or query value carrying encoded content."""
     for raw_name, raw_value in scope.get("headers", ()):
         name = raw_name.decode("latin-1").lower()
@@ -89,8 +85,14 @@ class InputGuard:
         found = find_refused_in_request(scope)
         if found is not None:
             where, reason = found
-            detail = f"{where} holds {reason}: {IMAGES_REFUSED}"
-            refusal = problem(422, "Images are refused", detail, "images-refused", field=where)
+            headers = {
+                k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+            }
+            detail = messages.Message("images-refused-at", where=where, reason=reason)
+            refusal = problem(
+                422, "images-refused", detail, language_of(headers.get("accept-language")),
+                field=where,
+            )  # fmt: skip
             await refusal(scope, receive, send)
             return
         if scope["method"] not in BODY_METHODS:
@@ -106,12 +108,13 @@ class InputGuard:
         """The body if it may pass, else the problem response refusing it."""
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        language = language_of(headers.get("accept-language"))
+        images_refused = problem(
+            415, "images-refused", messages.Message("images-refused"), language
+        )
         if content_type.startswith(MEDIA_TYPES):
-            return problem(415, "Images are refused", IMAGES_REFUSED, "images-refused")
-        json_only = problem(
-            415, "JSON only", "send the body as JSON with Content-Type: application/json",
-            "json-only",
-        )  # fmt: skip
+            return images_refused
+        json_only = problem(415, "json-only", messages.Message("json-only"), language)
         # A command without a body (e.g. POST .../retry) needs no content type.
         bodiless = content_type == "" and headers.get("content-length", "0") == "0"
         if (
@@ -121,10 +124,7 @@ class InputGuard:
         ):
             return json_only
         too_large = problem(
-            413,
-            "Body too large",
-            f"the body is over {self.max_body} bytes: send facts in words, briefly",
-            "too-large",
+            413, "too-large", messages.Message("too-large", limit=self.max_body), language
         )
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body:
@@ -140,17 +140,17 @@ class InputGuard:
         if bodiless and body:
             return json_only
         if starts_like_media(body):
-            return problem(415, "Images are refused", IMAGES_REFUSED, "images-refused")
+            return images_refused
         try:
             parsed = json.loads(body) if body else None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            detail = f"the body is not valid JSON (at character {getattr(exc, 'pos', 0)})"
-            return problem(400, "Malformed JSON", detail, "malformed-json")
+            detail = messages.Message("malformed-json", position=getattr(exc, "pos", 0))
+            return problem(400, "malformed-json", detail, language)
         found = find_refused(parsed)
         if found:
             where, reason = found
-            detail = f"{where} holds {reason}: {IMAGES_REFUSED}"
-            return problem(422, "Images are refused", detail, "images-refused", field=where)
+            detail = messages.Message("images-refused-at", where=where, reason=reason)
+            return problem(422, "images-refused", detail, language, field=where)
         return body
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
+from sexto_service.idempotency import HEADER, KEY_DESCRIPTION, KEY_PATTERN, WRITE_METHODS
 from sexto_service.problems import PROBLEM_JSON
+from sexto_service.roles import document_roles, roles_of
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -46,7 +50,8 @@ SECURED = {
     "404": "nothing with this id in your scope (indistinguishable from a missing one)",
 }
 WRITES = {
-    "409": "contradicts the record (an illegal step lists the allowed ones), or a conflict",
+    "409": "contradicts the record (an illegal step lists the allowed ones), a conflict, or "
+    "a request with the same Idempotency-Key still being carried out",
     "413": "the body is over the size limit",
     "415": "not JSON, or an image in any form (images are never accepted)",
     "503": "a component this request needs did not answer; retry",
@@ -58,8 +63,24 @@ def _problem(description: str) -> dict[str, Any]:
     return {"description": description, "content": {PROBLEM_JSON: {"schema": ref}}}
 
 
-def document_problems(app: FastAPI) -> None:
-    """Make `app.openapi()` list the problem answers of each operation."""
+IDEMPOTENCY_PARAMETER = {
+    "name": HEADER,
+    "in": "header",
+    "required": False,
+    "description": KEY_DESCRIPTION,
+    "schema": {"type": "string", "pattern": KEY_PATTERN},
+}
+
+
+def _idempotency_key(operation: dict[str, Any]) -> None:
+    parameters = operation.setdefault("parameters", [])
+    if not any(p.get("name", "").lower() == HEADER.lower() for p in parameters):
+        parameters.append(IDEMPOTENCY_PARAMETER)
+
+
+def document_problems(app: FastAPI, routes: Sequence[APIRoute] = ()) -> None:
+    """Make `app.openapi()` list the problem answers, the roles and the Idempotency-Key of
+    each operation; `routes` are the app's routes as declared, whose role rules are read."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -70,8 +91,18 @@ def document_problems(app: FastAPI) -> None:
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
         schema["components"]["schemas"].pop("HTTPValidationError", None)
         schema["components"]["schemas"].pop("ValidationError", None)
-        for methods in schema.get("paths", {}).values():
+        roles = {
+            (route.path_format, method.lower()): roles_of(route)
+            for route in routes
+            for method in route.methods or ()
+        }
+        for path, methods in schema.get("paths", {}).items():
             for method, operation in methods.items():
+                allowed = roles.get((path, method))
+                if allowed is not None:
+                    document_roles(operation, allowed)
+                if method.upper() in WRITE_METHODS:
+                    _idempotency_key(operation)
                 answers = dict(COMMON)
                 if operation.get("security"):
                     answers |= SECURED

@@ -1,4 +1,4 @@
-"""RFC 9457 problem details for every API error."""
+"""RFC 9457 problem details for every API error, in English or French by Accept-Language."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sexto_events.errors import ConcurrencyConflict
+from sexto_events.messages import DEFAULT_LANGUAGE, LANGUAGES, TITLES, Message, validation_text
 from sexto_events.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal, Unavailable
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -17,84 +18,134 @@ PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://sexto.example/problems/"
 
 
-def problem(status: int, title: str, detail: str, kind: str, **extra: Any) -> JSONResponse:
+def language_of(accept_language: str | None) -> str:
+    """The caller's preferred language among ours (`fr`, `fr-CA` → fr; default en)."""
+    best, best_q = DEFAULT_LANGUAGE, 0.0
+    for part in (accept_language or "").split(","):
+        tag, _, params = part.strip().partition(";")
+        primary = tag.strip().split("-")[0].lower()
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if primary in LANGUAGES and q > best_q:
+            best, best_q = primary, q
+    return best
+
+
+def request_language(request: Request) -> str:
+    """The language a request's problems are answered in."""
+    return language_of(request.headers.get("accept-language"))
+
+
+def title_of(kind: str, language: str, situation: str = "invalid-request") -> str:
+    """The title of a kind of problem; a kind without its own is titled by its situation."""
+    titles = TITLES.get(kind) or TITLES[situation]
+    return titles.get(language) or titles[DEFAULT_LANGUAGE]
+
+
+def problem(
+    status: int,
+    kind: str,
+    detail: str | Message,
+    language: str = DEFAULT_LANGUAGE,
+    *,
+    situation: str = "invalid-request",
+    **extra: Any,
+) -> JSONResponse:
     """A problem+json response; `kind` names the problem type (a stable slug)."""
-    body = {"type": PROBLEM_BASE + kind, "title": title, "status": status, "detail": detail}
+    text = detail.text(language) if isinstance(detail, Message) else detail
+    body = {
+        "type": PROBLEM_BASE + kind,
+        "title": title_of(kind, language, situation),
+        "status": status,
+        "detail": text,
+    }
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(
+        body,
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers={"Content-Language": language, "Vary": "Accept-Language"},
+    )
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+_HTTP = {404: "route-not-found", 405: "method-not-allowed"}
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    titles = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}
-    return problem(
-        exc.status_code,
-        titles.get(exc.status_code, "HTTP error"),
-        str(exc.detail),
-        f"http-{exc.status_code}",
-    )
+    kind = f"http-{exc.status_code}"
+    code = _HTTP.get(exc.status_code)
+    detail: str | Message = Message(code, detail=exc.detail) if code else str(exc.detail)
+    return problem(exc.status_code, kind, detail, request_language(request), situation="http-error")
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    language = request_language(request)
     errors = [
-        {"location": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        {
+            "location": ".".join(str(p) for p in e["loc"]),
+            "message": validation_text(e["type"], e["msg"], e.get("ctx") or {}, language),
+        }
+        for e in exc.errors()
     ]
-    return problem(
-        422,
-        "Invalid request",
-        "the request does not match the schema: fix the fields listed in `errors`",
-        "invalid-request",
-        errors=errors,
-    )
+    return problem(422, "invalid-request", Message("invalid-request"), language, errors=errors)
 
 
 # One status per situation, the same in every service.
 STATUS: tuple[tuple[type[Refusal], int, str], ...] = (
-    (NotFound, 404, "Not found"),
-    (Forbidden, 403, "Forbidden"),
-    (Conflict, 409, "Conflict"),
-    (Unavailable, 503, "Unavailable"),
-    (Invalid, 422, "Invalid request"),
-    (Refusal, 422, "Invalid request"),
+    (NotFound, 404, "not-found"),
+    (Forbidden, 403, "forbidden"),
+    (Conflict, 409, "conflict"),
+    (Unavailable, 503, "unavailable"),
+    (Invalid, 422, "invalid-request"),
+    (Refusal, 422, "invalid-request"),
 )
 
 
 def status_of(exc: Refusal) -> tuple[int, str]:
-    """The HTTP status and title of a refusal's situation."""
-    return next((status, title) for cls, status, title in STATUS if isinstance(exc, cls))
+    """The HTTP status and English title of a refusal's situation."""
+    status, situation = next((s, k) for cls, s, k in STATUS if isinstance(exc, cls))
+    return status, title_of(exc.kind, DEFAULT_LANGUAGE, situation)
 
 
-async def _refused(_: Request, exc: Exception) -> JSONResponse:
+async def _refused(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Refusal)
-    status, title = status_of(exc)
-    detail = exc.detail
+    language = request_language(request)
+    status, situation = next((s, k) for cls, s, k in STATUS if isinstance(exc, cls))
+    detail = exc.detail_in(language)
     allowed = exc.extra.get("allowed")
     if isinstance(allowed, list):
-        detail = f"{detail}; allowed next: {allowed or ['nothing']}"
-    return problem(status, title, detail, exc.kind, **exc.extra)
+        detail = (
+            f"{detail}; {Message('allowed-next', allowed=allowed or ['nothing']).text(language)}"
+        )
+    return problem(status, exc.kind, detail, language, situation=situation, **exc.extra)
 
 
-async def _conflict(_: Request, exc: Exception) -> JSONResponse:
-    detail = f"{exc}; retry the request"
-    return problem(409, "Conflict", detail, "concurrency-conflict")
+async def _conflict(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConcurrencyConflict)
+    detail = Message("concurrency-conflict", reason=str(exc), case=exc.case)
+    return problem(
+        409, "concurrency-conflict", detail, request_language(request), situation="conflict"
+    )
 
 
-async def _unauthorized(_: Request, exc: Exception) -> JSONResponse:
-    response = problem(401, "Unauthorized", str(exc), "unauthorized")
+async def _unauthorized(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Unauthorized)
+    response = problem(401, "unauthorized", exc.message, request_language(request))
     response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     return response
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The cause stays in the server's log (by type only here: messages may hold data).
-    return problem(
-        500,
-        "Internal error",
-        f"the request failed on our side ({type(exc).__name__}); nothing was recorded unless "
-        "a later read shows it; retry, and report the problem if it persists",
-        "internal-error",
-    )
+    return problem(500, "internal-error", Message("internal-error"), request_language(request))
 
 
 def install_problem_handlers(app: FastAPI) -> None:

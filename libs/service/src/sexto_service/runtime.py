@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from nats.aio.client import Client
 from sexto_events.connection import connect
 from sexto_events.consumer import ConsumerSettings, Projection, ProjectionConsumer
@@ -22,6 +23,7 @@ from sexto_events.settings import EventLogSettings
 from sexto_events.store import EventStore
 from sexto_events.stream import StreamSpec
 
+from sexto_service import idempotency
 from sexto_service.auth.tokens import AuthSettings, TokenVerifier
 from sexto_service.health import Check, health_router
 from sexto_service.http_guard import InputGuard
@@ -68,10 +70,17 @@ class ServiceDefinition:
 
 async def migrate_service(definition: ServiceDefinition, dsn: str) -> None:
     """The tables not derived from the log at their head revision: the personal-data keys,
-    the consumer runtime's in the service's schema, and the service's own if it has any."""
+    the consumer runtime's and the Idempotency-Key records in the service's schema, and the
+    service's own if it has any."""
     schema = checked_schema(definition.name)
     await migrate_keys(dsn)
     await migrate_runtime(dsn, schema)
+    await upgrade(
+        dsn,
+        idempotency.IDEMPOTENCY_SCRIPTS,
+        schema=schema,
+        version_table=idempotency.IDEMPOTENCY_VERSION_TABLE,
+    )
     if definition.migrations is not None:
         await upgrade(dsn, definition.migrations, schema=schema)
 
@@ -210,5 +219,16 @@ def build_app(
     app.include_router(health_router(lambda: readiness_checks(app)))
     for router in definition.routers:
         app.include_router(router)
-    document_problems(app)
+    # The routes as declared (the app keeps included routers whole, not their routes).
+    routes = [r for router in definition.routers for r in router.routes if isinstance(r, APIRoute)]
+    for route in routes:
+        # One Idempotency-Key mechanism for every write: a router made without it is a bug.
+        if (route.methods or set()) & idempotency.WRITE_METHODS and not isinstance(
+            route, idempotency.IdempotentRoute
+        ):
+            raise TypeError(
+                f"{sorted(route.methods or ())} {route.path}: make its router with "
+                "route_class=IdempotentRoute (sexto_service.idempotency)"
+            )
+    document_problems(app, routes)
     return app

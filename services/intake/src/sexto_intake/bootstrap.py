@@ -8,19 +8,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sexto_events.settings import EventLogSettings
 from sexto_service.auth.tokens import AuthSettings
-from sexto_service.runtime import ServiceDefinition, ServiceRuntime, build_app
+from sexto_service.runtime import ServiceDefinition, build_app
 
-from sexto_intake.app.handlers import IDEMPOTENCY_DDL
 from sexto_intake.entrypoints import facts, legal
 from sexto_intake.entrypoints.api import admin, router
 from sexto_intake.projections.cases import CasesProjection
 from sexto_intake.projections.directory import DIRECTORY_STREAM, DirectoryProjection
-
-
-async def _on_start(runtime: ServiceRuntime) -> None:
-    async with runtime.pool.acquire() as conn:
-        await conn.execute(IDEMPOTENCY_DDL)
-
 
 DEFINITION = ServiceDefinition(
     name="intake",
@@ -29,7 +22,6 @@ DEFINITION = ServiceDefinition(
     routers=(router, facts.router, legal.router, admin),
     projections=lambda _: (CasesProjection(), DirectoryProjection()),
     streams=(DIRECTORY_STREAM,),
-    on_start=_on_start,
 )
 
 

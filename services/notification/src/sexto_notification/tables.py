@@ -45,13 +45,6 @@ subscriptions = Table(
     Column("from_seq", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("deleted_at", DateTime(timezone=True)),
-    Column("idempotency_key", Text),
-)
-Index(
-    "subscriptions_idempotency",
-    subscriptions.c.owner_subject,
-    subscriptions.c.idempotency_key,
-    unique=True,
 )
 
 deliveries = Table(

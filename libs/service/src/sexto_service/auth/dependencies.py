@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sexto_events.messages import Message
 from sexto_events.principal import Principal
 
 from sexto_service.auth.tokens import InvalidToken, TokenVerifier
@@ -13,6 +14,10 @@ from sexto_service.auth.tokens import InvalidToken, TokenVerifier
 
 class Unauthorized(Exception):
     """Raised for a missing or invalid bearer token; answered as a 401 problem."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(str(message))
+        self.message = message
 
 
 # Declares the bearer scheme in each OpenAPI document (the /docs Authorize button); a missing
@@ -29,14 +34,22 @@ async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
 ) -> Principal:
-    """The verified caller of this request."""
+    """The verified caller of this request (verified once, whoever asks first)."""
+    known = getattr(request.state, "principal", None)
+    if isinstance(known, Principal):
+        return known
     verifier: TokenVerifier = request.app.state.verifier
     if credentials is None or not credentials.credentials.strip():
-        raise Unauthorized("send a bearer token: Authorization: Bearer <token>")
+        raise Unauthorized(Message("unauthorized-missing"))
     try:
-        return await verifier.verify(credentials.credentials.strip())
+        principal = await verifier.verify(credentials.credentials.strip())
     except InvalidToken as exc:
-        raise Unauthorized(str(exc)) from None
+        said = exc.args[0] if exc.args else None
+        raise Unauthorized(
+            said if isinstance(said, Message) else Message("unauthorized-invalid", reason=exc)
+        ) from None
+    request.state.principal = principal
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -10,6 +10,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sexto_events.messages import Message
 from sexto_events.principal import Principal, Role
 
 # Asymmetric only: a shared HMAC secret would let any verifier mint tokens, and "none"
@@ -59,15 +60,15 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise InvalidToken("the bearer token is not a JWT") from None
+            raise InvalidToken(Message("token-not-jwt")) from None
         if header.get("alg") not in self._settings.algorithms:
-            raise InvalidToken(f"token algorithm {header.get('alg')!r} is not accepted")
+            raise InvalidToken(Message("token-algorithm", alg=header.get("alg")))
         keys = list(self._keys)
         if self._jwks is not None:
             try:
                 signing = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
             except jwt.PyJWTError as exc:
-                raise InvalidToken(f"no trusted key for this token: {exc}") from None
+                raise InvalidToken(Message("token-no-key", cause=str(exc))) from None
             keys = [signing.key]
         last: jwt.PyJWTError | None = None
         for key in keys:
@@ -89,25 +90,25 @@ class TokenVerifier:
             except jwt.PyJWTError as exc:
                 raise InvalidToken(_reason(exc)) from None
             return _principal(claims)
-        raise InvalidToken(_reason(last) if last else "no trusted key verifies this token")
+        raise InvalidToken(_reason(last) if last else Message("token-no-trusted-key"))
 
 
-def _reason(exc: jwt.PyJWTError) -> str:
-    messages = {
-        jwt.ExpiredSignatureError: "the token has expired: request a new one",
-        jwt.InvalidAudienceError: "the token is not meant for this service (audience)",
-        jwt.InvalidIssuerError: "the token comes from an issuer this service does not trust",
-        jwt.InvalidSignatureError: "the token's signature does not verify with a trusted key",
-        jwt.MissingRequiredClaimError: f"the token lacks a required claim: {exc}",
+def _reason(exc: jwt.PyJWTError) -> Message:
+    codes = {
+        jwt.ExpiredSignatureError: "token-expired",
+        jwt.InvalidAudienceError: "token-audience",
+        jwt.InvalidIssuerError: "token-issuer",
+        jwt.InvalidSignatureError: "token-signature",
+        jwt.MissingRequiredClaimError: "token-missing-claim",
     }
-    return messages.get(type(exc), f"the token is invalid: {exc}")
+    return Message(codes.get(type(exc), "token-invalid"), cause=str(exc))
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
     try:
         role = Role(str(claims.get("role")))
     except ValueError:
-        raise InvalidToken("the token's role claim is missing or unknown") from None
+        raise InvalidToken(Message("token-role")) from None
     return Principal(
         subject=str(claims["sub"]),
         role=role,

@@ -8,9 +8,10 @@ from typing import Any
 from sexto_events.catalogue.base import EventData
 from sexto_events.commands import Decided, execute
 from sexto_events.db import column_names
+from sexto_events.messages import Message
 from sexto_events.model import CaseRef, LoadedCase, NewEvent
-from sexto_events.principal import POLICE_ROLES, CaseScope, Principal, Role, can_see_case
-from sexto_events.refusals import CaseNotFound, Forbidden
+from sexto_events.principal import POLICE_ROLES, CaseScope, Principal, can_see_case
+from sexto_events.refusals import CaseNotFound
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_escalation.domain.workflow import Escalation, evolve
@@ -26,7 +27,7 @@ async def escalated_case(runtime: ServiceRuntime, principal: Principal, case_id:
     if row is None or not can_see_case(
         principal, CaseScope(row["school_id"], row["territory"], escalated=True)
     ):
-        raise CaseNotFound("no escalated case with this id in your scope")
+        raise CaseNotFound(Message("escalated-case-not-found"))
     return CaseRef(row["territory"], case_id)
 
 
@@ -34,13 +35,13 @@ async def take_step(
     runtime: ServiceRuntime,
     principal: Principal,
     case_id: str,
-    roles: frozenset[Role],
     step: Callable[[Escalation], EventData],
 ) -> tuple[str, int]:
-    """Run one workflow step against the case's current state; returns (event id, version)."""
+    """Run one workflow step against the case's current state; returns (event id, version).
+
+    The route has checked the caller's role; the case must be in its scope.
+    """
     case = await escalated_case(runtime, principal, case_id)
-    if principal.role not in roles:
-        raise Forbidden(f"this step is taken by {sorted(r.value for r in roles)}")
 
     def decide(state: Escalation, _: LoadedCase) -> Decided:
         return [NewEvent(step(state), principal.subject, principal.role.value)]
@@ -49,17 +50,10 @@ async def take_step(
     return result.event_ids[0], result.version.seq
 
 
-POLICE = frozenset(POLICE_ROLES)
-PROSECUTOR = frozenset({Role.PROSECUTOR})
-DSL = frozenset({Role.SAFEGUARDING_LEAD})
-
-
 async def queue(
     runtime: ServiceRuntime, principal: Principal, status: str | None, urgency: str | None
 ) -> list[dict[str, Any]]:
     """The territory's escalations, most urgent and oldest first."""
-    if principal.role not in POLICE | PROSECUTOR:
-        raise Forbidden("the escalation queue is for police and prosecutors")
     clauses, args = ["($1::text IS NULL OR territory = $1)"], [principal.territory]
     if principal.role in POLICE_ROLES and principal.territory is None:
         return []

@@ -25,8 +25,9 @@ from sexto_events.catalogue.escalation import (
 )
 from sexto_events.catalogue.intake import CaseReported, DeviceSecured, StudentAdded
 from sexto_events.envelope import parse_time
+from sexto_events.messages import Message
 from sexto_events.model import RecordedEvent
-from sexto_events.refusals import IllegalStep
+from sexto_events.refusals import IllegalStep, UnknownStudent
 
 
 class Step(StrEnum):
@@ -148,24 +149,36 @@ def queue_status(data: EventData) -> str | None:
     return QUEUE_STATUS.get(type(data))
 
 
-def _require(state: Escalation, step: Step, what: str) -> None:
+class UnknownStudentStep(UnknownStudent, IllegalStep):
+    """A step for a student not on the case: an illegal step (it lists the steps allowed),
+    answered like every unknown student on a case, in every service (404)."""
+
+    kind = "unknown-student"
+
+    def __init__(self, student_ref: str, allowed: list[str]) -> None:
+        IllegalStep.__init__(
+            self, Message("decision-unknown-student", student_ref=student_ref), allowed
+        )
+
+
+def _require(state: Escalation, step: Step) -> None:
     allowed = state.allowed()
     if step not in allowed:
         raise IllegalStep(
-            f"{what} is not allowed now (the escalation is at '{state.status}')",
+            Message("step-not-allowed", step=Message(f"step-{step.value}"), status=state.status),
             [s.value for s in allowed],
         )
 
 
 def acknowledge(state: Escalation, call_reference: str, dispatcher: str) -> EscalationAcknowledged:
     """Police dispatch takes the escalation."""
-    _require(state, Step.ACKNOWLEDGE, "acknowledging")
+    _require(state, Step.ACKNOWLEDGE)
     return EscalationAcknowledged(call_reference=call_reference, dispatcher_ref=dispatcher)
 
 
 def collect_kit(state: Escalation, officer: str, seals: list[SealCheck]) -> KitCollected:
     """The officer's check of each seal against the devices secured at the school."""
-    _require(state, Step.COLLECT_KIT, "collecting the kit")
+    _require(state, Step.COLLECT_KIT)
     handed = [s.seal_number for s in seals]
     missing = sorted(set(state.seals) - set(handed))
     unexpected = sorted(set(handed) - set(state.seals))
@@ -181,7 +194,7 @@ def collect_kit(state: Escalation, officer: str, seals: list[SealCheck]) -> KitC
 
 def consult(state: Escalation, file_reference: str) -> ProsecutorConsulted:
     """The police consult the DPCP."""
-    _require(state, Step.CONSULT_PROSECUTOR, "consulting the prosecutor")
+    _require(state, Step.CONSULT_PROSECUTOR)
     return ProsecutorConsulted(dpcp_file_reference=file_reference)
 
 
@@ -194,15 +207,15 @@ FOLLOW_UP = {
 
 def decide(state: Escalation, student_ref: str, decision: str, reasons: str) -> ProsecutorDecided:
     """The DPCP's decision for one student."""
-    _require(state, Step.DECIDE, "a decision")
+    _require(state, Step.DECIDE)
     if student_ref not in state.students:
-        raise IllegalStep(
-            f"student {student_ref} is not on this case",
+        raise UnknownStudentStep(
+            student_ref,
             [f"decide for {ref}" for ref in state.students if ref not in state.decisions],
         )
     if student_ref in state.decisions:
         raise IllegalStep(
-            f"student {student_ref} already has a decision",
+            Message("decision-already-made", student_ref=student_ref),
             [f"decide for {ref}" for ref in state.students if ref not in state.decisions],
         )
     return ProsecutorDecided(
@@ -216,16 +229,16 @@ def decide(state: Escalation, student_ref: str, decision: str, reasons: str) -> 
 def refer(state: Escalation, agency: str, reference: str) -> ReferralRecorded:
     """UK path: the DSL's referral, once, on an escalated UK case."""
     if not state.requested or state.protocol != "uk-dsl":
-        raise IllegalStep("a referral is recorded on an escalated UK case", [])
+        raise IllegalStep(Message("referral-needs-uk-escalation"), [])
     if state.referral is not None:
-        raise IllegalStep(f"the case was already referred ({state.referral})", [])
+        raise IllegalStep(Message("already-referred", agency=state.referral), [])
     return ReferralRecorded(agency=agency, reference=reference)
 
 
 def _impulsive(state: Escalation, student_ref: str) -> None:
     if state.decisions.get(student_ref) != "impulsive":
         raise IllegalStep(
-            f"an educational meeting follows an impulsive decision for {student_ref}",
+            Message("meeting-needs-impulsive", student_ref=student_ref),
             [f"meeting for {ref}" for ref, d in state.decisions.items() if d == "impulsive"],
         )
 
@@ -240,7 +253,9 @@ def meeting_held(state: Escalation, student_ref: str, attended: list[str]) -> Me
     """Record the meeting; it must have been scheduled, and held once."""
     _impulsive(state, student_ref)
     if student_ref not in state.meetings_scheduled:
-        raise IllegalStep(f"no meeting was scheduled for {student_ref}", ["schedule the meeting"])
+        raise IllegalStep(
+            Message("meeting-not-scheduled", student_ref=student_ref), ["schedule the meeting"]
+        )
     if student_ref in state.meetings_held:
-        raise IllegalStep(f"the meeting for {student_ref} was already held", [])
+        raise IllegalStep(Message("meeting-already-held", student_ref=student_ref), [])
     return MeetingHeld(student_ref=student_ref, attended=attended)

@@ -5,23 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sexto_events.asyncapi import build_asyncapi
 from sexto_events.catalogue.escalation import SealCheck
-from sexto_events.principal import SCHOOL_ROLES, CaseScope, can_see_case
+from sexto_events.messages import Message
+from sexto_events.principal import (
+    POLICE_ROLES,
+    SCHOOL_ROLES,
+    CaseScope,
+    Principal,
+    Role,
+    can_see_case,
+)
 from sexto_events.refusals import CaseNotFound
-from sexto_service.auth.dependencies import CurrentPrincipal
+from sexto_service.idempotency import IdempotentRoute
+from sexto_service.roles import CASE_READERS, Allowed
 from sexto_service.runtime import ServiceRuntime
 
-from sexto_escalation.app.handlers import (
-    DSL,
-    POLICE,
-    PROSECUTOR,
-    escalated_case,
-    queue,
-    take_step,
-)
+from sexto_escalation.app.handlers import escalated_case, queue, take_step
 from sexto_escalation.domain.workflow import (
     acknowledge,
     collect_kit,
@@ -32,8 +34,17 @@ from sexto_escalation.domain.workflow import (
     schedule_meeting,
 )
 
-router = APIRouter(prefix="/v1", tags=["escalation"])
-docs = APIRouter(tags=["integration"])
+router = APIRouter(prefix="/v1", tags=["escalation"], route_class=IdempotentRoute)
+docs = APIRouter(tags=["integration"], route_class=IdempotentRoute)
+
+# Who takes each step; which escalations they see is the scope rule (404 otherwise).
+Police = Annotated[Principal, Depends(Allowed(POLICE_ROLES, refusal="step-roles"))]
+Prosecutor = Annotated[Principal, Depends(Allowed({Role.PROSECUTOR}, refusal="step-roles"))]
+Dsl = Annotated[Principal, Depends(Allowed({Role.SAFEGUARDING_LEAD}, refusal="step-roles"))]
+QueueReader = Annotated[
+    Principal, Depends(Allowed(POLICE_ROLES, {Role.PROSECUTOR}, refusal="queue-police"))
+]
+Reader = Annotated[Principal, Depends(CASE_READERS)]
 
 
 class Strict(BaseModel):
@@ -94,7 +105,7 @@ def _runtime(request: Request) -> ServiceRuntime:
 @router.get("/escalations", response_model=list[EscalationOut])
 async def list_escalations(
     request: Request,
-    principal: CurrentPrincipal,
+    principal: QueueReader,
     status: Annotated[str | None, Query(max_length=32)] = None,
     urgency: Annotated[str | None, Query(pattern=r"^(routine|high|urgent)$")] = None,
 ) -> Any:
@@ -104,25 +115,29 @@ async def list_escalations(
 
 @router.post("/escalations/{case_id}/acknowledge", status_code=201, response_model=StepRecorded)
 async def acknowledge_escalation(
-    case_id: str, body: AcknowledgeIn, request: Request, principal: CurrentPrincipal
+    case_id: str, body: AcknowledgeIn, request: Request, principal: Police
 ) -> StepRecorded:
     """Police dispatch takes the escalation."""
     event_id, version = await take_step(
-        _runtime(request), principal, case_id, POLICE,
+        _runtime(request),
+        principal,
+        case_id,
         lambda s: acknowledge(s, body.call_reference, principal.subject),
-    )  # fmt: skip
+    )
     return StepRecorded(id=event_id, version=version)
 
 
 @router.post("/escalations/{case_id}/kit-collected", status_code=201, response_model=StepRecorded)
 async def kit_collected(
-    case_id: str, body: KitIn, request: Request, principal: CurrentPrincipal
+    case_id: str, body: KitIn, request: Request, principal: Police
 ) -> StepRecorded:
     """The patrol officer collected the kit; each seal checked against the school's record."""
     event_id, version = await take_step(
-        _runtime(request), principal, case_id, POLICE,
+        _runtime(request),
+        principal,
+        case_id,
         lambda s: collect_kit(s, principal.subject, body.seals),
-    )  # fmt: skip
+    )
     return StepRecorded(id=event_id, version=version)
 
 
@@ -130,13 +145,12 @@ async def kit_collected(
     "/escalations/{case_id}/prosecutor-consulted", status_code=201, response_model=StepRecorded
 )
 async def prosecutor_consulted(
-    case_id: str, body: ConsultIn, request: Request, principal: CurrentPrincipal
+    case_id: str, body: ConsultIn, request: Request, principal: Police
 ) -> StepRecorded:
     """The police consulted the DPCP."""
     event_id, version = await take_step(
-        _runtime(request), principal, case_id, POLICE,
-        lambda s: consult(s, body.dpcp_file_reference),
-    )  # fmt: skip
+        _runtime(request), principal, case_id, lambda s: consult(s, body.dpcp_file_reference)
+    )
     return StepRecorded(id=event_id, version=version)
 
 
@@ -144,13 +158,15 @@ async def prosecutor_consulted(
     "/escalations/{case_id}/decisions/{student_ref}", status_code=201, response_model=StepRecorded
 )
 async def prosecutor_decision(
-    case_id: str, student_ref: str, body: DecisionIn, request: Request, principal: CurrentPrincipal
+    case_id: str, student_ref: str, body: DecisionIn, request: Request, principal: Prosecutor
 ) -> StepRecorded:
     """The DPCP's decision for one student."""
     event_id, version = await take_step(
-        _runtime(request), principal, case_id, PROSECUTOR,
+        _runtime(request),
+        principal,
+        case_id,
         lambda s: decide(s, student_ref, body.decision, body.reasons),
-    )  # fmt: skip
+    )
     return StepRecorded(id=event_id, version=version)
 
 
@@ -195,13 +211,12 @@ class MeetingHeldIn(Strict):
 
 @router.post("/escalations/{case_id}/referral", status_code=201, response_model=StepRecorded)
 async def record_referral(
-    case_id: str, body: ReferralIn, request: Request, principal: CurrentPrincipal
+    case_id: str, body: ReferralIn, request: Request, principal: Dsl
 ) -> StepRecorded:
     """UK path: the designated safeguarding lead's referral."""
     event_id, version = await take_step(
-        _runtime(request), principal, case_id, DSL,
-        lambda s: refer(s, body.agency, body.reference),
-    )  # fmt: skip
+        _runtime(request), principal, case_id, lambda s: refer(s, body.agency, body.reference)
+    )
     return StepRecorded(id=event_id, version=version)
 
 
@@ -209,13 +224,12 @@ async def record_referral(
     "/escalations/{case_id}/meetings/{student_ref}", status_code=201, response_model=StepRecorded
 )
 async def schedule(
-    case_id: str, student_ref: str, body: MeetingIn, request: Request, principal: CurrentPrincipal
+    case_id: str, student_ref: str, body: MeetingIn, request: Request, principal: Police
 ) -> StepRecorded:
     """Schedule the educational meeting (community relations officers)."""
     event_id, version = await take_step(
-        _runtime(request), principal, case_id, POLICE,
-        lambda s: schedule_meeting(s, student_ref, body.at),
-    )  # fmt: skip
+        _runtime(request), principal, case_id, lambda s: schedule_meeting(s, student_ref, body.at)
+    )
     return StepRecorded(id=event_id, version=version)
 
 
@@ -229,18 +243,20 @@ async def held(
     student_ref: str,
     body: MeetingHeldIn,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: Police,
 ) -> StepRecorded:
     """Record that the meeting took place, and who attended."""
     event_id, version = await take_step(
-        _runtime(request), principal, case_id, POLICE,
+        _runtime(request),
+        principal,
+        case_id,
         lambda s: meeting_held(s, student_ref, list(body.attended)),
-    )  # fmt: skip
+    )
     return StepRecorded(id=event_id, version=version)
 
 
 @router.get("/cases/{case_id}/custody")
-async def custody(case_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+async def custody(case_id: str, request: Request, principal: Reader) -> Any:
     """Each sealed bag: secured by whom and when, handed to whom and when, seal state."""
     runtime = _runtime(request)
     if principal.role in SCHOOL_ROLES:
@@ -252,7 +268,7 @@ async def custody(case_id: str, request: Request, principal: CurrentPrincipal) -
         if row is None or not can_see_case(
             principal, CaseScope(row["school_id"], row["territory"], escalated=False)
         ):
-            raise CaseNotFound("no case with this id in your scope")
+            raise CaseNotFound(Message("case-not-found"))
     else:
         await escalated_case(runtime, principal, case_id)
     async with runtime.pool.acquire() as conn:

@@ -8,6 +8,7 @@ import uuid_utils
 from sexto_events.catalogue.evaluation import AssessmentMade
 from sexto_events.commands import Decided, execute, fold
 from sexto_events.ids import derived_event_id
+from sexto_events.messages import Message
 from sexto_events.model import (
     AppendResult,
     CaseRef,
@@ -16,9 +17,9 @@ from sexto_events.model import (
     NewEvent,
     RecordedEvent,
 )
-from sexto_events.principal import SCHOOL_ROLES, CaseScope, Principal, can_see_case
+from sexto_events.principal import CaseScope, Principal, can_see_case
 from sexto_events.recording import record_read
-from sexto_events.refusals import CaseNotFound, Forbidden
+from sexto_events.refusals import CaseNotFound
 from sexto_protocols import by_id
 from sexto_service.runtime import ServiceRuntime
 
@@ -35,7 +36,7 @@ async def visible_case(runtime: ServiceRuntime, principal: Principal, case_id: s
     if row is None or not can_see_case(
         principal, CaseScope(row["school_id"], row["territory"], escalated=False)
     ):
-        raise CaseNotFound("no case with this id in your scope")
+        raise CaseNotFound(Message("case-not-found"))
     return CaseRef(row["territory"], case_id)
 
 
@@ -53,8 +54,6 @@ async def handle_grid(
     its grid already on the record and records nothing.
     """
     case = await visible_case(runtime, principal, case_id)
-    if principal.role not in SCHOOL_ROLES:
-        raise Forbidden("grids are filled in by the school's interveners")
     fresh_id = str(uuid_utils.uuid7())
 
     def decide(state: EvaluationState, loaded: LoadedCase) -> Decided:
@@ -66,7 +65,7 @@ async def handle_grid(
                 return done
         protocol = by_id(state.protocol_version)
         if protocol is None:
-            raise InvalidGrid("the case's protocol version is unknown to this service")
+            raise InvalidGrid(Message("protocol-version-unknown"))
         decided = decide_grid(
             state,
             protocol,

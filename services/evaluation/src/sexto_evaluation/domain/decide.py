@@ -14,6 +14,7 @@ from sexto_events.catalogue.evaluation import (
     RuleFired,
     StudentIndication,
 )
+from sexto_events.messages import Message
 from sexto_events.refusals import CaseAlreadyClosed, Invalid, UnknownStudent
 from sexto_protocols import ProtocolVersion
 from sexto_protocols.rules import answer_problems, evaluate, recommend
@@ -48,10 +49,10 @@ def decide_grid(
 ) -> list[EventData]:
     """The grid event, followed by the assessment when it completes the set."""
     if state.closed:
-        raise CaseAlreadyClosed("the case is closed: its grids can no longer change")
+        raise CaseAlreadyClosed(Message("case-closed-grids"))
     if student_ref not in state.students:
         raise UnknownStudent(
-            f"student {student_ref} is not on this case; its students are {list(state.students)}"
+            Message("unknown-student-grid", student_ref=student_ref, known=list(state.students))
         )
     fields = {f["id"]: f for f in protocol.raw["grid"]["fields"]}
     kinds = {name: field["kind"] for name, field in fields.items()}
@@ -61,12 +62,11 @@ def decide_grid(
     problems += [f"{k}: answer it in words, under notes" for k in answers if kinds.get(k) == "text"]
     if problems:
         raise InvalidGrid(
-            "the grid does not fit the case's protocol version: " + "; ".join(problems),
-            problems=problems,
+            Message("grid-does-not-fit", problems="; ".join(problems)), problems=problems
         )
     previous = state.grids.get(student_ref)
     if previous is not None and not reason:
-        raise InvalidGrid("an amended grid needs a reason: say what changed and why")
+        raise InvalidGrid(Message("amendment-needs-reason"))
     grid = GridSubmitted(
         student_ref=student_ref,
         answers=dict(answers),

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Request
+from sexto_events.messages import Message
+from sexto_events.principal import SCHOOL_ROLES, Principal
+from sexto_events.refusals import NotFound
 from sexto_protocols import all_versions
-from sexto_service.auth.dependencies import CurrentPrincipal
-from sexto_service.problems import problem
+from sexto_service.idempotency import IdempotencyKey, IdempotentRoute
+from sexto_service.roles import ANY_ROLE, CASE_READERS, Allowed
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_evaluation.app.handlers import handle_grid, latest_assessment
 from sexto_evaluation.domain.decide import GridAnswers
 from sexto_evaluation.entrypoints.schemas import AssessmentOut, GridIn, GridRecorded
 
-router = APIRouter(prefix="/v1", tags=["evaluation"])
+router = APIRouter(prefix="/v1", tags=["evaluation"], route_class=IdempotentRoute)
+
+
+class UnknownProtocol(NotFound):
+    """No protocol with this name and version."""
+
+    kind = "unknown-protocol"
+
+
+Caller = Annotated[Principal, Depends(ANY_ROLE)]
+Reader = Annotated[Principal, Depends(CASE_READERS)]
+Interviewer = Annotated[Principal, Depends(Allowed(SCHOOL_ROLES, refusal="school-staff-grids"))]
 
 
 def _runtime(request: Request) -> ServiceRuntime:
@@ -23,18 +37,18 @@ def _runtime(request: Request) -> ServiceRuntime:
 
 
 @router.get("/protocols")
-async def list_protocols(_: CurrentPrincipal) -> list[dict[str, Any]]:
+async def list_protocols(_: Caller) -> list[dict[str, Any]]:
     """Every protocol version, with its content-hash id."""
     return [{"name": p.name, "version": p.version, "id": p.id} for p in all_versions()]
 
 
 @router.get("/protocols/{name}/{version}", response_model=None)
-async def get_protocol(name: str, version: int, _: CurrentPrincipal) -> Any:
+async def get_protocol(name: str, version: int, _: Caller) -> Any:
     """One protocol version's grid, checklist, rules and texts."""
     for p in all_versions():
         if (p.name, p.version) == (name, version):
             return {"id": p.id, **p.raw}
-    return problem(404, "Not found", f"no protocol {name} version {version}", "unknown-protocol")
+    raise UnknownProtocol(Message("unknown-protocol", name=name, version=version))
 
 
 @router.put("/cases/{case_id}/grids/{student_ref}", status_code=201, response_model=GridRecorded)
@@ -43,10 +57,8 @@ async def put_grid(
     student_ref: str,
     body: GridIn,
     request: Request,
-    principal: CurrentPrincipal,
-    idempotency_key: Annotated[
-        str | None, Header(min_length=8, max_length=128, description="makes a retry a no-op")
-    ] = None,
+    principal: Interviewer,
+    idempotency_key: IdempotencyKey = None,
 ) -> GridRecorded:
     """A student's grid; a change is a new event that supersedes, with its reason."""
     runtime = _runtime(request)
@@ -58,7 +70,7 @@ async def put_grid(
 
 
 @router.get("/cases/{case_id}/assessment", response_model=AssessmentOut)
-async def get_assessment(case_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+async def get_assessment(case_id: str, request: Request, principal: Reader) -> Any:
     """The latest assessment with the rules that fired, in French and English."""
     latest, state = await latest_assessment(_runtime(request), principal, case_id)
     assessment = None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,8 +13,10 @@ from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.intake import CaseReported
 from sexto_events.commands import Decided, already_recorded, execute, no_state
 from sexto_events.db import DbConnection, column_names
-from sexto_events.model import CaseRef, LoadedCase, NewEvent
-from sexto_events.principal import SCHOOL_ROLES, CaseScope, Principal, Role, can_see_case
+from sexto_events.ids import derived_event_id
+from sexto_events.messages import Message
+from sexto_events.model import AppendResult, CaseRef, CaseVersion, LoadedCase, NewEvent
+from sexto_events.principal import CaseScope, Principal, can_see_case
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_intake.domain.cases import ReportCase, School, decide_report, report_case_id
@@ -25,7 +25,6 @@ from sexto_intake.domain.errors import (
     AlreadyRegistered,
     CaseNotFound,
     Forbidden,
-    IdempotencyKeyReused,
     UnknownSchool,
 )
 from sexto_intake.domain.facts import decide_fact
@@ -34,19 +33,6 @@ from sexto_intake.projections.directory import DIRECTORY_STREAM
 from sexto_intake.tables import cases
 
 __all__ = ["Forbidden"]
-
-IDEMPOTENCY_DDL = """
-CREATE TABLE IF NOT EXISTS intake.idempotency (
-    caller       text NOT NULL,
-    key          text NOT NULL,
-    request_hash text NOT NULL,
-    case_id      text NOT NULL,
-    territory    text NOT NULL,
-    event_id     text NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (caller, key)
-);
-"""
 
 
 async def _school(runtime: ServiceRuntime, school_id: str) -> School | None:
@@ -82,12 +68,6 @@ async def _facts(
     return agreements, certification
 
 
-def request_digest(payload: Any) -> str:
-    """The SHA-256 of a request body's canonical JSON: what an Idempotency-Key is bound to."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 @dataclass(frozen=True, slots=True)
 class ReportOutcome:
     """A recorded report: the case, its first event, and whether this was a replay."""
@@ -100,70 +80,48 @@ class ReportOutcome:
 
 
 async def handle_report_case(
-    runtime: ServiceRuntime, principal: Principal, command: ReportCase, key: str, digest: str
+    runtime: ServiceRuntime, principal: Principal, command: ReportCase, key: str
 ) -> ReportOutcome:
-    """Record a reported case, or find the one a retry of the same request recorded.
+    """Record a reported case, or find the one an earlier attempt with this key recorded.
 
-    `digest` identifies the request as sent (the same key with another body is refused).
+    The case id derives from (caller, key): whatever a retry finds on it is this report.
+    (Replaying the first answer is the HTTP edge's Idempotency-Key mechanism.)
     """
     school_id = command.report.school_id
-    if principal.role not in SCHOOL_ROLES:
-        raise Forbidden("only school staff (intervener, safeguarding lead) report cases")
     if principal.school_id != school_id:
-        raise Forbidden(f"your token's scope is school {principal.school_id}, not this school")
+        raise Forbidden(Message("other-school", school=principal.school_id))
     async with runtime.pool.acquire() as conn:
-        seen = await conn.fetchrow(
-            "SELECT request_hash, event_id FROM intake.idempotency WHERE caller = $1 AND key = $2",
-            principal.subject,
-            key,
-        )
         school = await _school_on(conn, school_id)
         facts = await _facts(conn, school, principal.subject) if school else ([], None)
-    if seen is not None and seen["request_hash"] != digest:
-        raise IdempotencyKeyReused(
-            "this Idempotency-Key was already used for a different request: use a new key "
-            "for a new report, or resend the first request unchanged"
-        )
     if school is None:
-        raise UnknownSchool(
-            f"school {school_id} is not in the directory: check the id, or ask an "
-            "administrator to register it"
-        )
+        raise UnknownSchool(Message("unknown-school", school=school_id))
     case = CaseRef(school.territory_id, report_case_id(principal.subject, key))
-    if seen is not None:
-        replayed = await _replayed(runtime, case)
-        if replayed is not None:
-            return replayed
-        # The key was claimed but the append never landed (it failed): record it now,
-        # with the event id the first attempt chose.
     now = datetime.now(UTC)
     event = decide_report(
         command, school=school, agreements=facts[0], certification=facts[1], now=now
-    )
-    event_id = (
-        str(seen["event_id"])
-        if seen is not None
-        else await claim_key(runtime, principal, key, digest, case, str(uuid_utils.uuid7()))
     )
     recorded = NewEvent(
         event,
         principal.subject,
         principal.role.value,
-        event_id=event_id,
         protocol_version=protocols.current(event.protocol.value).id,
         time=now,
     )
 
     def decide(_: None, loaded: LoadedCase) -> Decided:
         # A case id is new by construction: anything on it is this report, from a retry.
-        return already_recorded(loaded, event_id) or [recorded]
+        if loaded.events:
+            first = loaded.events[0]
+            version = CaseVersion(first.seq, first.envelope.hash)
+            return AppendResult(version, [first.id], [first.seq], duplicate=True)
+        return [recorded]
 
     result = await execute(runtime.store, case, initial=None, evolve=no_state, decide=decide)
     if result.duplicate:
         replayed = await _replayed(runtime, case)
         assert replayed is not None
         return replayed
-    return ReportOutcome(case, event, result.seqs[0], now, replayed=seen is not None)
+    return ReportOutcome(case, event, result.seqs[0], now, replayed=False)
 
 
 async def _replayed(runtime: ServiceRuntime, case: CaseRef) -> ReportOutcome | None:
@@ -182,21 +140,24 @@ async def handle_fact(
     fact: EventData,
     key: str | None,
 ) -> tuple[str, int]:
-    """Record a further fact on an open case; returns (event id, case version)."""
+    """Record a further fact on an open case; returns (event id, case version).
+
+    With an Idempotency-Key the fact's id derives from (case, caller, key): a retry whose
+    first answer was lost finds its fact on the record and records nothing.
+    """
     row = await case_row(runtime, principal, case_id)
     if row is None:
-        raise CaseNotFound("no case with this id in your scope")
-    if principal.role not in SCHOOL_ROLES:
-        raise Forbidden("only the school's staff record facts on a case")
+        raise CaseNotFound(Message("case-not-found"))
     case = CaseRef(row["territory"], case_id)
-    event_id = str(uuid_utils.uuid7())
-    if key is not None:
-        event_id = await _idempotent_event_id(runtime, principal, case, fact, key, event_id)
+    fresh_id = str(uuid_utils.uuid7())
 
     def decide(state: CaseState, loaded: LoadedCase) -> Decided:
-        done = already_recorded(loaded, event_id)
-        if done is not None:
-            return done  # a retry of a fact already recorded
+        event_id = fresh_id
+        if key is not None and loaded.events:
+            event_id = derived_event_id(loaded.events[0].id, f"fact|{principal.subject}|{key}")
+            done = already_recorded(loaded, event_id)
+            if done is not None:
+                return done  # a retry of a fact already recorded
         new = NewEvent(
             decide_fact(state, fact),
             principal.subject,
@@ -207,54 +168,7 @@ async def handle_fact(
         return [new]
 
     result = await execute(runtime.store, case, initial=CaseState(), evolve=evolve, decide=decide)
-    return event_id, result.version.seq
-
-
-async def _idempotent_event_id(
-    runtime: ServiceRuntime,
-    principal: Principal,
-    case: CaseRef,
-    fact: EventData,
-    key: str,
-    fresh_id: str,
-) -> str:
-    request = [case.case_id, fact.type_name(), fact.model_dump(mode="json")]
-    digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
-    return await claim_key(runtime, principal, key, digest, case, fresh_id)
-
-
-async def claim_key(
-    runtime: ServiceRuntime,
-    principal: Principal,
-    key: str,
-    digest: str,
-    case: CaseRef,
-    event_id: str,
-) -> str:
-    """Bind (caller, key) to a request and its event id; a retry gets the first event id."""
-    async with runtime.pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO intake.idempotency (caller, key, request_hash, case_id, territory, "
-            "event_id) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            principal.subject,
-            key,
-            digest,
-            case.case_id,
-            case.territory,
-            event_id,
-        )
-        row = await conn.fetchrow(
-            "SELECT request_hash, event_id FROM intake.idempotency WHERE caller = $1 AND key = $2",
-            principal.subject,
-            key,
-        )
-    assert row is not None  # inserted above or by the first request
-    if row["request_hash"] != digest:
-        raise IdempotencyKeyReused(
-            "this Idempotency-Key was already used for a different request: use a new key "
-            "for a new request, or resend the first one unchanged"
-        )
-    return str(row["event_id"])
+    return result.event_ids[0], result.version.seq
 
 
 async def case_row(
@@ -281,15 +195,13 @@ async def record_read(
 async def register(
     runtime: ServiceRuntime, principal: Principal, data: EventData, territory: str, entity: str
 ) -> tuple[str, int]:
-    """Record a directory entry (admins only); refuses one already registered."""
-    if principal.role is not Role.ADMIN:
-        raise Forbidden("only administrators manage the directory")
+    """Record a directory entry; refuses one already registered."""
     store = runtime.stores[DIRECTORY_STREAM.name]
     event = NewEvent(data, principal.subject, principal.role.value)
 
     def decide(_: None, loaded: LoadedCase) -> Decided:
         if loaded.events:
-            raise AlreadyRegistered(f"{entity} is already registered in the directory")
+            raise AlreadyRegistered(Message("already-registered", entity=entity))
         return [event]
 
     # A conflict here means another registration of the same entry landed first: deciding
@@ -303,5 +215,5 @@ async def school_territory(runtime: ServiceRuntime, school_id: str) -> str:
     """The territory of a registered school."""
     school = await _school(runtime, school_id)
     if school is None:
-        raise UnknownSchool(f"school {school_id} is not in the directory: register it first")
+        raise UnknownSchool(Message("unknown-school", school=school_id))
     return school.territory_id

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sexto_events.catalogue.intake import CaseReported, Protocol, StudentInvolved
+from sexto_events.messages import Message
 
 from sexto_intake.domain.eligibility import Agreement, Certification, check_sexto
 from sexto_intake.domain.errors import InvalidCommand, UnknownSchool
@@ -56,17 +57,12 @@ def decide_report(
     """The event to record, or a refusal saying what to fix."""
     report = command.report
     if school is None:
-        raise UnknownSchool(
-            f"school {report.school_id} is not in the directory: check the id, or ask an "
-            "administrator to register it"
-        )
+        raise UnknownSchool(Message("unknown-school", school=report.school_id))
     if report.discovered_at > now + CLOCK_SKEW:
-        raise InvalidCommand(
-            "discovered_at is in the future: give when the staff member learnt of it"
-        )
+        raise InvalidCommand(Message("discovered-in-future"))
     refs = [s.student_ref for s in report.students]
     if len(refs) != len(set(refs)):
-        raise InvalidCommand("each student appears once: student_ref values must be distinct")
+        raise InvalidCommand(Message("students-not-distinct"))
     if report.protocol is Protocol.SEXTO_QC:
         check_sexto(
             territory_id=school.territory_id,

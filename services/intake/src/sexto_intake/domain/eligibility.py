@@ -5,12 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sexto_intake.domain.errors import NotEligible
+from sexto_events.messages import Message
 
-UK_HINT = (
-    "the case can be reported on the UK designated-safeguarding-lead path instead "
-    '(protocol "uk-dsl"), or through the school\'s usual child-protection procedure'
-)
+from sexto_intake.domain.errors import NotEligible
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +45,7 @@ def check_sexto(
     in_force = [a for a in agreements if a.in_force_on(discovered_on)]
     if not in_force:
         raise NotEligible(
-            f"the police force of territory {territory_id} had no agreement with the DPCP in "
-            f"force on {discovered_on.isoformat()}, so the SEXTO kit cannot be used: {UK_HINT}",
+            Message("no-agreement-in-force", territory=territory_id, on=discovered_on.isoformat()),
             reason="no-agreement-in-force",
         )
     if (
@@ -58,9 +54,7 @@ def check_sexto(
         or certification.certified_on > today
     ):
         raise NotEligible(
-            "the reporting intervener holds no SEXTO certification for this school: complete "
-            "the online training (Explorer or Architect level) or ask a certified colleague "
-            f"to report; meanwhile {UK_HINT}",
+            Message("intervener-not-certified"),
             reason="intervener-not-certified",
         )
     return in_force[0].agreement_id

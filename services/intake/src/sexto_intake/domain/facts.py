@@ -9,6 +9,7 @@ from sexto_events.catalogue.intake import (
     StudentAdded,
     StudentRoleChanged,
 )
+from sexto_events.messages import Message
 from sexto_protocols import by_id
 
 from sexto_intake.domain.errors import (
@@ -23,23 +24,22 @@ from sexto_intake.domain.state import CaseState
 def decide_fact(state: CaseState, fact: EventData) -> EventData:
     """The fact as recorded, or a refusal saying what to fix."""
     if state.closed:
-        raise CaseAlreadyClosed("the case is closed: nothing more can be recorded on it")
+        raise CaseAlreadyClosed(Message("case-closed"))
     if isinstance(fact, StudentAdded) and fact.student.student_ref in state.students:
-        raise InvalidCommand(f"student {fact.student.student_ref} is already on the case")
+        raise InvalidCommand(
+            Message("student-already-on-case", student_ref=fact.student.student_ref)
+        )
     if isinstance(fact, StudentRoleChanged | DeviceSecured):
         ref = fact.student_ref if isinstance(fact, StudentRoleChanged) else fact.owner_ref
         if ref not in state.students:
             raise UnknownStudent(
-                f"student {ref} is not on this case: known refs are {sorted(state.students)}"
+                Message("unknown-student", student_ref=ref, known=sorted(state.students))
             )
     if isinstance(fact, DeviceSecured) and fact.seal_number in state.seals:
-        raise InvalidCommand(f"seal number {fact.seal_number} is already recorded on this case")
+        raise InvalidCommand(Message("seal-already-recorded", seal=fact.seal_number))
     if isinstance(fact, ChecklistStepCompleted):
         protocol = by_id(state.protocol_version)
         if protocol is None or protocol.step(fact.step_id) is None:
             steps = [s.id for s in protocol.checklist] if protocol else []
-            raise UnknownStep(
-                f"step {fact.step_id!r} is not in this case's protocol version; its steps "
-                f"are {steps}"
-            )
+            raise UnknownStep(Message("unknown-step", step=fact.step_id, steps=steps))
     return fact

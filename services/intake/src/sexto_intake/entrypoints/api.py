@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 from sexto_events.catalogue.directory import (
@@ -18,11 +18,14 @@ from sexto_events.catalogue.directory import (
 )
 from sexto_events.catalogue.intake import CaseReported, StudentInvolved
 from sexto_events.db import column_names
+from sexto_events.messages import Message
 from sexto_events.model import CaseRef, RecordedEvent
 from sexto_events.personal import has_personal_fields, walk_personal
 from sexto_events.principal import POLICE_ROLES, SCHOOL_ROLES, Principal, Role
-from sexto_service.auth.dependencies import CurrentPrincipal
-from sexto_service.problems import problem
+from sexto_events.refusals import CaseNotFound
+from sexto_service.idempotency import IdempotentRoute, RequiredIdempotencyKey
+from sexto_service.problems import problem, request_language
+from sexto_service.roles import CASE_LISTERS, CASE_READERS, Allowed
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_intake.app.handlers import (
@@ -31,7 +34,6 @@ from sexto_intake.app.handlers import (
     handle_report_case,
     record_read,
     register,
-    request_digest,
     school_territory,
 )
 from sexto_intake.domain.cases import ReportCase, derived_student_ref, report_case_id
@@ -50,11 +52,17 @@ from sexto_intake.entrypoints.schemas import (
 )
 from sexto_intake.tables import cases
 
-router = APIRouter(prefix="/v1", tags=["cases"])
-admin = APIRouter(prefix="/v1/admin", tags=["directory"])
+router = APIRouter(prefix="/v1", tags=["cases"], route_class=IdempotentRoute)
+admin = APIRouter(prefix="/v1/admin", tags=["directory"], route_class=IdempotentRoute)
 
-NOT_FOUND = "no case with this id in your scope"
 PSEUDONYMISED = "[pseudonymised]"
+
+REPORTERS = Allowed(SCHOOL_ROLES, refusal="school-staff-report")
+ADMINS = Allowed({Role.ADMIN}, refusal="admins-directory")
+Reporter = Annotated[Principal, Depends(REPORTERS)]
+Lister = Annotated[Principal, Depends(CASE_LISTERS)]
+Reader = Annotated[Principal, Depends(CASE_READERS)]
+Admin = Annotated[Principal, Depends(ADMINS)]
 
 
 def _runtime(request: Request) -> ServiceRuntime:
@@ -62,8 +70,8 @@ def _runtime(request: Request) -> ServiceRuntime:
     return runtime
 
 
-def _not_found() -> JSONResponse:
-    return problem(404, "Not found", NOT_FOUND, "case-not-found")
+def _not_found() -> CaseNotFound:
+    return CaseNotFound(Message("case-not-found"))
 
 
 def _case_out(row: dict[str, Any]) -> CaseOut:
@@ -88,10 +96,8 @@ async def report_case(
     body: ReportCaseIn,
     request: Request,
     response: Response,
-    principal: CurrentPrincipal,
-    idempotency_key: Annotated[
-        str, Header(min_length=8, max_length=128, description="unique per report; retry with it")
-    ],
+    principal: Reporter,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> CaseOut:
     """Report an incident. A retry with the same Idempotency-Key returns the same case."""
     case_id = report_case_id(principal.subject, idempotency_key)
@@ -117,7 +123,6 @@ async def report_case(
         principal,
         ReportCase(report),
         idempotency_key,
-        request_digest(body.model_dump(mode="json")),
     )
     report, case = outcome.report, outcome.case
     response.headers["Location"] = f"/v1/cases/{case.case_id}"
@@ -142,7 +147,7 @@ async def report_case(
 @router.get("/cases", response_model=CasePage)
 async def list_cases(
     request: Request,
-    principal: CurrentPrincipal,
+    principal: Lister,
     status: Annotated[str | None, Query(pattern=r"^(open|closed)$")] = None,
     protocol: Annotated[str | None, Query(pattern=r"^(sexto-qc|uk-dsl)$")] = None,
     cursor: str | None = None,
@@ -151,7 +156,7 @@ async def list_cases(
     """Cases in the caller's scope, newest first (no personal data in this view)."""
     clauses, args = _scope_filter(principal)
     if clauses is None:
-        return problem(403, "Forbidden", "your role has no access to cases", "forbidden")
+        raise Forbidden(Message("no-case-access"))
     if status:
         args.append(status)
         clauses.append(f"status = ${len(args)}")
@@ -163,7 +168,8 @@ async def list_cases(
             at, after = json.loads(base64.urlsafe_b64decode(cursor))
             args += [datetime.fromisoformat(at), after]
         except (ValueError, TypeError):
-            return problem(400, "Bad cursor", "pass next_cursor as given", "bad-cursor")
+            detail = Message("bad-cursor")
+            return problem(400, "bad-cursor", detail, request_language(request))
         clauses.append(f"(reported_at, case_id) < (${len(args) - 1}, ${len(args)})")
     where = " AND ".join(clauses) or "true"
     args.append(limit + 1)
@@ -197,12 +203,12 @@ def _scope_filter(principal: Principal) -> tuple[list[str] | None, list[Any]]:
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut)
-async def get_case(case_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+async def get_case(case_id: str, request: Request, principal: Reader) -> Any:
     """A case's current state; another school's case is a 404 like a missing one."""
     runtime = _runtime(request)
     row = await case_row(runtime, principal, case_id)
     if row is None:
-        return _not_found()
+        raise _not_found()
     await record_read(runtime, principal, CaseRef(row["territory"], case_id), "state")
     return _case_out(row)
 
@@ -211,7 +217,7 @@ async def get_case(case_id: str, request: Request, principal: CurrentPrincipal) 
 async def get_history(
     case_id: str,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: Reader,
     as_of: Annotated[
         AwareDatetime | None,
         Query(description="only what was recorded at or before this time (with its offset)"),
@@ -221,7 +227,7 @@ async def get_history(
     runtime = _runtime(request)
     row = await case_row(runtime, principal, case_id)
     if row is None:
-        return _not_found()
+        raise _not_found()
     case = CaseRef(row["territory"], case_id)
     await record_read(runtime, principal, case, "history")
     loaded = await runtime.store.load(case)
@@ -252,7 +258,7 @@ def _entry(event: RecordedEvent, principal: Principal) -> HistoryEntry:
 
 
 @admin.post("/territories", status_code=201, response_model=Recorded)
-async def add_territory(body: TerritoryIn, request: Request, principal: CurrentPrincipal) -> Any:
+async def add_territory(body: TerritoryIn, request: Request, principal: Admin) -> Any:
     """Register a police force's territory."""
     data = TerritoryRegistered(**body.model_dump())
     return _recorded(
@@ -261,7 +267,7 @@ async def add_territory(body: TerritoryIn, request: Request, principal: CurrentP
 
 
 @admin.post("/agreements", status_code=201, response_model=Recorded)
-async def add_agreement(body: AgreementIn, request: Request, principal: CurrentPrincipal) -> Any:
+async def add_agreement(body: AgreementIn, request: Request, principal: Admin) -> Any:
     """Record an agreement between a police force and the DPCP."""
     data = AgreementRecorded(**body.model_dump())
     runtime = _runtime(request)
@@ -271,7 +277,7 @@ async def add_agreement(body: AgreementIn, request: Request, principal: CurrentP
 
 
 @admin.post("/schools", status_code=201, response_model=Recorded)
-async def add_school(body: SchoolIn, request: Request, principal: CurrentPrincipal) -> Any:
+async def add_school(body: SchoolIn, request: Request, principal: Admin) -> Any:
     """Register a school in a territory."""
     data = SchoolRegistered(**body.model_dump())
     runtime = _runtime(request)
@@ -279,11 +285,9 @@ async def add_school(body: SchoolIn, request: Request, principal: CurrentPrincip
 
 
 @admin.post("/interveners", status_code=201, response_model=Recorded)
-async def add_intervener(body: IntervenerIn, request: Request, principal: CurrentPrincipal) -> Any:
+async def add_intervener(body: IntervenerIn, request: Request, principal: Admin) -> Any:
     """Record an intervener's SEXTO certification."""
     runtime = _runtime(request)
-    if principal.role is not Role.ADMIN:
-        raise Forbidden("only administrators manage the directory")
     territory = await school_territory(runtime, body.school_id)
     data = IntervenerCertified(**body.model_dump())
     entity = f"{body.intervener_id}-{body.level.value}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Request
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.intake import (
     ActionNotTaken,
@@ -17,7 +17,9 @@ from sexto_events.catalogue.intake import (
     StudentInvolved,
     StudentRoleChanged,
 )
-from sexto_service.auth.dependencies import CurrentPrincipal
+from sexto_events.principal import SCHOOL_ROLES, Principal
+from sexto_service.idempotency import IdempotencyKey, IdempotentRoute
+from sexto_service.roles import Allowed
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_intake.app.handlers import handle_fact
@@ -32,16 +34,14 @@ from sexto_intake.entrypoints.schemas import (
     StudentIn,
 )
 
-router = APIRouter(prefix="/v1/cases/{case_id}", tags=["case facts"])
+router = APIRouter(prefix="/v1/cases/{case_id}", tags=["case facts"], route_class=IdempotentRoute)
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(min_length=8, max_length=128, description="optional: makes a retry record nothing"),
-]
+# The school's staff record facts; which case they may touch is the scope rule (404).
+Staff = Annotated[Principal, Depends(Allowed(SCHOOL_ROLES, refusal="school-staff-facts"))]
 
 
 async def _record(
-    request: Request, principal: CurrentPrincipal, case_id: str, fact: EventData, key: str | None
+    request: Request, principal: Staff, case_id: str, fact: EventData, key: str | None
 ) -> FactRecorded:
     runtime: ServiceRuntime = request.app.state.runtime
     event_id, version = await handle_fact(runtime, principal, case_id, fact, key)
@@ -53,7 +53,7 @@ async def add_student(
     case_id: str,
     body: StudentIn,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: Staff,
     idempotency_key: IdempotencyKey = None,
 ) -> FactRecorded:
     """A further student found to be involved."""
@@ -72,7 +72,7 @@ async def change_role(
     student_ref: str,
     body: RoleChangeIn,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: Staff,
     idempotency_key: IdempotencyKey = None,
 ) -> FactRecorded:
     """Correct a student's role."""
@@ -85,7 +85,7 @@ async def device_secured(
     case_id: str,
     body: DeviceIn,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: Staff,
     idempotency_key: IdempotencyKey = None,
 ) -> FactRecorded:
     """A phone secured; its seal number starts the chain of custody."""
@@ -99,7 +99,7 @@ async def step_completed(
     step_id: str,
     body: StepIn,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: Staff,
     idempotency_key: IdempotencyKey = None,
 ) -> FactRecorded:
     """A checklist step of the case's protocol version done."""
@@ -112,7 +112,7 @@ async def add_note(
     case_id: str,
     body: NoteIn,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: Staff,
     idempotency_key: IdempotencyKey = None,
 ) -> FactRecorded:
     """A factual note."""
@@ -124,7 +124,7 @@ async def action_not_taken(
     case_id: str,
     body: ActionNotTakenIn,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: Staff,
     idempotency_key: IdempotencyKey = None,
 ) -> FactRecorded:
     """An action deliberately not taken, with its justification."""
@@ -137,7 +137,7 @@ async def close_case(
     case_id: str,
     body: CloseIn,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: Staff,
     idempotency_key: IdempotencyKey = None,
 ) -> FactRecorded:
     """Close the case with its resolution."""

@@ -8,37 +8,39 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime
 from sexto_events.chain import ChainReport
+from sexto_events.messages import Message
 from sexto_events.model import CaseRef
 from sexto_events.principal import Principal, Role
+from sexto_events.refusals import CaseNotFound
 from sexto_legal.export import build_bundle
 from sexto_legal.history import case_history
 from sexto_legal.pseudonyms import Pseudonymiser
 from sexto_legal.verification import head_hash, verify_stored
-from sexto_service.auth.dependencies import CurrentPrincipal
-from sexto_service.problems import problem
+from sexto_service.idempotency import IdempotentRoute
+from sexto_service.roles import Allowed
 from sexto_service.runtime import ServiceRuntime
 
-from sexto_intake.app.handlers import Forbidden, case_row, record_read
+from sexto_intake.app.handlers import case_row, record_read
 from sexto_intake.entrypoints.schemas import ChainOut, LegalEntry, LegalHistoryOut
 
-router = APIRouter(prefix="/v1/legal", tags=["legal review"])
+router = APIRouter(prefix="/v1/legal", tags=["legal review"], route_class=IdempotentRoute)
+
+Reviewer = Annotated[
+    Principal, Depends(Allowed({Role.LEGAL_REVIEWER}, refusal="legal-reviewers-only"))
+]
 
 ZIP = "application/zip"
 
 
-async def _case(request: Request, principal: Principal, case_id: str) -> CaseRef | None:
-    if principal.role is not Role.LEGAL_REVIEWER:
-        raise Forbidden("the legal review API is for the legal_reviewer role")
+async def _case(request: Request, principal: Principal, case_id: str) -> CaseRef:
     runtime: ServiceRuntime = request.app.state.runtime
     row = await case_row(runtime, principal, case_id)
-    return CaseRef(row["territory"], case_id) if row else None
-
-
-def _not_found() -> Response:
-    return problem(404, "Not found", "no case with this id", "case-not-found")
+    if row is None:
+        raise CaseNotFound(Message("case-not-found-any"))
+    return CaseRef(row["territory"], case_id)
 
 
 def _chain(case_id: str, report: ChainReport, head_hash: str) -> ChainOut:
@@ -58,7 +60,7 @@ async def legal_history(
     case_id: str,
     request: Request,
     response: Response,
-    principal: CurrentPrincipal,
+    principal: Reviewer,
     as_of: Annotated[
         AwareDatetime | None,
         Query(description="only what was recorded at or before this time (with its offset)"),
@@ -66,8 +68,6 @@ async def legal_history(
 ) -> Any:
     """Who recorded what, when, under which protocol version; personal data in clear."""
     case = await _case(request, principal, case_id)
-    if case is None:
-        return _not_found()
     runtime: ServiceRuntime = request.app.state.runtime
     await record_read(runtime, principal, case, "legal_history")
     response.headers["Cache-Control"] = "no-store"  # personal data in clear
@@ -95,11 +95,9 @@ async def legal_history(
 
 
 @router.get("/cases/{case_id}/verification", response_model=ChainOut)
-async def legal_verification(case_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+async def legal_verification(case_id: str, request: Request, principal: Reviewer) -> Any:
     """The case's hash chain verified from the stored bytes: the first broken position."""
     case = await _case(request, principal, case_id)
-    if case is None:
-        return _not_found()
     runtime: ServiceRuntime = request.app.state.runtime
     await record_read(runtime, principal, case, "legal_verification")
     stored = await runtime.store.read_raw(case)
@@ -111,11 +109,9 @@ async def legal_verification(case_id: str, request: Request, principal: CurrentP
     response_class=Response,
     responses={200: {"content": {ZIP: {}}, "description": "the court bundle as a zip archive"}},
 )
-async def legal_export(case_id: str, request: Request, principal: CurrentPrincipal) -> Response:
+async def legal_export(case_id: str, request: Request, principal: Reviewer) -> Response:
     """The self-verifying court bundle (events, protocols, custody log, verify.py) as a zip."""
     case = await _case(request, principal, case_id)
-    if case is None:
-        return _not_found()
     runtime: ServiceRuntime = request.app.state.runtime
     await record_read(runtime, principal, case, "legal_export")
     bundle = await build_bundle(runtime.store, case, exported_by=principal, now=datetime.now(UTC))

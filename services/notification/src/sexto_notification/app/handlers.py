@@ -12,8 +12,9 @@ from sexto_events.catalogue.notification import RecipientRegistered
 from sexto_events.catalogue.registry import CATALOGUE
 from sexto_events.commands import Decided, already_recorded, execute
 from sexto_events.db import column_names
+from sexto_events.messages import Message
 from sexto_events.model import CaseRef, LoadedCase, NewEvent
-from sexto_events.principal import SCHOOL_ROLES, CaseScope, Principal, Role, can_see_case
+from sexto_events.principal import CaseScope, Principal, Role, can_see_case
 from sexto_events.recording import record_read
 from sexto_events.refusals import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from sexto_service.runtime import ServiceRuntime
@@ -38,20 +39,18 @@ SUBSCRIBERS = frozenset({Role.ADMIN, Role.POLICE_DISPATCH, Role.SCHOOL_ADMIN})
 def scoped_filter(
     principal: Principal, territory: str | None, school_id: str | None
 ) -> tuple[str | None, str | None]:
-    """The filter's territory and school, held to the caller's scope."""
-    if principal.role not in SUBSCRIBERS:
-        raise Forbidden("subscriptions are made by police_dispatch, school_admin or admin")
+    """The filter's territory and school, held to the caller's scope (a subscriber's role)."""
     if principal.role is Role.POLICE_DISPATCH:
         if principal.territory is None:
-            raise Forbidden("your token names no territory")
+            raise Forbidden(Message("token-no-territory"))
         if territory not in (None, principal.territory):
-            raise Forbidden(f"you may subscribe to territory {principal.territory} only")
+            raise Forbidden(Message("own-territory-only", territory=principal.territory))
         return principal.territory, school_id
     if principal.role is Role.SCHOOL_ADMIN:
         if principal.school_id is None:
-            raise Forbidden("your token names no school")
+            raise Forbidden(Message("token-no-school"))
         if school_id not in (None, principal.school_id):
-            raise Forbidden(f"you may subscribe to school {principal.school_id} only")
+            raise Forbidden(Message("own-school-only", school=principal.school_id))
         return territory, principal.school_id
     return territory, school_id
 
@@ -60,6 +59,12 @@ def scoped_filter(
 _SUBSCRIPTION_COLUMNS = (
     "id, url, types, territory, school_id, created_at, previous_until, owner_subject"
 )
+
+
+def _said(exc: ValueError) -> Message | str:
+    """What a refused value's check said: a catalogue text when it has one."""
+    said = exc.args[0] if exc.args else ""
+    return said if isinstance(said, Message) else str(exc)
 
 
 def _public(row: Any) -> dict[str, Any]:
@@ -78,30 +83,27 @@ async def _last_seq(runtime: ServiceRuntime) -> int:
     try:
         reply = await runtime.nc.request(f"$JS.API.STREAM.INFO.{runtime.store.spec.name}", b"", 5)
         return int(json.loads(reply.data)["state"]["last_seq"])
-    except (TimeoutError, KeyError, ValueError, nats.errors.Error) as exc:
-        raise Unavailable(f"the event log did not answer ({type(exc).__name__}); retry") from None
+    except (TimeoutError, KeyError, ValueError, nats.errors.Error):
+        raise Unavailable(Message("log-unavailable")) from None
 
 
-def _replayed(
-    box: SecretBox, earlier: Any, body: dict[str, Any], types: frozenset[str],
-    territory: str | None, school_id: str | None,
-) -> dict[str, Any]:  # fmt: skip
-    """The answer to a repeated request: the same subscription, if the same was asked."""
-    if earlier["deleted_at"] is not None:
-        raise Conflict("this Idempotency-Key made a subscription since deleted; use a new key")
-    same = (
-        earlier["url"] == body["url"] and set(earlier["types"]) == set(types)
-        and earlier["territory"] == territory and earlier["school_id"] == school_id
-    )  # fmt: skip
-    if not same:
-        raise Conflict("this Idempotency-Key was used for another subscription; use a new key")
-    if earlier["previous_until"] is not None:
-        # The secret answered the first time has been rotated since: never shown again.
-        raise Conflict(
-            f"this Idempotency-Key made subscription {earlier['id']}, whose secret has been "
-            "rotated since; see GET /v1/subscriptions"
-        )
-    return _public(earlier) | {"secret": box.open(earlier["id"], earlier["secret"])}
+async def replayed_subscription(
+    runtime: ServiceRuntime, principal: Principal, kept: dict[str, Any]
+) -> dict[str, Any]:
+    """The first answer to a repeated subscription request, with its secret — unless the
+    subscription was deleted, or its secret rotated since (never shown again)."""
+    async with runtime.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT id, secret, deleted_at, previous_until FROM notification.subscriptions "
+            "WHERE id = $1 AND owner_subject = $2",
+            kept["id"], principal.subject,
+        )  # fmt: skip
+    if row is None or row["deleted_at"] is not None:
+        raise Conflict(Message("subscription-deleted"))
+    if row["previous_until"] is not None:
+        raise Conflict(Message("subscription-rotated", subscription=row["id"]))
+    box = SecretBox(runtime.settings.master_key_bytes())
+    return kept | {"secret": box.open(row["id"], row["secret"])}
 
 
 async def create_subscription(
@@ -109,23 +111,23 @@ async def create_subscription(
     settings: NotificationSettings,
     principal: Principal,
     body: dict[str, Any],
-    idempotency_key: str | None = None,
 ) -> dict[str, Any]:
-    """Record a subscription; the secret is returned now and never again."""
+    """Record a subscription; the secret is returned now (and to a retry with the same
+    Idempotency-Key, until it is rotated), never again."""
     territory, school_id = scoped_filter(principal, body.get("territory"), body.get("school_id"))
     try:
         types = normalise_types(body["types"], (t.subject_suffix() for t in CATALOGUE.types()))
     except ValueError as exc:
-        raise Invalid(f"types: {exc}") from None
+        raise Invalid(Message("field-refused", field="types", reason=_said(exc))) from None
     try:
         url = check_form(body["url"], settings.allow_insecure_urls)
         await check_destination(url, settings.allow_insecure_urls)
     except RefusedAddress as exc:
-        raise Invalid(str(exc)) from None
+        raise Invalid(Message("address-refused", reason=_said(exc))) from None
     try:
         secret = check_secret(body["secret"]) if body.get("secret") else new_secret()
     except ValueError as exc:
-        raise Invalid(f"secret: {exc}") from None
+        raise Invalid(Message("field-refused", field="secret", reason=_said(exc))) from None
     sub_id = f"sub_{uuid.uuid4().hex}"
     box = SecretBox(runtime.settings.master_key_bytes())
     async with runtime.pool.acquire() as conn, conn.transaction():
@@ -133,22 +135,13 @@ async def create_subscription(
         # without this subscription is at or below the log's end read here, and every later
         # event is matched with it.
         await conn.execute("SELECT pg_advisory_xact_lock($1)", SUBSCRIPTIONS_LOCK)
-        earlier = None
-        if idempotency_key is not None:
-            earlier = await conn.fetchrow(
-                "SELECT * FROM notification.subscriptions WHERE owner_subject = $1 "
-                "AND idempotency_key = $2",
-                principal.subject, idempotency_key,
-            )  # fmt: skip
-        if earlier is not None:
-            return _replayed(box, earlier, body, types, territory, school_id)
         from_seq = await _last_seq(runtime)
         row = await conn.fetchrow(
             "INSERT INTO notification.subscriptions (id, url, types, territory, school_id, "
-            "secret, owner_subject, owner_role, from_seq, idempotency_key) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
+            "secret, owner_subject, owner_role, from_seq) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
             sub_id, url, sorted(types), territory, school_id, box.seal(sub_id, secret),
-            principal.subject, principal.role.value, from_seq, idempotency_key,
+            principal.subject, principal.role.value, from_seq,
         )  # fmt: skip
     return _public(row) | {"secret": secret}
 
@@ -163,14 +156,12 @@ async def _owned(runtime: ServiceRuntime, principal: Principal, sub_id: str) -> 
     if row is None or not (
         principal.role is Role.ADMIN or row["owner_subject"] == principal.subject
     ):
-        raise NotFound("no subscription with this id is yours")
+        raise NotFound(Message("subscription-not-found"))
     return row
 
 
 async def list_subscriptions(runtime: ServiceRuntime, principal: Principal) -> list[dict[str, Any]]:
     """The caller's subscriptions (all of them for an admin); secrets never shown."""
-    if principal.role not in SUBSCRIBERS:
-        raise Forbidden("subscriptions are made by police_dispatch, school_admin or admin")
     async with runtime.pool.acquire() as conn:
         rows = await conn.fetch(
             f"SELECT {_SUBSCRIPTION_COLUMNS} FROM notification.subscriptions "
@@ -215,7 +206,7 @@ async def rotate_secret(
     try:
         fresh = check_secret(secret) if secret else new_secret()
     except ValueError as exc:
-        raise Invalid(f"secret: {exc}") from None
+        raise Invalid(Message("field-refused", field="secret", reason=_said(exc))) from None
     overlap = settings.secret_overlap_s if overlap_s is None else overlap_s
     until = datetime.now(UTC) + timedelta(seconds=overlap)
     box = SecretBox(runtime.settings.master_key_bytes())
@@ -229,7 +220,7 @@ async def rotate_secret(
             until,
         )
     if row is None:
-        raise NotFound("no subscription with this id is yours")
+        raise NotFound(Message("subscription-not-found"))
     return _public(row) | {"secret": fresh}
 
 
@@ -248,8 +239,6 @@ async def list_deliveries(
     limit: int,
 ) -> list[dict[str, Any]]:
     """Deliveries of the caller's subscriptions (every delivery for an admin)."""
-    if principal.role not in SUBSCRIBERS:
-        raise Forbidden("deliveries are seen by their subscription's owner or an admin")
     async with runtime.pool.acquire() as conn:
         rows = await conn.fetch(
             f"SELECT {_DELIVERY_COLUMNS} FROM notification.deliveries d "
@@ -268,8 +257,6 @@ async def list_deliveries(
 
 
 async def _owned_delivery(runtime: ServiceRuntime, principal: Principal, delivery_id: str) -> None:
-    if principal.role not in SUBSCRIBERS:
-        raise Forbidden("deliveries are handled by their subscription's owner or an admin")
     async with runtime.pool.acquire() as conn:
         mine = await conn.fetchval(
             "SELECT 1 FROM notification.deliveries d WHERE id = $1 AND ($2 OR ("
@@ -280,7 +267,7 @@ async def _owned_delivery(runtime: ServiceRuntime, principal: Principal, deliver
             principal.subject,
         )
     if mine is None:
-        raise NotFound("no delivery with this id is yours")
+        raise NotFound(Message("delivery-not-found"))
 
 
 async def _move(
@@ -310,9 +297,11 @@ async def _move(
                 delivery_id,
             )
             if current is not None and current["busy"]:
-                raise Conflict(f"the delivery is being attempted right now; {verb} it later")
+                raise Conflict(Message("delivery-busy", verb=verb))
             state = current["status"] if current else "gone"
-            raise Conflict(f"only a {' or '.join(allowed)} delivery can be {verb}; this is {state}")
+            raise Conflict(
+                Message("delivery-state", allowed=" or ".join(allowed), verb=verb, state=state)
+            )
         await conn.execute("SELECT pg_notify('sexto_notification_due', '')")
     return dict(row)
 
@@ -342,10 +331,7 @@ async def _case_row(runtime: ServiceRuntime, principal: Principal, case_id: str)
     if row is None or not can_see_case(
         principal, CaseScope(row["school_id"], row["territory"], row["escalated"])
     ):
-        raise NotFound(
-            "no case with this id in your scope (a case reported moments ago reaches this "
-            "service within a second or so)"
-        )
+        raise NotFound(Message("case-not-found-yet"))
     return row
 
 
@@ -354,8 +340,6 @@ async def register_recipient(
 ) -> tuple[str, int]:
     """Put a recipient (address sealed) on the case; parents are sent the information
     documents, staff the step updates from now on."""
-    if principal.role not in SCHOOL_ROLES:
-        raise Forbidden("recipients are registered by the school's staff")
     row = await _case_row(runtime, principal, case_id)
     check_recipient_form(data)
     case = CaseRef(row["territory"], case_id)

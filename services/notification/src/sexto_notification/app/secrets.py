@@ -13,6 +13,7 @@ import os
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sexto_events.messages import Message
 
 PREFIX = "whsec_"
 MIN_BYTES, MAX_BYTES = 24, 48  # longer base64 runs are refused by the input guard
@@ -30,13 +31,13 @@ def new_secret() -> str:
 def check_secret(secret: str) -> str:
     """The secret if it is whsec_ + base64 of 24 to 48 random bytes."""
     if not secret.startswith(PREFIX):
-        raise InvalidSecret("the secret must look like whsec_<base64 of 24 to 48 bytes>")
+        raise InvalidSecret(Message("secret-form"))
     try:
         raw = base64.b64decode(secret[len(PREFIX) :], validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidSecret("the secret after whsec_ is not valid base64") from None
+        raise InvalidSecret(Message("secret-base64")) from None
     if not MIN_BYTES <= len(raw) <= MAX_BYTES:
-        raise InvalidSecret(f"the secret must hold 24 to 48 bytes, not {len(raw)}")
+        raise InvalidSecret(Message("secret-length", size=len(raw)))
     return secret
 
 

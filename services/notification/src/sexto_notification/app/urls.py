@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import httpcore
 import httpx
+from sexto_events.messages import Message
 
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
@@ -38,15 +39,15 @@ def check_form(url: str, allow_insecure: bool) -> str:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise RefusedAddress(f"url: not a valid address ({exc})") from None
+        raise RefusedAddress(Message("url-invalid", cause=str(exc))) from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise RefusedAddress("url: give an absolute https:// address")
+        raise RefusedAddress(Message("url-not-absolute"))
     if port == 0:
-        raise RefusedAddress("url: port 0 is not a port")
+        raise RefusedAddress(Message("url-port-zero"))
     if parts.username or parts.password:
-        raise RefusedAddress("url: credentials in the address are refused; the secret signs")
+        raise RefusedAddress(Message("url-credentials"))
     if parts.scheme != "https" and not allow_insecure:
-        raise RefusedAddress("url: only https:// addresses are called")
+        raise RefusedAddress(Message("url-https-only"))
     return url
 
 
@@ -72,9 +73,7 @@ async def public_addresses(host: str, port: int) -> list[str]:
         raise Unresolvable(f"the host {host} does not resolve") from None
     addresses = [str(info[4][0]) for info in infos]
     if not addresses or not all(is_public(a) for a in addresses):
-        raise RefusedAddress(
-            f"url: {host} resolves to a non-public address; only public hosts are called"
-        )
+        raise RefusedAddress(Message("url-not-public", host=host))
     return addresses
 
 
@@ -86,8 +85,8 @@ async def check_destination(url: str, allow_insecure: bool) -> None:
     host = parsed.raw_host.decode("ascii")  # as the client will look it up (its IDNA)
     try:
         await public_addresses(host.strip("[]"), parsed.port or 443)
-    except Unresolvable as exc:
-        raise RefusedAddress(f"url: {exc}") from None
+    except Unresolvable:
+        raise RefusedAddress(Message("url-unresolvable", host=host.strip("[]"))) from None
 
 
 class PublicOnlyBackend(httpcore.AsyncNetworkBackend):

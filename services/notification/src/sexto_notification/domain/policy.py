@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sexto_events.catalogue.notification import Outcome
+from sexto_events.messages import Message
 
 # Contexts whose events never leave the system by webhook: the read log is nobody's feed,
 # and the notification context's own events would echo deliveries back into deliveries.
@@ -82,18 +83,15 @@ def normalise_types(wanted: Iterable[str], known: Iterable[str]) -> frozenset[st
             pattern = ".".join(parts[2:4]) if len(parts) == 5 else pattern
         context = pattern.split(".", 1)[0]
         if context in NOT_FOR_WEBHOOKS:
-            raise InvalidFilter(f"{raw!r}: the {context} context's events are not sent by webhook")
+            raise InvalidFilter(Message("filter-not-by-webhook", raw=raw, context=context))
         if pattern.endswith(".*"):
             if context not in contexts:
-                raise InvalidFilter(f"{raw!r}: no such context; known: {sorted(contexts)}")
+                raise InvalidFilter(Message("filter-no-context", raw=raw, known=sorted(contexts)))
         elif pattern not in known_set:
-            raise InvalidFilter(
-                f"{raw!r}: no such event type; use '<context>.<name>' or '<context>.*', "
-                "see /asyncapi.json of the escalation service or the event catalogue"
-            )
+            raise InvalidFilter(Message("filter-no-type", raw=raw))
         out.add(pattern)
     if not out:
-        raise InvalidFilter("name at least one event type")
+        raise InvalidFilter(Message("filter-empty"))
     return frozenset(out)
 
 

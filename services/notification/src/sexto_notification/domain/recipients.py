@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from sexto_events.catalogue.intake import CaseClosed, CaseReported, StudentAdded
 from sexto_events.catalogue.notification import RecipientKind, RecipientRegistered
+from sexto_events.messages import Message
 from sexto_events.model import RecordedEvent
 from sexto_events.refusals import Conflict, Invalid, UnknownStudent
 
@@ -41,9 +42,9 @@ def evolve(state: CaseRecipients, event: RecordedEvent) -> CaseRecipients:
 def check_recipient_form(data: RecipientRegistered) -> None:
     """A parent names one student; staff name none."""
     if data.kind is RecipientKind.PARENT and data.student_ref is None:
-        raise Invalid("student_ref: a parent is registered for one student of the case")
+        raise Invalid(Message("parent-needs-student"))
     if data.kind is not RecipientKind.PARENT and data.student_ref is not None:
-        raise Invalid("student_ref: only a parent is registered for a student")
+        raise Invalid(Message("only-parent-has-student"))
 
 
 def repeat_of(state: CaseRecipients, data: RecipientRegistered) -> str | None:
@@ -56,12 +57,9 @@ def decide_recipient(state: CaseRecipients, data: RecipientRegistered) -> Recipi
     """The registration to record, or a refusal saying what to fix."""
     check_recipient_form(data)
     if state.closed:
-        raise Conflict("the case is closed: no one new is told about it")
+        raise Conflict(Message("case-closed-recipients"))
     if data.recipient_ref in state.registered:
-        raise Conflict(
-            f"recipient_ref {data.recipient_ref} is already registered on this case "
-            "with other details; use a new reference"
-        )
+        raise Conflict(Message("recipient-registered", recipient_ref=data.recipient_ref))
     if data.student_ref is not None and data.student_ref not in state.students:
-        raise UnknownStudent(f"student_ref: no student {data.student_ref} on this case")
+        raise UnknownStudent(Message("unknown-student-recipient", student_ref=data.student_ref))
     return data

@@ -5,18 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sexto_events.catalogue.base import Ref
 from sexto_events.catalogue.directory import Language
 from sexto_events.catalogue.notification import EMAIL_PATTERN, RecipientKind, RecipientRegistered
-from sexto_service.auth.dependencies import CurrentPrincipal
+from sexto_events.principal import SCHOOL_ROLES, Principal
+from sexto_service.idempotency import IdempotentRoute, Replay, replayed_with
+from sexto_service.roles import CASE_READERS, Allowed
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_notification.app import handlers
 from sexto_notification.config import NotificationSettings
 
-router = APIRouter(prefix="/v1", tags=["notification"])
+router = APIRouter(prefix="/v1", tags=["notification"], route_class=IdempotentRoute)
+
+Subscriber = Annotated[
+    Principal, Depends(Allowed(handlers.SUBSCRIBERS, refusal="subscribers-only"))
+]
+DeliveryOwner = Annotated[
+    Principal, Depends(Allowed(handlers.SUBSCRIBERS, refusal="delivery-owners"))
+]
+Staff = Annotated[Principal, Depends(Allowed(SCHOOL_ROLES, refusal="school-staff-recipients"))]
+Reader = Annotated[Principal, Depends(CASE_READERS)]
 
 
 class Strict(BaseModel):
@@ -133,43 +144,48 @@ def _settings(request: Request) -> NotificationSettings:
     return settings
 
 
+def _without_secret(answer: Any) -> Any:
+    # The secret is never kept in the idempotency record: a retry reads it sealed.
+    return {k: v for k, v in answer.items() if k != "secret"}
+
+
+async def _with_secret(request: Request, kept: Any) -> Any:
+    principal = request.state.principal
+    return await handlers.replayed_subscription(_runtime(request), principal, kept)
+
+
 @router.post("/subscriptions", status_code=201, response_model=SubscriptionWithSecret)
-async def subscribe(
-    body: SubscriptionIn,
-    request: Request,
-    principal: CurrentPrincipal,
-    idempotency_key: Annotated[
-        str | None, Header(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
-    ] = None,
-) -> Any:
+@replayed_with(Replay(keep=_without_secret, give=_with_secret))
+async def subscribe(body: SubscriptionIn, request: Request, principal: Subscriber) -> Any:
     """Subscribe a webhook. Police dispatch subscribes within its own territory and receives
-    escalated cases only. Repeat with the same `Idempotency-Key` to get the same answer."""
+    escalated cases only. Repeat with the same `Idempotency-Key` to get the same answer (with
+    the secret, until it is rotated or the subscription deleted)."""
     return await handlers.create_subscription(
-        _runtime(request), _settings(request), principal, body.model_dump(), idempotency_key
+        _runtime(request), _settings(request), principal, body.model_dump()
     )
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionOut])
-async def subscriptions(request: Request, principal: CurrentPrincipal) -> Any:
+async def subscriptions(request: Request, principal: Subscriber) -> Any:
     """Your subscriptions (secrets are never shown again)."""
     return await handlers.list_subscriptions(_runtime(request), principal)
 
 
 @router.get("/subscriptions/{sub_id}", response_model=SubscriptionOut)
-async def subscription(sub_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+async def subscription(sub_id: str, request: Request, principal: Subscriber) -> Any:
     """One of your subscriptions."""
     return await handlers.get_subscription(_runtime(request), principal, sub_id)
 
 
 @router.delete("/subscriptions/{sub_id}", status_code=204)
-async def unsubscribe(sub_id: str, request: Request, principal: CurrentPrincipal) -> Response:
+async def unsubscribe(sub_id: str, request: Request, principal: Subscriber) -> Response:
     """Stop the webhook; deliveries not yet made are cancelled."""
     await handlers.delete_subscription(_runtime(request), principal, sub_id)
     return Response(status_code=204)
 
 
 @router.post("/subscriptions/{sub_id}/secret", response_model=SubscriptionWithSecret)
-async def rotate(sub_id: str, body: RotateIn, request: Request, principal: CurrentPrincipal) -> Any:
+async def rotate(sub_id: str, body: RotateIn, request: Request, principal: Subscriber) -> Any:
     """Rotate the signing secret; both sign during the overlap (two `v1,` signatures)."""
     return await handlers.rotate_secret(
         _runtime(request), _settings(request), principal, sub_id, body.secret, body.overlap_seconds
@@ -179,7 +195,7 @@ async def rotate(sub_id: str, body: RotateIn, request: Request, principal: Curre
 @router.get("/deliveries", response_model=list[DeliveryOut])
 async def deliveries(
     request: Request,
-    principal: CurrentPrincipal,
+    principal: DeliveryOwner,
     status: Literal["pending", "sent", "failed", "cancelled"] | None = None,
     subscription: Annotated[str | None, Query(max_length=64)] = None,
     case_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -192,20 +208,20 @@ async def deliveries(
 
 
 @router.post("/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryOut)
-async def retry(delivery_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+async def retry(delivery_id: str, request: Request, principal: DeliveryOwner) -> Any:
     """Send a failed delivery again (same webhook-id); deliveries it held then follow."""
     return await handlers.retry_delivery(_runtime(request), principal, delivery_id)
 
 
 @router.post("/deliveries/{delivery_id}/cancel", response_model=DeliveryOut)
-async def cancel(delivery_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+async def cancel(delivery_id: str, request: Request, principal: DeliveryOwner) -> Any:
     """Give up a delivery (e.g. one your receiver can never accept); those behind it go on."""
     return await handlers.cancel_delivery(_runtime(request), principal, delivery_id)
 
 
 @router.post("/cases/{case_id}/recipients", status_code=201, response_model=Recorded)
 async def register_recipient(
-    case_id: str, body: RecipientIn, request: Request, principal: CurrentPrincipal
+    case_id: str, body: RecipientIn, request: Request, principal: Staff
 ) -> Recorded:
     """Register a parent (sent the protocol's information documents at once) or a staff
     member (sent each step from now on). The address is sealed and erasable. Repeating the
@@ -218,6 +234,6 @@ async def register_recipient(
 
 
 @router.get("/cases/{case_id}/notifications", response_model=list[NotificationOut])
-async def notifications(case_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+async def notifications(case_id: str, request: Request, principal: Reader) -> Any:
     """Who was told what, when, by which channel and template version; sent or failed."""
     return await handlers.case_notifications(_runtime(request), principal, case_id)
