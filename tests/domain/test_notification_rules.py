@@ -15,6 +15,7 @@ import sexto_protocols as protocols
 from cryptography.exceptions import InvalidTag
 from hypothesis import given
 from hypothesis import strategies as st
+from sexto_events.catalogue.notification import Outcome
 from sexto_events.catalogue.registry import CATALOGUE
 from sexto_notification.app.mail import FolderTransport, build
 from sexto_notification.app.secrets import InvalidSecret, SecretBox, check_secret, new_secret
@@ -28,13 +29,20 @@ from sexto_notification.app.urls import (
 from sexto_notification.bootstrap import UnsafeSettings, refuse_development_settings
 from sexto_notification.config import NotificationSettings
 from sexto_notification.domain.policy import (
+    CANCEL,
+    RETRY,
     STAFF_STEPS,
     AttemptResult,
+    DeliveryStatus,
     EventFilter,
     InvalidFilter,
-    next_status,
+    email_language,
+    is_final,
     normalise_types,
     retry_delay,
+    status_after,
+    status_unrecorded,
+    subscriber_may_receive,
 )
 from sexto_notification.reactors.sender import signature_header
 from sexto_notification.templates import render, template_name, template_version
@@ -133,11 +141,29 @@ def test_retry_delays_grow_and_stay_within_the_cap_and_jitter(
     assert retry_delay(attempt + 1, base, cap, 0, rand) >= retry_delay(attempt, base, cap, 0, rand)
 
 
+def after_attempt(result: AttemptResult, attempt: int, cap: int) -> tuple[str, bool]:
+    final = is_final(result, attempt, cap)
+    outcome = Outcome.SENT if result.sent else Outcome.FAILED
+    return status_after(outcome, final), final
+
+
 def test_attempt_outcomes() -> None:
-    assert next_status(AttemptResult(True, "http 200"), 1, 5) == ("sent", True)
-    assert next_status(AttemptResult(False, "http 500"), 1, 5) == ("pending", False)
-    assert next_status(AttemptResult(False, "http 500"), 5, 5) == ("failed", True)
-    assert next_status(AttemptResult(False, "erased", permanent=True), 1, 5) == ("failed", True)
+    assert after_attempt(AttemptResult(True, "http 200"), 1, 5) == ("sent", True)
+    assert after_attempt(AttemptResult(False, "http 500"), 1, 5) == ("pending", False)
+    assert after_attempt(AttemptResult(False, "http 500"), 5, 5) == ("failed", True)
+    assert after_attempt(AttemptResult(False, "erased", permanent=True), 1, 5) == ("failed", True)
+
+
+def test_an_unrecorded_attempt_is_tried_again_unless_the_case_cannot_be_read() -> None:
+    assert status_unrecorded(case_unreadable=False) is DeliveryStatus.PENDING
+    assert status_unrecorded(case_unreadable=True) is DeliveryStatus.FAILED
+
+
+def test_owners_move_failed_deliveries_again_and_cancel_unfinished_ones() -> None:
+    assert (RETRY.to, RETRY.allowed_from) == (DeliveryStatus.PENDING, (DeliveryStatus.FAILED,))
+    assert CANCEL.to is DeliveryStatus.CANCELLED
+    assert DeliveryStatus.SENT not in CANCEL.allowed_from
+    assert DeliveryStatus.CANCELLED not in CANCEL.allowed_from + RETRY.allowed_from
 
 
 def test_filters_match_types_territory_and_school() -> None:
@@ -293,3 +319,26 @@ def test_development_settings_are_refused_in_production() -> None:
         refuse_development_settings(NotificationSettings(), "production")
     refuse_development_settings(NotificationSettings(smtp_host="smtp.example.org"), "production")
     refuse_development_settings(laptop, "development")
+
+
+@pytest.mark.parametrize(
+    ("owner", "escalated", "receives"),
+    [
+        ("police_dispatch", False, False),
+        ("police_dispatch", True, True),
+        ("prosecutor", False, False),
+        ("school_admin", False, True),
+        ("admin", False, True),
+    ],
+)
+def test_police_and_prosecutors_subscriptions_hear_of_escalated_cases_only(
+    owner: str, escalated: bool, receives: bool
+) -> None:
+    assert subscriber_may_receive(owner, escalated) is receives
+
+
+def test_an_email_is_in_the_recipients_language_else_the_schools_else_the_protocols() -> None:
+    assert email_language("en", "fr", "sexto-qc") == "en"
+    assert email_language(None, "en", "sexto-qc") == "en"
+    assert email_language(None, None, "sexto-qc") == "fr"
+    assert email_language(None, None, "uk-dsl") == "en"

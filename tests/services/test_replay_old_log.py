@@ -360,12 +360,16 @@ async def test_todays_projections_rebuild_the_read_models_of_the_old_log(
 ) -> None:
     after = replayed.tables
     assert set(BEFORE) == set(READ_MODELS) | set(RUNTIME) | NOT_FROM_THE_LOG
-    # New since the fixture: Alembic's version tables of the migrated (not derived) tables.
+    # New since the fixture: Alembic's version tables of the migrated (not derived) tables,
+    # and each service's Idempotency-Key records (one mechanism for every write).
     migrations = {t for t in after if t.split(".")[1].startswith("alembic_version")}
-    assert migrations == {f"{s}.alembic_version_runtime" for s in SCHEMAS} | {
-        "notification.alembic_version"
-    }
-    assert set(after) - migrations == set(READ_MODELS) | set(RUNTIME) | {RESTORED}
+    assert migrations == {
+        f"{s}.{version}"
+        for s in SCHEMAS
+        for version in ("alembic_version_runtime", "alembic_version_idempotency")
+    } | {"notification.alembic_version"}
+    answers = {f"{s}.idempotency_keys" for s in SCHEMAS}
+    assert set(after) - migrations - answers == set(READ_MODELS) | set(RUNTIME) | {RESTORED}
 
     changed = differences(BEFORE, after, READ_MODELS, SENDER_COLUMNS)
     runtime = differences(expected_runtime_rows(replayed.rebuilt), after, RUNTIME)

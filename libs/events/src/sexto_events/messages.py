@@ -533,7 +533,7 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "en": "image data, {wrapping}",
         "fr": "des données d'image, {wrapping}",
     },
-    "holds-wrapped": {"en": "{inner}, {wrapping}", "fr": "{inner}, {wrapping}"},
+    "holds-wrapped": {"en": "{inner}, {wrapping}", "fr": "{inner} ({wrapping})"},
     "wrapping-base64": {"en": "base64-encoded", "fr": "encodées en base64"},
     "wrapping-percent": {"en": "percent-encoded", "fr": "encodées en pourcentage"},
     "wrapping-entities": {"en": "written as HTML entities", "fr": "écrites en entités HTML"},

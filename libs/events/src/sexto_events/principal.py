@@ -48,15 +48,58 @@ class CaseScope:
     escalated: bool
 
 
-def can_see_case(principal: Principal, case: CaseScope) -> bool:
-    """Each party sees only what its role needs; anything else reads as 'no such case'."""
+@dataclass(frozen=True, slots=True)
+class Visibility:
+    """Which cases a caller may see: the one scope rule, for a single case (`allows`) and
+    for a list (`sql`). A field left None does not narrow."""
+
+    school_id: str | None = None
+    territory: str | None = None
+    escalated_only: bool = False
+
+    def allows(self, case: CaseScope) -> bool:
+        """True when this case is in the caller's scope."""
+        return (
+            self.school_id in (None, case.school_id)
+            and self.territory in (None, case.territory)
+            and (case.escalated or not self.escalated_only)
+        )
+
+    def sql(
+        self, *, first: int = 1, escalated: str | None = "escalated"
+    ) -> tuple[list[str], list[str]]:
+        """WHERE clauses over the columns school_id, territory and `escalated` (None: the
+        table holds escalated cases only), with their parameters from `$first` on."""
+        clauses: list[str] = []
+        args: list[str] = []
+        for column, value in (("school_id", self.school_id), ("territory", self.territory)):
+            if value is not None:
+                args.append(value)
+                clauses.append(f"{column} = ${first + len(args) - 1}")
+        if self.escalated_only and escalated is not None:
+            clauses.append(escalated)
+        return clauses, args
+
+
+def visibility(principal: Principal) -> Visibility | None:
+    """Each party sees only what its role needs (None: no case at all, and anything outside
+    the scope reads as 'no such case'). A scope claim missing from a school or police token
+    narrows to nothing, never widens."""
     role = principal.role
     if role in SCHOOL_ROLES:
-        return principal.school_id == case.school_id
+        return None if principal.school_id is None else Visibility(school_id=principal.school_id)
     if role in POLICE_ROLES:
-        return case.escalated and principal.territory == case.territory
+        if principal.territory is None:
+            return None
+        return Visibility(territory=principal.territory, escalated_only=True)
     if role is Role.PROSECUTOR:
-        return case.escalated and principal.territory in (None, case.territory)
+        return Visibility(territory=principal.territory, escalated_only=True)
     # Legal reviewers see whole cases, analysts pseudonymised ones; admins manage the
     # directory, not cases.
-    return role in (Role.LEGAL_REVIEWER, Role.ANALYST)
+    return Visibility() if role in (Role.LEGAL_REVIEWER, Role.ANALYST) else None
+
+
+def can_see_case(principal: Principal, case: CaseScope) -> bool:
+    """True when the case is in the caller's scope (`visibility`)."""
+    seen = visibility(principal)
+    return seen is not None and seen.allows(case)

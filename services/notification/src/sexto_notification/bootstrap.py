@@ -29,7 +29,7 @@ DEFINITION = ServiceDefinition(
     routers=(router,),
     projections=lambda _store: (Schools(), Dispatcher()),
     streams=(DIRECTORY_STREAM,),
-    migrations="sexto_notification:migrations",
+    migrations="sexto_notification:migrations/tables",
 )
 
 

@@ -10,7 +10,7 @@ from sexto_events.commands import Decided, execute
 from sexto_events.db import column_names
 from sexto_events.messages import Message
 from sexto_events.model import CaseRef, LoadedCase, NewEvent
-from sexto_events.principal import POLICE_ROLES, CaseScope, Principal, can_see_case
+from sexto_events.principal import CaseScope, Principal, can_see_case, visibility
 from sexto_events.refusals import CaseNotFound
 from sexto_service.runtime import ServiceRuntime
 
@@ -54,9 +54,12 @@ async def queue(
     runtime: ServiceRuntime, principal: Principal, status: str | None, urgency: str | None
 ) -> list[dict[str, Any]]:
     """The territory's escalations, most urgent and oldest first."""
-    clauses, args = ["($1::text IS NULL OR territory = $1)"], [principal.territory]
-    if principal.role in POLICE_ROLES and principal.territory is None:
+    seen = visibility(principal)
+    if seen is None:
         return []
+    # The queue holds escalated cases only.
+    clauses, scope_args = seen.sql(escalated=None)
+    args: list[Any] = list(scope_args)
     if status:
         args.append(status)
         clauses.append(f"status = ${len(args)}")
@@ -66,7 +69,7 @@ async def queue(
     async with runtime.pool.acquire() as conn:
         rows = await conn.fetch(
             f"SELECT {column_names(escalations)} FROM escalation.escalations "
-            f"WHERE {' AND '.join(clauses)} "
+            f"WHERE {' AND '.join(clauses) or 'TRUE'} "
             "ORDER BY CASE urgency WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, "
             "requested_at",
             *args,

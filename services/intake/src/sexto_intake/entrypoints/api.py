@@ -21,7 +21,7 @@ from sexto_events.db import column_names
 from sexto_events.messages import Message
 from sexto_events.model import CaseRef, RecordedEvent
 from sexto_events.personal import has_personal_fields, walk_personal
-from sexto_events.principal import POLICE_ROLES, SCHOOL_ROLES, Principal, Role
+from sexto_events.principal import SCHOOL_ROLES, Principal, Role, visibility
 from sexto_events.refusals import CaseNotFound
 from sexto_service.idempotency import IdempotentRoute, RequiredIdempotencyKey
 from sexto_service.problems import problem, request_language
@@ -154,9 +154,11 @@ async def list_cases(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasePage | JSONResponse:
     """Cases in the caller's scope, newest first (no personal data in this view)."""
-    clauses, args = _scope_filter(principal)
-    if clauses is None:
+    seen = visibility(principal)
+    if seen is None:
         raise Forbidden(Message("no-case-access"))
+    clauses, scope_args = seen.sql()
+    args: list[Any] = list(scope_args)
     if status:
         args.append(status)
         clauses.append(f"status = ${len(args)}")
@@ -186,20 +188,6 @@ async def list_cases(
         token = json.dumps([last["reported_at"].isoformat(), last["case_id"]])
         next_cursor = base64.urlsafe_b64encode(token.encode()).decode()
     return CasePage(items=items, next_cursor=next_cursor)
-
-
-def _scope_filter(principal: Principal) -> tuple[list[str] | None, list[Any]]:
-    if principal.role in SCHOOL_ROLES:
-        return ["school_id = $1"], [principal.school_id]
-    if principal.role in POLICE_ROLES:
-        return ["territory = $1", "escalated"], [principal.territory]
-    if principal.role is Role.PROSECUTOR:
-        if principal.territory:
-            return ["territory = $1", "escalated"], [principal.territory]
-        return ["escalated"], []
-    if principal.role in (Role.LEGAL_REVIEWER, Role.ANALYST):
-        return [], []
-    return None, []
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut)

@@ -22,7 +22,7 @@ from sexto_service.runtime import ServiceRuntime
 from sexto_notification.app.secrets import SecretBox, check_secret, new_secret
 from sexto_notification.app.urls import RefusedAddress, check_destination, check_form
 from sexto_notification.config import NotificationSettings
-from sexto_notification.domain.policy import normalise_types
+from sexto_notification.domain.policy import CANCEL, RETRY, Move, normalise_types
 from sexto_notification.domain.recipients import (
     CaseRecipients,
     check_recipient_form,
@@ -271,15 +271,11 @@ async def _owned_delivery(runtime: ServiceRuntime, principal: Principal, deliver
 
 
 async def _move(
-    runtime: ServiceRuntime,
-    principal: Principal,
-    delivery_id: str,
-    to: str,
-    allowed: tuple[str, ...],
-    verb: str,
+    runtime: ServiceRuntime, principal: Principal, delivery_id: str, move: Move, verb: str
 ) -> dict[str, Any]:
-    """Move a delivery that is in one of `allowed` and not being attempted right now."""
+    """Move a delivery that is in one of the move's statuses and not being attempted now."""
     await _owned_delivery(runtime, principal, delivery_id)
+    allowed = [status.value for status in move.allowed_from]
     async with runtime.pool.acquire() as conn:
         row = await conn.fetchrow(
             "UPDATE notification.deliveries SET status = $2, next_attempt_at = now(), "
@@ -287,8 +283,8 @@ async def _move(
             "AND (leased_until IS NULL OR leased_until < now()) "
             f"RETURNING {_DELIVERY_COLUMNS}",
             delivery_id,
-            to,
-            list(allowed),
+            move.to.value,
+            allowed,
         )
         if row is None:
             current = await conn.fetchrow(
@@ -310,16 +306,14 @@ async def retry_delivery(
     runtime: ServiceRuntime, principal: Principal, delivery_id: str
 ) -> dict[str, Any]:
     """A failed delivery goes again (one more attempt, same id); what it held follows."""
-    return await _move(runtime, principal, delivery_id, "pending", ("failed",), "retried")
+    return await _move(runtime, principal, delivery_id, RETRY, "retried")
 
 
 async def cancel_delivery(
     runtime: ServiceRuntime, principal: Principal, delivery_id: str
 ) -> dict[str, Any]:
     """Give up a pending or failed delivery: what it held behind it goes on."""
-    return await _move(
-        runtime, principal, delivery_id, "cancelled", ("pending", "failed"), "cancelled"
-    )
+    return await _move(runtime, principal, delivery_id, CANCEL, "cancelled")
 
 
 async def _case_row(runtime: ServiceRuntime, principal: Principal, case_id: str) -> Any:

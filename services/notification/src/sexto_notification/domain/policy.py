@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sexto_events.catalogue.notification import Outcome
 from sexto_events.messages import Message
+from sexto_events.principal import POLICE_ROLES, Role
 
 # Contexts whose events never leave the system by webhook: the read log is nobody's feed,
 # and the notification context's own events would echo deliveries back into deliveries.
@@ -114,17 +116,60 @@ class AttemptResult:
     permanent: bool = False  # no point in retrying (the address was erased)
 
 
-def next_status(result: AttemptResult, attempt: int, max_attempts: int) -> tuple[str, bool]:
-    """(status of the delivery, final?) after attempt number `attempt`."""
-    if result.sent:
-        return "sent", True
-    if result.permanent or attempt >= max_attempts:
-        return "failed", True
-    return "pending", False
+# Police and prosecutors' subscriptions are told of escalated cases only, as they see them
+# (sexto_events.principal.visibility); school and admin subscriptions of any case their
+# filter matches.
+ESCALATED_ONLY = frozenset(r.value for r in (*POLICE_ROLES, Role.PROSECUTOR))
 
 
-def status_after(outcome: Outcome, final: bool) -> str:
+def subscriber_may_receive(owner_role: str, escalated: bool) -> bool:
+    """True when a subscription owned by this role may receive an event of this case."""
+    return escalated or owner_role not in ESCALATED_ONLY
+
+
+def email_language(recipient: str | None, school: str | None, protocol: str) -> str:
+    """The language of an e-mail: the recipient's choice, else the school's, else the
+    protocol's jurisdiction (English for the UK path, French for SEXTO)."""
+    return recipient or school or ("en" if protocol == "uk-dsl" else "fr")
+
+
+class DeliveryStatus(StrEnum):
+    """Where a delivery stands in the outbox."""
+
+    PENDING = "pending"  # to be attempted (again) when due
+    SENT = "sent"
+    FAILED = "failed"  # at the cap, or for good: held until retried or cancelled
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A change a delivery's owner asks for: to which status, from which ones."""
+
+    to: DeliveryStatus
+    allowed_from: tuple[DeliveryStatus, ...]
+
+
+# A retry sends a failed delivery once more (same id); a cancel gives up a pending or
+# failed one, so that what it held behind it goes on.
+RETRY = Move(DeliveryStatus.PENDING, (DeliveryStatus.FAILED,))
+CANCEL = Move(DeliveryStatus.CANCELLED, (DeliveryStatus.PENDING, DeliveryStatus.FAILED))
+
+
+def is_final(result: AttemptResult, attempt: int, max_attempts: int) -> bool:
+    """True when no further automatic attempt follows attempt number `attempt`."""
+    return result.sent or result.permanent or attempt >= max_attempts
+
+
+def status_after(outcome: Outcome, final: bool) -> DeliveryStatus:
     """The delivery's status once an attempt with this outcome is on the record."""
     if outcome is Outcome.SENT:
-        return "sent"
-    return "failed" if final else "pending"
+        return DeliveryStatus.SENT
+    return DeliveryStatus.FAILED if final else DeliveryStatus.PENDING
+
+
+def status_unrecorded(case_unreadable: bool) -> DeliveryStatus:
+    """The status of a delivery whose attempt could not be put on the record: tried again
+    later, unless the case's record cannot be read at all (a broken chain), when it fails
+    outright, so it shows among the failed ones and can be cancelled."""
+    return DeliveryStatus.FAILED if case_unreadable else DeliveryStatus.PENDING

@@ -24,9 +24,15 @@ from sexto_events.db import DbConnection, create_tables, drop_tables
 from sexto_events.ids import derived_event_id
 from sexto_events.model import RecordedEvent
 from sexto_events.personal import walk_personal
-from sexto_events.principal import POLICE_ROLES, Role
 
-from sexto_notification.domain.policy import STAFF_STEPS, EventFilter, status_after
+from sexto_notification.domain.policy import (
+    STAFF_STEPS,
+    DeliveryStatus,
+    EventFilter,
+    email_language,
+    status_after,
+    subscriber_may_receive,
+)
 from sexto_notification.tables import DISPATCH
 from sexto_notification.templates import template_name
 
@@ -36,7 +42,6 @@ WAKE_CHANNEL = "sexto_notification_due"
 SUBSCRIPTIONS_LOCK = 0x5E7_0001
 WEBHOOK_TEMPLATE = "cloudevents-json/v1"
 
-ESCALATED_ONLY = frozenset(r.value for r in (*POLICE_ROLES, Role.PROSECUTOR))
 _STAFF = (RecipientKind.INTERVENER.value, RecipientKind.SAFEGUARDING_LEAD.value)
 
 
@@ -139,8 +144,8 @@ class Dispatcher:
             wanted = EventFilter(frozenset(sub["types"]), sub["territory"], sub["school_id"])
             if not wanted.matches(suffix, event.envelope.territory, case["school_id"]):
                 continue
-            if sub["owner_role"] in ESCALATED_ONLY and not case["escalated"]:
-                continue  # police and prosecutors see escalated cases only
+            if not subscriber_may_receive(sub["owner_role"], case["escalated"]):
+                continue
             body = body or webhook_body(event)
             await self._queue(
                 conn, event, Channel.WEBHOOK, sub["id"], "subscription", WEBHOOK_TEMPLATE, body
@@ -179,11 +184,10 @@ class Dispatcher:
     async def _queue_email(
         self, event: RecordedEvent, case: Any, recipient: Any, template: str, conn: DbConnection
     ) -> None:
-        language = recipient["language"] or await conn.fetchval(
+        school_language = await conn.fetchval(
             "SELECT language FROM notification.schools WHERE school_id = $1", case["school_id"]
         )
-        if language is None:
-            language = "en" if case["protocol"] == "uk-dsl" else "fr"
+        language = email_language(recipient["language"], school_language, case["protocol"])
         # The template of the case's protocol version; its content hash is recorded when the
         # message is made.
         name = template_name(case["protocol"], case["protocol_version"], template, language)
@@ -254,7 +258,7 @@ class Dispatcher:
         # row that already knows this attempt (the sender wrote it, or a retry was asked
         # for since) is left alone.
         settled = status_after(data.outcome, data.final)
-        status = None if settled == "pending" else settled  # pending: the row's own stays
+        status = None if settled is DeliveryStatus.PENDING else settled  # the row's own stays
         await conn.execute(
             "UPDATE notification.deliveries SET attempts = $2, status = COALESCE($3, status), "
             "sent_at = CASE WHEN $3 = 'sent' THEN $4 ELSE sent_at END "

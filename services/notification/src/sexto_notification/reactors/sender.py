@@ -44,9 +44,10 @@ from sexto_notification.config import NotificationSettings
 from sexto_notification.domain.policy import (
     STAFF_STEPS,
     AttemptResult,
-    next_status,
+    is_final,
     retry_delay,
     status_after,
+    status_unrecorded,
 )
 from sexto_notification.projections.dispatch import WAKE_CHANNEL
 from sexto_notification.tables import deliveries
@@ -192,7 +193,7 @@ class Sender:
         NOT_RECORDED.labels(row["channel"]).inc()
         reason = f"not recorded ({type(exc).__name__})"
         log.warning("delivery attempt not recorded", delivery=row["id"], error=reason)
-        status = "failed" if isinstance(exc, EventLogError) else "pending"
+        status = status_unrecorded(case_unreadable=isinstance(exc, EventLogError))
         s = self.settings
         delay = retry_delay(
             row["attempts"] + 1,
@@ -340,7 +341,7 @@ class Sender:
         self, row: dict[str, Any], template_version: str, result: AttemptResult
     ) -> None:
         attempt = row["attempts"] + 1
-        _, final = next_status(result, attempt, self.settings.max_attempts)
+        final = is_final(result, attempt, self.settings.max_attempts)
         outcome = DeliveryAttempted(
             delivery_id=row["id"],
             channel=Channel(row["channel"]),
