@@ -144,8 +144,11 @@ async def stop_runtime(runtime: ServiceRuntime) -> None:
     """Stop background work and consumers after their batch, then close connections."""
     for task in runtime.background:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    if runtime.background:
+        # Bounded: a task that swallows its cancellation must not hold the service's stop.
+        _, stuck = await asyncio.wait(runtime.background, timeout=10)
+        if stuck:
+            log.warning("background work did not stop", tasks=len(stuck))
     for consumer in runtime.consumers:
         consumer.stop()
     for task in runtime.tasks:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from sexto_events.commands import execute
@@ -31,7 +32,8 @@ async def check_once(runtime: ServiceRuntime, settings: EscalationSettings) -> i
     now = datetime.now(UTC)
     async with runtime.pool.acquire() as conn:
         rows = await conn.fetch(
-            "SELECT case_id, territory FROM escalation.escalations WHERE status = ANY($1)",
+            "SELECT case_id, territory, status, urgency, requested_at, overdue "
+            "FROM escalation.escalations WHERE status = ANY($1)",
             WATCHED_STATUSES,
         )
     limits = {
@@ -39,7 +41,10 @@ async def check_once(runtime: ServiceRuntime, settings: EscalationSettings) -> i
         "collect_kit": settings.collect_kit_within_s,
     }
     recorded = 0
-    for row in rows:  # candidates only: the breach is decided on the case's own events
+    for row in rows:
+        if not breaches(as_queued(dict(row)), limits=limits, now=now):
+            continue  # nothing due by the queue: no need to read the case
+        # A candidate: the breach is decided on the case's own events.
         case = CaseRef(row["territory"], row["case_id"])
         result = await execute(
             runtime.store,
@@ -52,6 +57,18 @@ async def check_once(runtime: ServiceRuntime, settings: EscalationSettings) -> i
             log.warning("escalation overdue", case_id=case.case_id, event_id=event_id)
         recorded += len(result.event_ids)
     return recorded
+
+
+def as_queued(row: Mapping[str, Any]) -> Escalation:
+    """An escalation as the queue shows it: enough to tell whether a breach may be due."""
+    return Escalation(
+        requested=True,
+        acknowledged=row["status"] != "requested",
+        kit_collected=row["status"] not in WATCHED_STATUSES,
+        urgency=row["urgency"],
+        requested_at=row["requested_at"],
+        overdue=frozenset(row["overdue"]),
+    )
 
 
 def overdue_events(
