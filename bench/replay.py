@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 from nats.aio.client import Client
-from sexto_events.consumer import ConsumerSettings, ProjectionConsumer, consumer_info
+from sexto_events.consumer import ConsumerSettings, DurableConsumer, consumer_info
 from sexto_events.db import DbConnection, create_tables, drop_tables
 from sexto_events.decode import EventDecoder
 from sexto_events.migrate import migrate_runtime
@@ -57,17 +57,17 @@ async def raw_ordered_rate(nc: Client, subject: str, total: int) -> float:
 async def runtime_rate(
     nc: Client, pool: asyncpg.Pool, dsn: str, decoder: EventDecoder, subject: str, total: int
 ) -> float:
-    """Events/s of a ProjectionConsumer catching up on `total` events from scratch."""
+    """Events/s of a DurableConsumer catching up on `total` events from scratch."""
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     await migrate_runtime(dsn, schema)
     projection = CountingProjection(schema)
-    consumer = ProjectionConsumer(
+    consumer = DurableConsumer(
         nc=nc,
         pool=pool,
         decoder=decoder,
         schema=schema,
         durable=f"bench-{schema}",
-        projection=projection,
+        handler=projection,
         filter_subject=subject,
         settings=ConsumerSettings(batch=1024, max_ack_pending=20_000),
     )

@@ -11,7 +11,7 @@ from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig
 from sexto_cli.rebuild import RebuildStalled, _caught_up
 from sexto_cli.session import Session
-from sexto_events.consumer import ProjectionConsumer
+from sexto_events.consumer import DurableConsumer
 from sexto_events.store import EventStore
 from sexto_service.runtime import ServiceRuntime
 
@@ -23,7 +23,7 @@ TABLES = ["cases", "dir_territories", "dir_agreements", "dir_schools", "dir_inte
 
 
 async def dump(runtime: ServiceRuntime) -> dict[str, list[tuple[Any, ...]]]:
-    cases = next(c for c in runtime.consumers if c.projection.name == "cases")
+    cases = next(c for c in runtime.consumers if c.handler.name == "cases")
     await settled_rows(runtime, cases, "SELECT 1")
     out = {}
     async with runtime.pool.acquire() as conn:
@@ -91,7 +91,7 @@ async def test_a_rebuild_that_makes_no_progress_fails_instead_of_waiting_forever
     durable = "evaluation-cases"
     config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT)
     await nc.jetstream().add_consumer(side_store.spec.name, config)
-    stuck = cast(ProjectionConsumer, SimpleNamespace(durable=durable))  # applies nothing
+    stuck = cast(DurableConsumer, SimpleNamespace(durable=durable))  # applies nothing
     runner = asyncio.create_task(asyncio.sleep(30))
     try:
         with pytest.raises(RebuildStalled, match="stalled after stream sequence 0 of 6"):

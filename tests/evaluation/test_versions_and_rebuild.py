@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sexto_protocols as protocols
 from sexto_events.chain import canonical_json
-from sexto_service.runtime import rebuild_projection
+from sexto_service.runtime import rebuild_read_model
 
 from tests.evaluation.conftest import Evaluation
 from tests.evaluation.test_grids import IMPULSIVE
@@ -72,7 +72,7 @@ def test_dropping_the_read_model_and_replaying_the_log_rebuilds_it_identically(
     for ref in refs:
         evaluation.put_grid(case_id, ref, {"answers": IMPULSIVE})
     runtime = evaluation.client.app.state.runtime  # type: ignore[attr-defined]
-    consumer = next(c for c in runtime.consumers if c.projection.name == "cases")
+    consumer = next(c for c in runtime.consumers if c.handler.name == "cases")
 
     async def settled_dump() -> list[tuple[Any, ...]]:
         query = "SELECT * FROM evaluation.cases ORDER BY case_id"
@@ -80,7 +80,7 @@ def test_dropping_the_read_model_and_replaying_the_log_rebuilds_it_identically(
 
     call = evaluation.client.portal.call  # type: ignore[union-attr]
     before = call(settled_dump)
-    call(rebuild_projection, runtime, "cases")
+    call(rebuild_read_model, runtime, "cases")
     after = call(settled_dump)
 
     assert after == before

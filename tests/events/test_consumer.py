@@ -18,7 +18,7 @@ import uuid_utils
 from nats.aio.client import Client
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
-from sexto_events.consumer import ConsumerSettings, ProjectionConsumer, consumer_info
+from sexto_events.consumer import ConsumerSettings, DurableConsumer, consumer_info
 from sexto_events.migrate import migrate_runtime
 from sexto_events.model import CaseRef, CaseVersion
 from sexto_events.store import EventStore
@@ -141,9 +141,9 @@ async def test_an_effect_committed_but_not_acknowledged_is_not_applied_again(
 ) -> None:
     territory = f"t{uuid.uuid4().hex[:10]}"
     expected = await write_cases(store, territory, cases=2, notes=3)
-    consumer = ProjectionConsumer(
+    consumer = DurableConsumer(
         nc=nc, pool=pool, decoder=store.decoder, schema=schema, durable=f"tests-{schema}",
-        projection=EventCounter(schema), filter_subject=f"cases.{territory}.>",
+        handler=EventCounter(schema), filter_subject=f"cases.{territory}.>",
         settings=ConsumerSettings(ack_wait_s=1.0),
     )  # fmt: skip
     await consumer.setup()
@@ -173,9 +173,9 @@ async def test_a_poison_event_is_parked_after_its_deliveries_and_later_events_fl
     poison = await store.append(case, [note("poison")], v)
     await store.append(case, [note("after the poison")], poison.version)
     await store.append(other, [reported(student_ref="p2")], CaseVersion.new())
-    consumer = ProjectionConsumer(
+    consumer = DurableConsumer(
         nc=nc, pool=pool, decoder=store.decoder, schema=schema, durable=f"tests-{schema}",
-        projection=EventCounter(schema), filter_subject=f"cases.{territory}.>",
+        handler=EventCounter(schema), filter_subject=f"cases.{territory}.>",
         settings=ConsumerSettings(max_deliver=3, backoff_s=(0.2,), wait_for_predecessor_s=0.2),
     )  # fmt: skip
     await consumer.setup()
@@ -211,9 +211,9 @@ async def test_an_event_whose_predecessor_never_comes_is_parked_not_waited_on_fo
     orphan = orphan.model_copy(update={"id": str(uuid_utils.uuid7())}).sealed("f" * 64)
     await publish_raw(nc, side_store, case, "intake.note_added", orphan.to_bytes())
     spec = side_store.spec
-    consumer = ProjectionConsumer(
+    consumer = DurableConsumer(
         nc=nc, pool=pool, decoder=side_store.decoder, schema=schema, durable=f"tests-{schema}",
-        projection=EventCounter(schema), stream=spec.name,
+        handler=EventCounter(schema), stream=spec.name,
         filter_subject=f"{spec.subject_root}.{territory}.>",
         settings=ConsumerSettings(max_deliver=2, backoff_s=(0.1,), wait_for_predecessor_s=0.1,
                                   max_waits=3),

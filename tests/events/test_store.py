@@ -219,7 +219,7 @@ async def test_unknown_event_type_is_refused(
     class Undeclared(EventData):
         pass
 
-    Undeclared.event_context, Undeclared.event_name, Undeclared.event_version = ("x", "y", 1)
+    Undeclared.event_context, Undeclared.event_name, Undeclared.type_version = ("x", "y", 1)
 
     with pytest.raises(UnknownEventType, match=r"org\.sexto\.x\.y\.v1"):
         await store.append(

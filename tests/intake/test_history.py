@@ -9,7 +9,7 @@ from typing import Any
 
 from sexto_events.model import CaseRef
 from sexto_events.principal import Role
-from sexto_service.runtime import rebuild_projection
+from sexto_service.runtime import rebuild_read_model
 
 from tests.intake.conftest import World, sexto_report
 from tests.support.services import settled_rows
@@ -131,13 +131,13 @@ def test_dropping_the_read_model_and_replaying_the_log_rebuilds_it_identically(
 ) -> None:
     new_case(world)
     runtime = world.client.app.state.runtime  # type: ignore[attr-defined]
-    consumer = next(c for c in runtime.consumers if c.projection.name == "cases")
+    consumer = next(c for c in runtime.consumers if c.handler.name == "cases")
 
     async def dump() -> list[tuple[Any, ...]]:
         return await settled_rows(runtime, consumer, "SELECT * FROM intake.cases ORDER BY case_id")
 
     async def rebuilt_up_to(seq: int) -> None:
-        await rebuild_projection(runtime, "cases")
+        await rebuild_read_model(runtime, "cases")
         deadline = time.monotonic() + 30
         while await consumer.position() < seq:
             assert time.monotonic() < deadline, "the rebuild did not catch up"

@@ -75,8 +75,8 @@ async def start_up(database: str, store: EventStore) -> None:
         await migrate_service(definition, database)
         connection = await asyncpg.connect(database)
         try:
-            for projection in definition.projections(store):
-                await projection.migrate(connection)
+            for handler in (*definition.read_models(), *definition.reactors(store)):
+                await handler.migrate(connection)
         finally:
             await connection.close()
 

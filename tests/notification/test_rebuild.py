@@ -42,7 +42,7 @@ def test_rebuilding_notification_gives_identical_read_models(
 
         async def dump() -> dict[str, list[tuple[Any, ...]]]:
             runtime = notify.runtime
-            dispatch = next(c for c in runtime.consumers if c.projection.name == "dispatch")
+            dispatch = next(c for c in runtime.consumers if c.handler.name == "dispatch")
             await settled_rows(runtime, dispatch, "SELECT 1")
             out = {}
             async with runtime.pool.acquire() as conn:

@@ -16,7 +16,7 @@ from sexto_events.principal import Role
 from sexto_notification.app.mail import FolderTransport
 from sexto_notification.projections.dispatch import delivery_id
 from sexto_notification.reactors.sender import Sender
-from sexto_service.runtime import rebuild_projection
+from sexto_service.runtime import rebuild_read_model
 
 from tests.notification.conftest import LiveReceiver, Notify, eventually
 
@@ -281,7 +281,7 @@ def test_a_rebuild_sends_nothing_twice(notify: Notify) -> None:
         )
         record = eventually(lambda: notify.notifications(case_id), "the outcome is recorded")
         before = notify.deliveries(sub["headers"], case_id=case_id)
-        notify.call(rebuild_projection, notify.runtime, "dispatch")
+        notify.call(rebuild_read_model, notify.runtime, "dispatch")
 
         def rebuilt_record() -> bool:
             response = notify.client.get(
@@ -304,7 +304,7 @@ def test_a_rebuild_sends_nothing_twice(notify: Notify) -> None:
                 )
 
         notify.call(lose_outbox)
-        notify.call(rebuild_projection, notify.runtime, "dispatch")
+        notify.call(rebuild_read_model, notify.runtime, "dispatch")
         restored = eventually(
             lambda: (
                 found

@@ -9,7 +9,7 @@ import asyncio
 import sys
 
 from sexto_events.connection import connect
-from sexto_events.consumer import ConsumerSettings, ProjectionConsumer
+from sexto_events.consumer import ConsumerSettings, DurableConsumer
 from sexto_events.db import create_pool
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.store import EventStore
@@ -24,13 +24,13 @@ async def main(nats_url: str, dsn: str, schema: str, durable: str, subject: str)
     store = EventStore(
         nc, source="sexto/tests", codec=PersonalDataCodec(KeyVault(pool, MASTER_KEY))
     )
-    consumer = ProjectionConsumer(
+    consumer = DurableConsumer(
         nc=nc,
         pool=pool,
         decoder=store.decoder,
         schema=schema,
         durable=durable,
-        projection=EventCounter(schema, delay_s=0.01),
+        handler=EventCounter(schema, delay_s=0.01),
         filter_subject=subject,
         settings=ConsumerSettings(batch=16, ack_wait_s=2.0),
     )

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
-from sexto_events.consumer import ProjectionConsumer, consumer_info
+from sexto_events.consumer import DurableConsumer, consumer_info
 from sexto_events.settings import EventLogSettings
 from sexto_service.runtime import ServiceRuntime
 
@@ -28,7 +28,7 @@ def service_settings(nats_server: NatsServer, postgres: EmbeddedPostgres) -> Eve
 
 
 async def settled_rows(
-    runtime: ServiceRuntime, consumer: ProjectionConsumer, query: str
+    runtime: ServiceRuntime, consumer: DurableConsumer, query: str
 ) -> list[tuple[Any, ...]]:
     """The rows of `query` once the consumer has every event delivered and acknowledged."""
     deadline = time.monotonic() + 30

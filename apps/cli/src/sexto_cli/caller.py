@@ -26,7 +26,7 @@ class Credentials:
 
     token: str | None = None
     role: str | None = None
-    subject: str | None = None
+    actor: str | None = None
 
 
 async def authenticate(
@@ -70,7 +70,7 @@ def _development_token(
     return mint(
         key,
         role=role,
-        subject=credentials.subject or f"{role.value}-cli",
+        subject=credentials.actor or f"{role.value}-cli",
         issuer=auth.issuer,
         audience=auth.audience,
         ttl_s=600,

@@ -32,17 +32,17 @@ RoleOpt = Annotated[
     str | None,
     typer.Option("--role", help="development only: act with this role via the local issuer"),
 ]
-SubjectOpt = Annotated[
+ActorOpt = Annotated[
     str | None, typer.Option("--as", help="development only: your pseudonymous id with --role")
 ]
 
 
 @app.callback()
 def main(
-    ctx: typer.Context, token: TokenOpt = None, role: RoleOpt = None, subject: SubjectOpt = None
+    ctx: typer.Context, token: TokenOpt = None, role: RoleOpt = None, actor: ActorOpt = None
 ) -> None:
     """Legal review and analysis of the sexto event log."""
-    ctx.obj = Credentials(token=token, role=role, subject=subject)
+    ctx.obj = Credentials(token=token, role=role, actor=actor)
 
 
 app.command()(review.history)

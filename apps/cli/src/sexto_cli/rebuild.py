@@ -1,9 +1,10 @@
 """`sexto rebuild SERVICE`: drop a service's read models and replay the log into them.
 
-Uses the services' own projection definitions and consumers. Reactors (projections whose
-effect is an event, not a table) are left alone: replaying them would only find their
-events already recorded. Run it with the service stopped: while the rebuild runs, a
-running service would serve dropped or half-filled tables. The rebuild refuses, unless
+Uses the services' own read models (found by their public entry points, `sexto.services`)
+and the consumer runtime. Reactors (whose effect is an event, not a table) are left alone:
+replaying them would only find their events already recorded. Run it with the service
+stopped: while the rebuild runs, a running service would serve dropped or half-filled
+tables. The rebuild refuses, unless
 forced, when a durable consumer of the service has pull requests waiting (a running
 service, idle) or delivered or acknowledged anything in the last ACTIVE_S seconds (a
 running service catching up with no-wait pulls has none waiting). A rebuild that makes no
@@ -18,25 +19,33 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from importlib.metadata import entry_points
 from typing import Any
 
-from sexto_escalation.bootstrap import DEFINITION as ESCALATION
-from sexto_evaluation.bootstrap import DEFINITION as EVALUATION
-from sexto_events.consumer import ConsumerSettings, ProjectionConsumer, consumer_info
+from sexto_events.consumer import ConsumerSettings, DurableConsumer, consumer_info
 from sexto_events.db import checked_schema
-from sexto_events.reactions import Reactor
 from sexto_events.stream import StreamSpec
-from sexto_intake.bootstrap import DEFINITION as INTAKE
 from sexto_legal.scan import stream_state
-from sexto_notification.bootstrap import DEFINITION as NOTIFICATION
 from sexto_service.runtime import ServiceDefinition, migrate_service
 
 from sexto_cli.failures import CliError
 from sexto_cli.session import Session
 
-SERVICES: dict[str, ServiceDefinition] = {
-    d.name: d for d in (INTAKE, EVALUATION, ESCALATION, NOTIFICATION)
-}
+SERVICE_ENTRY_POINTS = "sexto.services"
+
+
+def installed_services() -> dict[str, ServiceDefinition]:
+    """The services installed beside the command line, by their public entry point: each
+    service's package declares its definition in the group `sexto.services`."""
+    found = {}
+    for entry in entry_points(group=SERVICE_ENTRY_POINTS):
+        definition = entry.load()
+        if isinstance(definition, ServiceDefinition):
+            found[definition.name] = definition
+    return dict(sorted(found.items()))
+
+
+SERVICES = installed_services()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +118,14 @@ async def rebuild_service(
     force: bool = False,
     stall_s: float = STALL_S,
 ) -> tuple[list[Rebuilt], list[str]]:
-    """(rebuilt projections, reactors skipped) of one service; refused while it runs."""
+    """(rebuilt read models, reactors skipped) of one service; refused while it runs."""
     definition = SERVICES[name]
     schema = checked_schema(definition.name)
+    read_models = definition.read_models()
     if not force:
-        for projection in definition.projections(session.store):
-            if isinstance(projection, Reactor):
-                continue
-            durable = f"{definition.name}-{projection.name}"
-            read_from: StreamSpec = getattr(projection, "stream", session.spec)
+        for read_model in read_models:
+            durable = f"{definition.name}-{read_model.name}"
+            read_from: StreamSpec = getattr(read_model, "stream", session.spec)
             in_use = await _readers(session, read_from.name, durable)
             if in_use:
                 raise ServiceRunning(
@@ -128,20 +136,17 @@ async def rebuild_service(
     # The runtime's tables (a rebuild clears its own rows there) at their head revision.
     await migrate_service(definition, session.settings.database_url)
     rebuilt: list[Rebuilt] = []
-    skipped: list[str] = []
-    for projection in definition.projections(session.store):
-        durable = f"{definition.name}-{projection.name}"
-        if isinstance(projection, Reactor):
-            skipped.append(durable)
-            continue
-        source: StreamSpec = getattr(projection, "stream", session.spec)
-        consumer = ProjectionConsumer(
+    skipped = [f"{definition.name}-{r.name}" for r in definition.reactors(session.store)]
+    for read_model in read_models:
+        durable = f"{definition.name}-{read_model.name}"
+        source: StreamSpec = getattr(read_model, "stream", session.spec)
+        consumer = DurableConsumer(
             nc=session.nc,
             pool=session.pool,
             decoder=session.store.decoder,
             schema=schema,
             durable=durable,
-            projection=projection,
+            handler=read_model,
             stream=source.name,
             filter_subject=f"{source.subject_root}.>",
             settings=ConsumerSettings(batch=1024),
@@ -159,7 +164,7 @@ async def rebuild_service(
 
 async def _caught_up(
     session: Session,
-    consumer: ProjectionConsumer,
+    consumer: DurableConsumer,
     task: asyncio.Task[None],
     source: StreamSpec,
     progress: Callable[[str, int, int], None] | None,

@@ -1,4 +1,5 @@
-"""The consumer runtime: durable pull consumers feeding projections in PostgreSQL.
+"""The consumer runtime: durable pull consumers feeding event handlers (read models in
+PostgreSQL, and reactors).
 
 Every projection keeps, per case, the stream sequence and hash of the last event it applied,
 written in the same transaction as the read model. So a redelivered event changes nothing,
@@ -45,8 +46,9 @@ DEAD_LETTERED = Counter(
 RETRIED = Counter("sexto_consumer_retries", "Events negatively acknowledged", ["consumer"])
 
 
-class Projection(Protocol):
-    """A read model built from the case events, in the service's own schema."""
+class EventHandler(Protocol):
+    """What a durable consumer feeds: a read model (a projection keeping tables in the
+    service's own schema) or a reactor (recording new events through the command path)."""
 
     name: str
 
@@ -96,7 +98,7 @@ class _Outcome:
     wait: list[_Item] = field(default_factory=list)
 
 
-class ProjectionConsumer:
+class DurableConsumer:
     """Runs one projection from a durable pull consumer `<service>-<purpose>`."""
 
     def __init__(
@@ -107,7 +109,7 @@ class ProjectionConsumer:
         decoder: EventDecoder,
         schema: str,
         durable: str,
-        projection: Projection,
+        handler: EventHandler,
         stream: str = "CASES",
         filter_subject: str = "cases.>",
         settings: ConsumerSettings | None = None,
@@ -118,7 +120,7 @@ class ProjectionConsumer:
         self._decoder = decoder
         self.schema = schema
         self.durable = durable
-        self.projection = projection
+        self.handler = handler
         self.stream = stream
         self.filter_subject = filter_subject
         self.settings = settings or ConsumerSettings()
@@ -131,7 +133,7 @@ class ProjectionConsumer:
         (`sexto_events.migrate.migrate_runtime`).
         """
         async with self._pool.acquire() as conn:
-            await self.projection.migrate(conn)
+            await self.handler.migrate(conn)
         await self._js.add_consumer(
             self.stream,
             ConsumerConfig(
@@ -178,7 +180,7 @@ class ProjectionConsumer:
         """
         await self._nc.request(f"$JS.API.CONSUMER.DELETE.{self.stream}.{self.durable}", b"", 5)
         async with self._pool.acquire() as conn, conn.transaction():
-            await self.projection.drop(conn)
+            await self.handler.drop(conn)
             for table in ("projection_checkpoints", "projection_positions", "dead_letters"):
                 await conn.execute(
                     f"DELETE FROM {self.schema}.{table} WHERE consumer = $1", self.durable
@@ -298,9 +300,9 @@ class ProjectionConsumer:
                     with tracer.start_as_current_span(
                         f"apply {item.event.envelope.type}", context=ctx
                     ):
-                        await self.projection.apply(item.event, conn)
+                        await self.handler.apply(item.event, conn)
                 else:
-                    await self.projection.apply(item.event, conn)
+                    await self.handler.apply(item.event, conn)
                 heads[item.case_key] = changed[item.case_key] = (
                     item.seq,
                     item.event.envelope.hash,

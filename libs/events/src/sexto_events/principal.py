@@ -26,9 +26,10 @@ POLICE_ROLES = frozenset({Role.POLICE_DISPATCH, Role.POLICE_OFFICER})
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """A verified caller. `subject` is a pseudonymous id, never a name."""
+    """A verified caller. `actor` is its pseudonymous id (the token's `sub`), never a name:
+    the id recorded as the `actor` of the events it causes."""
 
-    subject: str
+    actor: str
     role: Role
     school_id: str | None = None
     territory: str | None = None

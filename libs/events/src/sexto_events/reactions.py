@@ -6,7 +6,7 @@ from sexto_events.store import EventStore
 
 
 class Reactor:
-    """A projection whose effect is an event on the case, not a table of its own."""
+    """An event handler whose effect is an event on the case, not a table of its own."""
 
     name = "reactor"
 

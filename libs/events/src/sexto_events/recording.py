@@ -38,7 +38,7 @@ async def record_read(
     store: EventStore, principal: Principal, case: CaseRef, view: str, service: str
 ) -> None:
     """Put a read of the case on its record (who, role, when, which view)."""
-    read = NewEvent(CaseRead(view=view, service=service), principal.subject, principal.role.value)
+    read = NewEvent(CaseRead(view=view, service=service), principal.actor, principal.role.value)
 
     try:
         await execute(store, case, initial=None, evolve=no_state, decide=lambda _, __: [read])

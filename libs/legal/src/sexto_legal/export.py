@@ -131,7 +131,7 @@ async def build_bundle(
         "case_id": case.case_id,
         "territory": case.territory,
         "exported_at": format_time(now),
-        "exported_by": {"subject": exported_by.subject, "role": exported_by.role.value},
+        "exported_by": {"actor": exported_by.actor, "role": exported_by.role.value},
         "event_count": len(stored),
         "head_hash": str(raws[-1].get("hash", "")) if raws else "",
         "stream_sequences": [m.seq for m in stored],

@@ -77,7 +77,7 @@ def hold_change(
         if on
         else LegalHoldReleased(reason=reason, reference=reference)
     )
-    return [NewEvent(data, principal.subject, principal.role)]
+    return [NewEvent(data, principal.actor, principal.role)]
 
 
 async def set_legal_hold(

@@ -216,7 +216,7 @@ def _case_erasure(
                 retention_years=years,
                 subject_keys=list(chunk),
             ),
-            principal.subject,
+            principal.actor,
             principal.role,
         )
         for chunk in chunks or [()]

@@ -123,7 +123,7 @@ async def shred_subject(
                 SubjectShredded(
                     subject_key=key, reason=reason, reference=reference, key_existed=key in present
                 ),
-                principal.subject,
+                principal.actor,
                 principal.role,
             )
             for key in (subject_key, *family)

@@ -251,7 +251,7 @@ class IdempotentRoute(APIRoute):
             records = IdempotencyRecords(
                 request.app.state.runtime.pool, request.app.state.runtime.name
             )
-            caller = principal.subject
+            caller = principal.actor
             found = await records.claim(caller, key, digest)
             if isinstance(found, Answer):
                 return await _again(request, found, replay)

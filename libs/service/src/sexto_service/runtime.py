@@ -15,7 +15,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from nats.aio.client import Client
 from sexto_events.connection import connect
-from sexto_events.consumer import ConsumerSettings, Projection, ProjectionConsumer
+from sexto_events.consumer import ConsumerSettings, DurableConsumer, EventHandler
 from sexto_events.db import checked_schema, create_pool
 from sexto_events.migrate import migrate_keys, migrate_runtime, upgrade
 from sexto_events.personal import KeyVault, PersonalDataCodec
@@ -44,7 +44,7 @@ class ServiceRuntime:
     vault: KeyVault
     store: EventStore
     stores: dict[str, EventStore] = field(default_factory=dict)
-    consumers: list[ProjectionConsumer] = field(default_factory=list)
+    consumers: list[DurableConsumer] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # Periodic work of the service (deadline watchers); cancelled at stop.
     background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -52,14 +52,16 @@ class ServiceRuntime:
 
 @dataclass(frozen=True)
 class ServiceDefinition:
-    """What distinguishes one service: its name, schema, routes and projections."""
+    """What distinguishes one service: its name, schema, routes, read models and reactors."""
 
     name: str
     title: str
     description: str
     routers: Sequence[APIRouter] = ()
-    # Given the CASES store, so reactors can record their outcome as events.
-    projections: Callable[[EventStore], Sequence[Projection]] = lambda _: ()
+    # Projections keeping read tables, rebuilt from the log at will (`sexto rebuild`).
+    read_models: Callable[[], Sequence[EventHandler]] = lambda: ()
+    # Given the CASES store, so they record their outcome as events; never rebuilt.
+    reactors: Callable[[EventStore], Sequence[EventHandler]] = lambda _: ()
     # Streams besides CASES this service writes or reads (e.g. the directory).
     streams: Sequence[StreamSpec] = ()
     # Service-specific set-up: tables of its own, exception handlers.
@@ -107,15 +109,15 @@ async def start_runtime(
         other = EventStore(nc, source=store.source, codec=store.codec, spec=extra)
         await other.ensure_stream()
         runtime.stores[extra.name] = other
-    for projection in definition.projections(store):
-        source: StreamSpec = getattr(projection, "stream", spec)
-        consumer = ProjectionConsumer(
+    for handler in (*definition.read_models(), *definition.reactors(store)):
+        source: StreamSpec = getattr(handler, "stream", spec)
+        consumer = DurableConsumer(
             nc=nc,
             pool=pool,
             decoder=store.decoder,
             schema=schema,
-            durable=f"{definition.name}-{projection.name}",
-            projection=projection,
+            durable=f"{definition.name}-{handler.name}",
+            handler=handler,
             stream=source.name,
             filter_subject=f"{source.subject_root}.>",
             settings=ConsumerSettings(),
@@ -129,9 +131,9 @@ async def start_runtime(
     return runtime
 
 
-async def rebuild_projection(runtime: ServiceRuntime, name: str) -> ProjectionConsumer:
-    """Stop one projection's consumer, rebuild its read model from the log, restart it."""
-    index = next(i for i, c in enumerate(runtime.consumers) if c.projection.name == name)
+async def rebuild_read_model(runtime: ServiceRuntime, name: str) -> DurableConsumer:
+    """Stop one read model's consumer, rebuild its tables from the log, restart it."""
+    index = next(i for i, c in enumerate(runtime.consumers) if c.handler.name == name)
     consumer = runtime.consumers[index]
     consumer.stop()
     await runtime.tasks[index]

@@ -26,7 +26,8 @@ DEFINITION = ServiceDefinition(
         "Police dispatch, chain of custody of the sealed kit, and the prosecutor's decision."
     ),
     routers=(router, docs),
-    projections=lambda store: (PoliceQueue(), EscalationRequester(store)),
+    read_models=lambda: (PoliceQueue(),),
+    reactors=lambda store: (EscalationRequester(store),),
 )
 
 

@@ -19,7 +19,8 @@ DEFINITION = ServiceDefinition(
     title="sexto evaluation",
     description="The incident evaluation grid per student, under versioned protocols.",
     routers=(router,),
-    projections=lambda store: (EvaluationCases(), GridOpener(store)),
+    read_models=lambda: (EvaluationCases(),),
+    reactors=lambda store: (GridOpener(store),),
 )
 
 

@@ -20,7 +20,7 @@ DEFINITION = ServiceDefinition(
     title="sexto intake",
     description="Partner systems report incidents and the facts of a case over REST.",
     routers=(router, facts.router, legal.router, admin),
-    projections=lambda _: (CasesProjection(), DirectoryProjection()),
+    read_models=lambda: (CasesProjection(), DirectoryProjection()),
     streams=(DIRECTORY_STREAM,),
 )
 

@@ -27,7 +27,7 @@ DEFINITION = ServiceDefinition(
     title="sexto notification",
     description="Signed webhooks and e-mail; every delivery on the case's record.",
     routers=(router,),
-    projections=lambda _store: (Schools(), Dispatcher()),
+    read_models=lambda: (Schools(), Dispatcher()),
     streams=(DIRECTORY_STREAM,),
     migrations="sexto_notification:migrations/tables",
 )

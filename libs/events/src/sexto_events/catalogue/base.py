@@ -25,12 +25,12 @@ class EventData(Record):
 
     event_context: ClassVar[str]
     event_name: ClassVar[str]
-    event_version: ClassVar[int]
+    type_version: ClassVar[int]  # the N of the type: a new one comes with an upcaster
 
     @classmethod
     def type_name(cls) -> str:
         """The CloudEvents `type`, e.g. org.sexto.intake.case_reported.v1."""
-        return f"org.sexto.{cls.event_context}.{cls.event_name}.v{cls.event_version}"
+        return f"org.sexto.{cls.event_context}.{cls.event_name}.v{cls.type_version}"
 
     @classmethod
     def subject_suffix(cls) -> str:

@@ -38,7 +38,7 @@ class Catalogue:
         def register(cls: E) -> E:
             if not (_TOKEN.match(context) and _TOKEN.match(name)) or version < 1:
                 raise ValueError(f"bad event declaration {context}.{name}.v{version}")
-            cls.event_context, cls.event_name, cls.event_version = context, name, version
+            cls.event_context, cls.event_name, cls.type_version = context, name, version
             type_name = cls.type_name()
             if type_name in self._types:
                 raise ValueError(f"event type {type_name} declared twice")
@@ -55,7 +55,7 @@ class Catalogue:
         def register(fn: Upcaster) -> Upcaster:
             if (old.event_context, old.event_name) != (new.event_context, new.event_name):
                 raise ValueError("an upcaster links two versions of the same event")
-            if new.event_version != old.event_version + 1:
+            if new.type_version != old.type_version + 1:
                 raise ValueError("an upcaster goes from version N to N+1")
             self._upcasters[old.type_name()] = (new.type_name(), fn)
             return fn

@@ -110,7 +110,7 @@ def _principal(claims: dict[str, Any]) -> Principal:
     except ValueError:
         raise InvalidToken(Message("token-role")) from None
     return Principal(
-        subject=str(claims["sub"]),
+        actor=str(claims["sub"]),
         role=role,
         school_id=claims.get("school"),
         territory=claims.get("territory"),

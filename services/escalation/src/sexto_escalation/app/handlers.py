@@ -44,7 +44,7 @@ async def take_step(
     case = await escalated_case(runtime, principal, case_id)
 
     def decide(state: Escalation, _: LoadedCase) -> Decided:
-        return [NewEvent(step(state), principal.subject, principal.role.value)]
+        return [NewEvent(step(state), principal.actor, principal.role.value)]
 
     result = await execute(runtime.store, case, initial=Escalation(), evolve=evolve, decide=decide)
     return result.event_ids[0], result.version.seq

@@ -122,7 +122,7 @@ async def acknowledge_escalation(
         _runtime(request),
         principal,
         case_id,
-        lambda s: acknowledge(s, body.call_reference, principal.subject),
+        lambda s: acknowledge(s, body.call_reference, principal.actor),
     )
     return StepRecorded(id=event_id, version=version)
 
@@ -136,7 +136,7 @@ async def kit_collected(
         _runtime(request),
         principal,
         case_id,
-        lambda s: collect_kit(s, principal.subject, body.seals),
+        lambda s: collect_kit(s, principal.actor, body.seals),
     )
     return StepRecorded(id=event_id, version=version)
 

@@ -59,7 +59,7 @@ async def handle_grid(
     def decide(state: EvaluationState, loaded: LoadedCase) -> Decided:
         grid_id = fresh_id
         if key is not None:
-            grid_id = derived_event_id(loaded.events[0].id, f"grid|{principal.subject}|{key}")
+            grid_id = derived_event_id(loaded.events[0].id, f"grid|{principal.actor}|{key}")
             done = _already_recorded(loaded.events, grid_id)
             if done is not None:
                 return done
@@ -78,7 +78,7 @@ async def handle_grid(
         return [
             NewEvent(
                 data,
-                principal.subject,
+                principal.actor,
                 principal.role.value,
                 event_id=grid_id if index == 0 else None,
                 protocol_version=protocol.id,

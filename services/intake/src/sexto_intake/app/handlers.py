@@ -92,17 +92,17 @@ async def handle_report_case(
         raise Forbidden(Message("other-school", school=principal.school_id))
     async with runtime.pool.acquire() as conn:
         school = await _school_on(conn, school_id)
-        facts = await _facts(conn, school, principal.subject) if school else ([], None)
+        facts = await _facts(conn, school, principal.actor) if school else ([], None)
     if school is None:
         raise UnknownSchool(Message("unknown-school", school=school_id))
-    case = CaseRef(school.territory_id, report_case_id(principal.subject, key))
+    case = CaseRef(school.territory_id, report_case_id(principal.actor, key))
     now = datetime.now(UTC)
     event = decide_report(
         command, school=school, agreements=facts[0], certification=facts[1], now=now
     )
     recorded = NewEvent(
         event,
-        principal.subject,
+        principal.actor,
         principal.role.value,
         protocol_version=protocols.current(event.protocol.value).id,
         time=now,
@@ -154,13 +154,13 @@ async def handle_fact(
     def decide(state: CaseState, loaded: LoadedCase) -> Decided:
         event_id = fresh_id
         if key is not None and loaded.events:
-            event_id = derived_event_id(loaded.events[0].id, f"fact|{principal.subject}|{key}")
+            event_id = derived_event_id(loaded.events[0].id, f"fact|{principal.actor}|{key}")
             done = already_recorded(loaded, event_id)
             if done is not None:
                 return done  # a retry of a fact already recorded
         new = NewEvent(
             decide_fact(state, fact),
-            principal.subject,
+            principal.actor,
             principal.role.value,
             event_id=event_id,
             protocol_version=state.protocol_version or None,
@@ -197,7 +197,7 @@ async def register(
 ) -> tuple[str, int]:
     """Record a directory entry; refuses one already registered."""
     store = runtime.stores[DIRECTORY_STREAM.name]
-    event = NewEvent(data, principal.subject, principal.role.value)
+    event = NewEvent(data, principal.actor, principal.role.value)
 
     def decide(_: None, loaded: LoadedCase) -> Decided:
         if loaded.events:

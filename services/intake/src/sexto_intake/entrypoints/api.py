@@ -100,7 +100,7 @@ async def report_case(
     idempotency_key: RequiredIdempotencyKey,
 ) -> CaseOut:
     """Report an incident. A retry with the same Idempotency-Key returns the same case."""
-    case_id = report_case_id(principal.subject, idempotency_key)
+    case_id = report_case_id(principal.actor, idempotency_key)
     report = CaseReported(
         protocol=body.protocol,
         school_id=body.school_id,

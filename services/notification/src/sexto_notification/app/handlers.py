@@ -96,7 +96,7 @@ async def replayed_subscription(
         row = await conn.fetchrow(
             "SELECT id, secret, deleted_at, previous_until FROM notification.subscriptions "
             "WHERE id = $1 AND owner_subject = $2",
-            kept["id"], principal.subject,
+            kept["id"], principal.actor,
         )  # fmt: skip
     if row is None or row["deleted_at"] is not None:
         raise Conflict(Message("subscription-deleted"))
@@ -141,7 +141,7 @@ async def create_subscription(
             "secret, owner_subject, owner_role, from_seq) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
             sub_id, url, sorted(types), territory, school_id, box.seal(sub_id, secret),
-            principal.subject, principal.role.value, from_seq,
+            principal.actor, principal.role.value, from_seq,
         )  # fmt: skip
     return _public(row) | {"secret": secret}
 
@@ -153,9 +153,7 @@ async def _owned(runtime: ServiceRuntime, principal: Principal, sub_id: str) -> 
             "WHERE id = $1 AND deleted_at IS NULL",
             sub_id,
         )
-    if row is None or not (
-        principal.role is Role.ADMIN or row["owner_subject"] == principal.subject
-    ):
+    if row is None or not (principal.role is Role.ADMIN or row["owner_subject"] == principal.actor):
         raise NotFound(Message("subscription-not-found"))
     return row
 
@@ -167,7 +165,7 @@ async def list_subscriptions(runtime: ServiceRuntime, principal: Principal) -> l
             f"SELECT {_SUBSCRIPTION_COLUMNS} FROM notification.subscriptions "
             "WHERE deleted_at IS NULL AND ($1 OR owner_subject = $2) ORDER BY created_at",
             principal.role is Role.ADMIN,
-            principal.subject,
+            principal.actor,
         )
     return [_public(r) for r in rows]
 
@@ -250,7 +248,7 @@ async def list_deliveries(
             subscription,
             case_id,
             principal.role is Role.ADMIN,
-            principal.subject,
+            principal.actor,
             limit,
         )
     return [dict(r) for r in rows]
@@ -264,7 +262,7 @@ async def _owned_delivery(runtime: ServiceRuntime, principal: Principal, deliver
             "SELECT id FROM notification.subscriptions WHERE owner_subject = $3)))",
             delivery_id,
             principal.role is Role.ADMIN,
-            principal.subject,
+            principal.actor,
         )
     if mine is None:
         raise NotFound(Message("delivery-not-found"))
@@ -342,7 +340,7 @@ async def register_recipient(
         earlier = repeat_of(state, data)
         if earlier is not None:  # a repeated request: answer as the first time
             return already_recorded(loaded, earlier) or []
-        return [NewEvent(decide_recipient(state, data), principal.subject, principal.role.value)]
+        return [NewEvent(decide_recipient(state, data), principal.actor, principal.role.value)]
 
     result = await execute(
         runtime.store, case, initial=CaseRecipients(), evolve=evolve, decide=decide
