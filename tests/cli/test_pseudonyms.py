@@ -7,7 +7,8 @@ from typing import Any
 
 import sexto_events.catalogue  # noqa: F401 - declares every event type
 from sexto_events.catalogue.registry import CATALOGUE
-from sexto_legal.pseudonyms import FIELDS, KEPT_WHOLE, WITHHELD, Pseudonymiser
+from sexto_events.disclosure import withheld
+from sexto_legal.pseudonyms import FIELDS, KEPT_WHOLE, Pseudonymiser
 
 CASE = "01JDCASE0000000000000000AB"
 
@@ -75,8 +76,8 @@ def test_erasures_and_free_text_name_no_case_student_or_text() -> None:
         f"case:{case_pseudonym}",
         f"student:{case_pseudonym}:{student}",
     ]
-    assert not_taken["data"]["action"] == WITHHELD
-    assert not_taken["data"]["unknown_new_field"] == WITHHELD
+    assert not_taken["data"]["action"] == withheld()
+    assert not_taken["data"]["unknown_new_field"] == withheld()
     assert secured["data"]["measure"] == "switched_off"
     assert erased["data"]["protocol"] == "sexto-qc"
 

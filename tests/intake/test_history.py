@@ -100,7 +100,7 @@ def test_analysts_see_the_history_pseudonymised(world: World) -> None:
 
     assert history.status_code == 200
     assert "Maëlle" not in history.text
-    assert history.json()["events"][0]["data"]["summary"] == "[pseudonymised]"
+    assert history.json()["events"][0]["data"]["summary"] == {"withheld": True}
 
 
 def test_the_list_pages_with_a_cursor(world: World) -> None:

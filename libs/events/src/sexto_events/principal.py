@@ -34,11 +34,6 @@ class Principal:
     school_id: str | None = None
     territory: str | None = None
 
-    @property
-    def sees_personal_data(self) -> bool:
-        """Analysts work on pseudonymised data only."""
-        return self.role is not Role.ANALYST
-
 
 @dataclass(frozen=True, slots=True)
 class CaseScope:

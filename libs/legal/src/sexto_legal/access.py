@@ -50,8 +50,3 @@ def require(principal: Principal, tool: Tool) -> None:
         raise NotAllowed(
             f"`{tool.value}` is for the roles {roles}; your token's role is {principal.role.value}"
         )
-
-
-def reveals_personal_data(principal: Principal) -> bool:
-    """Only legal reviewers see personal data in clear in these tools; others get pseudonyms."""
-    return principal.role is Role.LEGAL_REVIEWER

@@ -22,9 +22,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sexto_events.disclosure import withheld
 from sexto_events.personal import SEALED_MARK
 
-WITHHELD = "[withheld]"
 # Envelope attributes dropped for analysts: traceparent links to traces, not to facts;
 # hash and prevhash are computed over the real case id, actor and refs, so anyone knowing a
 # case id could test candidate actors (or refs) against an event's hash.
@@ -113,7 +113,7 @@ class Pseudonymiser:
     def _value(self, key: str, value: Any, case: str) -> Any:
         if isinstance(value, dict):
             if value.get(SEALED_MARK) is not None:
-                return WITHHELD
+                return withheld()
             return value if key in KEPT_WHOLE else self._data(value, case)
         if isinstance(value, list):
             return [self._value(key, item, case) for item in value]
@@ -128,13 +128,13 @@ class Pseudonymiser:
             return self.name(kind.value, value)
         if kind is Kind.SUBJECT_KEY:
             return self.subject_key(value)
-        return WITHHELD
+        return withheld()
 
-    def subject_key(self, key: str) -> str:
+    def subject_key(self, key: str) -> str | dict[str, bool]:
         """A data subject's key id with its case and student renamed as elsewhere."""
         parsed = _SUBJECT_KEY.match(key)
         if parsed is None:
-            return WITHHELD
+            return withheld()
         kind, case, ref = parsed.groups()
         renamed = f"{kind}:{self.name('case', case)}"
         if not ref:

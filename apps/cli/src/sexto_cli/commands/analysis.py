@@ -8,9 +8,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sexto_events.disclosure import opens_personal_data
 from sexto_events.model import CaseRef
 from sexto_events.recording import record_read
-from sexto_legal.access import Tool, reveals_personal_data
+from sexto_legal.access import Tool
 from sexto_legal.replay import ReplayFilter, replay_to_file
 from sexto_legal.scan import StreamPosition
 from sexto_legal.stats import compute_stats
@@ -49,7 +50,7 @@ def replay(
     with progress("replaying") as update:
 
         async def work(session: Session) -> Any:
-            reveal = reveals_personal_data(session.principal)
+            reveal = opens_personal_data(session.principal)
 
             async def recorded(case: CaseRef) -> None:
                 await record_read(session.store, session.principal, case, "replay", "legal")

@@ -10,8 +10,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 from sexto_events.chain import ChainReport
+from sexto_events.disclosure import opens_personal_data
 from sexto_events.recording import record_read
-from sexto_legal.access import Tool, reveals_personal_data
+from sexto_legal.access import Tool
 from sexto_legal.export import build_bundle
 from sexto_legal.history import case_history
 from sexto_legal.locate import locate_case
@@ -54,7 +55,7 @@ def history(
             session.store,
             case,
             as_of=moment,
-            reveal=reveals_personal_data(session.principal),
+            reveal=opens_personal_data(session.principal),
             pseudonyms=session.pseudonyms(),
         )
 

@@ -18,6 +18,7 @@ from sexto_events.catalogue.directory import (
 )
 from sexto_events.catalogue.intake import CaseReported, StudentInvolved
 from sexto_events.db import column_names
+from sexto_events.disclosure import opens_personal_data, withheld
 from sexto_events.messages import Message
 from sexto_events.model import CaseRef, RecordedEvent
 from sexto_events.personal import has_personal_fields, walk_personal
@@ -55,7 +56,6 @@ from sexto_intake.tables import cases
 router = APIRouter(prefix="/v1", tags=["cases"], route_class=IdempotentRoute)
 admin = APIRouter(prefix="/v1/admin", tags=["directory"], route_class=IdempotentRoute)
 
-PSEUDONYMISED = "[pseudonymised]"
 
 REPORTERS = Allowed(SCHOOL_ROLES, refusal="school-staff-report")
 ADMINS = Allowed({Role.ADMIN}, refusal="admins-directory")
@@ -232,8 +232,8 @@ async def get_history(
 def _entry(event: RecordedEvent, principal: Principal) -> HistoryEntry:
     data = event.data.model_dump(mode="json")
     cls = type(event.data)
-    if has_personal_fields(cls) and not principal.sees_personal_data:
-        data = walk_personal(cls, data, event.envelope.subject, lambda v, s, w: PSEUDONYMISED)
+    if has_personal_fields(cls) and not opens_personal_data(principal):
+        data = walk_personal(cls, data, event.envelope.subject, lambda v, s, w: withheld())
     return HistoryEntry(
         seq=event.seq,
         id=event.id,

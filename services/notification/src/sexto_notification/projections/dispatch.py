@@ -21,6 +21,7 @@ from sexto_events.catalogue.notification import (
     RecipientRegistered,
 )
 from sexto_events.db import DbConnection, create_tables, drop_tables
+from sexto_events.disclosure import withheld
 from sexto_events.ids import derived_event_id
 from sexto_events.model import RecordedEvent
 from sexto_events.personal import walk_personal
@@ -62,7 +63,7 @@ def webhook_body(event: RecordedEvent) -> str:
         cls,
         data.model_dump(mode="json"),
         event.envelope.subject,
-        lambda _value, _subject, _where: {"withheld": True},
+        lambda _value, _subject, _where: withheld(),
     )
     body = event.envelope.model_dump(mode="json", exclude_none=True)
     body.pop("prevhash", None)
