@@ -50,3 +50,26 @@ def test_an_illegal_step_is_a_409_in_french_with_the_allowed_steps(path3: Path3)
     assert by_school.status_code == 403
     assert by_school.json()["title"] == "Interdit"
     assert "cette étape est franchie par police_dispatch, police_officer" in by_school.text
+
+
+def test_a_step_whose_answer_was_lost_is_found_on_the_record_and_not_taken_twice(
+    path3: Path3,
+) -> None:
+    # The append was stored but the answer lost (the acknowledgement timed out, the key's
+    # record never written): the retry finds its step by the id derived from the key.
+    case_id, _ = path3.escalated_case()
+    key = uuid.uuid4().hex
+    headers = {**path3.police_headers(), "Idempotency-Key": key}
+    first = path3.step(case_id, "acknowledge", {"call_reference": "911-7"}, headers)
+    runtime = path3.police.app.state.runtime  # type: ignore[attr-defined]
+
+    async def forget() -> None:
+        async with runtime.pool.acquire() as conn:
+            await conn.execute("DELETE FROM escalation.idempotency_keys WHERE key = $1", key)
+
+    path3.police.portal.call(forget)  # type: ignore[union-attr]
+    again = path3.step(case_id, "acknowledge", {"call_reference": "911-7"}, headers)
+
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert event_names(path3, case_id).count("escalation.acknowledged") == 1

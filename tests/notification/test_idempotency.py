@@ -117,3 +117,34 @@ def test_subscription_refusals_answer_in_french(notify: Notify) -> None:
     assert other_territory["detail"] == (
         f"vous ne pouvez vous abonner qu'au territoire {notify.world.territory}"
     )
+
+
+def test_a_rotation_replayed_is_refused_and_its_secret_is_never_kept(notify: Notify) -> None:
+    receiver = LiveReceiver([secret()])
+    police = notify.police()
+    made = notify.client.post(
+        "/v1/subscriptions", json={"url": receiver.url, "types": ["escalation.*"]},
+        headers={**police, "Idempotency-Key": uuid.uuid4().hex},
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    notify.made.append((made.json()["id"], police))
+    key = uuid.uuid4().hex
+    rotation = f"/v1/subscriptions/{made.json()['id']}/secret"
+
+    rotated = notify.client.post(rotation, json={}, headers={**police, "Idempotency-Key": key})
+    replay = notify.client.post(rotation, json={}, headers={**police, "Idempotency-Key": key})
+    runtime = notify.client.app.state.runtime  # type: ignore[attr-defined]
+
+    async def kept() -> bytes:
+        async with runtime.pool.acquire() as conn:
+            body = await conn.fetchval(
+                "SELECT body FROM notification.idempotency_keys WHERE key = $1", key
+            )
+        return bytes(body)
+
+    stored = notify.client.portal.call(kept)  # type: ignore[union-attr]
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.json()["secret"].encode() not in stored
+    assert replay.status_code == 409
+    assert "shown only once" in replay.json()["detail"]
+    assert rotated.json()["secret"] not in replay.text

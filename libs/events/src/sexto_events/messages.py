@@ -210,6 +210,13 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "fr": "cette Idempotency-Key a créé un abonnement supprimé depuis; "
         "utilisez une nouvelle clé",
     },
+    "secret-rotation-replayed": {
+        "en": "this Idempotency-Key rotated the secret of subscription {subscription} already, "
+        "and a secret is shown only once: rotate again with a new Idempotency-Key",
+        "fr": "cette Idempotency-Key a déjà renouvelé le secret de l'abonnement {subscription}, "
+        "et un secret n'est montré qu'une fois : renouvelez-le de nouveau avec une nouvelle "
+        "Idempotency-Key",
+    },
     "subscription-rotated": {
         "en": "this Idempotency-Key made subscription {subscription}, whose secret has been "
         "rotated since; see GET /v1/subscriptions",

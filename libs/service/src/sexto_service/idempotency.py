@@ -56,6 +56,7 @@ KEY_DESCRIPTION = (
 _KEY = re.compile(KEY_PATTERN)
 LEASE = timedelta(seconds=60)  # a claim older than this belongs to a process that died
 WAIT_S = 10.0  # how long a concurrent retry waits for the first request's answer
+SECRET_FIELD = "secret"  # noqa: S105 - the name of a field never kept, not a password
 _KEPT_HEADERS = ("content-type", "location", "idempotent-replayed")
 
 # For a route that reads the key itself (its event ids derive from it); name the parameter
@@ -91,7 +92,11 @@ def idempotency_table(schema: str) -> Table:
 def request_hash(method: str, path: str, query: str, payload: Any) -> str:
     """SHA-256 of the request as sent: what a key is bound to (JSON compared canonically)."""
     request = {"method": method.upper(), "path": path, "query": query, "body": payload}
-    return hashlib.sha256(canonical_json(request)).hexdigest()
+    try:
+        text = canonical_json(request)
+    except (ValueError, TypeError):  # NaN, 1e400, integers past 2**53: no canonical form
+        text = json.dumps(request, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(text).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,10 +177,21 @@ class IdempotencyRecords:
             )  # fmt: skip
 
     async def release(self, caller: str, key: str, claim: Claim) -> None:
-        """Let the key go: nothing was written, a retry runs again."""
+        """Let the key go: the request was refused and wrote nothing; it may be sent again,
+        corrected, with the same key."""
         async with self.pool.acquire() as conn:
             await conn.execute(
                 f"DELETE FROM {self.table} WHERE caller = $1 AND key = $2 AND lease_token = $3",
+                caller, key, claim.token,
+            )  # fmt: skip
+
+    async def expire(self, caller: str, key: str, claim: Claim) -> None:
+        """The request failed midway (a server error: it may have written): the key stays
+        bound to this request, which a retry takes over at once; another body is a 422."""
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                f"UPDATE {self.table} SET lease_token = NULL, lease_until = now() "
+                "- interval '1 second' WHERE caller = $1 AND key = $2 AND lease_token = $3",
                 caller, key, claim.token,
             )  # fmt: skip
 
@@ -258,8 +274,11 @@ class IdempotentRoute(APIRoute):
             try:
                 response = await handler(request)
             except BaseException:
-                await records.release(caller, key, found)
+                await records.expire(caller, key, found)
                 raise
+            if response.status_code >= 500:
+                await records.expire(caller, key, found)
+                return response
             if not 200 <= response.status_code < 300:
                 await records.release(caller, key, found)
                 return response
@@ -273,6 +292,10 @@ def _kept(response: Response, replay: Replay | None) -> Answer:
     body = bytes(getattr(response, "body", b""))  # a streamed answer is not kept whole
     if replay is not None and body:
         body = json.dumps(replay.keep(json.loads(body))).encode()
+    if body and SECRET_FIELD.encode() in body:
+        kept = json.loads(body)
+        if isinstance(kept, dict) and kept.pop(SECRET_FIELD, None) is not None:
+            body = json.dumps(kept).encode()  # a secret is shown once, never stored
     headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
     return Answer(response.status_code, headers, body)
 

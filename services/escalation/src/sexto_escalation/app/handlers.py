@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from sexto_events.catalogue.base import EventData
-from sexto_events.commands import Decided, execute
+from sexto_events.commands import Decided, already_recorded, execute
 from sexto_events.db import column_names
+from sexto_events.ids import derived_event_id
 from sexto_events.messages import Message
 from sexto_events.model import CaseRef, LoadedCase, NewEvent
 from sexto_events.principal import CaseScope, Principal, can_see_case, visibility
@@ -36,15 +37,25 @@ async def take_step(
     principal: Principal,
     case_id: str,
     step: Callable[[Escalation], EventData],
+    key: str | None = None,
 ) -> tuple[str, int]:
     """Run one workflow step against the case's current state; returns (event id, version).
 
-    The route has checked the caller's role; the case must be in its scope.
+    The route has checked the caller's role; the case must be in its scope. With an
+    Idempotency-Key the step's id derives from (case, caller, key): a retry whose first
+    answer was lost (the append stored, its acknowledgement not received) finds its step on
+    the record and records nothing again.
     """
     case = await escalated_case(runtime, principal, case_id)
 
-    def decide(state: Escalation, _: LoadedCase) -> Decided:
-        return [NewEvent(step(state), principal.actor, principal.role.value)]
+    def decide(state: Escalation, loaded: LoadedCase) -> Decided:
+        event_id = None
+        if key is not None and loaded.events:
+            event_id = derived_event_id(loaded.events[0].id, f"step|{principal.actor}|{key}")
+            done = already_recorded(loaded, event_id)
+            if done is not None:
+                return done
+        return [NewEvent(step(state), principal.actor, principal.role.value, event_id=event_id)]
 
     result = await execute(runtime.store, case, initial=Escalation(), evolve=evolve, decide=decide)
     return result.event_ids[0], result.version.seq

@@ -102,6 +102,11 @@ def _runtime(request: Request) -> ServiceRuntime:
     return runtime
 
 
+def _key(request: Request) -> str | None:
+    # Checked by the route class (sexto_service.idempotency): a step's id derives from it.
+    return request.headers.get("Idempotency-Key")
+
+
 @router.get("/escalations", response_model=list[EscalationOut])
 async def list_escalations(
     request: Request,
@@ -123,6 +128,7 @@ async def acknowledge_escalation(
         principal,
         case_id,
         lambda s: acknowledge(s, body.call_reference, principal.actor),
+        key=_key(request),
     )
     return StepRecorded(id=event_id, version=version)
 
@@ -137,6 +143,7 @@ async def kit_collected(
         principal,
         case_id,
         lambda s: collect_kit(s, principal.actor, body.seals),
+        key=_key(request),
     )
     return StepRecorded(id=event_id, version=version)
 
@@ -149,7 +156,11 @@ async def prosecutor_consulted(
 ) -> StepRecorded:
     """The police consulted the DPCP."""
     event_id, version = await take_step(
-        _runtime(request), principal, case_id, lambda s: consult(s, body.dpcp_file_reference)
+        _runtime(request),
+        principal,
+        case_id,
+        lambda s: consult(s, body.dpcp_file_reference),
+        key=_key(request),
     )
     return StepRecorded(id=event_id, version=version)
 
@@ -166,6 +177,7 @@ async def prosecutor_decision(
         principal,
         case_id,
         lambda s: decide(s, student_ref, body.decision, body.reasons),
+        key=_key(request),
     )
     return StepRecorded(id=event_id, version=version)
 
@@ -215,7 +227,11 @@ async def record_referral(
 ) -> StepRecorded:
     """UK path: the designated safeguarding lead's referral."""
     event_id, version = await take_step(
-        _runtime(request), principal, case_id, lambda s: refer(s, body.agency, body.reference)
+        _runtime(request),
+        principal,
+        case_id,
+        lambda s: refer(s, body.agency, body.reference),
+        key=_key(request),
     )
     return StepRecorded(id=event_id, version=version)
 
@@ -228,7 +244,11 @@ async def schedule(
 ) -> StepRecorded:
     """Schedule the educational meeting (community relations officers)."""
     event_id, version = await take_step(
-        _runtime(request), principal, case_id, lambda s: schedule_meeting(s, student_ref, body.at)
+        _runtime(request),
+        principal,
+        case_id,
+        lambda s: schedule_meeting(s, student_ref, body.at),
+        key=_key(request),
     )
     return StepRecorded(id=event_id, version=version)
 
@@ -251,6 +271,7 @@ async def held(
         principal,
         case_id,
         lambda s: meeting_held(s, student_ref, list(body.attended)),
+        key=_key(request),
     )
     return StepRecorded(id=event_id, version=version)
 

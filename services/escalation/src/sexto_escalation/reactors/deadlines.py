@@ -46,13 +46,17 @@ async def check_once(runtime: ServiceRuntime, settings: EscalationSettings) -> i
             continue  # nothing due by the queue: no need to read the case
         # A candidate: the breach is decided on the case's own events.
         case = CaseRef(row["territory"], row["case_id"])
-        result = await execute(
-            runtime.store,
-            case,
-            initial=Escalation(),
-            evolve=evolve,
-            decide=lambda state, _: overdue_events(state, limits=limits, now=now),
-        )
+        try:
+            result = await execute(
+                runtime.store,
+                case,
+                initial=Escalation(),
+                evolve=evolve,
+                decide=lambda state, _: overdue_events(state, limits=limits, now=now),
+            )
+        except Exception as exc:  # one case's trouble (a broken chain) stops no other's
+            log.error("deadline check failed", case_id=case.case_id, error_type=type(exc).__name__)
+            continue
         for event_id in result.event_ids:
             log.warning("escalation overdue", case_id=case.case_id, event_id=event_id)
         recorded += len(result.event_ids)

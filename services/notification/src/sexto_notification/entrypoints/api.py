@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sexto_events.catalogue.base import Ref
 from sexto_events.catalogue.directory import Language
 from sexto_events.catalogue.notification import EMAIL_PATTERN, RecipientKind, RecipientRegistered
+from sexto_events.messages import Message
 from sexto_events.principal import SCHOOL_ROLES, Principal
+from sexto_events.refusals import Conflict
 from sexto_service.idempotency import IdempotentRoute, Replay, replayed_with
 from sexto_service.roles import CASE_READERS, Allowed
 from sexto_service.runtime import ServiceRuntime
@@ -184,7 +186,12 @@ async def unsubscribe(sub_id: str, request: Request, principal: Subscriber) -> R
     return Response(status_code=204)
 
 
+async def _rotation_replayed(request: Request, kept: Any) -> Any:
+    raise Conflict(Message("secret-rotation-replayed", subscription=kept.get("id", "")))
+
+
 @router.post("/subscriptions/{sub_id}/secret", response_model=SubscriptionWithSecret)
+@replayed_with(Replay(keep=_without_secret, give=_rotation_replayed))
 async def rotate(sub_id: str, body: RotateIn, request: Request, principal: Subscriber) -> Any:
     """Rotate the signing secret; both sign during the overlap (two `v1,` signatures)."""
     return await handlers.rotate_secret(
