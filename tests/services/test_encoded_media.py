@@ -8,10 +8,15 @@ Only a few synthetic bytes after a file signature are used: never an image.
 from __future__ import annotations
 
 import base64
+import binascii
 import itertools
+import quopri
+import random
+import uuid
 from collections.abc import Callable
 from urllib.parse import quote_from_bytes
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sexto_service.encoded_media import refused_text
@@ -85,6 +90,13 @@ WRAPPINGS: dict[str, Callable[[bytes], str]] = {
     "percent-of-base64": lambda d: quote_from_bytes(b64(d).encode(), safe=""),
     "entities-of-hex": lambda d: "".join(f"&#{ord(c)};" for c in d.hex()),
     "base64-of-hex": lambda d: b64(d.hex().encode()),
+    "base85": lambda d: base64.b85encode(d).decode(),
+    "ascii85": lambda d: base64.a85encode(d, adobe=True).decode(),
+    "quoted-printable": lambda d: quopri.encodestring(d).decode("latin-1"),
+    "uuencode": lambda d: "begin 644 x.bin\n" + binascii.b2a_uu(d[:45]).decode() + "end",
+    "decimal-list": lambda d: ", ".join(str(b) for b in d),
+    "octal-escapes": lambda d: "".join(f"\\{b:03o}" for b in d),
+    "unicode-escapes": lambda d: "".join(f"\\u{b:04x}" for b in d),
 }  # fmt: skip
 
 # Words around the payload, as a field would hold it.
@@ -116,7 +128,7 @@ def test_every_signature_in_every_wrapping_is_refused() -> None:
         cases += 1
         if refused_text(value) is None:
             missed.append((kind, wrapping, frame))
-    assert cases >= 1000
+    assert cases >= 2500
     assert missed == []
 
 
@@ -226,3 +238,29 @@ def test_a_cursor_or_trace_id_passes_as_a_header_or_query_value_but_an_image_doe
     assert refused_text(traceparent, words=False) is None
     assert refused_text(b64(SIGNATURES["png"] + bytes(40)), words=False) is not None
     assert refused_text(cursor.decode()) is not None  # in a field meant for words: a blob
+
+
+def test_ids_keys_and_tokens_pass_as_headers_and_as_words() -> None:
+    rng = random.Random(20261207)
+    made = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(3000)]
+    made += [base64.urlsafe_b64encode(rng.randbytes(16)).decode().rstrip("=") for _ in range(3000)]
+    made += [rng.randbytes(16).hex() for _ in range(3000)]
+
+    refused = [v for v in made if refused_text(v, words=False) or refused_text(v)]
+
+    assert refused == []
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "GIF partagé dans le groupe Snap&Chat de la classe",
+        "BMX: ados&Co après l'école",
+        "ID3 élèves &nbsp; concernés",
+        "GIF humiliant repartagé à 100%ab",
+        "Notes : 12, 14, 15, 13, 12, 14, 16, 11 (moyennes du groupe)",
+        "Réunion le 2026-11-20 à 14 h; local B-204; poste 2231",
+    ],
+)
+def test_words_that_look_a_little_like_a_signature_pass(words: str) -> None:
+    assert refused_text(words) is None

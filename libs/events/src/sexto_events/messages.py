@@ -544,6 +544,17 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
     "wrapping-base64": {"en": "base64-encoded", "fr": "encodées en base64"},
     "wrapping-percent": {"en": "percent-encoded", "fr": "encodées en pourcentage"},
     "wrapping-entities": {"en": "written as HTML entities", "fr": "écrites en entités HTML"},
+    "wrapping-escapes": {
+        "en": "written as backslash escapes",
+        "fr": "écrites en séquences d'échappement",
+    },
+    "wrapping-quoted-printable": {
+        "en": "quoted-printable encoded",
+        "fr": "encodées en quoted-printable",
+    },
+    "wrapping-numbers": {"en": "written as numbers", "fr": "écrites en nombres"},
+    "wrapping-base85": {"en": "base85-encoded", "fr": "encodées en base85"},
+    "wrapping-uu": {"en": "uuencoded", "fr": "encodées en uuencode"},
     "json-only": {
         "en": "send the body as JSON with Content-Type: application/json",
         "fr": "envoyez le corps en JSON avec Content-Type: application/json",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import quopri
 import re
 from urllib.parse import unquote_to_bytes
 
@@ -49,19 +50,45 @@ _HEX_RUN = re.compile(r"(?:(?:0x|\\x)?[0-9a-fA-F]{2}[\s,:;|.-]*){4,}")
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]{2}")
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
 _NUMERIC_ENTITY = re.compile(r"&#([xX][0-9a-fA-F]{1,6}|[0-9]{1,7});?")
-_ENTITY = re.compile(r"&(?:#[0-9]+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});?")
+_ENTITY = re.compile(r"&(?:#[0-9]+;?|#x[0-9a-fA-F]+;?|[a-zA-Z]{2,8};)")
+
+# Backslash escapes as source code writes bytes: \211 (octal), \x89, \u0089.
+_ESCAPE = re.compile(r"\\([0-7]{3}|x[0-9a-fA-F]{2}|u00[0-9a-fA-F]{2})")
+_QUOTED_PRINTABLE = re.compile(r"=[0-9A-F]{2}")
+# Eight or more byte values written as decimal numbers (137, 80, 78, 71, ...).
+_NUMBER_LIST = re.compile(
+    r"(?<!\d)(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)[\s,;]+){7,}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?!\d)"
+)
+# Runs of the base85 / ascii85 alphabets (Adobe's <~ ~> included), long enough to be data.
+_BASE85_RUN = re.compile(r"<~[!-uz\s]{10,}~>|[0-9A-Za-z!#$%&()*+\-;<=>?@^_`{|}~]{20,}")
+_BASE85_SYMBOLS = re.compile(r"[!#$%&()*+;<=>?@^`{|}~]")
+_UU_BEGIN = re.compile(r"begin [0-7]{3} ")
 
 MAX_DEPTH = 3  # wrappings inside wrappings, e.g. base64 inside percent-encoding
 LONG_HEX_BYTES = 48  # a hex run this long is a blob, not a reference
 
 
+# The filetype library's image and video types whose signature is long enough not to turn
+# up by chance in bytes decoded from ordinary words (its GIF, BMP and JPEG matchers read two
+# or three bytes: those formats are matched by _BINARY_SIGNATURES, more strictly).
+STRONG_TYPES = frozenset(
+    {
+        "image/png", "image/x-icon", "image/jpx", "image/vnd.adobe.photoshop", "image/tiff",
+        "image/webp", "image/x-canon-cr2", "image/avif", "image/heic", "video/x-msvideo",
+        "video/x-flv", "video/x-m4v", "video/mpeg", "video/x-ms-wmv", "video/x-matroska",
+        "video/quicktime", "video/mp4", "video/webm",
+    }
+)  # fmt: skip
+
+
 def starts_like_media(data: bytes) -> bool:
-    """True when `data` starts like an image, a video or audio (the filetype library)."""
+    """True when `data` starts like an image or a video (the filetype library's strong
+    signatures, and ours)."""
     head = data[:262]
     if len(head) < 4:
         return False
     kind = filetype.guess(head)
-    if kind is not None and kind.mime.split("/")[0] in ("image", "video", "audio"):
+    if kind is not None and kind.mime in STRONG_TYPES:
         return True
     return bool(_BINARY_SIGNATURES.match(head))
 
@@ -104,10 +131,8 @@ def _base64_streams(value: str) -> list[bytes]:
 
 
 def _base64_reason(value: str, words: bool, depth: int) -> Message | None:
-    for run in _BASE64_RUN.findall(value):
-        decoded = _b64decode(run)
-        if words or decoded is None or _not_words(decoded):
-            return Message("holds-base64")
+    if words and _BASE64_RUN.search(value):
+        return Message("holds-base64")
     if any(_binary_inside(stream) for stream in _base64_streams(value)):
         return Message("holds-encoded-image")
     for token in _BASE64_TOKEN.findall(value):
@@ -179,7 +204,56 @@ def _decoded_layers(value: str) -> list[tuple[str, bytes]]:
         as_bytes = _NUMERIC_ENTITY.sub(lambda m: chr(_entity_byte(m.group(1))), value)
         layers.append(("wrapping-entities", as_bytes.encode("latin-1", errors="replace")))
         layers.append(("wrapping-entities", html.unescape(value).encode("utf-8")))
+    if _ESCAPE.search(value):
+        unescaped = _ESCAPE.sub(lambda m: chr(_escaped_byte(m.group(1))), value)
+        layers.append(("wrapping-escapes", unescaped.encode("latin-1", errors="replace")))
+    if len(_QUOTED_PRINTABLE.findall(value)) >= 3:
+        layers.append(
+            (
+                "wrapping-quoted-printable",
+                quopri.decodestring(value.encode("latin-1", errors="replace")),
+            )
+        )
+    for run in _NUMBER_LIST.finditer(value):
+        numbers = [int(n) for n in re.findall(r"\d+", run.group(0))]
+        layers.append(("wrapping-numbers", bytes(n for n in numbers if n < 256)))
+    layers += [("wrapping-base85", data) for data in _base85_decoded(value)]
+    if _UU_BEGIN.search(value):
+        layers.append(("wrapping-uu", _uudecoded(value)))
     return layers
+
+
+def _base85_decoded(value: str) -> list[bytes]:
+    """What runs of the base85 and ascii85 alphabets decode to, at each offset of a group
+    of five (a few characters of words may come first), and inside Adobe's <~ ~>."""
+    found = []
+    for run in _BASE85_RUN.findall(value):
+        if not _BASE85_SYMBOLS.search(run):
+            continue  # letters and digits only (an id, a hex string): not base85 data
+        candidates = [run[offset:] for offset in range(5)]
+        candidates += re.findall(r"<~(.*?)~>", run, re.DOTALL)
+        for text in candidates:
+            for decode in (base64.b85decode, base64.a85decode):
+                try:
+                    found.append(decode(text))
+                except ValueError:
+                    continue
+    return found
+
+
+def _escaped_byte(escape: str) -> int:
+    code = int(escape[1:], 16) if escape[0] in "xu" else int(escape, 8)
+    return code if code < 256 else ord("?")
+
+
+def _uudecoded(value: str) -> bytes:
+    out = b""
+    for line in value.splitlines():
+        try:
+            out += binascii.a2b_uu(line)
+        except ValueError:  # not a line of uuencoded data (binascii.Error is one too)
+            continue
+    return out
 
 
 def _entity_byte(number: str) -> int:
@@ -191,8 +265,8 @@ def refused_text(value: str, *, words: bool = True, depth: int = 0) -> Message |
     """Why a text value is refused (None: it passes).
 
     `words`: the value is meant for words (a field of a body), so a long run of base64 or
-    hex is refused as a blob whatever it decodes to; a header or query value (a cursor, a
-    trace id) is refused only when what it decodes to is binary.
+    hex is refused as a blob whatever it decodes to; an address, a header or a query value
+    (a cursor, a trace id) is refused only when what it decodes to is an image or a video.
     """
     if _DATA_URI.search(value):
         return Message("holds-data-uri")
@@ -207,11 +281,14 @@ def refused_text(value: str, *, words: bool = True, depth: int = 0) -> Message |
     if reason:
         return reason
     for name, data in _decoded_layers(value):
-        if _binary_inside(data):
+        # Base85 turns any run of zeros into zero bytes: there, only a signature that
+        # starts the decoded data counts (short ones would turn up in "b0000313").
+        found = starts_like_media(data) if name == "wrapping-base85" else _binary_inside(data)
+        if found:
             return Message("holds-wrapped-image", wrapping=Message(name))
         if name == "wrapping-percent" and len(_PERCENT.findall(value)) >= 3 and _not_words(data):
             return Message("holds-percent-binary")
-        if depth < MAX_DEPTH:
+        if depth < MAX_DEPTH and not _not_words(data):  # words inside: wrapped again?
             inner = refused_text(
                 data.decode("utf-8", errors="replace"), words=words, depth=depth + 1
             )

@@ -7,6 +7,7 @@ is stored or logged.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -25,14 +26,20 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY = 64 * 1024
+INLINE_CHECK_BYTES = 8 * 1024  # bodies up to this size are checked on the event loop
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MEDIA_TYPES = ("image/", "video/", "audio/", "multipart/", "application/octet-stream")
+
+
+# Fields that hold an address, not words: a long path is no blob, but an image still is.
+ADDRESS_FIELDS = frozenset({"url"})
 
 
 def find_refused(value: Any, path: str = "") -> tuple[str, messages.Message] | None:
     """(JSON path, reason) of the first value carrying encoded or binary content."""
     if isinstance(value, str):
-        reason = refused_text(value)
+        words = path.rsplit(".", 1)[-1] not in ADDRESS_FIELDS
+        reason = refused_text(value, words=words)
         return (path or "(body)", reason) if reason else None
     if isinstance(value, dict):
         for key, item in value.items():
@@ -146,7 +153,12 @@ class InputGuard:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             detail = messages.Message("malformed-json", position=getattr(exc, "pos", 0))
             return problem(400, "malformed-json", detail, language)
-        found = find_refused(parsed)
+        # A large body is looked at off the event loop: the other requests go on meanwhile.
+        found = (
+            await asyncio.to_thread(find_refused, parsed)
+            if len(body) > INLINE_CHECK_BYTES
+            else find_refused(parsed)
+        )
         if found:
             where, reason = found
             detail = messages.Message("images-refused-at", where=where, reason=reason)
