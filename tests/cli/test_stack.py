@@ -92,6 +92,9 @@ def test_a_damaged_stack_file_or_a_bad_port_is_a_clear_refusal(
     if content is not None:
         (tmp_path / ".data").mkdir()
         stack_file(tmp_path / ".data").write_text(content)
+        stack_file(tmp_path / ".data").chmod(
+            0o600
+        )  # the supervisor's mode: only the content is off
 
     with pytest.raises(CliError, match=expected):
         find_stack(environ, tmp_path)
@@ -174,3 +177,11 @@ def test_the_stack_file_format_is_what_the_reader_expects(tmp_path: Path) -> Non
     assert content["format"] == 1
     assert set(content) == {"format", "pid", "started_at", "data_dir", "nats_url",
                             "database_url", "issuer_key_file", "services"}  # fmt: skip
+
+
+def test_a_stack_file_others_may_write_is_refused(tmp_path: Path) -> None:
+    path = describe(tmp_path / ".data", "nats://a:1", "postgresql://b:2/c", tmp_path / "k", pid=1)
+    path.chmod(0o644)
+
+    with pytest.raises(CliError, match="is not yours alone"):
+        find_stack({}, tmp_path)

@@ -108,6 +108,15 @@ def _alive(pid: int) -> bool:
 def read_stack_file(path: Path) -> Stack | None:
     """The stack a stack file describes; None when there is none or its supervisor is gone."""
     try:
+        status = path.stat()
+        if status.st_uid != os.getuid() or status.st_mode & 0o077:
+            # Another user's file, or one others may write: it could point the command
+            # line at someone else's servers and issuer key.
+            raise CliError(
+                f"{path} is not yours alone (owner uid {status.st_uid}, mode "
+                f"{oct(status.st_mode & 0o777)}): remove it, or set SEXTO_NATS_URL and "
+                "SEXTO_DATABASE_URL"
+            )
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
