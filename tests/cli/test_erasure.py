@@ -344,3 +344,27 @@ async def test_a_student_is_shredded_with_their_parents_address(
     erased = [r["data"]["subject_key"] for r in recorded
               if r["type"] == "org.sexto.legal.subject_shredded.v1"]  # fmt: skip
     assert erased == [student, *family]  # recorded once, in one append, before the keys went
+
+
+async def test_a_parent_registered_after_the_students_erasure_is_erased_on_the_next_shred(
+    cli: Cli, store: EventStore, vault: KeyVault, new_case: NewCase
+) -> None:
+    case = new_case()
+    await write_case(store, case, name=invented_name())
+    student = f"student:{case.case_id}:stu-1"
+    first = await cli("shred", student, "--reason", "erasure_request", role="admin")
+    parent = RecipientRegistered(recipient_ref="rcp-late", kind=RecipientKind.PARENT,
+                                 student_ref="stu-1", email="late.parent@example.org")  # fmt: skip
+    version = (await store.load(case)).version
+    await store.append(case, [NewEvent(parent, "intervener-7", "intervener")], version)
+    late = f"recipient:{case.case_id}:rcp-late"
+    assert late in await vault.keys_for_reading([late])
+
+    again = await cli("shred", student, "--reason", "erasure_request", role="admin")
+
+    assert first.exit_code == again.exit_code == 0, again.output
+    assert await vault.keys_for_reading([late]) == {}
+    recorded = [json.loads(m.body) for m in await store.read_raw(case)]
+    erased = [r["data"]["subject_key"] for r in recorded
+              if r["type"] == "org.sexto.legal.subject_shredded.v1"]  # fmt: skip
+    assert erased == [student, late]

@@ -103,12 +103,16 @@ async def shred_subject(
             raise UnknownSubject(f"no personal data of {subject_key} in case {case.case_id}")
         family = tuple(sorted(k for k in family_of(found.raws, subject_key) if k in sealed))
         erased = trusted_erasures(found)
+        later = tuple(k for k in family if k not in erased)  # not yet on record
         if subject_key in erased:
             # Decided and recorded before: finish it (a crash may have come in between). A
-            # record after a break in the chain is not trusted: refused below as broken.
-            done = tuple(k for k in family if k in erased)
-            verdict.append(ShredOutcome(case, subject_key, False, True, done))
-            return []
+            # record after a break in the chain is not trusted: refused below as broken. A
+            # parent registered since (or before family erasure existed) is erased now.
+            if later:
+                _checked_erasable(case, found)
+            present = await vault.keys_for_reading(list(later))
+            verdict.append(ShredOutcome(case, subject_key, False, True, family))
+            return [_shredded(key, key in present) for key in later]
         _checked_erasable(case, found)
         closed = any(kind_of(raw) == CASE_CLOSED for raw in found.raws)
         if kind == "case" and not closed and not force:
@@ -116,18 +120,16 @@ async def shred_subject(
                 f"case {case.case_id} is open: erasing {subject_key} makes every later write "
                 "of personal data to the case fail; close the case first, or pass --force"
             )
-        present = await vault.keys_for_reading([subject_key, *family])
+        present = await vault.keys_for_reading([subject_key, *later])
         verdict.append(ShredOutcome(case, subject_key, subject_key in present, family=family))
-        return [  # one atomic append: the student and their family are erased together
-            NewEvent(
-                SubjectShredded(
-                    subject_key=key, reason=reason, reference=reference, key_existed=key in present
-                ),
-                principal.actor,
-                principal.role,
-            )
-            for key in (subject_key, *family)
-        ]
+        # One atomic append: the student and their family are erased together.
+        return [_shredded(key, key in present) for key in (subject_key, *later)]
+
+    def _shredded(key: str, existed: bool) -> NewEvent:
+        data = SubjectShredded(
+            subject_key=key, reason=reason, reference=reference, key_existed=existed
+        )
+        return NewEvent(data, principal.actor, principal.role)
 
     # Read raw: a broken chain is refused with its position, not hidden behind a load error.
     await execute_on(
