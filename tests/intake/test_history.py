@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sexto_events.model import CaseRef
+from sexto_events.catalogue.intake import NoteAdded
+from sexto_events.model import CaseRef, NewEvent
 from sexto_events.principal import Role
 from sexto_service.runtime import rebuild_read_model
 
@@ -161,3 +162,30 @@ def test_an_as_of_without_a_timezone_is_a_clear_422(world: World) -> None:
 
     assert response.status_code == 422
     assert any("as_of" in e["location"] for e in response.json()["errors"])
+
+
+def test_as_of_is_a_prefix_of_the_record_even_when_a_clock_ran_behind(world: World) -> None:
+    # An event stored later with an earlier time (a writer's clock behind) is not shown
+    # "as of" a time before what was stored ahead of it: as of T is the record up to the
+    # first event recorded after T, as `sexto history --as-of` shows it.
+    case_id = new_case(world)
+    runtime = world.client.app.state.runtime  # type: ignore[attr-defined]
+    case = CaseRef(world.territory, case_id)
+    ahead = datetime.now(UTC) + timedelta(hours=2)
+    behind = datetime.now(UTC) + timedelta(hours=1)
+
+    async def append(at: datetime) -> None:
+        version = (await runtime.store.load(case)).version
+        note = NewEvent(NoteAdded(text="a note"), "intervener-7", "intervener", time=at)
+        await runtime.store.append(case, [note], version)
+
+    world.client.portal.call(append, ahead)  # type: ignore[union-attr]
+    world.client.portal.call(append, behind)  # type: ignore[union-attr]
+    cut = behind + timedelta(minutes=1)
+
+    then = world.client.get(
+        f"/v1/cases/{case_id}/history", params={"as_of": cut.isoformat()}, headers=world.headers()
+    ).json()
+
+    kinds = [e["type"].split(".")[3] for e in then["events"]]
+    assert "note_added" not in kinds  # the later-stored note stays behind the first one

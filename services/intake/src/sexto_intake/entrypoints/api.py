@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from datetime import datetime
 from typing import Annotated, Any
@@ -208,7 +209,10 @@ async def get_history(
     principal: Reader,
     as_of: Annotated[
         AwareDatetime | None,
-        Query(description="only what was recorded at or before this time (with its offset)"),
+        Query(
+            description="the record up to the first event recorded after this time (with "
+            "its offset)"
+        ),
     ] = None,
 ) -> Any:
     """The timeline read from the log itself, chain verified."""
@@ -219,7 +223,13 @@ async def get_history(
     case = CaseRef(row["territory"], case_id)
     await record_read(runtime, principal, case, "history")
     loaded = await runtime.store.load(case)
-    events = [e for e in loaded.events if as_of is None or e.envelope.time_dt <= as_of]
+    # As of T: the record up to the first event recorded after T (always a prefix of the
+    # record, as `sexto history --as-of` shows it; docs/glossary.md).
+    events = list(
+        loaded.events
+        if as_of is None
+        else itertools.takewhile(lambda e: e.envelope.time_dt <= as_of, loaded.events)
+    )
     return HistoryOut(
         case_id=case_id,
         as_of=as_of,
