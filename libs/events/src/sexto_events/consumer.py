@@ -17,7 +17,7 @@ import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import asyncpg
 import structlog
@@ -27,9 +27,10 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from opentelemetry import trace
 from prometheus_client import Counter
+from sqlalchemy import Table
 
 from sexto_events.chain import body_matches_hash, compute_hash
-from sexto_events.db import DbConnection
+from sexto_events.db import DbConnection, create_tables, drop_tables
 from sexto_events.decode import EventDecoder, parse_body
 from sexto_events.errors import EventLogError
 from sexto_events.model import RecordedEvent
@@ -60,6 +61,22 @@ class EventHandler(Protocol):
 
     async def drop(self, conn: DbConnection) -> None:
         """Drop the read model's tables (a rebuild replays the stream into fresh ones)."""
+
+
+class ReadModel:
+    """A projection whose read tables are declared once (`tables`): created from the
+    declarations, and dropped for a rebuild that replays the stream into fresh ones."""
+
+    name: str
+    tables: ClassVar[tuple[Table, ...]]
+
+    async def migrate(self, conn: DbConnection) -> None:
+        """Create the read model's tables if missing."""
+        await create_tables(conn, self.tables)
+
+    async def drop(self, conn: DbConnection) -> None:
+        """Drop the read model's tables."""
+        await drop_tables(conn, self.tables)
 
 
 class PoisonEvent(EventLogError):

@@ -8,20 +8,19 @@ from sexto_events.catalogue.escalation import (
     KitCollected,
 )
 from sexto_events.catalogue.intake import CaseReported, DeviceSecured
-from sexto_events.db import DbConnection, create_tables, drop_tables
+from sexto_events.consumer import ReadModel
+from sexto_events.db import DbConnection
 from sexto_events.model import RecordedEvent
 
 from sexto_escalation.domain.workflow import queue_status
 from sexto_escalation.tables import QUEUE
 
 
-class PoliceQueue:
+class PoliceQueue(ReadModel):
     """Applies the escalation events (and the custody facts) to the escalation schema."""
 
     name = "queue"
-
-    async def migrate(self, conn: DbConnection) -> None:
-        await create_tables(conn, QUEUE)
+    tables = QUEUE
 
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         env, data = event.envelope, event.data
@@ -101,6 +100,3 @@ class PoliceQueue:
                 env.subject,
                 missing,
             )
-
-    async def drop(self, conn: DbConnection) -> None:
-        await drop_tables(conn, QUEUE)

@@ -6,19 +6,18 @@ import json
 
 from sexto_events.catalogue.evaluation import AssessmentMade, GridsOpened, GridSubmitted
 from sexto_events.catalogue.intake import CaseReported
-from sexto_events.db import DbConnection, create_tables, drop_tables
+from sexto_events.consumer import ReadModel
+from sexto_events.db import DbConnection
 from sexto_events.model import RecordedEvent
 
 from sexto_evaluation.tables import CASES
 
 
-class EvaluationCases:
+class EvaluationCases(ReadModel):
     """Applies the events the evaluation needs to evaluation.cases."""
 
     name = "cases"
-
-    async def migrate(self, conn: DbConnection) -> None:
-        await create_tables(conn, CASES)
+    tables = CASES
 
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         env, data = event.envelope, event.data
@@ -58,6 +57,3 @@ class EvaluationCases:
             env.subject,
             event.seq,
         )
-
-    async def drop(self, conn: DbConnection) -> None:
-        await drop_tables(conn, CASES)

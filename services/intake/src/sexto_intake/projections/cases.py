@@ -6,20 +6,19 @@ import json
 
 from sexto_events.catalogue.escalation import EscalationRequested
 from sexto_events.catalogue.intake import CaseClosed, CaseReported, StudentAdded
-from sexto_events.db import DbConnection, create_tables, drop_tables
+from sexto_events.consumer import ReadModel
+from sexto_events.db import DbConnection
 from sexto_events.model import RecordedEvent
 
 from sexto_intake.domain.cases import students_summary
 from sexto_intake.tables import CASES
 
 
-class CasesProjection:
+class CasesProjection(ReadModel):
     """Applies case events to intake.cases."""
 
     name = "cases"
-
-    async def migrate(self, conn: DbConnection) -> None:
-        await create_tables(conn, CASES)
+    tables = CASES
 
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         env, data = event.envelope, event.data
@@ -60,6 +59,3 @@ class CasesProjection:
             env.subject,
             event.seq,
         )
-
-    async def drop(self, conn: DbConnection) -> None:
-        await drop_tables(conn, CASES)

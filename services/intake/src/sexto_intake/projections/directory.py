@@ -8,7 +8,8 @@ from sexto_events.catalogue.directory import (
     SchoolRegistered,
     TerritoryRegistered,
 )
-from sexto_events.db import DbConnection, create_tables, drop_tables
+from sexto_events.consumer import ReadModel
+from sexto_events.db import DbConnection
 from sexto_events.model import RecordedEvent
 from sexto_events.stream import StreamSpec
 
@@ -17,14 +18,12 @@ from sexto_intake.tables import DIRECTORY
 DIRECTORY_STREAM = StreamSpec(name="DIRECTORY", subject_root="directory")
 
 
-class DirectoryProjection:
+class DirectoryProjection(ReadModel):
     """Applies directory events to the intake schema."""
 
     name = "directory"
+    tables = DIRECTORY
     stream = DIRECTORY_STREAM
-
-    async def migrate(self, conn: DbConnection) -> None:
-        await create_tables(conn, DIRECTORY)
 
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         data = event.data
@@ -67,6 +66,3 @@ class DirectoryProjection:
                 data.level.value,
                 data.certified_on,
             )
-
-    async def drop(self, conn: DbConnection) -> None:
-        await drop_tables(conn, DIRECTORY)

@@ -20,7 +20,8 @@ from sexto_events.catalogue.notification import (
     RecipientKind,
     RecipientRegistered,
 )
-from sexto_events.db import DbConnection, create_tables, drop_tables
+from sexto_events.consumer import ReadModel
+from sexto_events.db import DbConnection
 from sexto_events.disclosure import withheld
 from sexto_events.ids import derived_event_id
 from sexto_events.model import RecordedEvent
@@ -76,20 +77,15 @@ def _suffix(data: EventData) -> str:
     return data.subject_suffix()
 
 
-class Dispatcher:
+class Dispatcher(ReadModel):
     """Applies case events to the notification schema and queues deliveries."""
 
     name = "dispatch"
-
-    async def migrate(self, conn: DbConnection) -> None:
-        await create_tables(conn, DISPATCH)
-
-    async def drop(self, conn: DbConnection) -> None:
-        # Subscriptions are partners' configuration, not derived from the log; deliveries
-        # are the outbox (what is still to send): both are kept. Replaying re-queues nothing,
-        # as delivery ids derive from the events. Were the outbox lost, the outcome events
-        # replayed here mark again what was sent.
-        await drop_tables(conn, DISPATCH)
+    # Subscriptions are partners' configuration, not derived from the log; deliveries are
+    # the outbox (what is still to send): both are migrated tables, kept by a rebuild.
+    # Replaying re-queues nothing, as delivery ids derive from the events; were the outbox
+    # lost, the outcome events replayed here mark again what was sent.
+    tables = DISPATCH
 
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         data = event.data

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from sexto_events.catalogue.directory import SchoolRegistered
-from sexto_events.db import DbConnection, create_tables, drop_tables
+from sexto_events.consumer import ReadModel
+from sexto_events.db import DbConnection
 from sexto_events.model import RecordedEvent
 from sexto_events.stream import StreamSpec
 
@@ -13,14 +14,12 @@ from sexto_notification.tables import SCHOOLS
 DIRECTORY_STREAM = StreamSpec(name="DIRECTORY", subject_root="directory")
 
 
-class Schools:
+class Schools(ReadModel):
     """Applies SchoolRegistered to notification.schools."""
 
     name = "schools"
+    tables = SCHOOLS
     stream = DIRECTORY_STREAM
-
-    async def migrate(self, conn: DbConnection) -> None:
-        await create_tables(conn, SCHOOLS)
 
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         data = event.data
@@ -34,6 +33,3 @@ class Schools:
                 data.territory_id,
                 data.language.value,
             )
-
-    async def drop(self, conn: DbConnection) -> None:
-        await drop_tables(conn, SCHOOLS)
