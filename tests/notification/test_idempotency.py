@@ -68,6 +68,20 @@ def test_a_subscription_replayed_after_its_deletion_is_refused_and_shows_no_secr
     assert french.json()["detail"].startswith("cette Idempotency-Key a créé un abonnement")
 
 
+def kept_answer(notify: Notify, key: str) -> bytes:
+    """The answer the Idempotency-Key record keeps for this key, as stored."""
+    runtime = notify.client.app.state.runtime  # type: ignore[attr-defined]
+
+    async def kept() -> bytes:
+        async with runtime.pool.acquire() as conn:
+            body = await conn.fetchval(
+                "SELECT body FROM notification.idempotency_keys WHERE key = $1", key
+            )
+        return bytes(body)
+
+    return bytes(notify.client.portal.call(kept))  # type: ignore[union-attr]
+
+
 def test_the_idempotency_record_never_holds_a_webhook_secret(notify: Notify) -> None:
     receiver = LiveReceiver([secret()])
     police = notify.police()
@@ -78,16 +92,7 @@ def test_the_idempotency_record_never_holds_a_webhook_secret(notify: Notify) -> 
     )  # fmt: skip
     assert made.status_code == 201
     notify.made.append((made.json()["id"], police))
-    runtime = notify.client.app.state.runtime  # type: ignore[attr-defined]
-
-    async def kept() -> bytes:
-        async with runtime.pool.acquire() as conn:
-            body = await conn.fetchval(
-                "SELECT body FROM notification.idempotency_keys WHERE key = $1", key
-            )
-        return bytes(body)
-
-    stored = notify.client.portal.call(kept)  # type: ignore[union-attr]
+    stored = kept_answer(notify, key)
     assert made.json()["id"].encode() in stored
     assert made.json()["secret"].encode() not in stored
 
@@ -133,16 +138,7 @@ def test_a_rotation_replayed_is_refused_and_its_secret_is_never_kept(notify: Not
 
     rotated = notify.client.post(rotation, json={}, headers={**police, "Idempotency-Key": key})
     replay = notify.client.post(rotation, json={}, headers={**police, "Idempotency-Key": key})
-    runtime = notify.client.app.state.runtime  # type: ignore[attr-defined]
-
-    async def kept() -> bytes:
-        async with runtime.pool.acquire() as conn:
-            body = await conn.fetchval(
-                "SELECT body FROM notification.idempotency_keys WHERE key = $1", key
-            )
-        return bytes(body)
-
-    stored = notify.client.portal.call(kept)  # type: ignore[union-attr]
+    stored = kept_answer(notify, key)
     assert rotated.status_code == 200, rotated.text
     assert rotated.json()["secret"].encode() not in stored
     assert replay.status_code == 409

@@ -17,16 +17,18 @@ from sexto_service.idempotency import IdempotentRoute, Replay, replayed_with
 from sexto_service.roles import CASE_READERS, Allowed
 from sexto_service.runtime import ServiceRuntime
 
-from sexto_notification.app import handlers
+from sexto_notification.app import deliveries as delivery_handlers
+from sexto_notification.app import recipients as recipient_handlers
+from sexto_notification.app import subscriptions as subscription_handlers
 from sexto_notification.config import NotificationSettings
 
 router = APIRouter(prefix="/v1", tags=["notification"], route_class=IdempotentRoute)
 
 Subscriber = Annotated[
-    Principal, Depends(Allowed(handlers.SUBSCRIBERS, refusal="subscribers-only"))
+    Principal, Depends(Allowed(subscription_handlers.SUBSCRIBERS, refusal="subscribers-only"))
 ]
 DeliveryOwner = Annotated[
-    Principal, Depends(Allowed(handlers.SUBSCRIBERS, refusal="delivery-owners"))
+    Principal, Depends(Allowed(subscription_handlers.SUBSCRIBERS, refusal="delivery-owners"))
 ]
 Staff = Annotated[Principal, Depends(Allowed(SCHOOL_ROLES, refusal="school-staff-recipients"))]
 Reader = Annotated[Principal, Depends(CASE_READERS)]
@@ -153,7 +155,7 @@ def _without_secret(answer: Any) -> Any:
 
 async def _with_secret(request: Request, kept: Any) -> Any:
     principal = request.state.principal
-    return await handlers.replayed_subscription(_runtime(request), principal, kept)
+    return await subscription_handlers.replayed_subscription(_runtime(request), principal, kept)
 
 
 @router.post("/subscriptions", status_code=201, response_model=SubscriptionWithSecret)
@@ -162,7 +164,7 @@ async def subscribe(body: SubscriptionIn, request: Request, principal: Subscribe
     """Subscribe a webhook. Police dispatch subscribes within its own territory and receives
     escalated cases only. Repeat with the same `Idempotency-Key` to get the same answer (with
     the secret, until it is rotated or the subscription deleted)."""
-    return await handlers.create_subscription(
+    return await subscription_handlers.create_subscription(
         _runtime(request), _settings(request), principal, body.model_dump()
     )
 
@@ -170,19 +172,19 @@ async def subscribe(body: SubscriptionIn, request: Request, principal: Subscribe
 @router.get("/subscriptions", response_model=list[SubscriptionOut])
 async def subscriptions(request: Request, principal: Subscriber) -> Any:
     """Your subscriptions (secrets are never shown again)."""
-    return await handlers.list_subscriptions(_runtime(request), principal)
+    return await subscription_handlers.list_subscriptions(_runtime(request), principal)
 
 
 @router.get("/subscriptions/{sub_id}", response_model=SubscriptionOut)
 async def subscription(sub_id: str, request: Request, principal: Subscriber) -> Any:
     """One of your subscriptions."""
-    return await handlers.get_subscription(_runtime(request), principal, sub_id)
+    return await subscription_handlers.get_subscription(_runtime(request), principal, sub_id)
 
 
 @router.delete("/subscriptions/{sub_id}", status_code=204)
 async def unsubscribe(sub_id: str, request: Request, principal: Subscriber) -> Response:
     """Stop the webhook; deliveries not yet made are cancelled."""
-    await handlers.delete_subscription(_runtime(request), principal, sub_id)
+    await subscription_handlers.delete_subscription(_runtime(request), principal, sub_id)
     return Response(status_code=204)
 
 
@@ -194,7 +196,7 @@ async def _rotation_replayed(request: Request, kept: Any) -> Any:
 @replayed_with(Replay(keep=_without_secret, give=_rotation_replayed))
 async def rotate(sub_id: str, body: RotateIn, request: Request, principal: Subscriber) -> Any:
     """Rotate the signing secret; both sign during the overlap (two `v1,` signatures)."""
-    return await handlers.rotate_secret(
+    return await subscription_handlers.rotate_secret(
         _runtime(request), _settings(request), principal, sub_id, body.secret, body.overlap_seconds
     )
 
@@ -209,7 +211,7 @@ async def deliveries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     """Deliveries of your subscriptions, newest first; `status=failed` for those given up."""
-    return await handlers.list_deliveries(
+    return await delivery_handlers.list_deliveries(
         _runtime(request), principal, status, subscription, case_id, limit
     )
 
@@ -217,13 +219,13 @@ async def deliveries(
 @router.post("/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryOut)
 async def retry(delivery_id: str, request: Request, principal: DeliveryOwner) -> Any:
     """Send a failed delivery again (same webhook-id); deliveries it held then follow."""
-    return await handlers.retry_delivery(_runtime(request), principal, delivery_id)
+    return await delivery_handlers.retry_delivery(_runtime(request), principal, delivery_id)
 
 
 @router.post("/deliveries/{delivery_id}/cancel", response_model=DeliveryOut)
 async def cancel(delivery_id: str, request: Request, principal: DeliveryOwner) -> Any:
     """Give up a delivery (e.g. one your receiver can never accept); those behind it go on."""
-    return await handlers.cancel_delivery(_runtime(request), principal, delivery_id)
+    return await delivery_handlers.cancel_delivery(_runtime(request), principal, delivery_id)
 
 
 @router.post("/cases/{case_id}/recipients", status_code=201, response_model=Recorded)
@@ -234,7 +236,7 @@ async def register_recipient(
     member (sent each step from now on). The address is sealed and erasable. Repeating the
     same registration answers with the first; other details under the same ref are a 409."""
     data = RecipientRegistered(**body.model_dump())
-    event_id, version = await handlers.register_recipient(
+    event_id, version = await recipient_handlers.register_recipient(
         _runtime(request), principal, case_id, data
     )
     return Recorded(id=event_id, version=version)
@@ -243,4 +245,4 @@ async def register_recipient(
 @router.get("/cases/{case_id}/notifications", response_model=list[NotificationOut])
 async def notifications(case_id: str, request: Request, principal: Reader) -> Any:
     """Who was told what, when, by which channel and template version; sent or failed."""
-    return await handlers.case_notifications(_runtime(request), principal, case_id)
+    return await recipient_handlers.case_notifications(_runtime(request), principal, case_id)

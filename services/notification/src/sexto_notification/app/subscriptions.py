@@ -1,4 +1,4 @@
-"""Thin handlers: subscriptions, deliveries, recipients and the notification record."""
+"""Partners' webhook subscriptions: made, listed, deleted, their secret rotated."""
 
 from __future__ import annotations
 
@@ -8,30 +8,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats.errors
-from sexto_events.catalogue.notification import RecipientRegistered
 from sexto_events.catalogue.registry import CATALOGUE
-from sexto_events.commands import Decided, already_recorded, execute
-from sexto_events.db import column_names
 from sexto_events.messages import Message
-from sexto_events.model import CaseRef, LoadedCase, NewEvent
-from sexto_events.principal import CaseScope, Principal, Role, can_see_case
-from sexto_events.recording import record_read
+from sexto_events.principal import Principal, Role
 from sexto_events.refusals import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_notification.app.secrets import SecretBox, check_secret, new_secret
 from sexto_notification.app.urls import RefusedAddress, check_destination, check_form
 from sexto_notification.config import NotificationSettings
-from sexto_notification.domain.policy import CANCEL, RETRY, Move, normalise_types
-from sexto_notification.domain.recipients import (
-    CaseRecipients,
-    check_recipient_form,
-    decide_recipient,
-    evolve,
-    repeat_of,
-)
+from sexto_notification.domain.policy import normalise_types
 from sexto_notification.projections.dispatch import SUBSCRIPTIONS_LOCK
-from sexto_notification.tables import outcomes
 
 SUBSCRIBERS = frozenset({Role.ADMIN, Role.POLICE_DISPATCH, Role.SCHOOL_ADMIN})
 
@@ -220,150 +207,3 @@ async def rotate_secret(
     if row is None:
         raise NotFound(Message("subscription-not-found"))
     return _public(row) | {"secret": fresh}
-
-
-_DELIVERY_COLUMNS = (
-    "id, channel, target, recipient_kind, case_id, event_id, event_type, template, status, "
-    "attempts, next_attempt_at, last_error, created_at, sent_at"
-)
-
-
-async def list_deliveries(
-    runtime: ServiceRuntime,
-    principal: Principal,
-    status: str | None,
-    subscription: str | None,
-    case_id: str | None,
-    limit: int,
-) -> list[dict[str, Any]]:
-    """Deliveries of the caller's subscriptions (every delivery for an admin)."""
-    async with runtime.pool.acquire() as conn:
-        rows = await conn.fetch(
-            f"SELECT {_DELIVERY_COLUMNS} FROM notification.deliveries d "
-            "WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR target = $2) "
-            "AND ($3::text IS NULL OR case_id = $3) AND ($4 OR (channel = 'webhook' AND "
-            "target IN (SELECT id FROM notification.subscriptions WHERE owner_subject = $5))) "
-            "ORDER BY created_at DESC, id LIMIT $6",
-            status,
-            subscription,
-            case_id,
-            principal.role is Role.ADMIN,
-            principal.actor,
-            limit,
-        )
-    return [dict(r) for r in rows]
-
-
-async def _owned_delivery(runtime: ServiceRuntime, principal: Principal, delivery_id: str) -> None:
-    async with runtime.pool.acquire() as conn:
-        mine = await conn.fetchval(
-            "SELECT 1 FROM notification.deliveries d WHERE id = $1 AND ($2 OR ("
-            "channel = 'webhook' AND target IN ("
-            "SELECT id FROM notification.subscriptions WHERE owner_subject = $3)))",
-            delivery_id,
-            principal.role is Role.ADMIN,
-            principal.actor,
-        )
-    if mine is None:
-        raise NotFound(Message("delivery-not-found"))
-
-
-async def _move(
-    runtime: ServiceRuntime, principal: Principal, delivery_id: str, move: Move, verb: str
-) -> dict[str, Any]:
-    """Move a delivery that is in one of the move's statuses and not being attempted now."""
-    await _owned_delivery(runtime, principal, delivery_id)
-    allowed = [status.value for status in move.allowed_from]
-    async with runtime.pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "UPDATE notification.deliveries SET status = $2, next_attempt_at = now(), "
-            "leased_until = NULL, lease_token = NULL WHERE id = $1 AND status = ANY($3) "
-            "AND (leased_until IS NULL OR leased_until < now()) "
-            f"RETURNING {_DELIVERY_COLUMNS}",
-            delivery_id,
-            move.to.value,
-            allowed,
-        )
-        if row is None:
-            current = await conn.fetchrow(
-                "SELECT status, leased_until > now() AS busy FROM notification.deliveries "
-                "WHERE id = $1",
-                delivery_id,
-            )
-            if current is not None and current["busy"]:
-                raise Conflict(Message("delivery-busy", verb=verb))
-            state = current["status"] if current else "gone"
-            raise Conflict(
-                Message("delivery-state", allowed=" or ".join(allowed), verb=verb, state=state)
-            )
-        await conn.execute("SELECT pg_notify('sexto_notification_due', '')")
-    return dict(row)
-
-
-async def retry_delivery(
-    runtime: ServiceRuntime, principal: Principal, delivery_id: str
-) -> dict[str, Any]:
-    """A failed delivery goes again (one more attempt, same id); what it held follows."""
-    return await _move(runtime, principal, delivery_id, RETRY, "retried")
-
-
-async def cancel_delivery(
-    runtime: ServiceRuntime, principal: Principal, delivery_id: str
-) -> dict[str, Any]:
-    """Give up a pending or failed delivery: what it held behind it goes on."""
-    return await _move(runtime, principal, delivery_id, CANCEL, "cancelled")
-
-
-async def _case_row(runtime: ServiceRuntime, principal: Principal, case_id: str) -> Any:
-    async with runtime.pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "SELECT territory, school_id, escalated FROM notification.cases WHERE case_id = $1",
-            case_id,
-        )
-    if row is None or not can_see_case(
-        principal, CaseScope(row["school_id"], row["territory"], row["escalated"])
-    ):
-        raise NotFound(Message("case-not-found-yet"))
-    return row
-
-
-async def register_recipient(
-    runtime: ServiceRuntime, principal: Principal, case_id: str, data: RecipientRegistered
-) -> tuple[str, int]:
-    """Put a recipient (address sealed) on the case; parents are sent the information
-    documents, staff the step updates from now on."""
-    row = await _case_row(runtime, principal, case_id)
-    check_recipient_form(data)
-    case = CaseRef(row["territory"], case_id)
-
-    def decide(state: CaseRecipients, loaded: LoadedCase) -> Decided:
-        earlier = repeat_of(state, data)
-        if earlier is not None:  # a repeated request: answer as the first time
-            return already_recorded(loaded, earlier) or []
-        return [NewEvent(decide_recipient(state, data), principal.actor, principal.role.value)]
-
-    result = await execute(
-        runtime.store, case, initial=CaseRecipients(), evolve=evolve, decide=decide
-    )
-    return result.event_ids[0], result.version.seq
-
-
-async def case_notifications(
-    runtime: ServiceRuntime, principal: Principal, case_id: str
-) -> list[dict[str, Any]]:
-    """Every delivery attempt on the case's record; the read itself goes on the record."""
-    row = await _case_row(runtime, principal, case_id)
-    async with runtime.pool.acquire() as conn:
-        rows = await conn.fetch(
-            f"SELECT {column_names(outcomes)} FROM notification.outcomes "
-            "WHERE case_id = $1 ORDER BY at, attempt",
-            case_id,
-        )
-    await record_read(
-        runtime.store,
-        principal,
-        CaseRef(row["territory"], case_id),
-        "notifications",
-        "notification",
-    )
-    return [dict(r) for r in rows]
