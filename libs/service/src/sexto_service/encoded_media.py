@@ -81,16 +81,22 @@ STRONG_TYPES = frozenset(
 )  # fmt: skip
 
 
+_STRONG_MATCHERS = tuple(kind for kind in filetype.TYPES if kind.mime in STRONG_TYPES)
+# The bytes those signatures and ours start with (box sizes of MP4/MOV/HEIC/JPX start with
+# 0x00, ASF with '0', FLV 'F', TIFF and CR2 'I' or 'M', RIFF 'R', PSD '8', PNG 0x89, JPEG
+# 0xFF, Matroska 0x1A, BMP 'B', GIF 'G', PDF '%', MNG 0x8A): anything else is no image.
+_FIRST_BYTES = frozenset(b"\x00\x1a0FIMR8\x89\xffBG%\x8a")
+
+
 def starts_like_media(data: bytes) -> bool:
     """True when `data` starts like an image or a video (the filetype library's strong
     signatures, and ours)."""
     head = data[:262]
-    if len(head) < 4:
+    if len(head) < 4 or head[0] not in _FIRST_BYTES:
         return False
-    kind = filetype.guess(head)
-    if kind is not None and kind.mime in STRONG_TYPES:
-        return True
-    return bool(_BINARY_SIGNATURES.match(head))
+    return any(kind.match(head) for kind in _STRONG_MATCHERS) or bool(
+        _BINARY_SIGNATURES.match(head)
+    )
 
 
 def _binary_inside(data: bytes) -> bool:
