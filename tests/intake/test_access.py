@@ -117,3 +117,34 @@ def test_a_token_minted_for_a_police_role_carries_its_territory(world: World) ->
 
     assert claims["territory"] == world.territory
     assert claims["role"] == "police_dispatch"
+
+
+@pytest.mark.parametrize(
+    ("claims", "said"),
+    [
+        ({"role": "intervener"}, "has no school claim"),
+        ({"role": "police_dispatch"}, "has no territory claim"),
+        ({"role": "prosecutor"}, "has no territory claim"),
+        ({"role": "intervener", "school": ["school-a", "school-b"]}, "school claim must be one"),
+        ({"role": "police_officer", "territory": 42}, "territory claim must be one"),
+        ({"role": "prosecutor", "territory": ""}, "territory claim must be one"),
+    ],
+    ids=["school-missing", "territory-missing", "prosecutor-unscoped", "school-list",
+         "territory-number", "territory-empty"],
+)  # fmt: skip
+def test_a_missing_or_malformed_scope_claim_is_a_401_naming_it(
+    world: World, claims: dict[str, object], said: str
+) -> None:
+    now = int(time.time())
+    token = jwt.encode({"iss": "sexto-local", "aud": "sexto", "sub": "someone-1", "iat": now,
+                        "exp": now + 600, **claims}, world.key, "EdDSA")  # fmt: skip
+
+    listed = world.client.get("/v1/cases", headers={"Authorization": f"Bearer {token}"})
+    french = world.client.get(
+        "/v1/cases", headers={"Authorization": f"Bearer {token}", "Accept-Language": "fr"}
+    )
+
+    assert listed.status_code == 401, listed.text
+    assert said in listed.json()["detail"]
+    assert french.status_code == 401
+    assert french.headers["content-language"] == "fr"

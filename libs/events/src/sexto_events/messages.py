@@ -467,6 +467,18 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "en": "the token is invalid: {cause}",
         "fr": "le jeton est invalide : {cause}",
     },
+    "token-claim-type": {
+        "en": "the token's {claim} claim must be one identifier (letters, digits, '-' or '_'), "
+        "not {found}",
+        "fr": "la revendication {claim} du jeton doit être un identifiant (lettres, chiffres, "
+        "'-' ou '_'), pas {found}",
+    },
+    "token-scope-missing": {
+        "en": "the token of role {role} has no {claim} claim: a {role} acts within one "
+        "{claim}; ask your identity provider for a token that names it",
+        "fr": "le jeton du rôle {role} n'a pas de revendication {claim} : un {role} agit dans "
+        "un seul {claim}; demandez à votre fournisseur d'identité un jeton qui le nomme",
+    },
     "token-role": {
         "en": "the token's role claim is missing or unknown",
         "fr": "la revendication de rôle du jeton est absente ou inconnue",

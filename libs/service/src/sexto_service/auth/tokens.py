@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sexto_events.messages import Message
-from sexto_events.principal import Principal, Role
+from sexto_events.principal import POLICE_ROLES, SCHOOL_ROLES, Principal, Role
 
 # Asymmetric only: a shared HMAC secret would let any verifier mint tokens, and "none"
 # is never acceptable.
@@ -104,17 +105,36 @@ def _reason(exc: jwt.PyJWTError) -> Message:
     return Message(codes.get(type(exc), "token-invalid"), cause=str(exc))
 
 
+# The scope claim each role acts within: a school's staff their school, police and the
+# prosecutor (DPCP) their territory. Missing, it is refused, never read as "everywhere".
+SCOPE_CLAIMS: dict[Role, str] = {
+    **dict.fromkeys(SCHOOL_ROLES, "school"),
+    **dict.fromkeys(POLICE_ROLES, "territory"),
+    Role.PROSECUTOR: "territory",
+}
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _scope_claim(claims: dict[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+        found = type(value).__name__ if not isinstance(value, str) else "this text"
+        raise InvalidToken(Message("token-claim-type", claim=name, found=found))
+    return value
+
+
 def _principal(claims: dict[str, Any]) -> Principal:
     try:
         role = Role(str(claims.get("role")))
     except ValueError:
         raise InvalidToken(Message("token-role")) from None
-    return Principal(
-        actor=str(claims["sub"]),
-        role=role,
-        school_id=claims.get("school"),
-        territory=claims.get("territory"),
-    )
+    school, territory = _scope_claim(claims, "school"), _scope_claim(claims, "territory")
+    required = SCOPE_CLAIMS.get(role)
+    if required is not None and {"school": school, "territory": territory}[required] is None:
+        raise InvalidToken(Message("token-scope-missing", role=role.value, claim=required))
+    return Principal(actor=str(claims["sub"]), role=role, school_id=school, territory=territory)
 
 
 def _load_public(path: Path) -> Any:
