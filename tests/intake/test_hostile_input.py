@@ -229,3 +229,14 @@ def test_an_image_in_a_header_or_a_query_value_is_refused(world: World) -> None:
         assert response.json()["type"].endswith("/images-refused")
         assert where in response.json()["detail"]
     assert (stored_cases(world), stream_last_seq(world)) == before
+
+
+def test_a_value_the_event_refuses_is_a_422_naming_it_never_a_500(world: World) -> None:
+    case_id = world.report(sexto_report(world.school)).json()["case_id"]
+    world.wait_for_case(case_id)
+
+    step = world.client.post(f"/v1/cases/{case_id}/checklist/0", json={}, headers=world.headers())
+
+    assert step.status_code == 422, step.text
+    assert step.json()["type"].endswith("/invalid-request")
+    assert [e["location"] for e in step.json()["errors"]] == ["step_id"]
