@@ -135,8 +135,11 @@ async def test_no_credentials_no_access(cli: Cli, store: EventStore, new_case: N
 
     anonymous = await cli("history", case.case_id, role=None)
     forged = await cli("--token", "not-a-jwt", "history", case.case_id, role=None)
-    intervener = await cli("history", case.case_id, role="intervener")
+    unscoped = await cli("history", case.case_id, role="intervener")
+    intervener = await cli("--scope", "school-042", "history", case.case_id, role="intervener")
 
+    assert unscoped.exit_code == 2
+    assert "has no school claim" in unscoped.output
     assert anonymous.exit_code == 2
     assert "pass --token" in anonymous.output
     assert forged.exit_code == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import sexto_protocols as protocols
@@ -130,3 +131,23 @@ def test_facts_on_another_schools_case_are_a_404(world: World) -> None:
 
     assert response.status_code == 404
     assert response.json()["type"].endswith("/case-not-found")
+
+
+def test_twenty_independent_facts_sent_at_once_all_go_in_each_once(world: World) -> None:
+    case_id, refs = open_case(world)
+    writes: list[tuple[str, dict[str, Any]]] = [
+        *[("notes", {"text": f"note {i}"}) for i in range(8)],
+        *[("devices", {"owner_ref": refs[i % len(refs)], "measure": "switched_off",
+                       "seal_number": f"SX-{i:04d}"}) for i in range(6)],
+        *[("students", {"name": f"Invented Student {i}", "role": "bystander"}) for i in range(6)],
+    ]  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda w: post(world, case_id, *w), writes))
+
+    assert [a.status_code for a in answers] == [201] * 20, [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 20
+    types = log_types(world, case_id)
+    assert types.count("note_added") == 8
+    assert types.count("device_secured") == 6
+    assert types.count("student_added") == 6

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sexto_events.principal import Principal, Role
+from sexto_events.principal import SCHOOL_ROLES, Principal, Role
 from sexto_events.settings import EventLogSettings
 from sexto_service.auth.issuer import mint
 from sexto_service.auth.tokens import AuthSettings, InvalidToken, TokenVerifier
@@ -27,6 +27,7 @@ class Credentials:
     token: str | None = None
     role: str | None = None
     actor: str | None = None
+    scope: str | None = None  # the school or territory of the role, with --role
 
 
 async def authenticate(
@@ -71,6 +72,8 @@ def _development_token(
         key,
         role=role,
         subject=credentials.actor or f"{role.value}-cli",
+        school=credentials.scope if role in SCHOOL_ROLES else None,
+        territory=credentials.scope if role not in SCHOOL_ROLES else None,
         issuer=auth.issuer,
         audience=auth.audience,
         ttl_s=600,

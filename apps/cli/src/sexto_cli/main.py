@@ -32,6 +32,14 @@ RoleOpt = Annotated[
     str | None,
     typer.Option("--role", help="development only: act with this role via the local issuer"),
 ]
+ScopeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scope",
+        help="development only: the school or territory of a school, police or "
+        "prosecutor role, with --role",
+    ),
+]
 ActorOpt = Annotated[
     str | None, typer.Option("--as", help="development only: your pseudonymous id with --role")
 ]
@@ -39,10 +47,14 @@ ActorOpt = Annotated[
 
 @app.callback()
 def main(
-    ctx: typer.Context, token: TokenOpt = None, role: RoleOpt = None, actor: ActorOpt = None
+    ctx: typer.Context,
+    token: TokenOpt = None,
+    role: RoleOpt = None,
+    actor: ActorOpt = None,
+    scope: ScopeOpt = None,
 ) -> None:
     """Legal review and analysis of the sexto event log."""
-    ctx.obj = Credentials(token=token, role=role, actor=actor)
+    ctx.obj = Credentials(token=token, role=role, actor=actor, scope=scope)
 
 
 app.command()(review.history)
