@@ -189,3 +189,24 @@ def test_as_of_is_a_prefix_of_the_record_even_when_a_clock_ran_behind(world: Wor
 
     kinds = [e["type"].split(".")[3] for e in then["events"]]
     assert "note_added" not in kinds  # the later-stored note stays behind the first one
+
+
+def test_whoever_got_a_201_reads_the_case_at_once_naming_its_version(world: World) -> None:
+    # No wait for the read model: the read names the version the write answered.
+    for _ in range(5):
+        made = world.report(sexto_report(world.school))
+        assert made.status_code == 201, made.text
+        case_id, version = made.json()["case_id"], made.json()["version"]
+
+        state = world.client.get(
+            f"/v1/cases/{case_id}", params={"min_version": version}, headers=world.headers()
+        )
+        history = world.client.get(
+            f"/v1/cases/{case_id}/history", params={"min_version": version},
+            headers=world.headers(),
+        )  # fmt: skip
+
+        assert state.status_code == 200, state.text
+        assert state.json()["version"] >= version
+        assert history.status_code == 200, history.text
+        assert history.json()["events"][0]["type"].endswith("case_reported.v1")

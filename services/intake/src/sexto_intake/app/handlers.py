@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -171,14 +173,28 @@ async def handle_fact(
     return result.event_ids[0], result.version.seq
 
 
+# How long a read naming the version of one's own write waits for the read model.
+READ_YOUR_WRITES_S = 2.0
+
+
 async def case_row(
-    runtime: ServiceRuntime, principal: Principal, case_id: str
+    runtime: ServiceRuntime, principal: Principal, case_id: str, min_version: int | None = None
 ) -> dict[str, Any] | None:
-    """The case's read-model row if the caller may see it (None reads as 404)."""
-    async with runtime.pool.acquire() as conn:
-        row = await conn.fetchrow(
-            f"SELECT {column_names(cases)} FROM intake.cases WHERE case_id = $1", case_id
-        )
+    """The case's read-model row if the caller may see it (None reads as 404).
+
+    With `min_version` (the version a write of the caller answered), wait briefly for the
+    read model to have applied it: whoever got a 201 reads their own write at once.
+    """
+    deadline = time.monotonic() + READ_YOUR_WRITES_S
+    while True:
+        async with runtime.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {column_names(cases)} FROM intake.cases WHERE case_id = $1", case_id
+            )
+        caught_up = min_version is None or (row is not None and row["version"] >= min_version)
+        if caught_up or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.02)
     if row is None:
         return None
     scope = CaseScope(row["school_id"], row["territory"], row["escalated"])

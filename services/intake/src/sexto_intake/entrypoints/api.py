@@ -63,6 +63,14 @@ ADMINS = Allowed({Role.ADMIN}, refusal="admins-directory")
 Reporter = Annotated[Principal, Depends(REPORTERS)]
 Lister = Annotated[Principal, Depends(CASE_LISTERS)]
 Reader = Annotated[Principal, Depends(CASE_READERS)]
+MinVersion = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        description="the version a write of yours answered: the read waits briefly until the "
+        "case shows it (read your own writes)",
+    ),
+]
 Admin = Annotated[Principal, Depends(ADMINS)]
 
 
@@ -192,10 +200,12 @@ async def list_cases(
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut)
-async def get_case(case_id: str, request: Request, principal: Reader) -> Any:
+async def get_case(
+    case_id: str, request: Request, principal: Reader, min_version: MinVersion = None
+) -> Any:
     """A case's current state; another school's case is a 404 like a missing one."""
     runtime = _runtime(request)
-    row = await case_row(runtime, principal, case_id)
+    row = await case_row(runtime, principal, case_id, min_version)
     if row is None:
         raise _not_found()
     await record_read(runtime, principal, CaseRef(row["territory"], case_id), "state")
@@ -214,10 +224,11 @@ async def get_history(
             "its offset)"
         ),
     ] = None,
+    min_version: MinVersion = None,
 ) -> Any:
     """The timeline read from the log itself, chain verified."""
     runtime = _runtime(request)
-    row = await case_row(runtime, principal, case_id)
+    row = await case_row(runtime, principal, case_id, min_version)
     if row is None:
         raise _not_found()
     case = CaseRef(row["territory"], case_id)
