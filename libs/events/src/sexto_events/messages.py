@@ -42,6 +42,7 @@ TITLES: Mapping[str, Mapping[str, str]] = {
         "fr": "Idempotency-Key déjà utilisée",
     },
     "request-in-progress": {"en": "Request in progress", "fr": "Requête en cours"},
+    "too-many-writes": {"en": "Too many writes", "fr": "Trop d'écritures"},
     "unavailable": {"en": "Unavailable", "fr": "Indisponible"},
     "unauthorized": {"en": "Unauthorized", "fr": "Non authentifié"},
     "internal-error": {"en": "Internal error", "fr": "Erreur interne"},
@@ -270,6 +271,13 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "for a new request, or resend the first one unchanged",
         "fr": "cette Idempotency-Key a déjà servi pour une autre requête : utilisez une "
         "nouvelle clé pour une nouvelle requête, ou renvoyez la première telle quelle",
+    },
+    "too-many-writes": {
+        "en": "you sent more writes than {per_minute} a minute (bursts of {burst}): wait "
+        "{seconds} s (Retry-After) and send it again; nothing of this request was recorded",
+        "fr": "vous avez envoyé plus de {per_minute} écritures par minute (rafales de {burst}) :"
+        " attendez {seconds} s (Retry-After) et renvoyez-la; rien de cette requête n'a été "
+        "enregistré",
     },
     "request-in-progress": {
         "en": "a request with this Idempotency-Key is still being carried out; retry in a "

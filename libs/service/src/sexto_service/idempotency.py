@@ -45,6 +45,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 
 from sexto_service.auth.dependencies import BEARER, Unauthorized, current_principal
+from sexto_service.problems import problem, request_language
+from sexto_service.ratelimit import WriteLimiter
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 HEADER = "Idempotency-Key"
@@ -243,6 +245,26 @@ def _payload(body: bytes) -> Any:
         return body.hex()  # not JSON: the route refuses it; the bytes still bind the key
 
 
+async def _over_limit(request: Request) -> Response | None:
+    """The 429 of a caller over its write limit (sexto_service.ratelimit), else None."""
+    limiter: WriteLimiter | None = getattr(request.app.state, "write_limiter", None)
+    if limiter is None:
+        return None
+    try:
+        principal = await current_principal(request, await BEARER(request))
+    except Unauthorized:
+        return None  # answered as a 401 by the route itself
+    seconds = limiter.retry_after(principal.actor)
+    if seconds is None:
+        return None
+    detail = Message(
+        "too-many-writes", per_minute=limiter.per_minute, burst=limiter.burst, seconds=seconds
+    )
+    response = problem(429, "too-many-writes", detail, request_language(request))
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
 class IdempotentRoute(APIRoute):
     """An APIRoute whose writes honour `Idempotency-Key` (every service's routers use it)."""
 
@@ -253,6 +275,9 @@ class IdempotentRoute(APIRoute):
         replay: Replay | None = getattr(self.endpoint, _REPLAY, None)
 
         async def idempotent(request: Request) -> Response:
+            refused = await _over_limit(request)
+            if refused is not None:
+                return refused
             key = request.headers.get(HEADER)
             if key is None:
                 return await handler(request)

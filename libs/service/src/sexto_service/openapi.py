@@ -54,6 +54,8 @@ WRITES = {
     "a request with the same Idempotency-Key still being carried out",
     "413": "the body is over the size limit",
     "415": "not JSON, or an image in any form (images are never accepted)",
+    "429": "over your write limit (SEXTO_RATE_WRITES_PER_MINUTE, bursts of "
+    "SEXTO_RATE_WRITES_BURST): wait the `Retry-After` seconds; nothing was recorded",
     "503": "a component this request needs did not answer; retry",
 }
 

@@ -29,6 +29,7 @@ from sexto_service.health import Check, health_router
 from sexto_service.http_guard import InputGuard
 from sexto_service.openapi import document_problems
 from sexto_service.problems import install_problem_handlers
+from sexto_service.ratelimit import RateLimitSettings, WriteLimiter
 
 log = structlog.get_logger("sexto.service")
 
@@ -219,6 +220,7 @@ def build_app(
             await stop_runtime(app.state.runtime)
 
     app = FastAPI(title=definition.title, description=definition.description, lifespan=lifespan)
+    app.state.write_limiter = WriteLimiter.from_settings(RateLimitSettings())
     app.add_middleware(InputGuard)
     install_problem_handlers(app)
     app.include_router(health_router(lambda: readiness_checks(app)))
