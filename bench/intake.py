@@ -121,6 +121,8 @@ async def run(root: Path, nats_url: str, database_url: str, scale: float) -> lis
         SEXTO_DATABASE_URL=database_url,
         SEXTO_AUTH_LOCAL_KEY_FILE=str(key_file),
         PYTHONPATH=str(ROOT),
+        # One partner at full speed: the per-caller write limit would refuse it by design.
+        SEXTO_RATE_WRITES_PER_MINUTE="0",
     )
     intake, intake_url = start_server(
         ["--factory", "sexto_intake.bootstrap:create_app"], env, root / "intake.log"
