@@ -210,3 +210,21 @@ def test_whoever_got_a_201_reads_the_case_at_once_naming_its_version(world: Worl
         assert state.json()["version"] >= version
         assert history.status_code == 200, history.text
         assert history.json()["events"][0]["type"].endswith("case_reported.v1")
+
+
+def test_naming_a_version_never_opens_another_schools_case(world: World) -> None:
+    made = world.report(sexto_report(world.school)).json()
+    world.wait_for_case(made["case_id"])
+
+    other = world.client.get(
+        f"/v1/cases/{made['case_id']}", params={"min_version": made["version"]},
+        headers=world.other_school_headers(),
+    )  # fmt: skip
+
+    assert other.status_code == 404
+    assert (
+        other.json()["type"]
+        == world.client.get("/v1/cases/no-such-case", headers=world.other_school_headers()).json()[
+            "type"
+        ]
+    )

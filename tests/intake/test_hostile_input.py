@@ -239,4 +239,4 @@ def test_a_value_the_event_refuses_is_a_422_naming_it_never_a_500(world: World) 
 
     assert step.status_code == 422, step.text
     assert step.json()["type"].endswith("/invalid-request")
-    assert [e["location"] for e in step.json()["errors"]] == ["step_id"]
+    assert [e["location"] for e in step.json()["errors"]] == ["path.step_id"]

@@ -65,3 +65,15 @@ def test_a_write_over_the_limit_is_a_429_with_retry_after_and_records_nothing(
     assert refused.json()["title"] == "Trop d'écritures"
     assert "rien de cette requête n'a été enregistré" in refused.json()["detail"]
     assert other.status_code == 404  # another caller is not limited (and not of this school)
+
+
+def test_the_longest_idle_caller_is_forgotten_first_never_a_throttled_one() -> None:
+    limiter = WriteLimiter(per_minute=60, burst=1, max_callers=2)
+    limiter.retry_after("busy", now=0.0)
+    limiter.retry_after("idle", now=0.0)
+
+    assert limiter.retry_after("busy", now=0.1) is not None  # throttled, and used last
+    limiter.retry_after("newcomer", now=0.2)
+
+    assert list(limiter.buckets) == ["busy", "newcomer"]
+    assert limiter.retry_after("busy", now=0.3) is not None  # still throttled

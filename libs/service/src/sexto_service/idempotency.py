@@ -275,12 +275,9 @@ class IdempotentRoute(APIRoute):
         replay: Replay | None = getattr(self.endpoint, _REPLAY, None)
 
         async def idempotent(request: Request) -> Response:
-            refused = await _over_limit(request)
-            if refused is not None:
-                return refused
             key = request.headers.get(HEADER)
             if key is None:
-                return await handler(request)
+                return await _over_limit(request) or await handler(request)
             if not _KEY.match(key):
                 raise _invalid_key(key)
             try:
@@ -295,7 +292,11 @@ class IdempotentRoute(APIRoute):
             caller = principal.actor
             found = await records.claim(caller, key, digest)
             if isinstance(found, Answer):
-                return await _again(request, found, replay)
+                return await _again(request, found, replay)  # a replay costs no write
+            refused = await _over_limit(request)
+            if refused is not None:
+                await records.release(caller, key, found)
+                return refused
             try:
                 response = await handler(request)
             except BaseException:

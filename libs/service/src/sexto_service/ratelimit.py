@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,7 +37,8 @@ class WriteLimiter:
 
     per_minute: int
     burst: int
-    buckets: dict[str, _Bucket] = field(default_factory=dict)
+    # Least recently used first: a caller being throttled now is never the one forgotten.
+    buckets: OrderedDict[str, _Bucket] = field(default_factory=OrderedDict)
     max_callers: int = 100_000  # idle buckets are dropped beyond this (memory bound)
 
     @classmethod
@@ -52,18 +54,13 @@ class WriteLimiter:
         rate = self.per_minute / 60.0
         bucket = self.buckets.get(caller)
         if bucket is None:
-            if len(self.buckets) >= self.max_callers:
-                self._forget_full(now, rate)
+            while len(self.buckets) >= self.max_callers:
+                self.buckets.popitem(last=False)  # the longest idle
             bucket = self.buckets[caller] = _Bucket(float(self.burst), now)
+        self.buckets.move_to_end(caller)
         bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.at) * rate)
         bucket.at = now
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
             return None
         return max(1, math.ceil((1.0 - bucket.tokens) / rate))
-
-    def _forget_full(self, now: float, rate: float) -> None:
-        # A bucket refilled to the brim holds nothing worth remembering.
-        full = [c for c, b in self.buckets.items() if b.tokens + (now - b.at) * rate >= self.burst]
-        for caller in full or list(self.buckets)[: len(self.buckets) // 2]:
-            del self.buckets[caller]

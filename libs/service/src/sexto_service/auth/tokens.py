@@ -119,7 +119,7 @@ def _scope_claim(claims: dict[str, Any], name: str) -> str | None:
     value = claims.get(name)
     if value is None:
         return None
-    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
         found = type(value).__name__ if not isinstance(value, str) else "this text"
         raise InvalidToken(Message("token-claim-type", claim=name, found=found))
     return value

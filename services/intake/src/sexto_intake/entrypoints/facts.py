@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.intake import (
     ActionNotTaken,
@@ -38,6 +38,9 @@ router = APIRouter(prefix="/v1/cases/{case_id}", tags=["case facts"], route_clas
 
 # The school's staff record facts; which case they may touch is the scope rule (404).
 Staff = Annotated[Principal, Depends(Allowed(SCHOOL_ROLES, refusal="school-staff-facts"))]
+# Path values checked as the events they become check them: a bad one is a 422, never a 500.
+StudentRefPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+StepIdPath = Annotated[str, Path(pattern=r"^[a-z_]{1,64}$")]
 
 
 async def _record(
@@ -69,7 +72,7 @@ async def add_student(
 @router.post("/students/{student_ref}/role", status_code=201, response_model=FactRecorded)
 async def change_role(
     case_id: str,
-    student_ref: str,
+    student_ref: StudentRefPath,
     body: RoleChangeIn,
     request: Request,
     principal: Staff,
@@ -96,7 +99,7 @@ async def device_secured(
 @router.post("/checklist/{step_id}", status_code=201, response_model=FactRecorded)
 async def step_completed(
     case_id: str,
-    step_id: str,
+    step_id: StepIdPath,
     body: StepIn,
     request: Request,
     principal: Staff,
