@@ -151,3 +151,18 @@ def test_a_report_whose_append_failed_is_recorded_by_its_retry(world: World) -> 
     assert retry.status_code == 201, retry.text
     assert retry.json()["case_id"] == case_id
     assert len(load(world, world.territory, case_id)) == 1
+
+
+def test_a_report_without_an_idempotency_key_says_how_to_make_one(world: World) -> None:
+    headers = world.headers()
+
+    english = world.client.post("/v1/cases", json=sexto_report(world.school), headers=headers)
+    french = world.client.post("/v1/cases", json=sexto_report(world.school),
+                               headers={**headers, "Accept-Language": "fr"})  # fmt: skip
+
+    assert english.status_code == french.status_code == 422
+    said = {e["location"]: e["message"] for e in english.json()["errors"]}
+    assert "uuid.uuid4()" in said["header.idempotency-key"]
+    assert "send the same value again to retry it" in said["header.idempotency-key"]
+    dit = {e["location"]: e["message"] for e in french.json()["errors"]}
+    assert dit["header.idempotency-key"].startswith("envoyez un en-tête Idempotency-Key")

@@ -272,6 +272,15 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "fr": "cette Idempotency-Key a déjà servi pour une autre requête : utilisez une "
         "nouvelle clé pour une nouvelle requête, ou renvoyez la première telle quelle",
     },
+    "idempotency-key-missing": {
+        "en": "send an Idempotency-Key header: a new value of your own for each new request "
+        "(8 to 128 letters, digits, '.', '_', ':' or '-'), e.g. a UUID from python3 -c "
+        "'import uuid; print(uuid.uuid4())'; send the same value again to retry it",
+        "fr": "envoyez un en-tête Idempotency-Key : une nouvelle valeur de votre choix pour "
+        "chaque nouvelle requête (8 à 128 lettres, chiffres, '.', '_', ':' ou '-'), par "
+        "exemple un UUID de python3 -c 'import uuid; print(uuid.uuid4())'; renvoyez la même "
+        "valeur pour la réessayer",
+    },
     "too-many-writes": {
         "en": "you sent more writes than {per_minute} a minute (bursts of {burst}): wait "
         "{seconds} s (Retry-After) and send it again; nothing of this request was recorded",

@@ -85,13 +85,19 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, kind, detail, request_language(request), situation="http-error")
 
 
+def _key_missing(language: str) -> str:
+    return Message("idempotency-key-missing").text(language)
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     language = request_language(request)
     errors = [
         {
             "location": ".".join(str(p) for p in e["loc"]),
-            "message": validation_text(e["type"], e["msg"], e.get("ctx") or {}, language),
+            "message": _key_missing(language)
+            if e["type"] == "missing" and tuple(e["loc"]) == ("header", "idempotency-key")
+            else validation_text(e["type"], e["msg"], e.get("ctx") or {}, language),
         }
         for e in exc.errors()
     ]
