@@ -39,8 +39,8 @@ Evolve = Callable[[S, RecordedEvent], S]
 # Writers of one case that collide decide again, a little apart: independent facts (twenty
 # notes, devices and students sent at once) all go in, each once, without the caller
 # retrying what the server can; a case busier than this is a 409 that says so.
-ATTEMPTS = 12
-BACKOFF_S = 0.002  # the n-th retry waits up to n times this, at random
+ATTEMPTS = 25
+BACKOFF_S = 0.004  # the n-th retry waits up to n times this, at random
 
 
 def fold(initial: S, evolve: Callable[[S, Any], S], events: Iterable[Any]) -> S:
