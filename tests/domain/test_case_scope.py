@@ -22,13 +22,13 @@ def caller(role: Role, school: str | None = None, territory: str | None = None) 
         (caller(Role.POLICE_DISPATCH, territory="spvm"), [OWN_ESCALATED]),
         (caller(Role.POLICE_OFFICER, territory="sq"), [ELSEWHERE]),
         (caller(Role.PROSECUTOR, territory="spvm"), [OWN_ESCALATED]),
-        (caller(Role.PROSECUTOR), [OWN_ESCALATED, ELSEWHERE]),
         (caller(Role.LEGAL_REVIEWER), [OWN, OWN_ESCALATED, ELSEWHERE]),
         (caller(Role.ANALYST), [OWN, OWN_ESCALATED, ELSEWHERE]),
         (caller(Role.ADMIN), []),
         # A missing scope claim narrows to nothing, never widens.
         (caller(Role.INTERVENER), []),
         (caller(Role.POLICE_DISPATCH), []),
+        (caller(Role.PROSECUTOR), []),
     ],
     ids=lambda v: v.role.value if isinstance(v, Principal) else "",
 )

@@ -497,8 +497,11 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "un seul {claim}; demandez à votre fournisseur d'identité un jeton qui le nomme",
     },
     "token-role": {
-        "en": "the token's role claim is missing or unknown",
-        "fr": "la revendication de rôle du jeton est absente ou inconnue",
+        "en": "the token's role claim is missing or unknown: it must be one of {roles}; ask "
+        "your identity provider for a token that names your role",
+        "fr": "la revendication de rôle (role) du jeton est absente ou inconnue : elle doit "
+        "être l'une de {roles} ; demandez à votre fournisseur d'identité un jeton qui nomme "
+        "votre rôle",
     },
     "unauthorized-invalid": {
         "en": "{reason}",

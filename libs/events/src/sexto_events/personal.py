@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 from pydantic import BaseModel
 
 from sexto_events.catalogue.base import ERASED, PersonalSpec, personal_spec
+from sexto_events.disclosure import SEALED_MARK
 from sexto_events.errors import EventLogError, EventSchemaError, SubjectErased
 from sexto_events.tables import KEY_SCHEMA
 
-SEALED_MARK = "$sealed"
 ALGORITHM = "A256GCM"
 
 

@@ -84,11 +84,9 @@ def visibility(principal: Principal) -> Visibility | None:
     role = principal.role
     if role in SCHOOL_ROLES:
         return None if principal.school_id is None else Visibility(school_id=principal.school_id)
-    if role in POLICE_ROLES:
+    if role in POLICE_ROLES or role is Role.PROSECUTOR:
         if principal.territory is None:
             return None
-        return Visibility(territory=principal.territory, escalated_only=True)
-    if role is Role.PROSECUTOR:
         return Visibility(territory=principal.territory, escalated_only=True)
     # Legal reviewers see whole cases, analysts pseudonymised ones; admins manage the
     # directory, not cases.

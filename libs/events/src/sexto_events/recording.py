@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sexto_events.catalogue.audit import CaseRead
 from sexto_events.commands import execute, execute_on, no_state
 from sexto_events.decode import parse_body
+from sexto_events.disclosure import POLICY_VERSION
 from sexto_events.errors import EventLogError
 from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.principal import Principal
@@ -38,7 +39,11 @@ async def record_read(
     store: EventStore, principal: Principal, case: CaseRef, view: str, service: str
 ) -> None:
     """Put a read of the case on its record (who, role, when, which view)."""
-    read = NewEvent(CaseRead(view=view, service=service), principal.actor, principal.role.value)
+    read = NewEvent(
+        CaseRead(view=view, service=service, policy_version=POLICY_VERSION),
+        principal.actor,
+        principal.role.value,
+    )
 
     try:
         await execute(store, case, initial=None, evolve=no_state, decide=lambda _, __: [read])

@@ -6,8 +6,12 @@ import base64
 import binascii
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sexto_events.disclosure import Pseudonymiser
 
 # A fixed key for the embedded default and the tests only: refused in production.
 DEVELOPMENT_MASTER_KEY = base64.b64encode(b"sexto-development-master-key-32b").decode()
@@ -26,6 +30,12 @@ class EventLogSettings(BaseSettings):
     subject_root: str = "cases"
     stream_replicas: int = 1
     log_level: str = "INFO"
+    analysis_key: SecretStr | None = Field(
+        default=None,
+        description="base64 of 16 or more random bytes keying analysts' pseudonyms; unset, "
+        "a key derived from the master key. Pseudonyms made under one key join with each "
+        "other (REST and command line alike) and tell nothing about those of another key",
+    )
 
     @model_validator(mode="after")
     def _check_master_key(self) -> EventLogSettings:
@@ -41,7 +51,21 @@ class EventLogSettings(BaseSettings):
                 "SEXTO_MASTER_KEY is the development key: set a key of your own "
                 "(32 random bytes, base64) outside development"
             )
+        if self.analysis_key is not None:
+            try:
+                analysis = base64.b64decode(self.analysis_key.get_secret_value(), validate=True)
+            except binascii.Error:
+                raise ValueError("SEXTO_ANALYSIS_KEY must be base64 of 16 or more bytes") from None
+            if len(analysis) < 16:
+                raise ValueError("SEXTO_ANALYSIS_KEY must decode to 16 bytes or more")
         return self
+
+    def pseudonymiser(self) -> Pseudonymiser:
+        """Analysts' keyed pseudonyms, under the analysis key."""
+        if self.analysis_key is not None:
+            return Pseudonymiser(base64.b64decode(self.analysis_key.get_secret_value()))
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"sexto-pseudonyms-v1")
+        return Pseudonymiser(hkdf.derive(self.master_key_bytes()))
 
     def master_key_bytes(self) -> bytes:
         """The decoded master key."""

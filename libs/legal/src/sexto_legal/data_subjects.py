@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sexto_events.personal import SEALED_MARK
+from sexto_events.disclosure import SEALED_MARK
 
 RECIPIENT_REGISTERED = "org.sexto.notification.recipient_registered."
 SUBJECT_KEY = re.compile(r"^([a-z_]{1,32}):([A-Za-z0-9_-]{1,64})(?::([A-Za-z0-9_-]{1,64}))?$")

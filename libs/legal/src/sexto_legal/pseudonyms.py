@@ -22,8 +22,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sexto_events.disclosure import withheld
-from sexto_events.personal import SEALED_MARK
+from sexto_events.disclosure import SEALED_MARK, withheld
 
 # Envelope attributes dropped for analysts: traceparent links to traces, not to facts;
 # hash and prevhash are computed over the real case id, actor and refs, so anyone knowing a

@@ -17,6 +17,7 @@ from nats.aio.client import Client
 from sexto_events.connection import connect
 from sexto_events.consumer import ConsumerSettings, DurableConsumer, EventHandler
 from sexto_events.db import checked_schema, create_pool
+from sexto_events.disclosure import Pseudonymiser
 from sexto_events.migrate import migrate_keys, migrate_runtime, upgrade
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.settings import EventLogSettings
@@ -25,6 +26,7 @@ from sexto_events.stream import StreamSpec
 
 from sexto_service import idempotency
 from sexto_service.auth.tokens import AuthSettings, TokenVerifier
+from sexto_service.disclosure import disclosure_router
 from sexto_service.health import Check, health_router
 from sexto_service.http_guard import InputGuard
 from sexto_service.openapi import document_problems
@@ -45,6 +47,8 @@ class ServiceRuntime:
     vault: KeyVault
     store: EventStore
     stores: dict[str, EventStore] = field(default_factory=dict)
+    # Analysts' keyed pseudonyms (the analysis key of the settings), one per process.
+    pseudonyms: Pseudonymiser | None = None
     consumers: list[DurableConsumer] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # Periodic work of the service (deadline watchers); cancelled at stop.
@@ -105,6 +109,7 @@ async def start_runtime(
     )
     await store.ensure_stream()
     runtime = ServiceRuntime(definition.name, settings, nc, pool, vault, store)
+    runtime.pseudonyms = settings.pseudonymiser()
     runtime.stores[spec.name] = store
     for extra in definition.streams:
         other = EventStore(nc, source=store.source, codec=store.codec, spec=extra)
@@ -224,6 +229,7 @@ def build_app(
     app.add_middleware(InputGuard)
     install_problem_handlers(app)
     app.include_router(health_router(lambda: readiness_checks(app)))
+    app.include_router(disclosure_router)
     for router in definition.routers:
         app.include_router(router)
     # The routes as declared (the app keeps included routers whole, not their routes).

@@ -8,10 +8,25 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from sexto_events.disclosure import DataClass, class_marker
+
 PERSONAL_KEY = "x-personal-data"
 
 Ref = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 """A pseudonymous reference or an id: letters, digits, '-' and '_' only."""
+
+StudentRef = Annotated[Ref, Field(json_schema_extra=class_marker(DataClass.REFERENCE, "student"))]
+"""A student's pseudonymous reference (unique within its case)."""
+SchoolId = Annotated[Ref, Field(json_schema_extra=class_marker(DataClass.REFERENCE, "school"))]
+"""A school's id in the directory."""
+StaffRef = Annotated[Ref, Field(json_schema_extra=class_marker(DataClass.STAFF, "person"))]
+"""A professional's pseudonymous id: who acted."""
+TerritoryId = Annotated[Ref, Field(json_schema_extra=class_marker(DataClass.JURISDICTION))]
+"""A police force's territory."""
+SealNumber = Annotated[str, Field(json_schema_extra=class_marker(DataClass.REFERENCE, "kit_seal"))]
+"""A confiscation bag's seal number."""
+EventId = Annotated[str, Field(json_schema_extra=class_marker(DataClass.RECORD))]
+"""The id of an event on the record."""
 
 
 class Record(BaseModel):
@@ -63,9 +78,11 @@ class PersonalSpec:
     ref_field: str | None
 
 
-def personal(kind: str, ref_field: str | None = None, **field_kwargs: Any) -> Any:
-    """Mark a field as personal data of a subject (`ref_field`; None means the case itself)."""
+def personal(kind: str, ref_field: str | None, data_class: DataClass, **field_kwargs: Any) -> Any:
+    """Mark a field as personal data of a subject (`ref_field`; None means the case itself),
+    sealed in the log, of a class of data (identity, contact, narrative...)."""
     extra: dict[str, Any] = {PERSONAL_KEY: {"subject": kind, "ref": ref_field or "$case"}}
+    extra.update(class_marker(data_class))
     return Field(json_schema_extra=extra, **field_kwargs)
 
 

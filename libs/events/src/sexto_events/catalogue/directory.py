@@ -12,10 +12,14 @@ from typing import Annotated
 
 from pydantic import Field
 
-from sexto_events.catalogue.base import EventData, Ref
+from sexto_events.catalogue.base import EventData, SchoolId, StaffRef, TerritoryId
 from sexto_events.catalogue.registry import CATALOGUE
+from sexto_events.disclosure import DataClass, class_marker, classed
 
-Label = Annotated[str, Field(min_length=1, max_length=200)]
+Label = Annotated[
+    str, Field(min_length=1, max_length=200, json_schema_extra=class_marker(DataClass.JURISDICTION))
+]
+"""An institution's name (a territory, a school): public, never a person's."""
 
 
 class Language(StrEnum):
@@ -36,7 +40,7 @@ class CertificationLevel(StrEnum):
 class TerritoryRegistered(EventData):
     """A police force's territory."""
 
-    territory_id: Ref
+    territory_id: TerritoryId
     name: Label
 
 
@@ -44,28 +48,30 @@ class TerritoryRegistered(EventData):
 class AgreementRecorded(EventData):
     """A memorandum of understanding between a police force and the DPCP."""
 
-    agreement_id: Ref
-    territory_id: Ref
-    signed_on: date
-    in_force_from: date
-    in_force_to: date | None = None
+    agreement_id: str = classed(
+        DataClass.JURISDICTION, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"
+    )
+    territory_id: TerritoryId
+    signed_on: date = classed(DataClass.JURISDICTION)
+    in_force_from: date = classed(DataClass.JURISDICTION)
+    in_force_to: date | None = classed(DataClass.JURISDICTION, default=None)
 
 
 @CATALOGUE.declare("directory", "school_registered", 1)
 class SchoolRegistered(EventData):
     """A school, in a territory, working in French or English."""
 
-    school_id: Ref
+    school_id: SchoolId
     name: Label
-    territory_id: Ref
-    language: Language
+    territory_id: TerritoryId
+    language: Language = classed(DataClass.JURISDICTION)
 
 
 @CATALOGUE.declare("directory", "intervener_certified", 1)
 class IntervenerCertified(EventData):
     """A school intervener (pseudonymous id) completed the SEXTO training."""
 
-    intervener_id: Ref
-    school_id: Ref
-    level: CertificationLevel
-    certified_on: date
+    intervener_id: StaffRef
+    school_id: SchoolId
+    level: CertificationLevel = classed(DataClass.RECORD)
+    certified_on: date = classed(DataClass.RECORD)

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import Field
 
 from sexto_events.catalogue.base import EventData, Ref
 from sexto_events.catalogue.registry import CATALOGUE
+from sexto_events.disclosure import DataClass, class_marker, classed
+
+FileRef = Annotated[Ref, Field(json_schema_extra=class_marker(DataClass.EXTERNAL_REF, "file"))]
+"""A court, inquiry or request file's id."""
 
 
 class HoldReason(StrEnum):
@@ -38,29 +43,33 @@ class ErasureReason(StrEnum):
 class LegalHoldPlaced(EventData):
     """The case is under legal hold: no erasure until the hold is released."""
 
-    reason: HoldReason
-    reference: Ref | None = Field(default=None, description="e.g. the court or inquiry file id")
+    reason: HoldReason = classed(DataClass.OUTCOME)
+    reference: FileRef | None = Field(default=None, description="e.g. the court or inquiry file id")
 
 
 @CATALOGUE.declare("legal", "hold_released", 1)
 class LegalHoldReleased(EventData):
     """The legal hold on the case was lifted."""
 
-    reason: HoldReason
-    reference: Ref | None = None
+    reason: HoldReason = classed(DataClass.OUTCOME)
+    reference: FileRef | None = None
 
 
 @CATALOGUE.declare("legal", "subject_shredded", 1)
 class SubjectShredded(EventData):
     """A data subject's key was deleted: their personal data in this case reads as erased."""
 
-    subject_key: str = Field(
+    subject_key: str = classed(
+        DataClass.REFERENCE,
+        "subject_key",
         pattern=r"^[a-z_]{1,32}:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_-]{1,64})?$",
         description="the key id shredded (pseudonymous: kind, case id, ref)",
     )
-    reason: ErasureReason
-    reference: Ref | None = None
-    key_existed: bool = Field(description="false when the key was already gone (a re-run)")
+    reason: ErasureReason = classed(DataClass.OUTCOME)
+    reference: FileRef | None = None
+    key_existed: bool = classed(
+        DataClass.RECORD, description="false when the key was already gone (a re-run)"
+    )
 
 
 @CATALOGUE.declare("legal", "case_erased", 1)
@@ -71,8 +80,10 @@ class CaseErased(EventData):
     together; a subject whose data was sealed after the erasure gets a record of its own.
     """
 
-    reason: ErasureReason
-    protocol: str = Field(pattern=r"^[a-z0-9-]{1,32}$")
-    closed_at: datetime = Field(description="the closure the retention counted from")
-    retention_years: int = Field(ge=0, le=100)
-    subject_keys: list[str] = Field(max_length=200)
+    reason: ErasureReason = classed(DataClass.OUTCOME)
+    protocol: str = classed(DataClass.JURISDICTION, pattern=r"^[a-z0-9-]{1,32}$")
+    closed_at: datetime = classed(
+        DataClass.OUTCOME, description="the closure the retention counted from"
+    )
+    retention_years: int = classed(DataClass.RECORD, ge=0, le=100)
+    subject_keys: list[str] = classed(DataClass.REFERENCE, "subject_key", max_length=200)

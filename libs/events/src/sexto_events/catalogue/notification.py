@@ -12,9 +12,10 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from sexto_events.catalogue.base import Erased, EventData, Ref, personal
+from sexto_events.catalogue.base import Erased, EventData, Ref, StudentRef, personal
 from sexto_events.catalogue.directory import Language
 from sexto_events.catalogue.registry import CATALOGUE
+from sexto_events.disclosure import DataClass, classed
 
 EMAIL_PATTERN = r"^[^@\s<>]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
 
@@ -50,25 +51,35 @@ class Outcome(StrEnum):
 class RecipientRegistered(EventData):
     """Someone to tell by e-mail: a student's parent, or the school staff on the case."""
 
-    recipient_ref: Ref
-    kind: RecipientKind
-    student_ref: Ref | None = Field(default=None, description="a parent: whose parent")
-    language: Language | None = Field(default=None, description="else the school's language")
-    email: PersonalEmail = personal("recipient", "recipient_ref")
+    recipient_ref: Ref = classed(DataClass.REFERENCE, "person")
+    kind: RecipientKind = classed(DataClass.RECORD)
+    student_ref: StudentRef | None = Field(default=None, description="a parent: whose parent")
+    language: Language | None = classed(
+        DataClass.RECORD, default=None, description="else the school's language"
+    )
+    email: PersonalEmail = personal("recipient", "recipient_ref", DataClass.CONTACT)
 
 
 @CATALOGUE.declare("notification", "delivery_attempted", 1)
 class DeliveryAttempted(EventData):
     """One attempt to deliver a notification, and its outcome (no content, no address)."""
 
-    delivery_id: str = Field(min_length=1, max_length=64)
-    channel: Channel
-    recipient_ref: Ref = Field(description="the subscription id, or the recipient's ref")
-    recipient_kind: str = Field(pattern=r"^(subscription|parent|intervener|safeguarding_lead)$")
-    template_version: str = Field(min_length=1, max_length=120)
-    about_event_id: str = Field(min_length=1, max_length=64)
-    about_type: str = Field(min_length=1, max_length=120)
-    attempt: int = Field(ge=1)
-    outcome: Outcome
-    final: bool = Field(description="no further automatic attempt: sent, or failed at the cap")
-    detail: str = Field(max_length=200, description="e.g. 'http 503', 'timeout', 'smtp 250'")
+    delivery_id: str = classed(DataClass.RECORD, min_length=1, max_length=64)
+    channel: Channel = classed(DataClass.RECORD)
+    recipient_ref: Ref = classed(
+        DataClass.REFERENCE, "person", description="the subscription id, or the recipient's ref"
+    )
+    recipient_kind: str = classed(
+        DataClass.RECORD, pattern=r"^(subscription|parent|intervener|safeguarding_lead)$"
+    )
+    template_version: str = classed(DataClass.RECORD, min_length=1, max_length=120)
+    about_event_id: str = classed(DataClass.RECORD, min_length=1, max_length=64)
+    about_type: str = classed(DataClass.RECORD, min_length=1, max_length=120)
+    attempt: int = classed(DataClass.RECORD, ge=1)
+    outcome: Outcome = classed(DataClass.RECORD)
+    final: bool = classed(
+        DataClass.RECORD, description="no further automatic attempt: sent, or failed at the cap"
+    )
+    detail: str = classed(
+        DataClass.RECORD, max_length=200, description="e.g. 'http 503', 'timeout', 'smtp 250'"
+    )

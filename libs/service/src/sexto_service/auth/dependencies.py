@@ -8,8 +8,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sexto_events.messages import Message
 from sexto_events.principal import Principal
+from sexto_events.refusals import Forbidden
 
-from sexto_service.auth.tokens import InvalidToken, TokenVerifier
+from sexto_service.auth.tokens import InvalidToken, TokenVerifier, TokenWithoutAuthority
 
 
 class Unauthorized(Exception):
@@ -43,6 +44,8 @@ async def current_principal(
         raise Unauthorized(Message("unauthorized-missing"))
     try:
         principal = await verifier.verify(credentials.credentials.strip())
+    except TokenWithoutAuthority as exc:
+        raise Forbidden(exc.args[0]) from None
     except InvalidToken as exc:
         said = exc.args[0] if exc.args else None
         raise Unauthorized(

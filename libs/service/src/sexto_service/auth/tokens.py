@@ -23,6 +23,11 @@ class InvalidToken(Exception):
     """A missing, malformed, expired or untrusted bearer token; the message says which."""
 
 
+class TokenWithoutAuthority(InvalidToken):
+    """A genuine token that names no known role or lacks its role's scope claim: it
+    authenticates its bearer but authorises nothing (403, naming the claim)."""
+
+
 class AuthSettings(BaseSettings):
     """Where trusted keys come from (environment prefix SEXTO_AUTH_)."""
 
@@ -129,11 +134,13 @@ def _principal(claims: dict[str, Any]) -> Principal:
     try:
         role = Role(str(claims.get("role")))
     except ValueError:
-        raise InvalidToken(Message("token-role")) from None
+        raise TokenWithoutAuthority(
+            Message("token-role", roles=", ".join(r.value for r in Role))
+        ) from None
     school, territory = _scope_claim(claims, "school"), _scope_claim(claims, "territory")
     required = SCOPE_CLAIMS.get(role)
     if required is not None and {"school": school, "territory": territory}[required] is None:
-        raise InvalidToken(Message("token-scope-missing", role=role.value, claim=required))
+        raise TokenWithoutAuthority(Message("token-scope-missing", role=role.value, claim=required))
     return Principal(actor=str(claims["sub"]), role=role, school_id=school, territory=territory)
 
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import os
 from datetime import datetime
 from typing import Annotated, Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
@@ -19,12 +24,13 @@ from sexto_events.catalogue.directory import (
 )
 from sexto_events.catalogue.intake import CaseReported, StudentInvolved
 from sexto_events.db import column_names
-from sexto_events.disclosure import opens_personal_data, withheld
+from sexto_events.disclosure import Viewer, disclose
+from sexto_events.envelope import disclose_event
 from sexto_events.messages import Message
 from sexto_events.model import CaseRef, RecordedEvent
-from sexto_events.personal import has_personal_fields, walk_personal
 from sexto_events.principal import SCHOOL_ROLES, Principal, Role, visibility
 from sexto_events.refusals import CaseNotFound
+from sexto_service.disclosure import viewer
 from sexto_service.idempotency import IdempotentRoute, RequiredIdempotencyKey
 from sexto_service.problems import problem, request_language
 from sexto_service.roles import CASE_LISTERS, CASE_READERS, Allowed
@@ -161,7 +167,7 @@ async def list_cases(
     protocol: Annotated[str | None, Query(pattern=r"^(sexto-qc|uk-dsl)$")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> CasePage | JSONResponse:
+) -> dict[str, Any] | JSONResponse:
     """Cases in the caller's scope, newest first (no personal data in this view)."""
     seen = visibility(principal)
     if seen is None:
@@ -174,11 +180,12 @@ async def list_cases(
     if protocol:
         args.append(protocol)
         clauses.append(f"protocol = ${len(args)}")
+    cursors = _Cursors(_runtime(request).settings.master_key_bytes())
     if cursor:
         try:
-            at, after = json.loads(base64.urlsafe_b64decode(cursor))
+            at, after = cursors.open(cursor)
             args += [datetime.fromisoformat(at), after]
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, InvalidTag):
             detail = Message("bad-cursor")
             return problem(400, "bad-cursor", detail, request_language(request))
         clauses.append(f"(reported_at, case_id) < (${len(args) - 1}, ${len(args)})")
@@ -194,9 +201,28 @@ async def list_cases(
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        token = json.dumps([last["reported_at"].isoformat(), last["case_id"]])
-        next_cursor = base64.urlsafe_b64encode(token.encode()).decode()
-    return CasePage(items=items, next_cursor=next_cursor)
+        next_cursor = cursors.seal(last["reported_at"].isoformat(), last["case_id"])
+    page = CasePage(items=items, next_cursor=next_cursor)
+    return disclose(viewer(request, principal), CasePage, page.model_dump(mode="json"))
+
+
+class _Cursors:
+    """Page cursors sealed (AES-GCM under a key derived from the master key): opaque to the
+    caller, so a cursor never tells an analyst the real id of the case it stops at."""
+
+    def __init__(self, master_key: bytes) -> None:
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"sexto-cursor-v1")
+        self._aead = AESGCM(hkdf.derive(master_key))
+
+    def seal(self, at: str, case_id: str) -> str:
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, json.dumps([at, case_id]).encode(), b"cases")
+        return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def open(self, cursor: str) -> tuple[str, str]:
+        raw = base64.urlsafe_b64decode(cursor)
+        at, after = json.loads(self._aead.decrypt(raw[:12], raw[12:], b"cases"))
+        return str(at), str(after)
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut)
@@ -209,7 +235,7 @@ async def get_case(
     if row is None:
         raise _not_found()
     await record_read(runtime, principal, CaseRef(row["territory"], case_id), "state")
-    return _case_out(row)
+    return disclose(viewer(request, principal), CaseOut, _case_out(row).model_dump(mode="json"))
 
 
 @router.get("/cases/{case_id}/history", response_model=HistoryOut)
@@ -241,28 +267,29 @@ async def get_history(
         if as_of is None
         else itertools.takewhile(lambda e: e.envelope.time_dt <= as_of, loaded.events)
     )
-    return HistoryOut(
+    shown_to = viewer(request, principal)
+    out = HistoryOut(
         case_id=case_id,
         as_of=as_of,
         chain_verified=True,
         version=events[-1].seq if events else 0,
-        events=[_entry(e, principal) for e in events],
-    )
+        events=[_entry(e, shown_to) for e in events],
+    ).model_dump(mode="json")
+    return {**out, "case_id": disclose(shown_to, HistoryOut, {"case_id": case_id})["case_id"]}
 
 
-def _entry(event: RecordedEvent, principal: Principal) -> HistoryEntry:
-    data = event.data.model_dump(mode="json")
-    cls = type(event.data)
-    if has_personal_fields(cls) and not opens_personal_data(principal):
-        data = walk_personal(cls, data, event.envelope.subject, lambda v, s, w: withheld())
+def _entry(event: RecordedEvent, shown_to: Viewer) -> HistoryEntry:
+    envelope = event.envelope.model_dump(mode="json")
+    envelope["data"] = event.data.model_dump(mode="json")
+    shown = disclose_event(shown_to, envelope, type(event.data))
     return HistoryEntry(
         seq=event.seq,
-        id=event.id,
-        time=event.envelope.time,
-        type=event.envelope.type,
-        actor=event.envelope.actor,
-        actor_role=event.envelope.actorrole,
-        data=data,
+        id=shown["id"],
+        time=shown["time"],
+        type=shown["type"],
+        actor=shown["actor"],
+        actor_role=shown["actorrole"],
+        data=shown["data"],
     )
 
 

@@ -9,6 +9,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sexto_events.catalogue.base import Ref
 from sexto_events.catalogue.directory import CertificationLevel, Language
 from sexto_events.catalogue.intake import DiscoveryChannel, Protocol, StudentRole
+from sexto_events.disclosure import DataClass, Withheld, classed
+
+REF = DataClass.REFERENCE
 
 
 class Strict(BaseModel):
@@ -41,54 +44,63 @@ class ReportCaseIn(Strict):
 
 
 class StudentOut(BaseModel):
-    """A student as the read model holds it: reference and role, no name."""
+    """A student as the read model holds it: reference and role, no name. An age or a grade
+    reaches analysts as a band, and is withheld from roles the policy does not show it."""
 
-    student_ref: str
-    role: str
-    age: int | None = None
-    grade: str | None = None
+    student_ref: str = classed(REF, "student")
+    role: str = classed(DataClass.OUTCOME)
+    age: int | str | Withheld | None = classed(
+        DataClass.GRID, "age", default=None, description="years; a band such as 14_15 for analysts"
+    )
+    grade: str | Withheld | None = classed(
+        DataClass.GRID, "grade", default=None, description="as reported; a band for analysts"
+    )
 
 
 class CaseOut(BaseModel):
     """A case's current state."""
 
-    case_id: str
-    territory: str
-    school_id: str
-    protocol: str
-    status: str
-    discovered_at: datetime
-    reported_at: datetime
+    case_id: str = classed(REF, "case")
+    territory: str = classed(DataClass.JURISDICTION)
+    school_id: str = classed(REF, "school")
+    protocol: str = classed(DataClass.JURISDICTION)
+    status: str = classed(DataClass.OUTCOME)
+    discovered_at: datetime = classed(DataClass.OUTCOME)
+    reported_at: datetime = classed(DataClass.RECORD)
     students: list[StudentOut]
-    version: int
+    version: int = classed(DataClass.RECORD)
 
 
 class CasePage(BaseModel):
     """A page of cases, newest first; pass `next_cursor` as `cursor` for the next page."""
 
     items: list[CaseOut]
-    next_cursor: str | None
+    next_cursor: str | None = classed(DataClass.RECORD, description="opaque")
 
 
 class HistoryEntry(BaseModel):
-    """One event of a case's timeline, as read from the log."""
+    """One event of a case's timeline, as read from the log; its data as the disclosure
+    policy shows it to the reader (see GET /v1/disclosure)."""
 
-    seq: int
-    id: str
-    time: str
-    type: str
-    actor: str
-    actor_role: str
-    data: dict[str, object]
+    seq: int = classed(DataClass.RECORD)
+    id: str = classed(DataClass.RECORD)
+    time: str = classed(DataClass.RECORD)
+    type: str = classed(DataClass.RECORD)
+    actor: str | Withheld = classed(DataClass.STAFF, "person")
+    actor_role: str = classed(DataClass.RECORD)
+    data: dict[str, object] = Field(
+        description="the event's data, each field by its class (x-data-class in the "
+        'catalogue): shown, pseudonymised, or {"withheld": true}'
+    )
 
 
 class HistoryOut(BaseModel):
     """A case's timeline, its chain verified."""
 
-    case_id: str
-    as_of: datetime | None
-    chain_verified: bool
-    version: int
+    case_id: str = classed(REF, "case")
+    as_of: datetime | None = classed(DataClass.RECORD)
+    chain_verified: bool = classed(DataClass.RECORD)
+    version: int = classed(DataClass.RECORD)
     events: list[HistoryEntry]
 
 
