@@ -38,7 +38,7 @@ def bad_tokens(world: World) -> dict[str, str]:
 @pytest.mark.parametrize(
     "name",
     ["expired", "wrong audience", "wrong issuer", "wrong key", "alg none",
-     "hmac with a guessable secret", "not a jwt", "no role"],
+     "hmac with a guessable secret", "not a jwt"],
 )  # fmt: skip
 def test_an_invalid_token_is_a_401_problem(world: World, name: str) -> None:
     token = bad_tokens(world)[name]
@@ -51,6 +51,23 @@ def test_an_invalid_token_is_a_401_problem(world: World, name: str) -> None:
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert response.json()["detail"]
+
+
+@pytest.mark.parametrize("role", [None, "janitor"])
+def test_a_genuine_token_without_a_known_role_is_a_403_naming_the_claim(
+    world: World, role: str | None
+) -> None:
+    now = int(time.time())
+    claims = {"iss": "sexto-local", "aud": "sexto", "sub": "someone-1", "iat": now,
+              "exp": now + 600, "school": world.school, "role": role}  # fmt: skip
+    token = jwt.encode({k: v for k, v in claims.items() if v is not None}, world.key, "EdDSA")
+
+    response = world.client.get("/v1/cases", headers={"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "role claim" in response.json()["detail"]
+    assert "intervener" in response.json()["detail"]  # the roles it may name
 
 
 def test_a_missing_token_is_a_401_that_says_what_to_send(world: World) -> None:
@@ -120,21 +137,24 @@ def test_a_token_minted_for_a_police_role_carries_its_territory(world: World) ->
 
 
 @pytest.mark.parametrize(
-    ("claims", "said"),
+    ("claims", "said", "status"),
     [
-        ({"role": "intervener"}, "has no school claim"),
-        ({"role": "police_dispatch"}, "has no territory claim"),
-        ({"role": "prosecutor"}, "has no territory claim"),
-        ({"role": "intervener", "school": ["school-a", "school-b"]}, "school claim must be one"),
-        ({"role": "police_officer", "territory": 42}, "territory claim must be one"),
-        ({"role": "prosecutor", "territory": ""}, "territory claim must be one"),
+        ({"role": "intervener"}, "has no school claim", 403),
+        ({"role": "police_dispatch"}, "has no territory claim", 403),
+        ({"role": "prosecutor"}, "has no territory claim", 403),
+        ({"role": "intervener", "school": ["school-a", "school-b"]}, "school claim must be one",
+         401),
+        ({"role": "police_officer", "territory": 42}, "territory claim must be one", 401),
+        ({"role": "prosecutor", "territory": ""}, "territory claim must be one", 401),
     ],
     ids=["school-missing", "territory-missing", "prosecutor-unscoped", "school-list",
          "territory-number", "territory-empty"],
 )  # fmt: skip
-def test_a_missing_or_malformed_scope_claim_is_a_401_naming_it(
-    world: World, claims: dict[str, object], said: str
+def test_a_missing_scope_claim_is_a_403_and_a_malformed_one_a_401_naming_it(
+    world: World, claims: dict[str, object], said: str, status: int
 ) -> None:
+    # A genuine token without its scope authenticates its bearer but authorises nothing
+    # (403); a claim of the wrong shape makes the token itself invalid (401).
     now = int(time.time())
     token = jwt.encode({"iss": "sexto-local", "aud": "sexto", "sub": "someone-1", "iat": now,
                         "exp": now + 600, **claims}, world.key, "EdDSA")  # fmt: skip
@@ -144,7 +164,7 @@ def test_a_missing_or_malformed_scope_claim_is_a_401_naming_it(
         "/v1/cases", headers={"Authorization": f"Bearer {token}", "Accept-Language": "fr"}
     )
 
-    assert listed.status_code == 401, listed.text
+    assert listed.status_code == status, listed.text
     assert said in listed.json()["detail"]
-    assert french.status_code == 401
+    assert french.status_code == status
     assert french.headers["content-language"] == "fr"

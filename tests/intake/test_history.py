@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sexto_events.catalogue.audit import CaseRead
 from sexto_events.catalogue.intake import NoteAdded
 from sexto_events.model import CaseRef, NewEvent
 from sexto_events.principal import Role
@@ -26,7 +27,7 @@ def reads(world: World, case_id: str, view: str) -> int:
     return sum(
         1
         for e in log_events(world, case_id)
-        if e.envelope.type == "org.sexto.audit.case_read.v1" and e.data.view == view
+        if isinstance(e.data, CaseRead) and e.data.view == view and e.data.policy_version == "2"
     )
 
 
@@ -77,7 +78,7 @@ def test_every_read_is_recorded_exactly_once(world: World) -> None:
 
     assert reads(world, case_id, "state") == state_reads_before + 3
     assert reads(world, case_id, "history") == 2
-    audit = [e for e in log_events(world, case_id) if e.envelope.type.endswith("case_read.v1")]
+    audit = [e for e in log_events(world, case_id) if e.envelope.type.endswith("case_read.v2")]
     assert {e.envelope.actor for e in audit} == {world.intervener}
     assert {e.envelope.actorrole for e in audit} == {"intervener"}
 

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sexto_events.asyncapi import build_asyncapi
 from sexto_events.catalogue.escalation import SealCheck
+from sexto_events.disclosure import DataClass, Withheld, classed, disclose
 from sexto_events.messages import Message
+from sexto_events.model import CaseRef
 from sexto_events.principal import (
     POLICE_ROLES,
     SCHOOL_ROLES,
@@ -18,7 +20,9 @@ from sexto_events.principal import (
     Role,
     can_see_case,
 )
+from sexto_events.recording import record_read
 from sexto_events.refusals import CaseNotFound
+from sexto_service.disclosure import viewer
 from sexto_service.idempotency import IdempotentRoute
 from sexto_service.roles import CASE_READERS, Allowed
 from sexto_service.runtime import ServiceRuntime
@@ -88,13 +92,31 @@ class StepRecorded(BaseModel):
 class EscalationOut(BaseModel):
     """A queue entry: no names, what police need."""
 
-    case_id: str
-    territory: str
-    school_id: str
-    urgency: str
-    status: str
-    requested_at: datetime
-    flagged: bool
+    case_id: str = classed(DataClass.REFERENCE, "case")
+    territory: str = classed(DataClass.JURISDICTION)
+    school_id: str = classed(DataClass.REFERENCE, "school")
+    urgency: str = classed(DataClass.OUTCOME)
+    status: str = classed(DataClass.OUTCOME)
+    requested_at: datetime = classed(DataClass.OUTCOME)
+    flagged: bool | Withheld = classed(DataClass.CUSTODY, description="a seal problem at pickup")
+
+
+class BagOut(BaseModel):
+    """One sealed bag's chain of custody."""
+
+    seal_number: str = classed(DataClass.REFERENCE, "kit_seal")
+    secured_by: str | Withheld | None = classed(DataClass.STAFF, "person")
+    secured_at: datetime | Withheld | None = classed(DataClass.CUSTODY)
+    handed_to: str | Withheld | None = classed(DataClass.STAFF, "person")
+    handed_at: datetime | Withheld | None = classed(DataClass.CUSTODY)
+    seal_state: str | Withheld | None = classed(DataClass.CUSTODY)
+
+
+class CustodyOut(BaseModel):
+    """Each sealed bag of a case: secured by whom and when, handed to whom and when."""
+
+    case_id: str = classed(DataClass.REFERENCE, "case")
+    bags: list[BagOut]
 
 
 def _runtime(request: Request) -> ServiceRuntime:
@@ -115,7 +137,11 @@ async def list_escalations(
     urgency: Annotated[str | None, Query(pattern=r"^(routine|high|urgent)$")] = None,
 ) -> Any:
     """The territory's escalations, most urgent first."""
-    return await queue(_runtime(request), principal, status, urgency)
+    shown_to = viewer(request, principal)
+    return [
+        disclose(shown_to, EscalationOut, EscalationOut(**row).model_dump(mode="json"))
+        for row in await queue(_runtime(request), principal, status, urgency)
+    ]
 
 
 @router.post("/escalations/{case_id}/acknowledge", status_code=201, response_model=StepRecorded)
@@ -276,7 +302,7 @@ async def held(
     return StepRecorded(id=event_id, version=version)
 
 
-@router.get("/cases/{case_id}/custody")
+@router.get("/cases/{case_id}/custody", response_model=CustodyOut)
 async def custody(case_id: str, request: Request, principal: Reader) -> Any:
     """Each sealed bag: secured by whom and when, handed to whom and when, seal state."""
     runtime = _runtime(request)
@@ -290,12 +316,15 @@ async def custody(case_id: str, request: Request, principal: Reader) -> Any:
             principal, CaseScope(row["school_id"], row["territory"], escalated=False)
         ):
             raise CaseNotFound(Message("case-not-found"))
+        case = CaseRef(row["territory"], case_id)
     else:
-        await escalated_case(runtime, principal, case_id)
+        case = await escalated_case(runtime, principal, case_id)
+    await record_read(runtime.store, principal, case, "custody", "escalation")
     async with runtime.pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT seal_number, secured_by, secured_at, handed_to, handed_at, seal_state "
             "FROM escalation.custody WHERE case_id = $1 ORDER BY seal_number",
             case_id,
         )
-    return {"case_id": case_id, "bags": [dict(r) for r in rows]}
+    out = CustodyOut(case_id=case_id, bags=[BagOut(**r) for r in rows])
+    return disclose(viewer(request, principal), CustodyOut, out.model_dump(mode="json"), case_id)

@@ -5,17 +5,24 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from sexto_events.disclosure import disclose
 from sexto_events.messages import Message
 from sexto_events.principal import SCHOOL_ROLES, Principal
 from sexto_events.refusals import NotFound
 from sexto_protocols import all_versions
+from sexto_service.disclosure import viewer
 from sexto_service.idempotency import IdempotencyKey, IdempotentRoute
 from sexto_service.roles import ANY_ROLE, CASE_READERS, Allowed
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_evaluation.app.handlers import handle_grid, latest_assessment
 from sexto_evaluation.domain.decide import GridAnswers
-from sexto_evaluation.entrypoints.schemas import AssessmentOut, GridIn, GridRecorded
+from sexto_evaluation.entrypoints.schemas import (
+    AssessmentOut,
+    AssessmentShown,
+    GridIn,
+    GridRecorded,
+)
 
 router = APIRouter(prefix="/v1", tags=["evaluation"], route_class=IdempotentRoute)
 
@@ -81,10 +88,15 @@ async def get_assessment(case_id: str, request: Request, principal: Reader) -> A
             "protocol_version": latest.envelope.protocolversion,
             **latest.data.model_dump(mode="json"),
         }
-    return AssessmentOut(
+    shown_to = viewer(request, principal)
+    out = AssessmentOut(
         case_id=case_id,
         status="assessed" if latest is not None and not state["pending"] else "pending",
         pending_students=state["pending"],
         protocol_version=state["protocol_version"],
-        assessment=assessment,
-    )
+        assessment=None,
+    ).model_dump(mode="json")
+    out = disclose(shown_to, AssessmentOut, out, case_id)
+    if assessment is not None:
+        out["assessment"] = disclose(shown_to, AssessmentShown, assessment, case_id)
+    return out

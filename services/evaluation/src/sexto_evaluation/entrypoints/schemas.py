@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sexto_events.catalogue.evaluation import AssessmentMade
+from sexto_events.disclosure import DataClass, classed
 
 
 class GridIn(BaseModel):
@@ -31,11 +33,22 @@ class GridRecorded(BaseModel):
     assessed: bool
 
 
+class AssessmentShown(AssessmentMade):
+    """The assessment event's data with where it stands on the record."""
+
+    event_id: str = classed(DataClass.RECORD)
+    time: str = classed(DataClass.RECORD)
+    protocol_version: str | None = classed(DataClass.JURISDICTION, default=None)
+
+
 class AssessmentOut(BaseModel):
     """The latest assessment of a case, with its reasons in French and English."""
 
-    case_id: str
-    status: str
-    pending_students: list[str]
-    protocol_version: str
-    assessment: dict[str, Any] | None
+    case_id: str = classed(DataClass.REFERENCE, "case")
+    status: str = classed(DataClass.OUTCOME)
+    pending_students: list[str] = classed(DataClass.REFERENCE, "student")
+    protocol_version: str = classed(DataClass.JURISDICTION)
+    assessment: dict[str, Any] | None = Field(
+        description="the assessment event's data (AssessmentShown), each field by its class "
+        "as GET /v1/disclosure shows it to the caller; null while grids are pending"
+    )
