@@ -7,15 +7,44 @@ from typing import Any
 
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.registry import CATALOGUE, Catalogue
+from sexto_events.disclosure import CLASS_KEY, POLICY, POLICY_VERSION, DataClass
 from sexto_events.envelope import CONTENT_TYPE, Envelope
+from sexto_events.principal import Role
 
 REF = "#/components/schemas/{model}"
+# The roles that subscribe to escalation events (webhooks, NATS): each field says what each
+# is shown of it, from the one disclosure table.
+SUBSCRIBERS = (Role.POLICE_DISPATCH, Role.POLICE_OFFICER, Role.PROSECUTOR)
+DISCLOSURE_NOTE = (
+    "What a subscriber sees of each field follows its class (`x-data-class`) and the "
+    "disclosure policy (GET /v1/disclosure, version {version}); `x-disclosure` gives it per "
+    "subscribing role. A webhook carries the event as its subscription owner's role is shown "
+    'it, a value withheld reading {{"withheld": true}}. On NATS, personal data (names, '
+    "contacts, words) stays sealed (`$sealed`): no subscriber can open it."
+)
 
 
 def _schema(model: type[Any], schemas: dict[str, Any]) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template=REF)
     schemas.update(schema.pop("$defs", {}))
     return dict(schema)
+
+
+def _annotate(node: Any) -> None:
+    """Add `x-disclosure` (role -> shown, pseudonymised or withheld) beside every
+    `x-data-class` of a schema, in place."""
+    if isinstance(node, list):
+        for item in node:
+            _annotate(item)
+        return
+    if not isinstance(node, dict):
+        return
+    marker = node.get(CLASS_KEY)
+    if isinstance(marker, dict):
+        data_class = DataClass(marker["class"])
+        node["x-disclosure"] = {role.value: POLICY[role][data_class].value for role in SUBSCRIBERS}
+    for value in node.values():
+        _annotate(value)
 
 
 def build_asyncapi(
@@ -56,9 +85,12 @@ def build_asyncapi(
             "channel": {"$ref": f"#/channels/{channel}"},
             "messages": [{"$ref": f"#/channels/{channel}/messages/{name}"}],
         }
+    _annotate(schemas)
+    _annotate(messages)
+    note = DISCLOSURE_NOTE.format(version=POLICY_VERSION)
     return {
         "asyncapi": "3.0.0",
-        "info": {"title": title, "version": "1.0.0", "description": description},
+        "info": {"title": title, "version": "1.0.0", "description": f"{description}\n\n{note}"},
         "defaultContentType": CONTENT_TYPE,
         "channels": channels,
         "operations": operations,

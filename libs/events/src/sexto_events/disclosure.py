@@ -30,6 +30,7 @@ from pydantic.fields import FieldInfo
 from sexto_events.principal import Principal, Role
 
 CLASS_KEY = "x-data-class"
+BY_EVENT_KEY = "x-disclosed-by-event-type"
 SEALED_MARK = "$sealed"  # as sexto_events.personal writes it (kept here: the domain is pure)
 
 
@@ -117,6 +118,12 @@ def classed(data_class: DataClass, kind: str | None = None, **field_kwargs: Any)
     return Field(json_schema_extra=extra, **field_kwargs)
 
 
+def by_event_type(description: str) -> Any:
+    """A pydantic Field holding an event's data, disclosed field by field by its event type's
+    declaration (`disclose_event`) rather than by one class of its own."""
+    return Field(description=description, json_schema_extra={BY_EVENT_KEY: True})
+
+
 def _marker(extra: Any) -> FieldClass | None:
     if isinstance(extra, dict) and isinstance(extra.get(CLASS_KEY), dict):
         marker = extra[CLASS_KEY]
@@ -162,7 +169,8 @@ def unclassified_fields(model: type[BaseModel], path: str = "") -> list[str]:
     """Every field of `model` (nested models included) that declares no class."""
     missing: list[str] = []
     for name, field in model.model_fields.items():
-        if field_class(field) is not None:
+        extra = field.json_schema_extra
+        if field_class(field) is not None or (isinstance(extra, dict) and BY_EVENT_KEY in extra):
             continue
         nested = nested_model(field.annotation)
         if nested is not None and nested.__name__ not in ("Erased", "Withheld"):

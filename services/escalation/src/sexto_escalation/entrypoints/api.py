@@ -85,8 +85,8 @@ class DecisionIn(Strict):
 class StepRecorded(BaseModel):
     """The step on the record."""
 
-    id: str
-    version: int
+    id: str = classed(DataClass.RECORD)
+    version: int = classed(DataClass.RECORD)
 
 
 class EscalationOut(BaseModel):

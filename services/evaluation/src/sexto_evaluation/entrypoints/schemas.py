@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sexto_events.catalogue.evaluation import AssessmentMade
-from sexto_events.disclosure import DataClass, classed
+from sexto_events.disclosure import DataClass, by_event_type, classed
 
 
 class GridIn(BaseModel):
@@ -28,9 +28,9 @@ class GridIn(BaseModel):
 class GridRecorded(BaseModel):
     """The events written: the grid, and the assessment if the grid completed the set."""
 
-    event_ids: list[str]
-    version: int
-    assessed: bool
+    event_ids: list[str] = classed(DataClass.RECORD)
+    version: int = classed(DataClass.RECORD)
+    assessed: bool = classed(DataClass.OUTCOME)
 
 
 class AssessmentShown(AssessmentMade):
@@ -48,7 +48,7 @@ class AssessmentOut(BaseModel):
     status: str = classed(DataClass.OUTCOME)
     pending_students: list[str] = classed(DataClass.REFERENCE, "student")
     protocol_version: str = classed(DataClass.JURISDICTION)
-    assessment: dict[str, Any] | None = Field(
-        description="the assessment event's data (AssessmentShown), each field by its class "
-        "as GET /v1/disclosure shows it to the caller; null while grids are pending"
+    assessment: dict[str, Any] | None = by_event_type(
+        "the assessment event's data (AssessmentShown), each field by its class as "
+        "GET /v1/disclosure shows it to the caller; null while grids are pending"
     )

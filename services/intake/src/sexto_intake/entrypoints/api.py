@@ -113,7 +113,7 @@ async def report_case(
     response: Response,
     principal: Reporter,
     idempotency_key: RequiredIdempotencyKey,
-) -> CaseOut:
+) -> Any:
     """Report an incident. A retry with the same Idempotency-Key returns the same case."""
     case_id = report_case_id(principal.actor, idempotency_key)
     report = CaseReported(
@@ -143,7 +143,7 @@ async def report_case(
     response.headers["Location"] = f"/v1/cases/{case.case_id}"
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return CaseOut(
+    out = CaseOut(
         case_id=case.case_id,
         territory=case.territory,
         school_id=report.school_id,
@@ -157,6 +157,7 @@ async def report_case(
         ],
         version=outcome.seq,
     )
+    return disclose(viewer(request, principal), CaseOut, out.model_dump(mode="json"))
 
 
 @router.get("/cases", response_model=CasePage)

@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sexto_events.catalogue.base import Ref
 from sexto_events.catalogue.directory import CertificationLevel, Language
 from sexto_events.catalogue.intake import DiscoveryChannel, Protocol, StudentRole
-from sexto_events.disclosure import DataClass, Withheld, classed
+from sexto_events.disclosure import DataClass, Withheld, by_event_type, classed
 
 REF = DataClass.REFERENCE
 
@@ -88,9 +88,9 @@ class HistoryEntry(BaseModel):
     type: str = classed(DataClass.RECORD)
     actor: str | Withheld = classed(DataClass.STAFF, "person")
     actor_role: str = classed(DataClass.RECORD)
-    data: dict[str, object] = Field(
-        description="the event's data, each field by its class (x-data-class in the "
-        'catalogue): shown, pseudonymised, or {"withheld": true}'
+    data: dict[str, object] = by_event_type(
+        "the event's data, each field by its class (x-data-class in the catalogue): shown, "
+        'pseudonymised, or {"withheld": true} (GET /v1/disclosure)'
     )
 
 
@@ -142,8 +142,8 @@ class IntervenerIn(Strict):
 class Recorded(BaseModel):
     """What a write stored."""
 
-    id: str
-    stream_seq: int
+    id: str = classed(DataClass.RECORD)
+    stream_seq: int = classed(DataClass.RECORD)
 
 
 class RoleChangeIn(Strict):
@@ -199,33 +199,33 @@ class CloseIn(Strict):
 class FactRecorded(BaseModel):
     """A fact on the record: its event id and the case's version after it."""
 
-    id: str
-    version: int
+    id: str = classed(DataClass.RECORD)
+    version: int = classed(DataClass.RECORD)
 
 
 class ChainOut(BaseModel):
     """A case's hash chain, verified from the stored bytes."""
 
-    case_id: str
-    events: int
-    verified: bool
-    broken_position: int | None = None
-    broken_event_id: str | None = None
-    reason: str | None = None
-    head_hash: str
+    case_id: str = classed(REF, "case")
+    events: int = classed(DataClass.RECORD)
+    verified: bool = classed(DataClass.RECORD)
+    broken_position: int | None = classed(DataClass.RECORD, default=None)
+    broken_event_id: str | None = classed(DataClass.RECORD, default=None)
+    reason: str | None = classed(DataClass.RECORD, default=None)
+    head_hash: str = classed(REF, "hash")
 
 
 class LegalEntry(HistoryEntry):
     """One event of the timeline with the protocol version it was recorded under."""
 
-    protocol_version: str | None = None
+    protocol_version: str | None = classed(DataClass.JURISDICTION, default=None)
 
 
 class LegalHistoryOut(BaseModel):
     """The timeline for a legal review: personal data in clear, the whole chain verified."""
 
-    case_id: str
-    as_of: datetime | None
+    case_id: str = classed(REF, "case")
+    as_of: datetime | None = classed(DataClass.RECORD)
     chain: ChainOut
-    version: int
+    version: int = classed(DataClass.RECORD)
     events: list[LegalEntry]
