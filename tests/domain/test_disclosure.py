@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from sexto_events.disclosure import (
     disclose,
     grade_band,
     policy_document,
+    policy_markdown,
     unclassified_fields,
     withheld,
 )
@@ -206,3 +208,10 @@ def test_the_published_document_is_the_table_and_its_version() -> None:
     assert document["placeholder"] == HIDDEN
     assert document["roles"]["police_dispatch"]["identity"] == Treatment.WITHHELD.value
     assert document["roles"]["analyst"]["reference"] == Treatment.PSEUDONYMISED.value
+
+
+def test_the_documented_table_is_the_table() -> None:
+    documented = (Path(__file__).parents[2] / "docs" / "disclosure.md").read_text()
+
+    assert policy_markdown() in documented
+    assert f"(version {POLICY_VERSION})" in documented

@@ -37,18 +37,34 @@ SEALED_MARK = "$sealed"  # as sexto_events.personal writes it (kept here: the do
 class DataClass(StrEnum):
     """The classes of data. A field holds one, declared with it."""
 
-    REFERENCE = "reference"  # case id, student refs, seal numbers, school, event hashes
-    JURISDICTION = "jurisdiction"  # territory, protocol and its version, institutions
-    IDENTITY = "identity"  # names, dates of birth, student numbers
-    CONTACT = "contact"  # parents' and students' contact details
-    NARRATIVE = "narrative"  # summary, notes, reasons and justifications in words
-    GRID = "grid"  # the grid's answers, ages, grades
-    OUTCOME = "outcome"  # roles, indications, urgency, recommendation, decisions, milestones
-    STAFF = "staff"  # who acted (pseudonymous staff ids)
-    CALLBACK = "callback"  # the school intervener police are to call back
-    EXTERNAL_REF = "external_ref"  # 911 call, DPCP file, referral and court references
-    CUSTODY = "custody"  # seal states, measures taken, hand-overs
-    RECORD = "record"  # the record's own bookkeeping: event ids, types, times, versions
+    REFERENCE = "reference"
+    JURISDICTION = "jurisdiction"
+    IDENTITY = "identity"
+    CONTACT = "contact"
+    NARRATIVE = "narrative"
+    GRID = "grid"
+    OUTCOME = "outcome"
+    STAFF = "staff"
+    CALLBACK = "callback"
+    EXTERNAL_REF = "external_ref"
+    CUSTODY = "custody"
+    RECORD = "record"
+
+
+CLASS_EXAMPLES: Mapping[DataClass, str] = {
+    DataClass.REFERENCE: "case id, student refs, seal numbers, school id, event hashes",
+    DataClass.JURISDICTION: "territory, protocol and its version, institutions' names",
+    DataClass.IDENTITY: "names, dates of birth, student numbers",
+    DataClass.CONTACT: "parents' and students' contact details",
+    DataClass.NARRATIVE: "summary, notes, reasons and justifications in words",
+    DataClass.GRID: "the grid's answers, ages, grades",
+    DataClass.OUTCOME: "roles, indications, urgency, recommendation, decisions, milestones",
+    DataClass.STAFF: "who acted: pseudonymous staff ids",
+    DataClass.CALLBACK: "the school's intervener police are to call back",
+    DataClass.EXTERNAL_REF: "911 call, DPCP file, referral and court references",
+    DataClass.CUSTODY: "seal states, measures taken on devices, hand-overs",
+    DataClass.RECORD: "the record's own bookkeeping: event ids, types, times, versions",
+}
 
 
 class Treatment(StrEnum):
@@ -376,13 +392,27 @@ def _value(viewer: Viewer, marker: FieldClass, value: Any, case_id: str) -> Any:
     return viewer.pseudonyms.value(marker, value, case_id)
 
 
+def policy_markdown() -> str:
+    """The table as Markdown (docs/disclosure.md holds it; a test keeps them equal)."""
+    marks = {SHOWN: "✓", PSEUDO: "p", HIDDEN: "–"}
+    roles = list(POLICY)
+    lines = [
+        "| class (examples) | " + " | ".join(role.value for role in roles) + " |",
+        "| --- |" + " --- |" * len(roles),
+    ]
+    for data_class in DataClass:
+        cells = " | ".join(marks[POLICY[role][data_class]] for role in roles)
+        lines.append(f"| {data_class.value} ({CLASS_EXAMPLES[data_class]}) | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
 def policy_document() -> dict[str, Any]:
     """The table as data: what `GET /v1/disclosure` answers and the docs show."""
     return {
         "version": POLICY_VERSION,
         "placeholder": withheld(),
         "erased": {"erased": True},
-        "classes": [c.value for c in DataClass],
+        "classes": {c.value: CLASS_EXAMPLES[c] for c in DataClass},
         "treatments": [t.value for t in Treatment],
         "roles": {
             role.value: {c.value: t.value for c, t in row.items()} for role, row in POLICY.items()
