@@ -19,11 +19,12 @@ from sexto_events.catalogue.escalation import (
 )
 from sexto_events.catalogue.intake import CaseClosed, DeviceSecured
 from sexto_events.chain import seal_body
+from sexto_events.disclosure import Pseudonymiser, Viewer
 from sexto_events.envelope import DATA_CONTENT_TYPE, SPEC_VERSION, format_time
 from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.personal import seal_value, subjects_of, walk_personal
+from sexto_events.principal import Role
 from sexto_events.store import EventStore
-from sexto_legal.pseudonyms import Pseudonymiser
 from sexto_legal.replay import ReplayFilter, replay_to_file
 from sexto_legal.verification import verify_log
 
@@ -153,7 +154,7 @@ async def run(
     start = time.perf_counter()
     summary = await replay_to_file(
         nc, store.spec, out, selection=ReplayFilter(),
-        pseudonyms=Pseudonymiser.from_master_key(master_key),
+        viewer=Viewer(Role.ANALYST, Pseudonymiser(master_key)), decoder=store.decoder,
     )  # fmt: skip
     replay_rate = summary.events / (time.perf_counter() - start)
     size_mb = out.stat().st_size / 1e6

@@ -54,7 +54,7 @@ async def test_history_shows_the_whole_timeline_and_where_it_breaks(
     assert report["broken_event_id"] == first_bad
     assert report["events"][0]["data"]["students"][0]["name"] == INVENTED_NAME
     # the read itself went on the record, after the last stored event
-    assert report["events"][-1]["type"] == "org.sexto.audit.case_read.v1"
+    assert report["events"][-1]["type"] == "org.sexto.audit.case_read.v2"
     assert table.exit_code == 1, table.output
     assert "2 BROKEN" in table.stdout
     assert "chain BROKEN" in table.stdout

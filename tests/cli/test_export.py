@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sexto_protocols as protocols
 from nats.aio.client import Client
+from sexto_events.disclosure import POLICY_VERSION
 from sexto_events.model import CaseRef
 from sexto_events.store import EventStore
 
@@ -62,8 +63,12 @@ def test_the_untouched_bundle_verifies_with_the_standard_library_alone(
     # the export's own read is on the record, and exported with the rest
     events = [json.loads(line) for line in lines(folder)]
     assert [e["id"] for e in events[: len(ids)]] == ids
-    assert events[-1]["type"] == "org.sexto.audit.case_read.v1"
-    assert events[-1]["data"] == {"view": "export", "service": "legal"}
+    assert events[-1]["type"] == "org.sexto.audit.case_read.v2"
+    assert events[-1]["data"] == {
+        "view": "export",
+        "service": "legal",
+        "policy_version": POLICY_VERSION,
+    }
     assert manifest["exported_by"]["role"] == "legal_reviewer"
     version = protocols.current("sexto-qc")
     assert manifest["protocols"] == {version.id: f"protocols/sexto-qc.v{version.version}.json"}

@@ -1,100 +1,208 @@
-"""Analysts' pseudonymisation is an allow-list over the catalogue: every string field of
-every declared event type is classified, and nothing names a case, a student or a text."""
+"""What analysts see of the log, through the one disclosure path (the policy table applied by
+the catalogue's declared classes): no name, no text, no contact, no outside reference; ages
+and grades in bands; keyed pseudonyms for every case, student, staff member and seal, the
+same in the REST API and on the command line under one analysis key, others under another."""
 
 from __future__ import annotations
 
+import base64
+import json
+import uuid
+from pathlib import Path
 from typing import Any
 
-import sexto_events.catalogue  # noqa: F401 - declares every event type
-from sexto_events.catalogue.registry import CATALOGUE
-from sexto_events.disclosure import withheld
-from sexto_legal.pseudonyms import FIELDS, KEPT_WHOLE, Pseudonymiser
+from nats.aio.client import Client
+from sexto_events.catalogue.escalation import (
+    EscalatedStudent,
+    EscalationAcknowledged,
+    EscalationRequested,
+    ProsecutorConsulted,
+    ProsecutorDecided,
+)
+from sexto_events.catalogue.intake import (
+    CaseReported,
+    DiscoveryChannel,
+    NoteAdded,
+    Protocol,
+    StudentInvolved,
+    StudentRole,
+)
+from sexto_events.catalogue.notification import RecipientKind, RecipientRegistered
+from sexto_events.chain import canonical_body
+from sexto_events.model import CaseRef, CaseVersion, NewEvent
+from sexto_events.principal import Role
+from sexto_events.store import EventStore
 
-CASE = "01JDCASE0000000000000000AB"
+from tests.cli.conftest import T0, Cli, NewCase, at, output_json
+from tests.intake.conftest import World
+from tests.intake.test_history import new_case as report_through_intake
+from tests.support.events import INVENTED_NAME
+from tests.support.raw import copy_case, envelope_for, publish_raw
 
-
-def string_fields(schema: dict[str, Any], defs: dict[str, Any], name: str) -> set[str]:
-    """Names of the properties whose values are (or hold) strings, outside kept containers."""
-    if "$ref" in schema:
-        return string_fields(defs[schema["$ref"].split("/")[-1]], defs, name)
-    found: set[str] = set()
-    for key in ("anyOf", "oneOf", "allOf"):
-        for sub in schema.get(key, []):
-            found |= string_fields(sub, defs, name)
-    if schema.get("type") == "object":
-        for prop, sub in schema.get("properties", {}).items():
-            if prop not in KEPT_WHOLE:
-                found |= string_fields(sub, defs, prop)
-        extra = schema.get("additionalProperties")
-        if isinstance(extra, dict):
-            found |= string_fields(extra, defs, name)
-    elif schema.get("type") == "array":
-        found |= string_fields(schema.get("items", {}), defs, name)
-    elif schema.get("type") == "string" or "enum" in schema or "const" in schema:
-        found.add(name)
-    return found
-
-
-def test_every_string_field_of_every_declared_type_is_classified() -> None:
-    unclassified = {}
-    for cls in CATALOGUE.types():
-        schema = cls.model_json_schema()
-        missing = string_fields(schema, schema.get("$defs", {}), "") - set(FIELDS)
-        if missing:
-            unclassified[cls.type_name()] = sorted(missing)
-
-    assert not unclassified, f"classify these fields in legal/pseudonyms.py FIELDS: {unclassified}"
+WITHHELD = {"withheld": True}
+OTHER_NAME = "Ottoline Brackenbury"
+# Everything of the case below that an analyst must never read, whatever the event.
+SECRETS = (INVENTED_NAME, "Zephyrine", OTHER_NAME, "stu-1", "stu-2", "intervener-7", "disp-5",
+           "dpcp-3", "rcp-1", "SB-0042", "911-2026-4242", "DPCP-2026-777", "example.org",
+           "first incident", "sec 3", "gifted")  # fmt: skip
 
 
-def envelope(type_name: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"id": "e1", "type": type_name, "subject": CASE, "territory": "spvm",
-            "actor": "admin-1", "actorrole": "admin", "data": data}  # fmt: skip
+async def write_everything(nc: Client, store: EventStore, side: EventStore, case: CaseRef) -> None:
+    """A case touching every class of data, on `side`, ending with a device secured in the
+    first version of its type (as an older release wrote it), correctly chained."""
+    report = CaseReported(
+        protocol=Protocol.SEXTO_QC, school_id="school-042", discovered_at=T0,
+        discovery_channel=DiscoveryChannel.STUDENT_DISCLOSURE,
+        summary=f"{INVENTED_NAME} says a photo was shared",
+        students=[
+            StudentInvolved(student_ref="stu-1", role=StudentRole.DEPICTED, age=14,
+                            grade="sec 3", name=INVENTED_NAME),
+            StudentInvolved(student_ref="stu-2", role=StudentRole.SENDER, age=17,
+                            grade="the gifted class", name=OTHER_NAME),
+        ],
+    )  # fmt: skip
+    escalated = EscalationRequested(
+        school_id="school-042", protocol="sexto-qc", urgency="high",
+        students=[EscalatedStudent(student_ref="stu-1", role="depicted", indication="impulsive")],
+        seal_numbers=["SB-0042"], intervener_ref="intervener-7",
+        assessment_event_id=str(uuid.uuid4()),
+    )  # fmt: skip
+    events = [
+        NewEvent(report, "intervener-7", "intervener", time=at(0)),
+        NewEvent(NoteAdded(text="Zephyrine's mother called back"), "intervener-7", "intervener",
+                 time=at(1)),
+        NewEvent(escalated, "sexto-escalation", "service", time=at(2)),
+        NewEvent(EscalationAcknowledged(call_reference="911-2026-4242", dispatcher_ref="disp-5"),
+                 "disp-5", "police_dispatch", time=at(3)),
+        NewEvent(ProsecutorConsulted(dpcp_file_reference="DPCP-2026-777"), "disp-5",
+                 "police_dispatch", time=at(4)),
+        NewEvent(RecipientRegistered(recipient_ref="rcp-1", kind=RecipientKind.PARENT,
+                                     student_ref="stu-1", email="parent@example.org"),
+                 "sexto-notification", "service", time=at(5)),
+        NewEvent(ProsecutorDecided(student_ref="stu-1", decision="impulsive",
+                                   reasons="first incident, consensual exchange",
+                                   follow_up="educational_meeting_required"),
+                 "dpcp-3", "prosecutor", time=at(30)),
+    ]  # fmt: skip
+    version = CaseVersion.new()
+    for event in events:
+        version = (await store.append(case, [event], version)).version
+    bodies = await store.read_raw(case)
+    await copy_case(nc, bodies, side, case)
+    old = envelope_for(case, "org.sexto.intake.device_secured.v1",
+                       {"owner_ref": "stu-1", "switched_off": True, "seal_number": "SB-0042"},
+                       json.loads(bodies[-1].body)["hash"])  # fmt: skip
+    await publish_raw(nc, side, case, "intake.device_secured", canonical_body(old.to_dict()))
 
 
-def test_erasures_and_free_text_name_no_case_student_or_text() -> None:
-    pseudonyms = Pseudonymiser(b"k" * 32)
-    shredded = pseudonyms.envelope(envelope("org.sexto.legal.subject_shredded.v1", {
-        "subject_key": f"student:{CASE}:stu-1", "reason": "erasure_request",
-        "reference": "REQ-2026-17", "key_existed": True}))  # fmt: skip
-    erased = pseudonyms.envelope(envelope("org.sexto.legal.case_erased.v1", {
-        "reason": "retention_expired", "protocol": "sexto-qc",
-        "subject_keys": [f"case:{CASE}", f"student:{CASE}:stu-1"]}))  # fmt: skip
-    not_taken = pseudonyms.envelope(envelope("org.sexto.intake.action_not_taken.v1", {
-        "action": "did not call Isolde's mother", "justification": {"sealed": "x"},
-        "unknown_new_field": "free text"}))  # fmt: skip
-    secured = pseudonyms.envelope(envelope("org.sexto.intake.device_secured.v2", {
-        "owner_ref": "stu-1", "seal_number": "SB-0042", "measure": "switched_off"}))  # fmt: skip
-
-    text = repr([shredded, erased, not_taken, secured])
-    for secret in (CASE, "stu-1", "REQ-2026-17", "Isolde", "free text", "SB-0042", "admin-1"):
-        assert secret not in text
-    case_pseudonym = shredded["subject"]
-    student = secured["data"]["owner_ref"]
-    # the same case and student as everywhere else, so erasures still join
-    assert shredded["data"]["subject_key"] == f"student:{case_pseudonym}:{student}"
-    assert erased["data"]["subject_keys"] == [
-        f"case:{case_pseudonym}",
-        f"student:{case_pseudonym}:{student}",
-    ]
-    assert not_taken["data"]["action"] == withheld()
-    assert not_taken["data"]["unknown_new_field"] == withheld()
-    assert secured["data"]["measure"] == "switched_off"
-    assert erased["data"]["protocol"] == "sexto-qc"
+def on(side: EventStore) -> dict[str, str]:
+    return {"SEXTO_STREAM_NAME": side.spec.name, "SEXTO_SUBJECT_ROOT": side.spec.subject_root}
 
 
-def test_recipient_keys_join_their_recipient_ref_and_hashes_are_dropped() -> None:
-    pseudonyms = Pseudonymiser(b"k" * 32)
-    registered = pseudonyms.envelope(envelope("org.sexto.notification.recipient_registered.v1", {
-        "recipient_ref": "rcp-1", "kind": "parent", "student_ref": "stu-1",
-        "email": {"$sealed": "A256GCM", "kid": f"recipient:{CASE}:rcp-1"}}) | {
-        "hash": "ab" * 32, "prevhash": "cd" * 32})  # fmt: skip
-    shredded = pseudonyms.envelope(envelope("org.sexto.legal.subject_shredded.v1", {
-        "subject_key": f"recipient:{CASE}:rcp-1", "reason": "erasure_request",
-        "key_existed": True}))  # fmt: skip
+def by_type(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {str(r["type"]).split(".")[3]: r for r in rows}
 
-    recipient = registered["data"]["recipient_ref"]
-    assert shredded["data"]["subject_key"] == f"recipient:{registered['subject']}:{recipient}"
-    assert "rcp-1" not in repr([registered, shredded])
-    # computed over the real ids, an event's hash would let a guessed id be tested
-    assert "hash" not in registered
-    assert "prevhash" not in registered
+
+async def test_an_analysts_replay_names_no_one_and_bands_ages_and_grades(
+    cli: Cli, nc: Client, store: EventStore, side_store: EventStore, new_case: NewCase,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    case = new_case()
+    await write_everything(nc, store, side_store, case)
+    out = tmp_path / "a.jsonl"
+
+    result = await cli("replay", "--out", str(out), role="analyst", **on(side_store))
+
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    for secret in (*SECRETS, case.case_id):
+        assert secret not in text, secret
+    rows = [json.loads(line) for line in text.splitlines()]
+    assert not [r for r in rows if "unreadable" in r]
+    shown = by_type(rows)
+    report = shown["case_reported"]["data"]
+    first, second = report["students"]
+    assert report["summary"] == WITHHELD
+    assert (first["name"], second["name"]) == (WITHHELD, WITHHELD)
+    assert (first["age"], second["age"]) == ("14_15", "16_17")
+    assert first["grade"] == "grades_9_10"  # Secondaire 3 is grade 9
+    assert second["grade"] == WITHHELD  # words that are not a grade are never shown
+    assert first["role"] == "depicted"
+    assert shown["note_added"]["data"]["text"] == WITHHELD
+    assert shown["acknowledged"]["data"]["call_reference"] == WITHHELD
+    assert shown["prosecutor_consulted"]["data"]["dpcp_file_reference"] == WITHHELD
+    assert shown["recipient_registered"]["data"]["email"] == WITHHELD
+    assert shown["prosecutor_decided"]["data"]["reasons"] == WITHHELD
+    assert shown["prosecutor_decided"]["data"]["decision"] == "impulsive"
+    # the older event is disclosed by its current declaration, as every other
+    device = shown["device_secured"]
+    assert device["type"] == "org.sexto.intake.device_secured.v2"
+    assert device["stored_type"] == "org.sexto.intake.device_secured.v1"
+    assert device["data"]["measure"] == "switched_off"
+    # keyed pseudonyms join: the same case, student, seal and staff member everywhere
+    assert len({r["subject"] for r in rows}) == 1
+    escalation = shown["requested"]["data"]
+    assert device["data"]["owner_ref"] == first["student_ref"]
+    assert device["data"]["owner_ref"] == escalation["students"][0]["student_ref"]
+    assert device["data"]["seal_number"] == escalation["seal_numbers"][0]
+    assert shown["case_reported"]["actor"] == shown["note_added"]["actor"]
+    assert escalation["intervener_ref"] == shown["note_added"]["actor"]  # both a person
+
+
+async def test_an_analysts_history_shows_the_same_pseudonyms_as_the_replay(
+    cli: Cli, nc: Client, store: EventStore, side_store: EventStore, new_case: NewCase,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    case = new_case()
+    await write_everything(nc, store, side_store, case)
+    replayed = await cli("replay", "--out", str(tmp_path / "a.jsonl"), role="analyst",
+                         **on(side_store))  # fmt: skip
+
+    history = await cli("history", case.case_id, "--json", role="analyst", **on(side_store))
+    table = await cli("history", case.case_id, role="analyst", **on(side_store))
+
+    assert replayed.exit_code == 0, replayed.output
+    shown = output_json(history)
+    for secret in (*SECRETS, case.case_id):
+        assert secret not in history.stdout, secret
+        assert secret not in table.stdout, secret
+    rows = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert shown["case_id"] == rows[0]["subject"]
+    assert shown["events"][0]["data"] == rows[0]["data"]
+    assert shown["events"][0]["actor"] == rows[0]["actor"]
+    assert not shown["personal_data_shown"]
+    assert "personal data withheld" in table.stdout
+
+
+async def test_rest_and_command_line_give_the_same_pseudonyms_under_one_analysis_key(
+    cli: Cli, world: World, tmp_path: Path
+) -> None:
+    case_id = report_through_intake(world)
+    analyst = world.headers(Role.ANALYST, subject="an-1")
+
+    rest = world.client.get(f"/v1/cases/{case_id}/history", headers=analyst)
+    same_key = await cli("replay", "--territory", world.territory, "--type",
+                         "intake.case_reported", "--out", str(tmp_path / "same.jsonl"),
+                         role="analyst")  # fmt: skip
+    other_key = base64.b64encode(b"another analysis key, 32 bytes!!").decode()
+    other = await cli("replay", "--territory", world.territory, "--type", "intake.case_reported",
+                      "--out", str(tmp_path / "other.jsonl"), role="analyst",
+                      SEXTO_ANALYSIS_KEY=other_key)  # fmt: skip
+
+    assert rest.status_code == 200, rest.text
+    assert same_key.exit_code == 0, same_key.output
+    assert other.exit_code == 0, other.output
+    shown = rest.json()
+    assert case_id not in rest.text
+    students = [s["student_ref"] for s in shown["events"][0]["data"]["students"]]
+    same = [json.loads(line) for line in (tmp_path / "same.jsonl").read_text().splitlines()]
+    [line] = [r for r in same if r["subject"] == shown["case_id"]]
+    assert [s["student_ref"] for s in line["data"]["students"]] == students
+    assert line["data"]["students"][0]["age"] == shown["events"][0]["data"]["students"][0]["age"]
+    # under another key, neither the case nor its students can be matched
+    text = (tmp_path / "other.jsonl").read_text()
+    assert len(text.splitlines()) == len(same)
+    assert shown["case_id"] not in text
+    for student in students:
+        assert student not in text
+    assert case_id not in text + (tmp_path / "same.jsonl").read_text()

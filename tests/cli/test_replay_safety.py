@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from nats.aio.client import Client
+from sexto_events.disclosure import Viewer
 from sexto_events.model import CaseRef
+from sexto_events.principal import Role
 from sexto_events.store import EventStore
-from sexto_legal.pseudonyms import Pseudonymiser
 from sexto_legal.replay import ReplayFilter, replay_to_file
 from sexto_legal.stats import compute_stats
 
@@ -19,7 +20,7 @@ from tests.cli.conftest import Cli, NewCase, write_case
 from tests.support.events import INVENTED_NAME
 from tests.support.raw import copy_case, publish_raw
 
-PSEUDONYMS = Pseudonymiser(b"k" * 32)
+REVIEWER = Viewer(Role.LEGAL_REVIEWER)
 
 
 def listing(folder: Path) -> list[Path]:
@@ -51,7 +52,7 @@ async def test_a_failing_read_record_leaves_no_file_and_the_file_is_private_unti
     with pytest.raises(OSError, match="could not be written"):
         await replay_to_file(nc, store.spec, out,
                              selection=ReplayFilter(territories=[case.territory]),
-                             pseudonyms=PSEUDONYMS, decoder=store.decoder,
+                             viewer=REVIEWER, decoder=store.decoder,
                              record_read=refuse)  # fmt: skip
 
     # while the reads were being recorded, the personal data sat in one private part file
@@ -77,7 +78,7 @@ async def test_an_interrupted_replay_leaves_no_file(
     with pytest.raises(KeyboardInterrupt):
         await replay_to_file(nc, store.spec, tmp_path / "r.jsonl",
                              selection=ReplayFilter(territories=[case.territory]),
-                             pseudonyms=PSEUDONYMS, decoder=store.decoder, record_read=record,
+                             viewer=REVIEWER, decoder=store.decoder, record_read=record,
                              progress=interrupt)  # fmt: skip
 
     assert recorded == []
@@ -123,7 +124,7 @@ async def test_undecodable_events_are_marked_unreadable_and_the_replay_goes_on(
     assert "Traceback" not in reviewer.output + analyst.output + stats.output
     kinds = [json.loads(m.body).get("type") for m in await side_store.read_raw(case)
              if m.body.startswith(b"{")]  # fmt: skip
-    assert kinds.count("org.sexto.audit.case_read.v1") == 1  # the reviewer's, on record
+    assert kinds.count("org.sexto.audit.case_read.v2") == 1  # the reviewer's, on record
 
 
 async def test_stats_skip_a_report_without_its_protocol(

@@ -23,6 +23,7 @@ from sexto_events.catalogue.intake import (
     StudentInvolved,
     StudentRole,
 )
+from sexto_events.disclosure import POLICY_VERSION
 from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.store import EventStore
 from sexto_legal.stats import compute_stats
@@ -64,7 +65,7 @@ async def test_replay_of_a_territory_is_pseudonymised_for_analysts(
     # the reviewer's read of each case is on its record; the analyst's pseudonymised one not
     for each in (case, other):
         recorded = [json.loads(m.body) for m in await store.read_raw(each)]
-        reads = [r for r in recorded if r["type"] == "org.sexto.audit.case_read.v1"]
+        reads = [r for r in recorded if r["type"] == "org.sexto.audit.case_read.v2"]
         assert [(r["data"]["view"], r["actor"]) for r in reads] == [
             ("replay", "legal_reviewer-test")
         ]
@@ -91,7 +92,7 @@ async def test_replay_selects_types_and_a_starting_sequence(
     assert later.exit_code == 0, later.output
     rows = read_lines(tmp_path / "later.jsonl")
     assert [r["seq"] for r in rows][:3] == seqs[3:]
-    assert [r["type"] for r in rows[3:]] == ["org.sexto.audit.case_read.v1"]  # the first replay
+    assert [r["type"] for r in rows[3:]] == ["org.sexto.audit.case_read.v2"]  # the first replay
     resume = int(later.stdout.split("--since ")[-1].split()[0])
     assert resume > seqs[-1]
     following = await cli("replay", "--since", str(resume), "--territory", case.territory,
@@ -100,7 +101,10 @@ async def test_replay_selects_types_and_a_starting_sequence(
     # only the reviewer's own last replay since: it opened the case's personal data, on record
     reads = read_lines(tmp_path / "following.jsonl")
     assert [(r["type"], r["data"]) for r in reads] == [
-        ("org.sexto.audit.case_read.v1", {"view": "replay", "service": "legal"})
+        (
+            "org.sexto.audit.case_read.v2",
+            {"view": "replay", "service": "legal", "policy_version": POLICY_VERSION},
+        )
     ]
 
 

@@ -8,12 +8,22 @@ import sys
 import zipfile
 from pathlib import Path
 
+from sexto_events.catalogue.audit import CaseRead
 from sexto_events.principal import Role
 
 from tests.intake.conftest import World
-from tests.intake.test_history import log_events, new_case, reads
+from tests.intake.test_history import log_events, new_case
 
 PROBLEM = "application/problem+json"
+
+
+def reads(world: World, case_id: str, view: str) -> int:
+    """The reads of this view on the case's record (of any stored version of the type)."""
+    return sum(
+        1
+        for e in log_events(world, case_id)
+        if isinstance(e.data, CaseRead) and e.data.view == view
+    )
 
 
 def reviewer(world: World) -> dict[str, str]:

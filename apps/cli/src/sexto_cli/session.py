@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 import asyncpg
 from nats.aio.client import Client
+from sexto_events.disclosure import Viewer
 from sexto_events.migrate import migrate_keys
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.principal import Principal
 from sexto_events.settings import EventLogSettings
 from sexto_events.store import EventStore
 from sexto_events.stream import StreamSpec
-from sexto_legal.pseudonyms import Pseudonymiser
 
 from sexto_cli.caller import Credentials, authenticate
 from sexto_cli.connect import connect_nats, connect_postgres
@@ -39,9 +39,10 @@ class Session:
         """The CASES stream's spec."""
         return self.store.spec
 
-    def pseudonyms(self) -> Pseudonymiser:
-        """Analysts' keyed pseudonyms (stable for a master key)."""
-        return Pseudonymiser.from_master_key(self.settings.master_key_bytes())
+    def viewer(self) -> Viewer:
+        """The caller as a reader of case data: its role's row of the disclosure policy, and
+        analysts' keyed pseudonyms under the analysis key (the same as the services')."""
+        return Viewer.of(self.principal, self.settings.pseudonymiser())
 
 
 @asynccontextmanager

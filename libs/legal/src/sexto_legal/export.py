@@ -1,8 +1,10 @@
 """The court bundle: a case's events byte for byte, what they refer to, and a verifier.
 
 events.jsonl holds the stored messages exactly as the log holds them (canonical JSON, one
-per line), so their hashes check without trusting this software; verify.py re-checks
-everything with the Python standard library alone.
+per line, personal data sealed), so their hashes check without trusting this software;
+verify.py re-checks everything with the Python standard library alone. The personal data
+beside them (personal-data.jsonl) is opened and disclosed by the exporter's row of the
+disclosure policy: a bundle is only built for a reader shown personal data in clear.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import sexto_protocols as protocols
 from sexto_events.catalogue.base import ERASED
 from sexto_events.chain import canonical_json, verify_chain
+from sexto_events.disclosure import Viewer, disclose
 from sexto_events.envelope import format_time
 from sexto_events.errors import EventLogError
 from sexto_events.model import CaseRef, RecordedEvent
@@ -29,6 +32,7 @@ from sexto_events.store import EventStore
 
 from sexto_legal.bundle_verify import Unreadable, canonical, strict_loads
 from sexto_legal.custody import custody_log
+from sexto_legal.disclosed import opens_personal_data
 
 BUNDLE_FORMAT = 1
 EVENTS = "events.jsonl"
@@ -101,10 +105,20 @@ def verifier_script() -> bytes:
     return (resources.files("sexto_legal") / "bundle_verify.py").read_bytes()
 
 
+class NotForThisReader(ValueError):
+    """A bundle asked for by a reader not shown personal data in clear."""
+
+
 async def build_bundle(
-    store: EventStore, case: CaseRef, *, exported_by: Principal, now: datetime
+    store: EventStore, case: CaseRef, *, exported_by: Principal, viewer: Viewer, now: datetime
 ) -> Bundle:
-    """Everything a court needs to read and check the case's record."""
+    """Everything a court needs to read and check the case's record.
+
+    Raises NotForThisReader unless `viewer` is shown personal data in clear (the access
+    rules keep bundles to legal reviewers; this keeps the builder to the same rule).
+    """
+    if not opens_personal_data(viewer):
+        raise NotForThisReader("a court bundle holds personal data in clear")
     stored = await store.read_raw(case)
     raws = [_parsed(m.body) for m in stored]
     # A broken chain does not stop the export: the bundle holds the events as stored and
@@ -122,7 +136,7 @@ async def build_bundle(
             protocol_files[version_id] = path
     bundle.files["custody.jsonl"] = _jsonl(custody_log(raws))
     bundle.files["personal-data.jsonl"] = _jsonl(
-        await _personal_data(store, [(m.seq, r) for m, r in zip(stored, raws, strict=True)])
+        await _personal_data(store, viewer, [(m.seq, r) for m, r in zip(stored, raws, strict=True)])
     )
     bundle.files["README.md"] = _readme(case, len(stored), protocol_files).encode()
     bundle.files["verify.py"] = verifier_script()
@@ -154,9 +168,10 @@ async def build_bundle(
 
 
 async def _personal_data(
-    store: EventStore, items: list[tuple[int, dict[str, Any]]]
+    store: EventStore, viewer: Viewer, items: list[tuple[int, dict[str, Any]]]
 ) -> list[dict[str, Any]]:
-    """Each personal field in clear as of now; a shredded subject's fields read as erased."""
+    """Each personal field as `viewer` may see it as of now (the data opened, then disclosed
+    by its declared classes); a shredded subject's fields read as erased."""
     rows: list[dict[str, Any]] = []
     try:  # one key lookup for the case; event by event only when one cannot be decoded
         decoded: list[RecordedEvent | str] = list(await store.decoder.decode(items))
@@ -178,7 +193,9 @@ async def _personal_data(
             found.append(entry | ({"erased": True} if erased else {"value": value}))
             return value
 
-        walk_personal(cls, event.data.model_dump(mode="json"), event.envelope.subject, collect)
+        case_id = event.envelope.subject
+        shown = disclose(viewer, cls, event.data.model_dump(mode="json"), case_id)
+        walk_personal(cls, shown, case_id, collect)
         rows += [{"event_id": event.id, "position": position, **f} for f in found]
     return rows
 

@@ -1,4 +1,5 @@
-"""A case's timeline for a legal review: what was recorded, by whom, when, chain verified."""
+"""A case's timeline for a legal review: what was recorded, by whom, when, chain verified;
+every entry as its reader may see it (sexto_legal.disclosed)."""
 
 from __future__ import annotations
 
@@ -8,27 +9,35 @@ from datetime import datetime
 from typing import Any
 
 from sexto_events.chain import ChainReport, verify_chain
-from sexto_events.envelope import parse_time
+from sexto_events.disclosure import Viewer
+from sexto_events.envelope import disclose_event, parse_time
 from sexto_events.errors import EventLogError
-from sexto_events.model import CaseRef, RecordedEvent
+from sexto_events.model import CaseRef
 from sexto_events.store import EventStore
 
-from sexto_legal.pseudonyms import Pseudonymiser
+from sexto_legal.disclosed import (
+    disclosed_case_id,
+    disclosed_opened,
+    disclosed_stored,
+    opens_personal_data,
+)
 
 SUMMARY_WIDTH = 160
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One event of the timeline, as the reader may see it."""
+    """One event of the timeline, as the reader may see it: each attribute shown, a keyed
+    pseudonym or `{"withheld": true}` by its class; `type` as stored, `data` by the current
+    declaration of its type."""
 
     seq: int
-    id: str
-    time: str
-    type: str
-    actor: str
-    actor_role: str
-    protocol_version: str | None
+    id: Any
+    time: Any
+    type: Any
+    actor: Any
+    actor_role: Any
+    protocol_version: Any
     data: dict[str, Any]
 
     @property
@@ -39,14 +48,20 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class CaseHistory:
-    """The timeline as of a time, the whole chain's verification, and what was shown."""
+    """The timeline as of a time, the whole chain's verification, and what was shown.
+
+    `case_id`, `head_hash` and `broken_event_id` (the id of the first event that breaks the
+    chain) are as the reader may see them; `chain` is the verification itself.
+    """
 
     case: CaseRef
     as_of: datetime | None
     chain: ChainReport
     entries: list[Entry]
     personal_data_shown: bool
-    head_hash: str
+    head_hash: Any
+    case_id: Any
+    broken_event_id: Any = None
 
     @property
     def version(self) -> int:
@@ -89,21 +104,21 @@ def _recorded_after(raw: dict[str, Any] | None, as_of: datetime) -> bool:
         return True
 
 
-def _unreadable(seq: int, raw: dict[str, Any] | None, problem: str) -> Entry:
-    raw = raw or {}
-    return Entry(seq, str(raw.get("id", "?")), str(raw.get("time", "?")), str(raw.get("type", "?")),
+def _unreadable(viewer: Viewer, seq: int, raw: dict[str, Any] | None, problem: str) -> Entry:
+    """An entry saying why the event cannot be read; what it still names, disclosed."""
+    known = {k: str(v) for k, v in (raw or {}).items() if k in ("id", "time", "type")}
+    shown = disclose_event(viewer, known, None)
+    return Entry(seq, shown.get("id", "?"), shown.get("time", "?"), shown.get("type", "?"),
                  "?", "?", None, {"unreadable": problem})  # fmt: skip
 
 
 async def case_history(
-    store: EventStore,
-    case: CaseRef,
-    *,
-    as_of: datetime | None,
-    reveal: bool,
-    pseudonyms: Pseudonymiser,
+    store: EventStore, case: CaseRef, *, as_of: datetime | None, viewer: Viewer
 ) -> CaseHistory:
-    """The timeline up to `as_of` (recording time); personal data opened only if `reveal`.
+    """The timeline up to `as_of` (recording time), every entry as `viewer` may see it.
+
+    Personal data is opened (decoded) only for a viewer shown it in clear; for any other,
+    each event is disclosed from its sealed form, upcast to its current type version.
 
     The view as of a time is a prefix of the log: it ends before the first event (in stream
     order) recorded after `as_of`, so an event with an earlier time stored later (a clock
@@ -121,45 +136,49 @@ async def case_history(
         if as_of is not None and _recorded_after(raw, as_of):
             break
         shown.append((m.seq, raw))
+    opened = opens_personal_data(viewer)
     entries: list[Entry] = []
     readable = [(seq, raw) for seq, raw in shown if raw is not None]
-    if reveal and len(readable) == len(shown):
+    if opened and len(readable) == len(shown):
         try:  # one key lookup for the whole case; event by event only when one fails
             decoded = await store.decoder.decode(readable)
-        except (EventLogError, KeyError, TypeError, ValueError):
+        except _UNDECODABLE:
             pass
         else:
-            entries = [_entry(event) for event in decoded]
+            entries = [_entry(event.seq, disclosed_opened(viewer, event)) for event in decoded]
             shown = []
     for seq, raw in shown:
         if raw is None:
-            entries.append(_unreadable(seq, raw, "stored message is not a JSON object"))
-        elif reveal:
-            entries.append(await _opened(store, seq, raw))
+            entries.append(_unreadable(viewer, seq, raw, "stored message is not a JSON object"))
+        elif opened:
+            entries.append(await _opened(store, viewer, seq, raw))
         else:
             try:
-                pseudo = pseudonyms.envelope(raw)
-                entries.append(
-                    Entry(seq, str(pseudo["id"]), str(pseudo["time"]), str(pseudo["type"]),
-                          str(pseudo["actor"]), str(pseudo["actorrole"]),
-                          pseudo.get("protocolversion"), dict(pseudo["data"]))
-                )  # fmt: skip
-            except (KeyError, TypeError, ValueError) as exc:
-                entries.append(_unreadable(seq, raw, f"not a valid event ({type(exc).__name__})"))
+                entries.append(_entry(seq, disclosed_stored(viewer, raw)))
+            except _UNDECODABLE as exc:
+                problem = f"not a valid event ({type(exc).__name__})"
+                entries.append(_unreadable(viewer, seq, raw, problem))
     last = parsed[-1] if parsed else None
-    head = str((last or {}).get("hash", ""))
-    return CaseHistory(case, as_of, chain, entries, reveal, head)
+    named = {"hash": str((last or {}).get("hash", "")), "id": chain.event_id or ""}
+    shown_named = disclose_event(viewer, named, None)
+    return CaseHistory(
+        case, as_of, chain, entries, opened, shown_named["hash"],
+        disclosed_case_id(viewer, case.case_id), shown_named["id"] if chain.event_id else None,
+    )  # fmt: skip
 
 
-async def _opened(store: EventStore, seq: int, raw: dict[str, Any]) -> Entry:
+_UNDECODABLE = (EventLogError, KeyError, TypeError, ValueError)
+
+
+async def _opened(store: EventStore, viewer: Viewer, seq: int, raw: dict[str, Any]) -> Entry:
     try:
         (event,) = await store.decoder.decode([(seq, raw)])
-    except (EventLogError, KeyError, TypeError, ValueError) as exc:
-        return _unreadable(seq, raw, f"cannot be decoded: {exc}")
-    return _entry(event)
+    except _UNDECODABLE as exc:
+        return _unreadable(viewer, seq, raw, f"cannot be decoded: {exc}")
+    return _entry(seq, disclosed_opened(viewer, event))
 
 
-def _entry(event: RecordedEvent) -> Entry:
-    env = event.envelope
-    return Entry(event.seq, env.id, env.time, env.type, env.actor, env.actorrole,
-                 env.protocolversion, event.data.model_dump(mode="json"))  # fmt: skip
+def _entry(seq: int, shown: dict[str, Any]) -> Entry:
+    """An entry from a disclosed event (`type` as stored, data by its current declaration)."""
+    return Entry(seq, shown["id"], shown["time"], shown["stored_type"], shown["actor"],
+                 shown["actorrole"], shown.get("protocolversion"), shown["data"])  # fmt: skip

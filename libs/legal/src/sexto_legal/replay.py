@@ -1,4 +1,6 @@
-"""Replaying the log to a JSON Lines file: pseudonymised for analysts, opened for reviewers.
+"""Replaying the log to a JSON Lines file, every event as its reader may see it
+(sexto_legal.disclosed): analysts get keyed pseudonyms, bands and withheld values from the
+sealed form; legal reviewers get personal data opened.
 
 A replay that opens personal data is a read of every case whose personal data it wrote:
 each such case gets its read recorded (view "replay") once the file is written, as any
@@ -26,12 +28,13 @@ from typing import Any
 
 from nats.aio.client import Client
 from sexto_events.decode import EventDecoder
+from sexto_events.disclosure import Viewer
 from sexto_events.errors import EventLogError
 from sexto_events.model import CaseRef, RecordedEvent
 from sexto_events.stream import StreamSpec
 
 from sexto_legal.data_subjects import sealed_subjects
-from sexto_legal.pseudonyms import Pseudonymiser
+from sexto_legal.disclosed import disclosed_opened, disclosed_stored, opens_personal_data
 from sexto_legal.scan import StreamPosition, message_seq, scan, stream_state
 
 _TYPE = re.compile(r"^(?:org\.sexto\.)?([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)(?:\.v(\d+))?$")
@@ -100,19 +103,20 @@ async def replay_to_file(
     out: Path,
     *,
     selection: ReplayFilter,
-    pseudonyms: Pseudonymiser,
-    decoder: EventDecoder | None = None,
+    viewer: Viewer,
+    decoder: EventDecoder,
     record_read: Callable[[CaseRef], Awaitable[None]] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplaySummary:
-    """Write the selected events, in stream order, one JSON object per line, with `seq`.
+    """Write the selected events, in stream order, one JSON object per line: `seq` and the
+    event as `viewer` may see it, upcast to its current type (`stored_type` as stored).
 
-    With a `decoder` (legal reviewers), data is upcast and personal data opened; without,
-    events are pseudonymised (refs, case ids and actors keyed pseudonyms, personal data
-    withheld) and left in their stored version. With a `decoder`, `record_read` is
-    required: it records the read of each case whose personal data was written.
+    Personal data is opened with `decoder` only for a viewer shown it in clear; then
+    `record_read` is required: it records the read of each case whose personal data was
+    written. Any other viewer's lines are disclosed from the sealed form.
     """
-    if decoder is not None and record_read is None:
+    opening = opens_personal_data(viewer)
+    if opening and record_read is None:
         raise ValueError("a replay that opens personal data must record its reads")
     opened: set[CaseRef] = set()
     filters = selection.subjects(spec.subject_root)
@@ -131,7 +135,7 @@ async def replay_to_file(
                     raw = _parsed(msg.data)
                     if isinstance(raw, str) or _type_wanted(wanted, str(raw["type"])):
                         rows.append((message_seq(msg), raw))
-                lines = await _render(rows, pseudonyms, decoder, opened)
+                lines = await _render(rows, viewer, decoder if opening else None, opened)
                 sink.write("".join(dumps(line) + "\n" for line in lines))
                 count += len(lines)
                 last = message_seq(msgs[-1])
@@ -148,7 +152,7 @@ async def replay_to_file(
         with contextlib.suppress(OSError):
             os.unlink(part)  # no await: this runs on cancellation too
         raise
-    return ReplaySummary(count, last, decoder is not None, next_seq, len(opened))
+    return ReplaySummary(count, last, opening, next_seq, len(opened))
 
 
 def _private_part(out: Path) -> tuple[int, str, str]:
@@ -192,17 +196,17 @@ _UNDECODABLE = (EventLogError, KeyError, TypeError, ValueError)
 
 async def _render(
     rows: list[tuple[int, dict[str, Any] | str]],
-    pseudonyms: Pseudonymiser,
+    viewer: Viewer,
     decoder: EventDecoder | None,
     opened: set[CaseRef],
 ) -> list[dict[str, Any]]:
     """The lines for these rows; an event that cannot be read is a line saying so.
 
-    With a decoder, the case of every event written with personal data opened is added to
-    `opened` (its read must be recorded).
+    With a decoder (personal data opened), the case of every event written with personal
+    data opened is added to `opened` (its read must be recorded).
     """
     if decoder is None:
-        return [_pseudonymised(seq, raw, pseudonyms) for seq, raw in rows]
+        return [_sealed(seq, raw, viewer) for seq, raw in rows]
     readable = [(seq, raw) for seq, raw in rows if not isinstance(raw, str)]
     if len(readable) == len(rows):
         try:  # one key lookup for the whole batch; event by event only when one fails
@@ -211,7 +215,7 @@ async def _render(
             pass
         else:
             return [
-                _opened(seq, raw, event, opened)
+                _opened(seq, raw, event, viewer, opened)
                 for (seq, raw), event in zip(readable, events, strict=True)
             ]
     lines = []
@@ -224,7 +228,7 @@ async def _render(
         except _UNDECODABLE as exc:
             lines.append(_unreadable(seq, raw, f"cannot be decoded ({_problem(exc)})"))
         else:
-            lines.append(_opened(seq, raw, event, opened))
+            lines.append(_opened(seq, raw, event, viewer, opened))
     return lines
 
 
@@ -237,25 +241,17 @@ def _unreadable(seq: int, raw: dict[str, Any], problem: str) -> dict[str, Any]:
 
 
 def _opened(
-    seq: int, raw: dict[str, Any], event: RecordedEvent, opened: set[CaseRef]
+    seq: int, raw: dict[str, Any], event: RecordedEvent, viewer: Viewer, opened: set[CaseRef]
 ) -> dict[str, Any]:
     if sealed_subjects([raw]):
         opened.add(CaseRef(str(raw.get("territory")), str(raw.get("subject"))))
-    return {
-        "seq": seq,
-        **raw,
-        "type": type(event.data).type_name(),
-        "stored_type": raw["type"],
-        "data": event.data.model_dump(mode="json"),
-    }
+    return {"seq": seq, **disclosed_opened(viewer, event)}
 
 
-def _pseudonymised(
-    seq: int, raw: dict[str, Any] | str, pseudonyms: Pseudonymiser
-) -> dict[str, Any]:
+def _sealed(seq: int, raw: dict[str, Any] | str, viewer: Viewer) -> dict[str, Any]:
     if isinstance(raw, str):
         return {"seq": seq, "unreadable": raw}
     try:
-        return {"seq": seq, **pseudonyms.envelope(raw)}
-    except (KeyError, TypeError, ValueError) as exc:
-        return _unreadable(seq, raw, f"not a valid event ({type(exc).__name__})")
+        return {"seq": seq, **disclosed_stored(viewer, raw)}
+    except _UNDECODABLE as exc:
+        return _unreadable(seq, raw, f"not a valid event ({_problem(exc)})")

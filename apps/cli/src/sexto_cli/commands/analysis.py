@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sexto_events.disclosure import opens_personal_data
 from sexto_events.model import CaseRef
 from sexto_events.recording import record_read
 from sexto_legal.access import Tool
+from sexto_legal.disclosed import opens_personal_data
 from sexto_legal.replay import ReplayFilter, replay_to_file
 from sexto_legal.scan import StreamPosition
 from sexto_legal.stats import compute_stats
@@ -36,7 +36,8 @@ def replay(
     ] = None,
     territories: Annotated[list[str] | None, typer.Option("--territory", help="repeatable")] = None,
 ) -> None:
-    """Replay the log to a file: pseudonymised unless your role may see personal data."""
+    """Replay the log to a file, each event as your role may see it (analysts: keyed
+    pseudonyms and bands, personal data withheld; legal reviewers: opened, on record)."""
     start = None
     if since is not None and _SEQ.match(since) and int(since) < 1:
         raise typer.BadParameter("stream sequences start at 1: give --since 1 or more")
@@ -50,19 +51,23 @@ def replay(
     with progress("replaying") as update:
 
         async def work(session: Session) -> Any:
-            reveal = opens_personal_data(session.principal)
+            viewer = session.viewer()
 
             async def recorded(case: CaseRef) -> None:
                 await record_read(session.store, session.principal, case, "replay", "legal")
 
             return await replay_to_file(
-                session.nc, session.spec, out, selection=selection, pseudonyms=session.pseudonyms(),
-                decoder=session.store.decoder if reveal else None,
-                record_read=recorded if reveal else None, progress=update,
+                session.nc, session.spec, out, selection=selection, viewer=viewer,
+                decoder=session.store.decoder,
+                record_read=recorded if opens_personal_data(viewer) else None, progress=update,
             )  # fmt: skip
 
         summary = run(ctx, Tool.REPLAY, work)
-    shown = "personal data in clear" if summary.personal_data_shown else "pseudonymised"
+    shown = (
+        "personal data in clear"
+        if summary.personal_data_shown
+        else "as your role may see it: personal data withheld, references pseudonymised"
+    )
     console.print(
         f"wrote {summary.events} events to {out} ({shown}); the log was read up to sequence "
         f"{summary.next_seq - 1}: to continue, --since {summary.next_seq}"
@@ -79,7 +84,11 @@ def stats(
     territories: Annotated[list[str] | None, typer.Option("--territory", help="repeatable")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables")] = False,
 ) -> None:
-    """Cases per month, territory and protocol; decisions; time to each milestone."""
+    """Cases per month, territory and protocol; decisions; time to each milestone.
+
+    Aggregates only: counts and hours over every case counted, never a case id, a student
+    ref, an actor or any field of one case, so nothing here is disclosed field by field.
+    """
     with progress("counting") as update:
         figures = run(
             ctx,
@@ -133,7 +142,8 @@ def rebuild(
 ) -> None:
     """Drop a service's read models and rebuild them from the log (admins).
 
-    Stop the service first: refused while it reads its consumers, unless --force.
+    Stop the service first: refused while it reads its consumers, unless --force. Prints
+    consumer names and stream sequences only, no case data.
     """
     if service not in SERVICES:
         raise typer.BadParameter(f"unknown service {service!r}: one of {', '.join(SERVICES)}")

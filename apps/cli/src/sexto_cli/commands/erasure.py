@@ -1,4 +1,11 @@
-"""Erasure: shredding a data subject, legal holds, the retention run."""
+"""Erasure: shredding a data subject, legal holds, the retention run.
+
+None of these prints a field of a case through the disclosure policy, because none prints a
+value of one: `legal-hold` echoes the case id its legal reviewer gave; `shred` and
+`retention run` are the operator's erasure bookkeeping (the subject keys deleted, the case
+they belong to, the protocol and dates that made a case due), never a name, a text or any
+other value of the case. Admins see no case in every other read (DOMAIN.md, "Who sees what").
+"""
 
 from __future__ import annotations
 

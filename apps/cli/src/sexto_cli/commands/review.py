@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,13 +12,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 from sexto_events.chain import ChainReport
-from sexto_events.disclosure import opens_personal_data
+from sexto_events.disclosure import POLICY_VERSION, Viewer
+from sexto_events.envelope import disclose_event
 from sexto_events.recording import record_read
 from sexto_legal.access import Tool
 from sexto_legal.export import build_bundle
 from sexto_legal.history import case_history
 from sexto_legal.locate import locate_case
-from sexto_legal.verification import verify_case, verify_log
+from sexto_legal.verification import LogVerification, verify_case, verify_log
 
 from sexto_cli.command import run
 from sexto_cli.failures import clear_errors
@@ -25,13 +28,34 @@ from sexto_cli.output import console, errors, progress
 from sexto_cli.session import Session
 
 
-def _chain_line(case_id: str, report: ChainReport) -> str:
+def _chain_line(case_id: Any, report: ChainReport) -> str:
+    """A chain's verification; the case and event ids as given (disclosed by the caller)."""
+    case = escape(str(case_id))
     if report.ok:
-        return f"[green]chain verified[/green]: {report.count} events of case {case_id}"
+        return f"[green]chain verified[/green]: {report.count} events of case {case}"
     return (
-        f"[red]chain BROKEN[/red] in case {case_id} at position {report.position} "
-        f"(event {report.event_id}): {report.reason}"
+        f"[red]chain BROKEN[/red] in case {case} at position {report.position} "
+        f"(event {escape(str(report.event_id))}): {escape(str(report.reason))}"
     )
+
+
+def _shown_chain(
+    viewer: Viewer, case_id: str, report: ChainReport, territory: str | None = None
+) -> str:
+    """`_chain_line` for this reader: the case (with its territory when given) and the first
+    bad event's id disclosed by their classes (an envelope's subject, territory and id)."""
+    named = {"subject": case_id, "id": report.event_id or ""}
+    shown = disclose_event(viewer, named | ({"territory": territory} if territory else {}), None)
+    case = _text(shown["subject"])
+    if territory is not None:
+        case = f"{_text(shown['territory'])}/{case}"
+    event_id = _text(shown["id"]) if report.event_id else None
+    return _chain_line(case, replace(report, event_id=event_id))
+
+
+def _text(value: Any) -> str:
+    """A disclosed value as printed: itself, or its placeholder as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 # --- history, verify, export --------------------------------------------------------
@@ -45,49 +69,49 @@ def history(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
 ) -> None:
-    """The case's timeline, chain verified; personal data only for legal reviewers."""
+    """The case's timeline, chain verified, as your role may see it (legal reviewers: in
+    clear; analysts: keyed pseudonyms and bands, personal data withheld)."""
     moment = parse_time(as_of) if as_of else None
 
     async def work(session: Session) -> Any:
         case = await locate_case(session.nc, session.spec, case_id)
         await record_read(session.store, session.principal, case, "history", "legal")
-        return await case_history(
-            session.store,
-            case,
-            as_of=moment,
-            reveal=opens_personal_data(session.principal),
-            pseudonyms=session.pseudonyms(),
-        )
+        return await case_history(session.store, case, as_of=moment, viewer=session.viewer())
 
     found = run(ctx, Tool.HISTORY, work)
+    chain = found.chain
+    broken_event = found.broken_event_id
     if as_json:
         entries = [
             {"seq": e.seq, "id": e.id, "time": e.time, "type": e.type, "actor": e.actor,
              "actor_role": e.actor_role, "protocol_version": e.protocol_version, "data": e.data}
             for e in found.entries
         ]  # fmt: skip
-        chain = found.chain
         console.print_json(
-            data={"case_id": case_id, "as_of": as_of, "chain_verified": chain.ok,
-                  "broken_at": chain.position, "broken_event_id": chain.event_id,
-                  "reason": chain.reason,
+            data={"case_id": found.case_id, "as_of": as_of, "chain_verified": chain.ok,
+                  "broken_at": chain.position, "broken_event_id": broken_event,
+                  "reason": chain.reason, "head_hash": found.head_hash,
                   "personal_data_shown": found.personal_data_shown, "events": entries}
         )  # fmt: skip
     else:
-        title = f"case {case_id}" + (f" as of {as_of}" if as_of else "")
-        table = Table(title=title, show_lines=False)
+        title = f"case {_text(found.case_id)}" + (f" as of {as_of}" if as_of else "")
+        table = Table(title=escape(title), show_lines=False)
         for column in ("#", "time", "actor", "role", "event", "summary"):
             table.add_column(column, overflow="fold")
-        broken_at = found.chain.position
         for position, e in enumerate(found.entries):
-            mark = f"{position} [red]BROKEN[/red]" if position == broken_at else str(position)
-            table.add_row(mark, escape(e.time), escape(e.actor), escape(e.actor_role),
-                          escape(".".join(e.type.split(".")[2:])), escape(e.summary))  # fmt: skip
+            mark = f"{position} [red]BROKEN[/red]" if position == chain.position else str(position)
+            event = ".".join(str(e.type).split(".")[2:])
+            cells = (_text(e.time), _text(e.actor), _text(e.actor_role), event, e.summary)
+            table.add_row(mark, *(escape(cell) for cell in cells))
         console.print(table)
-        console.print(_chain_line(case_id, found.chain))
+        event_id = None if broken_event is None else _text(broken_event)
+        console.print(_chain_line(_text(found.case_id), replace(chain, event_id=event_id)))
         if not found.personal_data_shown:
-            console.print("personal data withheld; refs and actors pseudonymised (role analyst)")
-    if not found.chain.ok:
+            console.print(
+                "personal data withheld; references and actors pseudonymised, ages and grades "
+                f"in bands (disclosure policy version {POLICY_VERSION})"
+            )
+    if not chain.ok:
         raise typer.Exit(1)
 
 
@@ -96,25 +120,39 @@ def verify(
     case_id: Annotated[str | None, typer.Option("--case", help="one case")] = None,
     every: Annotated[bool, typer.Option("--all", help="every case of the log")] = False,
 ) -> None:
-    """Verify hash chains; report the first broken position of each case."""
+    """Verify hash chains; report the first broken position of each case.
+
+    Cases and events are named as your role may see them (analysts: keyed pseudonyms;
+    admins, who see no case: withheld, so a break is found with a legal reviewer).
+    """
     if (case_id is None) == (not every):
         raise typer.BadParameter("give either --case CASE or --all")
     if case_id is not None:
 
-        async def one(session: Session) -> ChainReport:
-            return await verify_case(
-                session.store, await locate_case(session.nc, session.spec, case_id)
-            )
+        async def one(session: Session) -> tuple[ChainReport, str]:
+            case = await locate_case(session.nc, session.spec, case_id)
+            report = await verify_case(session.store, case)
+            return report, _shown_chain(session.viewer(), case_id, report)
 
-        report = run(ctx, Tool.VERIFY, one)
-        console.print(_chain_line(case_id, report))
+        report, line = run(ctx, Tool.VERIFY, one)
+        console.print(line)
         if not report.ok:
             raise typer.Exit(1)
         return
+
+    async def every_case(session: Session) -> tuple[LogVerification, list[str]]:
+        result = await verify_log(session.nc, session.spec, update)
+        viewer = session.viewer()
+        lines = []
+        for key, report in sorted(result.broken.items()):
+            territory, _, case = key.partition("/")
+            lines.append(_shown_chain(viewer, case, report, territory))
+        return result, lines
+
     with progress("verifying") as update:
-        result = run(ctx, Tool.VERIFY, lambda s: verify_log(s.nc, s.spec, update))
-    for key, report in sorted(result.broken.items()):
-        console.print(_chain_line(key, report))
+        result, lines = run(ctx, Tool.VERIFY, every_case)
+    for line in lines:
+        console.print(line)
     status = (
         "[green]all chains verified[/green]"
         if result.ok
@@ -135,7 +173,11 @@ def export(
     case_id: Annotated[str, typer.Argument(metavar="CASE")],
     out: Annotated[Path, typer.Option("--out", help="folder to write the bundle to")],
 ) -> None:
-    """Write a self-verifying court bundle of the case (legal reviewers)."""
+    """Write a self-verifying court bundle of the case (legal reviewers).
+
+    The events are the stored messages byte for byte (sealed: their hashes must check);
+    the personal data beside them is opened and disclosed by your role's row.
+    """
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{out} is a file: give a new folder")
     with clear_errors():
@@ -146,8 +188,9 @@ def export(
         case = await locate_case(session.nc, session.spec, case_id)
         await record_read(session.store, session.principal, case, "export", "legal")
         return await build_bundle(
-            session.store, case, exported_by=session.principal, now=datetime.now(UTC)
-        )
+            session.store, case, exported_by=session.principal, viewer=session.viewer(),
+            now=datetime.now(UTC),
+        )  # fmt: skip
 
     bundle = run(ctx, Tool.EXPORT, work)
     with clear_errors():

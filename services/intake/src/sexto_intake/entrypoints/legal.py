@@ -17,8 +17,8 @@ from sexto_events.principal import Principal, Role
 from sexto_events.refusals import CaseNotFound
 from sexto_legal.export import build_bundle
 from sexto_legal.history import case_history
-from sexto_legal.pseudonyms import Pseudonymiser
 from sexto_legal.verification import head_hash, verify_stored
+from sexto_service.disclosure import viewer
 from sexto_service.idempotency import IdempotentRoute
 from sexto_service.roles import Allowed
 from sexto_service.runtime import ServiceRuntime
@@ -66,13 +66,14 @@ async def legal_history(
         Query(description="only what was recorded at or before this time (with its offset)"),
     ] = None,
 ) -> Any:
-    """Who recorded what, when, under which protocol version; personal data in clear."""
+    """Who recorded what, when, under which protocol version, disclosed by the reviewer's row
+    of the disclosure policy: personal data in clear."""
     case = await _case(request, principal, case_id)
     runtime: ServiceRuntime = request.app.state.runtime
     await record_read(runtime, principal, case, "legal_history")
     response.headers["Cache-Control"] = "no-store"  # personal data in clear
-    pseudonyms = Pseudonymiser.from_master_key(runtime.settings.master_key_bytes())
-    found = await case_history(runtime.store, case, as_of=as_of, reveal=True, pseudonyms=pseudonyms)
+    shown_to = viewer(request, principal)
+    found = await case_history(runtime.store, case, as_of=as_of, viewer=shown_to)
     return LegalHistoryOut(
         case_id=case_id,
         as_of=as_of,
@@ -114,7 +115,10 @@ async def legal_export(case_id: str, request: Request, principal: Reviewer) -> R
     case = await _case(request, principal, case_id)
     runtime: ServiceRuntime = request.app.state.runtime
     await record_read(runtime, principal, case, "legal_export")
-    bundle = await build_bundle(runtime.store, case, exported_by=principal, now=datetime.now(UTC))
+    bundle = await build_bundle(
+        runtime.store, case, exported_by=principal, viewer=viewer(request, principal),
+        now=datetime.now(UTC),
+    )  # fmt: skip
     return Response(
         bundle.zip_bytes(),
         media_type=ZIP,
