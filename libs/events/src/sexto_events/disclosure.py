@@ -394,7 +394,7 @@ def _value(viewer: Viewer, marker: FieldClass, value: Any, case_id: str) -> Any:
 
 def policy_markdown() -> str:
     """The table as Markdown (docs/disclosure.md holds it; a test keeps them equal)."""
-    marks = {SHOWN: "✓", PSEUDO: "p", HIDDEN: "–"}
+    marks = {SHOWN: "✓", PSEUDO: "p", HIDDEN: "–"}  # noqa: RUF001 (as DOMAIN.md writes it)
     roles = list(POLICY)
     lines = [
         "| class (examples) | " + " | ".join(role.value for role in roles) + " |",
