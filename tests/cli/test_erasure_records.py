@@ -107,8 +107,9 @@ async def test_a_case_with_hundreds_of_data_subjects_is_erased_over_several_reco
 ) -> None:
     case = new_case()
     await write_case(store, case)
+    SENDER = StudentRole.SENDER  # noqa: N806
     added = [
-        NewEvent(StudentAdded(student=StudentInvolved(student_ref=f"s{i}", role=StudentRole.SENDER,
+        NewEvent(StudentAdded(student=StudentInvolved(student_ref=f"s{i}", roles=[SENDER],
                                                       name=f"Invented Pupil {i}")),
                  "intervener-7", "intervener")
         for i in range(230)

@@ -81,7 +81,7 @@ async def test_the_table_names_time_actor_role_and_event(
     result = await cli("history", case.case_id)
 
     assert result.exit_code == 0, result.output
-    assert "intake.case_reported.v1" in result.stdout
+    assert "intake.case_reported.v2" in result.stdout
     assert "escalation.kit_collected.v1" in result.stdout
     assert "prosecutor" in result.stdout
     assert "chain verified" in result.stdout

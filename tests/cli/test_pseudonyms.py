@@ -55,9 +55,9 @@ async def write_everything(nc: Client, store: EventStore, side: EventStore, case
         discovery_channel=DiscoveryChannel.STUDENT_DISCLOSURE,
         summary=f"{INVENTED_NAME} says a photo was shared",
         students=[
-            StudentInvolved(student_ref="stu-1", role=StudentRole.DEPICTED, age=14,
+            StudentInvolved(student_ref="stu-1", roles=[StudentRole.DEPICTED], age=14,
                             grade="sec 3", name=INVENTED_NAME),
-            StudentInvolved(student_ref="stu-2", role=StudentRole.SENDER, age=17,
+            StudentInvolved(student_ref="stu-2", roles=[StudentRole.SENDER], age=17,
                             grade="the gifted class", name=OTHER_NAME),
         ],
     )  # fmt: skip
@@ -127,7 +127,7 @@ async def test_an_analysts_replay_names_no_one_and_bands_ages_and_grades(
     assert (first["age"], second["age"]) == ("14_15", "16_17")
     assert first["grade"] == "grades_9_10"  # Secondaire 3 is grade 9
     assert second["grade"] == WITHHELD  # words that are not a grade are never shown
-    assert first["role"] == "depicted"
+    assert first["roles"] == ["depicted"]
     assert shown["note_added"]["data"]["text"] == WITHHELD
     assert shown["acknowledged"]["data"]["call_reference"] == WITHHELD
     assert shown["prosecutor_consulted"]["data"]["dpcp_file_reference"] == WITHHELD

@@ -81,13 +81,13 @@ async def test_replay_selects_types_and_a_starting_sequence(
 
     out = tmp_path / "kits.jsonl"
     kits = await cli("replay", "--territory", case.territory, "--type", "escalation.kit_collected",
-                     "--type", "org.sexto.intake.case_reported.v1", "--out", str(out))  # fmt: skip
+                     "--type", "org.sexto.intake.case_reported.v2", "--out", str(out))  # fmt: skip
     later = await cli("replay", "--since", str(seqs[3]), "--territory", case.territory,
                       "--out", str(tmp_path / "later.jsonl"))  # fmt: skip
 
     assert kits.exit_code == 0, kits.output
     assert [r["type"] for r in read_lines(out)] == [
-        "org.sexto.intake.case_reported.v1", "org.sexto.escalation.kit_collected.v1"
+        "org.sexto.intake.case_reported.v2", "org.sexto.escalation.kit_collected.v1"
     ]  # fmt: skip
     assert later.exit_code == 0, later.output
     rows = read_lines(tmp_path / "later.jsonl")
@@ -117,8 +117,8 @@ async def write_generated(store: EventStore, territory: str, rng: random.Random)
     report = CaseReported(
         protocol=protocol, school_id="school-042", discovered_at=discovered,
         discovery_channel=DiscoveryChannel.OTHER, summary="invented",
-        students=[StudentInvolved(student_ref=f"s{i}", role=StudentRole.RECEIVER, name="Invented")
-                  for i in range(students)],
+        students=[StudentInvolved(student_ref=f"s{i}", roles=[StudentRole.RECEIVER],
+                                  name="Invented") for i in range(students)],
     )  # fmt: skip
     at = discovered + timedelta(hours=rng.uniform(0.1, 3))
     events = [NewEvent(report, "iv", "intervener", time=at)]

@@ -38,7 +38,7 @@ REPORT: dict[str, Any] = {
     "discovery_channel": "student_disclosure",
     "summary": "Summary-canary in words",
     "students": [
-        {"student_ref": "s-canary", "role": "sender", "age": 14, "grade": "Secondaire 3",
+        {"student_ref": "s-canary", "roles": ["sender"], "age": 14, "grade": "Secondaire 3",
          "name": "Zoé Inventée"},
     ],
 }  # fmt: skip
@@ -75,7 +75,7 @@ def test_given_police_dispatch_then_no_name_and_no_narrative_but_the_references(
     assert student["name"] == HIDDEN
     assert student["age"] == HIDDEN
     assert student["grade"] == HIDDEN
-    assert (student["student_ref"], student["role"]) == ("s-canary", "sender")
+    assert (student["student_ref"], student["roles"]) == ("s-canary", ["sender"])
     assert shown["school_id"] == "school-canary"
 
 
@@ -106,7 +106,7 @@ def test_a_school_admin_sees_outcomes_and_references_not_the_grid_or_the_names()
 
     assert shown["students"][0]["name"] == HIDDEN
     assert shown["students"][0]["age"] == HIDDEN
-    assert shown["students"][0]["role"] == "sender"
+    assert shown["students"][0]["roles"] == ["sender"]
 
 
 def test_police_dispatch_gets_the_intervener_to_call_back_but_no_other_staff_id() -> None:

@@ -90,7 +90,7 @@ class IntakeCase(RuleBasedStateMachine):
 
     @rule(ref=st.sampled_from(REFS), role=ROLES)
     def change_role(self, ref: str, role: StudentRole) -> None:
-        fact = StudentRoleChanged(student_ref=ref, role=role, reason="corrected after a meeting")
+        fact = StudentRoleChanged(student_ref=ref, roles=[role], reason="corrected after a meeting")
         self.attempt(fact, None if ref in self.state.students else UnknownStudent)
 
     @rule(

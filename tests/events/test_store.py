@@ -52,7 +52,7 @@ async def test_envelope_is_cloudevents_with_every_extension(
     raw = json.loads((await store.read_raw(case))[0].body)
 
     assert raw["specversion"] == "1.0"
-    assert raw["type"] == "org.sexto.intake.case_reported.v1"
+    assert raw["type"] == "org.sexto.intake.case_reported.v2"
     assert raw["subject"] == case.case_id
     assert raw["source"] == "sexto/tests"
     assert raw["datacontenttype"] == "application/json"

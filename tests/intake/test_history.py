@@ -210,7 +210,7 @@ def test_whoever_got_a_201_reads_the_case_at_once_naming_its_version(world: Worl
         assert state.status_code == 200, state.text
         assert state.json()["version"] >= version
         assert history.status_code == 200, history.text
-        assert history.json()["events"][0]["type"].endswith("case_reported.v1")
+        assert history.json()["events"][0]["type"].endswith("case_reported.v2")
 
 
 def test_naming_a_version_never_opens_another_schools_case(world: World) -> None:

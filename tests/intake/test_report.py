@@ -26,7 +26,7 @@ def test_a_sexto_report_with_three_students(world: World) -> None:
     body = response.json()
     assert body["territory"] == world.territory
     assert body["protocol"] == "sexto-qc"
-    assert [s["role"] for s in body["students"]] == ["depicted", "sender", "redistributor"]
+    assert [s["roles"] for s in body["students"]] == [["depicted"], ["sender"], ["redistributor"]]
     assert len({s["student_ref"] for s in body["students"]}) == 3
     assert "Maëlle" not in response.text  # names never come back in the state view
     assert response.headers["location"] == f"/v1/cases/{body['case_id']}"

@@ -81,7 +81,7 @@ def test_other_territories_and_schools_are_not_sent(notify: Notify) -> None:
         )
         wanted = notify.subscribe(
             receiver, headers=admin, school_id=notify.world.school,
-            types=["org.sexto.intake.case_reported.v1"],
+            types=["org.sexto.intake.case_reported.v2"],
         )  # fmt: skip
         witness = LiveReceiver([secret()])
         witness.up()
@@ -92,7 +92,7 @@ def test_other_territories_and_schools_are_not_sent(notify: Notify) -> None:
         eventually(lambda: witness.types_for(case_id), "the witness gets the escalation")
         witness.down()
         eventually(lambda: receiver.types_for(case_id), "the wanted delivery arrives")
-        assert receiver.types_for(case_id) == ["org.sexto.intake.case_reported.v1"]
+        assert receiver.types_for(case_id) == ["org.sexto.intake.case_reported.v2"]
         targets = {d["target"] for d in notify.deliveries(admin, case_id=case_id)}
         assert targets == {wanted["id"], seen["id"]}
         # Personal fields never leave by webhook: the summary and names are withheld.

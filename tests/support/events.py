@@ -29,7 +29,7 @@ def reported(name: str = INVENTED_NAME, student_ref: str = "stu-1") -> NewEvent:
             summary=INVENTED_SUMMARY,
             students=[
                 StudentInvolved(
-                    student_ref=student_ref, role=StudentRole.DEPICTED, age=14, name=name
+                    student_ref=student_ref, roles=[StudentRole.DEPICTED], age=14, name=name
                 )
             ],
         ),

@@ -99,4 +99,4 @@ def case_reported(
 
 def student(ref: str, role: StudentRole = StudentRole.SENDER) -> StudentInvolved:
     """A student involved, with an invented name."""
-    return StudentInvolved(student_ref=ref, role=role, age=14, name=f"Invented {ref}")
+    return StudentInvolved(student_ref=ref, roles=[role], age=14, name=f"Invented {ref}")

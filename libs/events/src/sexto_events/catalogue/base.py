@@ -44,7 +44,7 @@ class EventData(Record):
 
     @classmethod
     def type_name(cls) -> str:
-        """The CloudEvents `type`, e.g. org.sexto.intake.case_reported.v1."""
+        """The CloudEvents `type`, e.g. org.sexto.intake.case_reported.v2."""
         return f"org.sexto.{cls.event_context}.{cls.event_name}.v{cls.type_version}"
 
     @classmethod

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from sexto_events.catalogue.base import (
     EventData,
@@ -19,7 +19,7 @@ from sexto_events.catalogue.base import (
     personal,
 )
 from sexto_events.catalogue.registry import CATALOGUE
-from sexto_events.disclosure import DataClass, classed
+from sexto_events.disclosure import DataClass, class_marker, classed
 
 
 class Protocol(StrEnum):
@@ -49,8 +49,20 @@ class StudentRole(StrEnum):
     BYSTANDER = "bystander"
 
 
-class StudentInvolved(Record):
-    """A student named in a report: pseudonymous ref in clear, name sealed."""
+Roles = Annotated[
+    list[StudentRole],
+    Field(min_length=1, max_length=6, json_schema_extra=class_marker(DataClass.OUTCOME)),
+]
+"""A student's roles, several at once (depicted *and* sender): they decide the track."""
+
+
+def distinct_roles(roles: list[StudentRole]) -> list[StudentRole]:
+    """The roles once each, in the order of StudentRole (a set, stored in one order)."""
+    return [role for role in StudentRole if role in roles]
+
+
+class StudentInvolvedV1(Record):
+    """A student as the first report shapes named them: one role."""
 
     student_ref: StudentRef
     role: StudentRole = classed(DataClass.OUTCOME)
@@ -59,7 +71,40 @@ class StudentInvolved(Record):
     name: PersonalName = personal("student", "student_ref", DataClass.IDENTITY)
 
 
+class StudentInvolved(Record):
+    """A student named in a report: pseudonymous ref in clear, name sealed, roles a set."""
+
+    student_ref: StudentRef
+    roles: Roles
+    age: int | None = classed(DataClass.GRID, "age", default=None, ge=5, le=25)
+    grade: str | None = classed(DataClass.GRID, "grade", default=None, max_length=32)
+    name: PersonalName = personal("student", "student_ref", DataClass.IDENTITY)
+
+    @field_validator("roles")
+    @classmethod
+    def _once_each(cls, roles: list[StudentRole]) -> list[StudentRole]:
+        return distinct_roles(roles)
+
+
+def _student_v1_to_v2(student: dict[str, Any]) -> dict[str, Any]:
+    student = dict(student)
+    student["roles"] = [student.pop("role")]
+    return student
+
+
 @CATALOGUE.declare("intake", "case_reported", 1)
+class CaseReportedV1(EventData):
+    """First shape of a report (one role per student): kept only to read events written in it."""
+
+    protocol: Protocol = classed(DataClass.JURISDICTION)
+    school_id: SchoolId
+    discovered_at: datetime = classed(DataClass.OUTCOME)
+    discovery_channel: DiscoveryChannel = classed(DataClass.OUTCOME)
+    summary: PersonalText = personal("case", None, DataClass.NARRATIVE)
+    students: list[StudentInvolvedV1] = Field(min_length=1, max_length=50)
+
+
+@CATALOGUE.declare("intake", "case_reported", 2)
 class CaseReported(EventData):
     """An intervener opened a case. The summary is free text about students: sealed."""
 
@@ -73,11 +118,30 @@ class CaseReported(EventData):
     students: list[StudentInvolved] = Field(min_length=1, max_length=50)
 
 
+@CATALOGUE.upcaster(CaseReportedV1, CaseReported)
+def _case_reported_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data["students"] = [_student_v1_to_v2(s) for s in data["students"]]
+    return data
+
+
 @CATALOGUE.declare("intake", "student_added", 1)
+class StudentAddedV1(EventData):
+    """First shape of a student added (one role): kept only to read events written in it."""
+
+    student: StudentInvolvedV1
+
+
+@CATALOGUE.declare("intake", "student_added", 2)
 class StudentAdded(EventData):
     """A further student was found to be involved."""
 
     student: StudentInvolved
+
+
+@CATALOGUE.upcaster(StudentAddedV1, StudentAdded)
+def _student_added_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data["student"] = _student_v1_to_v2(data["student"])
+    return data
 
 
 @CATALOGUE.declare("intake", "device_secured", 1)
@@ -123,12 +187,42 @@ class CaseClosed(EventData):
 
 
 @CATALOGUE.declare("intake", "student_role_changed", 1)
-class StudentRoleChanged(EventData):
-    """A student's role was corrected; the reason is free text, sealed."""
+class StudentRoleChangedV1(EventData):
+    """First shape of a role correction (one role): kept only to read events written in it."""
 
     student_ref: StudentRef
     role: StudentRole = classed(DataClass.OUTCOME)
     reason: PersonalText = personal("case", None, DataClass.NARRATIVE)
+
+
+@CATALOGUE.declare("intake", "student_role_changed", 2)
+class StudentRoleChanged(EventData):
+    """A student's roles were corrected (the whole new set); the reason is free text, sealed."""
+
+    student_ref: StudentRef
+    roles: Roles
+    reason: PersonalText = personal("case", None, DataClass.NARRATIVE)
+
+    @field_validator("roles")
+    @classmethod
+    def _once_each(cls, roles: list[StudentRole]) -> list[StudentRole]:
+        return distinct_roles(roles)
+
+
+@CATALOGUE.upcaster(StudentRoleChangedV1, StudentRoleChanged)
+def _student_role_changed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data["roles"] = [data.pop("role")]
+    return data
+
+
+@CATALOGUE.declare("intake", "prior_involvement_noted", 1)
+class PriorInvolvementNoted(EventData):
+    """A student of this case was involved in an earlier case of the same territory, found by
+    the keyed blind index of the school's own student number (never the number, never the
+    other case): a warning for the intervener, and recidivism for the grid."""
+
+    student_ref: StudentRef
+    earlier_cases: int = classed(DataClass.GRID, ge=1, description="how many earlier cases")
 
 
 @CATALOGUE.declare("intake", "checklist_step_completed", 1)

@@ -100,11 +100,15 @@ def evolve(state: Escalation, event: RecordedEvent) -> Escalation:
             school_id=data.school_id,
             reported_by=event.envelope.actor,
             protocol=data.protocol.value,
-            students={s.student_ref: s.role.value for s in data.students},
+            students={s.student_ref: "+".join(r.value for r in s.roles) for s in data.students},
         )
     if isinstance(data, StudentAdded):
         return replace(
-            state, students={**state.students, data.student.student_ref: data.student.role.value}
+            state,
+            students={
+                **state.students,
+                data.student.student_ref: "+".join(r.value for r in data.student.roles),
+            },
         )
     if isinstance(data, DeviceSecured) and data.seal_number:
         return replace(state, seals=(*state.seals, data.seal_number))

@@ -78,6 +78,11 @@ def decide_report(
 def students_summary(students: list[StudentInvolved]) -> list[dict[str, object]]:
     """Refs and roles only: what the read model may hold."""
     return [
-        {"student_ref": s.student_ref, "role": s.role.value, "age": s.age, "grade": s.grade}
+        {
+            "student_ref": s.student_ref,
+            "roles": [r.value for r in s.roles],
+            "age": s.age,
+            "grade": s.grade,
+        }
         for s in students
     ]

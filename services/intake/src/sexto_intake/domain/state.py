@@ -10,6 +10,7 @@ from sexto_events.catalogue.intake import (
     ChecklistStepCompleted,
     DeviceSecured,
     StudentAdded,
+    StudentRole,
     StudentRoleChanged,
 )
 from sexto_events.model import RecordedEvent
@@ -21,17 +22,21 @@ class CaseState:
 
     protocol: str = ""
     protocol_version: str = ""
-    students: dict[str, str] = field(default_factory=dict)
+    students: dict[str, tuple[str, ...]] = field(default_factory=dict)
     steps_done: frozenset[str] = frozenset()
     seals: frozenset[str] = frozenset()
     closed: bool = False
+
+
+def _roles(roles: list[StudentRole]) -> tuple[str, ...]:
+    return tuple(role.value for role in roles)
 
 
 def evolve(state: CaseState, event: RecordedEvent) -> CaseState:
     """The state after one event."""
     data = event.data
     if isinstance(data, CaseReported):
-        students = {s.student_ref: s.role.value for s in data.students}
+        students = {s.student_ref: _roles(s.roles) for s in data.students}
         return replace(
             state,
             protocol=data.protocol.value,
@@ -40,10 +45,10 @@ def evolve(state: CaseState, event: RecordedEvent) -> CaseState:
         )
     if isinstance(data, StudentAdded):
         return replace(
-            state, students={**state.students, data.student.student_ref: data.student.role.value}
+            state, students={**state.students, data.student.student_ref: _roles(data.student.roles)}
         )
     if isinstance(data, StudentRoleChanged):
-        return replace(state, students={**state.students, data.student_ref: data.role.value})
+        return replace(state, students={**state.students, data.student_ref: _roles(data.roles)})
     if isinstance(data, ChecklistStepCompleted):
         return replace(state, steps_done=state.steps_done | {data.step_id})
     if isinstance(data, DeviceSecured) and data.seal_number:

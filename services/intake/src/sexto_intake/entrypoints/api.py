@@ -89,6 +89,13 @@ def _not_found() -> CaseNotFound:
     return CaseNotFound(Message("case-not-found"))
 
 
+def _roles_of(student: dict[str, Any]) -> dict[str, Any]:
+    """A student as the read model holds it (rows of the one-role shape read as a set)."""
+    if "roles" in student:
+        return student
+    return {**{k: v for k, v in student.items() if k != "role"}, "roles": [student["role"]]}
+
+
 def _case_out(row: dict[str, Any]) -> CaseOut:
     students = row["students"]
     if isinstance(students, str):
@@ -101,7 +108,7 @@ def _case_out(row: dict[str, Any]) -> CaseOut:
         status=row["status"],
         discovered_at=row["discovered_at"],
         reported_at=row["reported_at"],
-        students=[StudentOut(**s) for s in students],
+        students=[StudentOut(**_roles_of(s)) for s in students],
         version=row["version"],
     )
 
@@ -125,7 +132,7 @@ async def report_case(
         students=[
             StudentInvolved(
                 student_ref=s.student_ref or derived_student_ref(case_id, i),
-                role=s.role,
+                roles=s.role_set(),
                 age=s.age,
                 grade=s.grade,
                 name=s.name,
@@ -152,7 +159,12 @@ async def report_case(
         discovered_at=report.discovered_at,
         reported_at=outcome.reported_at,
         students=[
-            StudentOut(student_ref=s.student_ref, role=s.role.value, age=s.age, grade=s.grade)
+            StudentOut(
+                student_ref=s.student_ref,
+                roles=[r.value for r in s.roles],
+                age=s.age,
+                grade=s.grade,
+            )
             for s in report.students
         ],
         version=outcome.seq,

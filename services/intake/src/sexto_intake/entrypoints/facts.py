@@ -62,7 +62,7 @@ async def add_student(
     """A further student found to be involved."""
     ref = body.student_ref or f"stu-{uuid.uuid4().hex[:12]}"
     student = StudentInvolved(
-        student_ref=ref, role=body.role, age=body.age, grade=body.grade, name=body.name
+        student_ref=ref, roles=body.role_set(), age=body.age, grade=body.grade, name=body.name
     )
     return await _record(
         request, principal, case_id, StudentAdded(student=student), idempotency_key
@@ -78,8 +78,8 @@ async def change_role(
     principal: Staff,
     idempotency_key: IdempotencyKey = None,
 ) -> FactRecorded:
-    """Correct a student's role."""
-    fact = StudentRoleChanged(student_ref=student_ref, role=body.role, reason=body.reason)
+    """Correct a student's roles (the whole new set)."""
+    fact = StudentRoleChanged(student_ref=student_ref, roles=body.role_set(), reason=body.reason)
     return await _record(request, principal, case_id, fact, idempotency_key)
 
 

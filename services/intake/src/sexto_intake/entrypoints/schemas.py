@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sexto_events.catalogue.base import Ref
 from sexto_events.catalogue.directory import CertificationLevel, Language
 from sexto_events.catalogue.intake import DiscoveryChannel, Protocol, StudentRole
@@ -20,14 +20,35 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class StudentIn(Strict):
+class RolesIn(Strict):
+    """A student's roles: `roles` (a set), or `role` for a single one."""
+
+    roles: list[StudentRole] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=6,
+        description="the student's roles, several at once (depicted and sender...)",
+    )
+    role: StudentRole | None = Field(default=None, description="one role: short for `roles`")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> RolesIn:
+        if (self.roles is None) == (self.role is None):
+            raise ValueError("give the student's roles as `roles` (a list) or `role` (one)")
+        return self
+
+    def role_set(self) -> list[StudentRole]:
+        """The roles given, as a list."""
+        return self.roles if self.roles is not None else [self.role] if self.role else []
+
+
+class StudentIn(RolesIn):
     """A student involved; the name is personal data, sealed in the log."""
 
     student_ref: Ref | None = Field(
         default=None, description="your pseudonymous reference; generated when absent"
     )
     name: str = Field(min_length=1, max_length=200)
-    role: StudentRole
     age: int | None = Field(default=None, ge=5, le=25)
     grade: str | None = Field(default=None, max_length=32)
 
@@ -48,7 +69,7 @@ class StudentOut(BaseModel):
     reaches analysts as a band, and is withheld from roles the policy does not show it."""
 
     student_ref: str = classed(REF, "student")
-    role: str = classed(DataClass.OUTCOME)
+    roles: list[str] = classed(DataClass.OUTCOME)
     age: int | str | Withheld | None = classed(
         DataClass.GRID, "age", default=None, description="years; a band such as 14_15 for analysts"
     )
@@ -146,10 +167,9 @@ class Recorded(BaseModel):
     stream_seq: int = classed(DataClass.RECORD)
 
 
-class RoleChangeIn(Strict):
-    """A corrected role, with why."""
+class RoleChangeIn(RolesIn):
+    """The corrected roles (the whole new set), with why."""
 
-    role: StudentRole
     reason: str = Field(min_length=1, max_length=4000)
 
 
