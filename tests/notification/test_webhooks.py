@@ -7,6 +7,7 @@ import base64
 import contextlib
 import os
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -73,19 +74,28 @@ def test_an_escalation_reaches_the_subscriber_signed_and_on_the_record(notify: N
 def test_other_territories_and_schools_are_not_sent(notify: Notify) -> None:
     receiver = LiveReceiver([secret()])
     receiver.up()
+    world = notify.world
+
+    def school_admin(school: str) -> dict[str, str]:
+        subject = f"sa-{uuid.uuid4().hex[:6]}"
+        return world.headers(Role.SCHOOL_ADMIN, subject=subject, school=school)
+
     try:
-        admin = notify.world.headers(Role.ADMIN, subject="admin-n")
-        notify.subscribe(receiver, headers=admin, territory="elsewhere", types=["escalation.*"])
-        notify.subscribe(
-            receiver, headers=admin, school_id=notify.world.other_school, types=["intake.*"]
+        # Each owner's filter holds its scope (a police force's territory, a school); an
+        # admin, who sees no case, is no witness of what is sent (test_disclosure).
+        elsewhere = notify.subscribe(
+            receiver, headers=notify.police(territory="elsewhere"), types=["escalation.*"]
+        )
+        other_school = notify.subscribe(
+            receiver, headers=school_admin(world.other_school), types=["intake.*"]
         )
         wanted = notify.subscribe(
-            receiver, headers=admin, school_id=notify.world.school,
+            receiver, headers=school_admin(world.school),
             types=["org.sexto.intake.case_reported.v2"],
         )  # fmt: skip
         witness = LiveReceiver([secret()])
         witness.up()
-        seen = notify.subscribe(witness, headers=admin, school_id=notify.world.school)
+        seen = notify.subscribe(witness, headers=school_admin(world.school))
         case_id, refs = notify.new_case()
         notify.escalate(case_id, refs[:1])
         # Once the witness has the escalation, every subscription has been matched to it.
@@ -93,7 +103,11 @@ def test_other_territories_and_schools_are_not_sent(notify: Notify) -> None:
         witness.down()
         eventually(lambda: receiver.types_for(case_id), "the wanted delivery arrives")
         assert receiver.types_for(case_id) == ["org.sexto.intake.case_reported.v2"]
-        targets = {d["target"] for d in notify.deliveries(admin, case_id=case_id)}
+        targets = {
+            d["target"]
+            for sub in (elsewhere, other_school, wanted, seen)
+            for d in notify.deliveries(sub["headers"], case_id=case_id)
+        }
         assert targets == {wanted["id"], seen["id"]}
         # Personal fields never leave by webhook: the summary and names are withheld.
         event = next(e for _, e in receiver.taken if e["subject"] == case_id)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
-from sexto_events.catalogue.base import Ref
-from sexto_events.catalogue.directory import Language
-from sexto_events.catalogue.notification import EMAIL_PATTERN, RecipientKind, RecipientRegistered
+from pydantic import BaseModel
+from sexto_events.catalogue.notification import RecipientRegistered
+from sexto_events.disclosure import disclose
 from sexto_events.messages import Message
 from sexto_events.principal import SCHOOL_ROLES, Principal
 from sexto_events.refusals import Conflict
+from sexto_service.disclosure import viewer
 from sexto_service.idempotency import IdempotentRoute, Replay, replayed_with
 from sexto_service.roles import CASE_READERS, Allowed
 from sexto_service.runtime import ServiceRuntime
@@ -21,6 +21,16 @@ from sexto_notification.app import deliveries as delivery_handlers
 from sexto_notification.app import recipients as recipient_handlers
 from sexto_notification.app import subscriptions as subscription_handlers
 from sexto_notification.config import NotificationSettings
+from sexto_notification.entrypoints.schemas import (
+    DeliveryOut,
+    NotificationOut,
+    RecipientIn,
+    Recorded,
+    RotateIn,
+    SubscriptionIn,
+    SubscriptionOut,
+    SubscriptionWithSecret,
+)
 
 router = APIRouter(prefix="/v1", tags=["notification"], route_class=IdempotentRoute)
 
@@ -34,110 +44,6 @@ Staff = Annotated[Principal, Depends(Allowed(SCHOOL_ROLES, refusal="school-staff
 Reader = Annotated[Principal, Depends(CASE_READERS)]
 
 
-class Strict(BaseModel):
-    """Unknown fields refused."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class SubscriptionIn(Strict):
-    """A webhook address, which events it receives, and optionally its secret."""
-
-    url: str = Field(min_length=8, max_length=2000, examples=["https://dispatch.example/sexto"])
-    types: list[Annotated[str, Field(min_length=3, max_length=120)]] = Field(
-        min_length=1,
-        max_length=50,
-        description="'<context>.<event>' or '<context>.*', e.g. 'escalation.*'",
-        examples=[["escalation.*"]],
-    )
-    territory: Ref | None = None
-    school_id: Ref | None = None
-    secret: str | None = Field(
-        default=None,
-        max_length=200,
-        description="whsec_<base64 of 24 to 48 bytes>; generated when omitted",
-    )
-
-
-class SubscriptionOut(BaseModel):
-    """A subscription (its secret is never shown again)."""
-
-    id: str
-    url: str
-    types: list[str]
-    territory: str | None
-    school_id: str | None
-    created_at: datetime
-    previous_secret_valid_until: datetime | None
-
-
-class SubscriptionWithSecret(SubscriptionOut):
-    """The answer that made or rotated a subscription: the only time the secret is shown."""
-
-    secret: str
-
-
-class RotateIn(Strict):
-    """A new secret (generated when omitted); the old one signs beside it for the overlap."""
-
-    secret: str | None = Field(default=None, max_length=200)
-    overlap_seconds: float | None = Field(default=None, ge=0, le=7 * 24 * 3600)
-
-
-class DeliveryOut(BaseModel):
-    """A delivery and where it stands."""
-
-    id: str
-    channel: str
-    target: str
-    recipient_kind: str
-    case_id: str
-    event_id: str
-    event_type: str
-    template: str
-    status: str
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    created_at: datetime
-    sent_at: datetime | None
-
-
-class RecipientIn(Strict):
-    """Someone to tell by e-mail about this case. The address is sealed on the record."""
-
-    recipient_ref: Ref
-    kind: RecipientKind
-    student_ref: Ref | None = None
-    language: Language | None = None
-    email: str = Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)
-
-
-class Recorded(BaseModel):
-    """The fact on the record."""
-
-    id: str
-    version: int
-
-
-class NotificationOut(BaseModel):
-    """One delivery attempt as the case's record shows it."""
-
-    event_id: str
-    at: datetime
-    delivery_id: str
-    channel: str
-    recipient_ref: str
-    recipient_kind: str
-    template_version: str
-    about_event_id: str
-    about_type: str
-    attempt: int
-    outcome: str
-    final: bool
-    detail: str
-
-
 def _runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
@@ -146,6 +52,18 @@ def _runtime(request: Request) -> ServiceRuntime:
 def _settings(request: Request) -> NotificationSettings:
     settings: NotificationSettings = request.app.state.notification
     return settings
+
+
+def _shown(
+    request: Request,
+    principal: Principal,
+    model: type[BaseModel],
+    answer: Mapping[str, Any],
+    case_id: str = "",
+) -> dict[str, Any]:
+    """One answer as the disclosure policy shows it to the caller's role."""
+    plain = model.model_validate(answer).model_dump(mode="json")
+    return disclose(viewer(request, principal), model, plain, case_id)
 
 
 def _without_secret(answer: Any) -> Any:
@@ -172,13 +90,15 @@ async def subscribe(body: SubscriptionIn, request: Request, principal: Subscribe
 @router.get("/subscriptions", response_model=list[SubscriptionOut])
 async def subscriptions(request: Request, principal: Subscriber) -> Any:
     """Your subscriptions (secrets are never shown again)."""
-    return await subscription_handlers.list_subscriptions(_runtime(request), principal)
+    found = await subscription_handlers.list_subscriptions(_runtime(request), principal)
+    return [_shown(request, principal, SubscriptionOut, s) for s in found]
 
 
 @router.get("/subscriptions/{sub_id}", response_model=SubscriptionOut)
 async def subscription(sub_id: str, request: Request, principal: Subscriber) -> Any:
     """One of your subscriptions."""
-    return await subscription_handlers.get_subscription(_runtime(request), principal, sub_id)
+    found = await subscription_handlers.get_subscription(_runtime(request), principal, sub_id)
+    return _shown(request, principal, SubscriptionOut, found)
 
 
 @router.delete("/subscriptions/{sub_id}", status_code=204)
@@ -211,21 +131,24 @@ async def deliveries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     """Deliveries of your subscriptions, newest first; `status=failed` for those given up."""
-    return await delivery_handlers.list_deliveries(
+    found = await delivery_handlers.list_deliveries(
         _runtime(request), principal, status, subscription, case_id, limit
     )
+    return [_shown(request, principal, DeliveryOut, d, d["case_id"]) for d in found]
 
 
 @router.post("/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryOut)
 async def retry(delivery_id: str, request: Request, principal: DeliveryOwner) -> Any:
     """Send a failed delivery again (same webhook-id); deliveries it held then follow."""
-    return await delivery_handlers.retry_delivery(_runtime(request), principal, delivery_id)
+    moved = await delivery_handlers.retry_delivery(_runtime(request), principal, delivery_id)
+    return _shown(request, principal, DeliveryOut, moved, moved["case_id"])
 
 
 @router.post("/deliveries/{delivery_id}/cancel", response_model=DeliveryOut)
 async def cancel(delivery_id: str, request: Request, principal: DeliveryOwner) -> Any:
     """Give up a delivery (e.g. one your receiver can never accept); those behind it go on."""
-    return await delivery_handlers.cancel_delivery(_runtime(request), principal, delivery_id)
+    moved = await delivery_handlers.cancel_delivery(_runtime(request), principal, delivery_id)
+    return _shown(request, principal, DeliveryOut, moved, moved["case_id"])
 
 
 @router.post("/cases/{case_id}/recipients", status_code=201, response_model=Recorded)
@@ -245,4 +168,5 @@ async def register_recipient(
 @router.get("/cases/{case_id}/notifications", response_model=list[NotificationOut])
 async def notifications(case_id: str, request: Request, principal: Reader) -> Any:
     """Who was told what, when, by which channel and template version; sent or failed."""
-    return await recipient_handlers.case_notifications(_runtime(request), principal, case_id)
+    found = await recipient_handlers.case_notifications(_runtime(request), principal, case_id)
+    return [_shown(request, principal, NotificationOut, n, case_id) for n in found]

@@ -22,10 +22,11 @@ from sexto_events.catalogue.notification import (
 )
 from sexto_events.consumer import ReadModel
 from sexto_events.db import DbConnection
-from sexto_events.disclosure import withheld
+from sexto_events.disclosure import Viewer
+from sexto_events.envelope import disclose_event
 from sexto_events.ids import derived_event_id
 from sexto_events.model import RecordedEvent
-from sexto_events.personal import walk_personal
+from sexto_events.principal import Role
 
 from sexto_notification.domain.policy import (
     STAFF_STEPS,
@@ -52,24 +53,22 @@ def delivery_id(event_id: str, channel: Channel, target: str) -> str:
     return derived_event_id(event_id, f"deliver|{channel.value}|{target}")
 
 
-def webhook_body(event: RecordedEvent) -> str:
-    """What a subscriber receives: the CloudEvent, personal fields withheld.
+def webhook_body(event: RecordedEvent, owner_role: Role) -> str:
+    """What a subscriber receives: the CloudEvent as the disclosure policy shows it to the
+    subscription owner's role (sexto_events.disclosure; `{"withheld": true}` for the rest).
 
-    Addresses and free text are sealed in the log and never leave by webhook; the `hash`
-    names the event on the record (it covers the stored, sealed form).
+    The data arrive opened here, so the policy alone decides what leaves: no subscriber's
+    role is shown names, contact details or free text. The `hash` names the event on the
+    record (it covers the stored, sealed form); the `type` is the one of the data as read.
     """
     data = event.data
-    cls = type(data)
-    plain = walk_personal(
-        cls,
-        data.model_dump(mode="json"),
-        event.envelope.subject,
-        lambda _value, _subject, _where: withheld(),
-    )
-    body = event.envelope.model_dump(mode="json", exclude_none=True)
-    body.pop("prevhash", None)
-    body["type"] = cls.type_name()
-    body["data"] = plain
+    raw = event.envelope.model_dump(mode="json", exclude_none=True)
+    raw.pop("prevhash", None)
+    raw["type"] = type(data).type_name()
+    raw["data"] = data.model_dump(mode="json")
+    # No subscriber's role is shown a pseudonym (analysts do not subscribe): without a key,
+    # a pseudonymised class reads withheld.
+    body = disclose_event(Viewer(owner_role), raw, type(data))
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
@@ -136,17 +135,20 @@ class Dispatcher(ReadModel):
             event.seq,
         )
         suffix = _suffix(event.data)
-        body: str | None = None
+        bodies: dict[Role, str] = {}  # one per owner's role: each sees its row of the policy
         for sub in subscriptions:
             wanted = EventFilter(frozenset(sub["types"]), sub["territory"], sub["school_id"])
             if not wanted.matches(suffix, event.envelope.territory, case["school_id"]):
                 continue
             if not subscriber_may_receive(sub["owner_role"], case["escalated"]):
                 continue
-            body = body or webhook_body(event)
+            role = Role(sub["owner_role"])
+            if role not in bodies:
+                bodies[role] = webhook_body(event, role)
             await self._queue(
-                conn, event, Channel.WEBHOOK, sub["id"], "subscription", WEBHOOK_TEMPLATE, body
-            )
+                conn, event, Channel.WEBHOOK, sub["id"], "subscription", WEBHOOK_TEMPLATE,
+                bodies[role],
+            )  # fmt: skip
 
     async def _registered(
         self, event: RecordedEvent, data: RecipientRegistered, conn: DbConnection

@@ -41,6 +41,7 @@ from sexto_notification.app.mail import MailFailure, MailTransport, build
 from sexto_notification.app.secrets import SecretBox
 from sexto_notification.app.urls import RefusedAddress, check_destination
 from sexto_notification.config import NotificationSettings
+from sexto_notification.domain.mail_contents import mail_values
 from sexto_notification.domain.policy import (
     STAFF_STEPS,
     AttemptResult,
@@ -319,13 +320,16 @@ class Sender:
         cause = next((e for e in events if e.id == row["event_id"]), None)
         language = str(row["template"]).rsplit(".", 1)[-1]
         version = by_id(info["protocol_version"]) if info and info["protocol_version"] else None
-        values = {
+        facts = {
             "case_id": row["case_id"],
             "school": (info["school"] if info else None) or "",
             "protocol_version": f"{version.name} v{version.version}" if version else "",
             "step": STAFF_STEPS.get(row["event_type"], {}).get(language, row["event_type"]),
             "at": cause.envelope.time if cause else "",
         }
+        # What the message may say of the case: a parent's letter its own few fields, staff
+        # their role's row of the disclosure policy.
+        values = mail_values(row["recipient_kind"], facts, row["case_id"])
         try:
             message = render(row["template"], **values)
         except UnknownTemplate as exc:
