@@ -328,10 +328,11 @@ def test_development_settings_are_refused_in_production() -> None:
         ("police_dispatch", True, True),
         ("prosecutor", False, False),
         ("school_admin", False, True),
-        ("admin", False, True),
+        ("admin", False, False),
+        ("admin", True, False),
     ],
 )
-def test_police_and_prosecutors_subscriptions_hear_of_escalated_cases_only(
+def test_police_and_prosecutors_subscriptions_hear_of_escalated_cases_only_and_admins_of_none(
     owner: str, escalated: bool, receives: bool
 ) -> None:
     assert subscriber_may_receive(owner, escalated) is receives

@@ -70,8 +70,8 @@ def test_each_answer_field_has_a_class_or_the_route_holds_no_case_data(
     service: str, route: APIRoute
 ) -> None:
     models = answer_models(route)
-    if route.path in NO_CASE_DATA:
-        return
+    if route.path in NO_CASE_DATA or route.status_code == 204:
+        return  # no case data, or no answer body at all
     assert models, f"{service} {route.path}: declare its response model, fields classed"
     for model in models:
         assert unclassified_fields(model) == [], f"{service} {route.path}"

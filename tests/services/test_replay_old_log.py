@@ -28,6 +28,7 @@ from sexto_cli.session import Session
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_devstack.procs import free_port
+from sexto_events.catalogue import CATALOGUE
 from sexto_events.catalogue.intake import CaseReported
 from sexto_events.connection import connect
 from sexto_events.db import DbConnection, create_pool
@@ -140,7 +141,20 @@ def stored(name: str) -> list[Stored]:
 CASES = stored("cases.jsonl")
 DIRECTORY = stored("directory.jsonl")
 KEYS: dict[str, Any] = json.loads((FIXTURE / "keys.json").read_text(encoding="utf-8"))
-BEFORE: Tables = json.loads((FIXTURE / "tables.json").read_text(encoding="utf-8"))
+
+
+def _roles_as_sets(tables: Tables) -> Tables:
+    """The fixture's read models in today's shape: since issue 14 a student holds a set of
+    roles (intake.cases.students[].roles), rebuilt from the one role the old events name."""
+    for row in tables["intake.cases"]:
+        row["students"] = [
+            {**{k: v for k, v in s.items() if k != "role"}, "roles": [s["role"]]}
+            for s in row["students"]
+        ]
+    return tables
+
+
+BEFORE: Tables = _roles_as_sets(json.loads((FIXTURE / "tables.json").read_text(encoding="utf-8")))
 
 
 async def publish_raw(nc: Client, message: Stored) -> None:
@@ -398,7 +412,7 @@ async def test_each_webhook_body_is_the_fixtures_with_what_the_policy_withholds(
     assert old.keys() == new.keys()
     assert all((old[i]["body"] is None) == (new[i] is None) for i in old)
     bodies = [
-        (owners[row["target"]], json.loads(row["body"]), json.loads(new[i]))
+        (owners[row["target"]], upcast(json.loads(row["body"])), json.loads(new[i]))
         for i, row in old.items()
         if row["body"] is not None
     ]
@@ -408,6 +422,13 @@ async def test_each_webhook_body_is_the_fixtures_with_what_the_policy_withholds(
     # school's administrator is.
     assert all((now["actor"] == {"withheld": True}) == (owner == "police_dispatch")
                for owner, _, now in bodies)  # fmt: skip
+
+
+def upcast(body: dict[str, Any]) -> dict[str, Any]:
+    """An old webhook body with its data in today's version of its type (as a replay
+    delivers it: the current type, e.g. a report's students with a set of roles)."""
+    type_name, data = CATALOGUE.upcast(body["type"], body["data"])
+    return {**body, "type": type_name, "data": data}
 
 
 def narrowed(was: Any, now: Any) -> bool:

@@ -98,7 +98,8 @@ _ROWS: dict[Role, tuple[Treatment, ...]] = {
     Role.ANALYST: (PSEUDO, SHOWN, HIDDEN, HIDDEN, HIDDEN, PSEUDO, SHOWN, PSEUDO, PSEUDO,
                    HIDDEN, SHOWN, SHOWN),
     Role.LEGAL_REVIEWER: (SHOWN,) * 12,
-    Role.ADMIN: (HIDDEN,) * 12,
+    Role.ADMIN: (HIDDEN, SHOWN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN,
+                 HIDDEN, SHOWN),
 }  # fmt: skip
 
 POLICY: Mapping[Role, Mapping[DataClass, Treatment]] = types.MappingProxyType(

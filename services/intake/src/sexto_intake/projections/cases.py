@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 
 from sexto_events.catalogue.escalation import EscalationRequested
-from sexto_events.catalogue.intake import CaseClosed, CaseReported, StudentAdded
+from sexto_events.catalogue.intake import (
+    CaseClosed,
+    CaseReported,
+    StudentAdded,
+    StudentRoleChanged,
+)
 from sexto_events.consumer import ReadModel
 from sexto_events.db import DbConnection
 from sexto_events.model import RecordedEvent
@@ -44,6 +49,16 @@ class CasesProjection(ReadModel):
                 "UPDATE intake.cases SET students = students || $2::jsonb WHERE case_id = $1",
                 env.subject,
                 json.dumps(students_summary([data.student])),
+            )
+        elif isinstance(data, StudentRoleChanged):
+            await conn.execute(
+                "UPDATE intake.cases SET students = (SELECT jsonb_agg(CASE WHEN "
+                "s->>'student_ref' = $2 THEN jsonb_set(s, '{roles}', $3::jsonb) ELSE s END "
+                "ORDER BY n) FROM jsonb_array_elements(students) WITH ORDINALITY AS t(s, n)) "
+                "WHERE case_id = $1",
+                env.subject,
+                data.student_ref,
+                json.dumps([role.value for role in data.roles]),
             )
         elif isinstance(data, EscalationRequested):
             # Police see a case in their territory once it is escalated.

@@ -123,7 +123,11 @@ ESCALATED_ONLY = frozenset(r.value for r in (*POLICE_ROLES, Role.PROSECUTOR))
 
 
 def subscriber_may_receive(owner_role: str, escalated: bool) -> bool:
-    """True when a subscription owned by this role may receive an event of this case."""
+    """True when a subscription owned by this role may receive an event of this case. An
+    admin operates subscriptions and deliveries but reads no case: its own subscriptions
+    hear of none (even withheld field by field, an event would tell when a case moved)."""
+    if owner_role == Role.ADMIN.value:
+        return False
     return escalated or owner_role not in ESCALATED_ONLY
 
 

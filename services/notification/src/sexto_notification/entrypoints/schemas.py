@@ -107,8 +107,8 @@ class RecipientIn(Strict):
 class Recorded(BaseModel):
     """The fact on the record."""
 
-    id: str
-    version: int
+    id: str = classed(RECORD)
+    version: int = classed(RECORD)
 
 
 class NotificationOut(BaseModel):
