@@ -16,6 +16,7 @@ import nats
 import pytest
 from sexto_devstack.procs import free_port, port_free
 from sexto_events.catalogue.audit import CaseRead
+from sexto_events.disclosure import POLICY_VERSION
 from sexto_events.model import CaseRef, NewEvent
 from sexto_events.principal import Role
 from sexto_events.store import EventStore
@@ -88,7 +89,11 @@ async def write_and_count(nats_url: str, case: CaseRef, write: bool) -> int:
 
 def note_without_personal_data() -> NewEvent:
     # No key vault in this check: an event without personal data.
-    return NewEvent(CaseRead(view="state", service="intake"), "analyst-1", "analyst")
+    return NewEvent(
+        CaseRead(view="state", service="intake", policy_version=POLICY_VERSION),
+        "analyst-1",
+        "analyst",
+    )
 
 
 def report_a_case_over_http(env: dict[str, str]) -> None:

@@ -115,8 +115,8 @@ def test_each_subscriber_gets_the_event_as_its_owners_role_is_shown_it(notify: N
         assert acknowledged["data"]["call_reference"] == "911-D1"  # external ref: shown
         assert acknowledged["data"]["dispatcher_ref"] == WITHHELD
         assert _of(police_hook, case_id, "note_added.v1")["data"]["text"] == WITHHELD
-        student = _of(police_hook, case_id, "student_added.v1")["data"]["student"]
-        assert student == {"student_ref": "s-late", "role": "redistributor", "age": WITHHELD,
+        student = _of(police_hook, case_id, "student_added.v2")["data"]["student"]
+        assert student == {"student_ref": "s-late", "roles": ["redistributor"], "age": WITHHELD,
                            "grade": None, "name": WITHHELD}  # fmt: skip
 
         # A school admin: the report too, the staff who acted, no 911 reference, no grid.

@@ -5,19 +5,27 @@ appears exactly where the disclosure table shows its class to the role, and nowh
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sexto_cli.main import app
+from sexto_devstack.nats_server import NatsServer
+from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_events.disclosure import POLICY, DataClass, Treatment
 from sexto_events.principal import Role
 
+from tests.cli.conftest import Cli
+from tests.conftest import MASTER_KEY
 from tests.evaluation.test_grids import IMPULSIVE, MALICIOUS
 from tests.notification.conftest import LiveReceiver, Notify, eventually
 from tests.notification.test_four_services import services  # noqa: F401 (fixture)
@@ -39,6 +47,7 @@ NAME_1, NAME_2 = f"Idname Uno{TAG}", f"Idname Duo{TAG}"
 REF_1, REF_2 = canary("ref1"), canary("ref2")
 SEAL_1, SEAL_2 = canary("SEAL1"), canary("SEAL2")
 PARENT = f"contact{TAG}@example.org"
+STAFF_MAIL = f"staffmail{TAG}@example.org"
 SUMMARY, NOTE, STEP_NOTE = canary("narrsummary"), canary("narrnote"), canary("narrstep")
 ACTION, JUSTIFY, REASONS = canary("narraction"), canary("narrjustify"), canary("narrreasons")
 ROLE_REASON, GRID_WORDS = canary("narrrole"), canary("narrgrid")
@@ -172,6 +181,9 @@ def case(
             ).status_code in (200, 201),
             "the notification service registered the parent",
         )  # fmt: skip
+        staff = {"recipient_ref": canary("staffrecipient"), "kind": "intervener",
+                 "email": STAFF_MAIL}  # fmt: skip
+        post(notify.client, f"{path}/recipients", staff, school)
         eventually(
             lambda: evaluation.get(f"{path}/assessment", headers=school).status_code == 200,
             "the evaluation saw the case",
@@ -201,6 +213,7 @@ def case(
         for value in (NAME_1, NAME_2):
             canaries.add(value, C.IDENTITY)
         canaries.add(PARENT, C.CONTACT)
+        canaries.add(STAFF_MAIL, C.CONTACT)
         for value in (SUMMARY, NOTE, STEP_NOTE, ACTION, JUSTIFY, REASONS, ROLE_REASON,
                       GRID_WORDS):  # fmt: skip
             canaries.add(value, C.NARRATIVE)
@@ -357,6 +370,109 @@ def test_each_canary_appears_exactly_where_the_table_shows_its_class(
             f"{surface} as {role.value}: shown but withheld by the table "
             f"{sorted(found - may)}; withheld but shown by the table {sorted(must - found)}"
         )
+
+
+# The command line's commands that read cases, and how each role runs them; the others.
+CLI_NOT_CASE_READS = {
+    "rebuild": "rebuilds read models: prints consumer names and sequences",
+    "shred": "erasure by an admin: echoes the key id it was given",
+    "legal-hold": "places or lifts a hold: echoes the case id it was given",
+    "retention": "erasure after retention: key ids and dates, never a field's value",
+}
+
+
+def cli_runner(nats_url: str, dsn: str, key_file: Path) -> Cli:
+    return Cli({
+        "SEXTO_ENVIRONMENT": "test", "SEXTO_NATS_URL": nats_url, "SEXTO_DATABASE_URL": dsn,
+        "SEXTO_MASTER_KEY": base64.b64encode(MASTER_KEY).decode(),
+        "SEXTO_AUTH_LOCAL_KEY_FILE": str(key_file), "COLUMNS": "200",
+    })  # fmt: skip
+
+
+def _cli_read(command: str) -> Callable[[Cli, Notify, Case, Role, Path], tuple[int, str]]:
+    def read(cli: Cli, notify: Notify, case: Case, role: Role, tmp: Path) -> tuple[int, str]:
+        out = tmp / f"{command}-{role.value}"
+        args = {
+            "history": ["history", case.case_id, "--json"],
+            "verify": ["verify", "--case", case.case_id],
+            "export": ["export", case.case_id, "--out", str(out)],
+            "replay": ["replay", "--territory", notify.world.territory, "--out", str(out)],
+            "stats": ["stats", "--json"],
+        }[command]
+        result = notify.call(partial(cli, *args, role=role.value))
+        text = result.output
+        if out.is_file():
+            text += out.read_text(encoding="utf-8")
+        elif out.is_dir():
+            text += "".join(f.read_text("utf-8", "replace") for f in sorted(out.rglob("*"))
+                            if f.is_file())  # fmt: skip
+        return result.exit_code, text
+
+    return read
+
+
+CLI_SURFACES = {
+    name: _cli_read(name) for name in ("history", "verify", "export", "replay", "stats")
+}
+CLI_MUST_CARRY = {"history": {NAME_1, SUMMARY, PARENT}, "export": {NAME_1, SUMMARY},
+                  "replay": {NAME_1, SUMMARY, REASONS}}  # fmt: skip
+
+
+def test_every_command_of_the_command_line_is_a_surface_here_or_reads_no_case() -> None:
+    commands = {
+        c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands
+    }
+    groups = {g.name for g in app.registered_groups}
+
+    assert commands | groups == set(CLI_SURFACES) | set(CLI_NOT_CASE_READS)
+
+
+@pytest.mark.parametrize("command", sorted(CLI_SURFACES))
+def test_each_canary_appears_on_the_command_line_exactly_where_the_table_shows_it(
+    notify: Notify,
+    case: Case,
+    command: str,
+    nats_server: NatsServer,
+    postgres: EmbeddedPostgres,
+    issuer_key_file: Path,
+    tmp_path: Path,
+) -> None:
+    cli = cli_runner(nats_server.url, postgres.dsn, issuer_key_file)
+    readings = {role: CLI_SURFACES[command](cli, notify, case, role, tmp_path) for role in ROLES}
+    allowed = {role: text for role, (code, text) in readings.items() if code == 0}
+    carried = set().union(*(case.canaries.found(text) for text in allowed.values()))
+
+    assert CLI_MUST_CARRY.get(command, set()) <= carried, command
+    for role, (code, text) in readings.items():
+        found = case.canaries.found(text)
+        if code != 0:
+            assert found <= {case.case_id}, (command, role)  # an echo of what was asked
+            continue
+        must = case.canaries.shown_to(role, carried)
+        may = case.canaries.may_show(role, carried)
+        assert must <= found <= may, (
+            f"sexto {command} as {role.value}: shown but withheld by the table "
+            f"{sorted(found - may)}; withheld but shown by the table {sorted(must - found)}"
+        )
+
+
+def test_e_mails_carry_no_name_no_words_and_a_parent_only_their_letter(
+    notify: Notify, case: Case
+) -> None:
+    mails = [m for m in notify.mailbox.messages if case.case_id in m.as_string()]
+    parents = [m for m in mails if PARENT in str(m["To"])]
+    staff = [m for m in mails if STAFF_MAIL in str(m["To"])]
+
+    assert parents, "the parent was sent the protocol's letter"
+    assert len(staff) >= 3, "the intervener was told of the escalation's steps"
+    for mail in mails:
+        text = mail.as_string()
+        found = case.canaries.found(text)
+        assert not found & {NAME_1, NAME_2, SUMMARY, NOTE, REASONS, GRID_WORDS, CALL, DPCP}
+    for mail in parents:
+        # The letter names the case (to quote), the school and the parent's own address.
+        found = case.canaries.found(mail.as_string())
+        assert found <= {case.case_id, notify.world.school, PARENT}, found
 
 
 def test_analysts_get_keyed_pseudonyms_and_bands_where_others_get_values(
