@@ -29,10 +29,11 @@ class DirectoryProjection(ReadModel):
         data = event.data
         if isinstance(data, TerritoryRegistered):
             await conn.execute(
-                "INSERT INTO intake.dir_territories (territory_id, name) VALUES ($1, $2) "
-                "ON CONFLICT DO NOTHING",
+                "INSERT INTO intake.dir_territories (territory_id, name, jurisdiction) "
+                "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 data.territory_id,
                 data.name,
+                data.jurisdiction.value,
             )
         elif isinstance(data, AgreementRecorded):
             await conn.execute(
