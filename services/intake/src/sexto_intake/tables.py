@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -49,7 +50,9 @@ dir_territories = Table(
     READ_MODELS,
     Column("territory_id", Text, primary_key=True),
     Column("name", Text, nullable=False),
-    Column("jurisdiction", Text, nullable=False),
+    # A directory read model made before jurisdictions gains the column in place, at the
+    # upcaster's default (projections/directory.py): those territories were Quebec's.
+    Column("jurisdiction", Text, nullable=False, server_default=text("'qc'")),
 )
 
 dir_agreements = Table(

@@ -25,6 +25,15 @@ class DirectoryProjection(ReadModel):
     tables = DIRECTORY
     stream = DIRECTORY_STREAM
 
+    async def migrate(self, conn: DbConnection) -> None:
+        """Create the tables if missing; a territories table made before jurisdictions were
+        declared gains the column, at the default its v1 events upcast to."""
+        await super().migrate(conn)
+        await conn.execute(
+            "ALTER TABLE intake.dir_territories "
+            "ADD COLUMN IF NOT EXISTS jurisdiction text NOT NULL DEFAULT 'qc'"
+        )
+
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         data = event.data
         if isinstance(data, TerritoryRegistered):
