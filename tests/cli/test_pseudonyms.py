@@ -136,7 +136,7 @@ async def test_an_analysts_replay_names_no_one_and_bands_ages_and_grades(
     assert shown["prosecutor_decided"]["data"]["decision"] == "impulsive"
     # the older event is disclosed by its current declaration, as every other
     device = shown["device_secured"]
-    assert device["type"] == "org.sexto.intake.device_secured.v2"
+    assert device["type"] == "org.sexto.intake.device_secured.v3"
     assert device["stored_type"] == "org.sexto.intake.device_secured.v1"
     assert device["data"]["measure"] == "switched_off"
     # keyed pseudonyms join: the same case, student, seal and staff member everywhere

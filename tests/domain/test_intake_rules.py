@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sexto_events.catalogue.base import EventData
+from sexto_events.catalogue.directory import Jurisdiction
 from sexto_events.catalogue.intake import (
     ActionNotTaken,
     CaseClosed,
@@ -28,11 +29,12 @@ from sexto_intake.domain.cases import (
     derived_student_ref,
     report_case_id,
 )
-from sexto_intake.domain.eligibility import Agreement, Certification, check_sexto
+from sexto_intake.domain.eligibility import PROTOCOLS, Agreement, Certification, check_sexto
 from sexto_intake.domain.errors import (
     CaseAlreadyClosed,
     InvalidCommand,
     NotEligible,
+    ProtocolNotForJurisdiction,
     UnknownSchool,
     UnknownStep,
     UnknownStudent,
@@ -222,8 +224,8 @@ def test_the_case_state_is_the_sum_of_its_facts() -> None:
 
 # --- a report ---------------------------------------------------------------------------
 
-QC_SCHOOL = School("school-042", "spvm", "fr")
-UK_SCHOOL = School("school-uk-1", "met", "en")
+QC_SCHOOL = School("school-042", "spvm", "fr", Jurisdiction.QC)
+UK_SCHOOL = School("school-uk-1", "met", "en", Jurisdiction.ENGLAND)
 AGREEMENT = Agreement("mou-spvm", date(2023, 9, 1), None)
 CERTIFIED = Certification("school-042", "explorer", date(2025, 1, 10))
 NOW = START + timedelta(hours=2)
@@ -317,9 +319,8 @@ def test_the_agreement_is_judged_on_the_discovery_date_not_today() -> None:
     [
         None,
         Certification("school-999", "architect", date(2025, 1, 10)),
-        Certification("school-042", "explorer", NOW.date() + timedelta(days=1)),
     ],
-    ids=["none", "another-school", "not-yet"],
+    ids=["none", "another-school"],
 )
 def test_sexto_needs_an_intervener_certified_for_the_school(
     certification: Certification | None,
@@ -329,6 +330,77 @@ def test_sexto_needs_an_intervener_certified_for_the_school(
     refusal = refused(error.value, "not-eligible-for-sexto")
     assert refusal.extra == {"reason": "intervener-not-certified"}
     assert "Explorer or Architect" in refusal.detail
+
+
+@pytest.mark.parametrize(
+    "certified_on",
+    [START.date() + timedelta(days=1), NOW.date() + timedelta(days=30)],
+    ids=["after-the-discovery", "not-yet"],
+)
+def test_the_certification_must_be_valid_on_the_discovery_date(certified_on: date) -> None:
+    late = Certification("school-042", "architect", certified_on)
+
+    with pytest.raises(NotEligible) as error:
+        decide(report(), certification=late, now=NOW + timedelta(days=60))
+
+    refusal = refused(error.value, "not-eligible-for-sexto")
+    assert refusal.extra == {"reason": "intervener-certified-after-discovery"}
+    assert certified_on.isoformat() in refusal.detail
+    assert START.date().isoformat() in refusal.detail
+
+
+def test_a_certification_of_the_discovery_day_itself_is_valid() -> None:
+    on_the_day = Certification("school-042", "explorer", START.date())
+    command = report()
+
+    assert decide(command, certification=on_the_day) == command.report
+
+
+@pytest.mark.parametrize(
+    ("agreements", "certification"),
+    [((), CERTIFIED), ((AGREEMENT,), None),
+     ((AGREEMENT,), Certification("school-042", "explorer", NOW.date() + timedelta(days=1)))],
+    ids=["no-agreement", "not-certified", "certified-later"],
+)  # fmt: skip
+def test_a_sexto_refusal_says_what_to_do_instead_and_never_suggests_the_uk_path(
+    agreements: tuple[Agreement, ...], certification: Certification | None
+) -> None:
+    with pytest.raises(NotEligible) as error:
+        decide(report(), agreements=agreements, certification=certification)
+
+    english, french = error.value.detail_in("en"), error.value.detail_in("fr")
+    assert "911" in english
+    assert "school board" in english
+    assert "911" in french
+    assert "centre de services scolaire" in french
+    for text in (english, french):
+        assert "uk-dsl" not in text
+        assert "UK" not in text
+        assert "britannique" not in text
+
+
+@pytest.mark.parametrize(
+    ("school", "protocol", "allowed"),
+    [(QC_SCHOOL, Protocol.UK_DSL, "sexto-qc"), (UK_SCHOOL, Protocol.SEXTO_QC, "uk-dsl")],
+    ids=["quebec-school-uk-path", "english-school-sexto"],
+)
+def test_a_school_opens_only_the_protocols_of_its_jurisdiction(
+    school: School, protocol: Protocol, allowed: str
+) -> None:
+    command = report(protocol=protocol, school_id=school.school_id)
+
+    with pytest.raises(ProtocolNotForJurisdiction) as error:
+        decide(command, school=school)
+
+    refusal = refused(error.value, "protocol-not-for-jurisdiction")
+    assert allowed in refusal.detail
+    assert protocol.value in refusal.detail
+
+
+def test_each_jurisdiction_names_at_least_one_protocol_and_no_protocol_is_shared() -> None:
+    assert set(PROTOCOLS) == set(Jurisdiction)
+    assert all(PROTOCOLS.values())
+    assert sum(len(p) for p in PROTOCOLS.values()) == len(set().union(*PROTOCOLS.values()))
 
 
 def test_the_agreement_is_checked_before_the_certification() -> None:
@@ -346,7 +418,6 @@ def test_either_training_level_certifies(level: str) -> None:
             certification=Certification("school-042", level, date(2025, 1, 10)),
             school_id="school-042",
             discovered_on=START.date(),
-            today=NOW.date(),
         )
         == "mou-spvm"
     )

@@ -38,13 +38,12 @@ def test_a_sexto_report_with_three_students(world: World) -> None:
 
 
 def test_a_uk_report_where_no_sexto_agreement_exists(world: World) -> None:
-    headers = world.headers(Role.SAFEGUARDING_LEAD, subject="dsl-1", school=world.bare_school)
-    body = sexto_report(world.bare_school, protocol="uk-dsl")
+    body = sexto_report(world.uk_school, protocol="uk-dsl")
 
-    response = world.report(body, headers=headers)
+    response = world.report(body, headers=world.dsl_headers())
 
     assert response.status_code == 201, response.text
-    assert response.json()["territory"] == world.bare_territory
+    assert response.json()["territory"] == world.uk_territory
 
 
 def test_sexto_is_refused_without_an_agreement_in_force(world: World) -> None:
@@ -57,7 +56,11 @@ def test_sexto_is_refused_without_an_agreement_in_force(world: World) -> None:
     problem = response.json()
     assert problem["type"].endswith("/not-eligible-for-sexto")
     assert problem["reason"] == "no-agreement-in-force"
-    assert "uk-dsl" in problem["detail"]
+    # What is missing, and what the school can do instead: never another jurisdiction's path.
+    assert world.bare_territory in problem["detail"]
+    assert "911" in problem["detail"]
+    assert "school board" in problem["detail"]
+    assert "uk-dsl" not in problem["detail"]
 
 
 def test_sexto_is_refused_before_the_agreement_came_into_force(world: World) -> None:

@@ -25,6 +25,7 @@ from sexto_events.migrate import RUNTIME_VERSION_TABLE, VERSION_TABLE
 from sexto_events.store import EventStore
 from sexto_events.tables import KEYS, RUNTIME, runtime_tables
 from sexto_intake.bootstrap import DEFINITION as INTAKE
+from sexto_intake.tables import MIGRATED as INTAKE_MIGRATED
 from sexto_intake.tables import READ_MODELS as INTAKE_TABLES
 from sexto_notification.bootstrap import DEFINITION as NOTIFICATION
 from sexto_notification.tables import MIGRATED as NOTIFICATION_MIGRATED
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Each service with every table it declares.
 SERVICES: list[tuple[ServiceDefinition, list[MetaData]]] = [
-    (INTAKE, [INTAKE_TABLES]),
+    (INTAKE, [INTAKE_MIGRATED, INTAKE_TABLES]),
     (EVALUATION, [EVALUATION_TABLES]),
     (ESCALATION, [ESCALATION_TABLES]),
     (NOTIFICATION, [NOTIFICATION_MIGRATED, NOTIFICATION_TABLES]),
@@ -191,6 +192,7 @@ HEAD = {
     "escalation.alembic_version_runtime": "0001",
     "notification.alembic_version_runtime": "0001",
     "notification.alembic_version": "0002",
+    "intake.alembic_version": "0001",
     **{f"{d.name}.{IDEMPOTENCY_VERSION_TABLE}": "0001" for d, _ in SERVICES},
 }
 
@@ -312,8 +314,12 @@ async def test_a_fresh_start_up_makes_exactly_the_tables_of_before(
     upgraded = await shape(database)
     assert all(made_before.values())
     assert await shape(fresh) == upgraded
+    # New since: the Idempotency-Key records, and intake's index of students seen before.
     assert set(upgraded["columns"]) - set(made_before["columns"]) == {
-        column for column in upgraded["columns"] if column[1] == "idempotency_keys"
+        column
+        for column in upgraded["columns"]
+        if column[1] in ("idempotency_keys", "student_index")
+        or column[:3] == ("intake", "dir_territories", "jurisdiction")
     }
     assert {c[:3] for c in set(made_before["columns"]) - set(upgraded["columns"])} == {
         ("notification", "subscriptions", "idempotency_key")

@@ -146,6 +146,8 @@ KEYS: dict[str, Any] = json.loads((FIXTURE / "keys.json").read_text(encoding="ut
 def _roles_as_sets(tables: Tables) -> Tables:
     """The fixture's read models in today's shape: since issue 14 a student holds a set of
     roles (intake.cases.students[].roles), rebuilt from the one role the old events name."""
+    for territory in tables["intake.dir_territories"]:
+        territory["jurisdiction"] = "qc"  # territories before jurisdictions read as Quebec
     for row in tables["intake.cases"]:
         row["students"] = [
             {**{k: v for k, v in s.items() if k != "role"}, "roles": [s["role"]]}
@@ -340,7 +342,9 @@ async def test_each_stored_message_is_back_unchanged_at_its_own_stream_sequence(
         "intake-cases", "intake-directory", "evaluation-cases", "escalation-queue",
         "notification-schools", "notification-dispatch",
     }  # fmt: skip
-    assert replayed.skipped == {"evaluation-opener", "escalation-requester"}
+    assert replayed.skipped == {
+        "evaluation-opener", "escalation-requester", "intake-student-index"
+    }  # fmt: skip
 
 
 async def test_every_fixture_event_decodes_through_todays_catalogue(replayed: Replayed) -> None:
@@ -385,9 +389,12 @@ async def test_todays_projections_rebuild_the_read_models_of_the_old_log(
         f"{s}.{version}"
         for s in SCHEMAS
         for version in ("alembic_version_runtime", "alembic_version_idempotency")
-    } | {"notification.alembic_version"}
+    } | {"notification.alembic_version", "intake.alembic_version"}
     answers = {f"{s}.idempotency_keys" for s in SCHEMAS}
-    assert set(after) - migrations - answers == set(READ_MODELS) | set(RUNTIME) | {RESTORED}
+    # Intake's index of students seen before is not derived from the log (issue 14).
+    assert set(after) - migrations - answers - {"intake.student_index"} == (
+        set(READ_MODELS) | set(RUNTIME) | {RESTORED}
+    )
 
     skipped = {t: SENDER_COLUMNS.get(t, frozenset()) | POLICY_COLUMNS.get(t, frozenset())
                for t in READ_MODELS}  # fmt: skip

@@ -35,6 +35,12 @@ class World:
     bare_school: str
     intervener: str
     uncertified: str
+    uk_territory: str  # an English police force's territory (the UK DSL path)
+    uk_school: str
+
+    def dsl_headers(self) -> dict[str, str]:
+        """The designated safeguarding lead of the English school."""
+        return self.headers(Role.SAFEGUARDING_LEAD, subject="dsl-uk", school=self.uk_school)
 
     def token(self, role: Role, **scope: Any) -> str:
         return mint(self.key, role=role, **scope)
@@ -101,6 +107,8 @@ def world(
             bare_school=f"school-c{token}",
             intervener=f"iv-{token}",
             uncertified=f"iv2-{token}",
+            uk_territory=f"met{token}",
+            uk_school=f"school-uk{token}",
         )
         seed(w)
         yield w
@@ -109,8 +117,12 @@ def world(
 def seed(w: World) -> None:
     admin = w.headers(Role.ADMIN, subject="admin-1")
     posts = [
-        ("territories", {"territory_id": w.territory, "name": "Service de police fictif"}),
-        ("territories", {"territory_id": w.bare_territory, "name": "Fictional Constabulary"}),
+        ("territories", {"territory_id": w.territory, "name": "Service de police fictif",
+                         "jurisdiction": "qc"}),
+        ("territories", {"territory_id": w.bare_territory, "name": "Service de police sans entente",
+                         "jurisdiction": "qc"}),
+        ("territories", {"territory_id": w.uk_territory, "name": "Fictional Constabulary",
+                         "jurisdiction": "england"}),
         ("agreements", {"agreement_id": f"mou-{w.territory}", "territory_id": w.territory,
                         "signed_on": "2023-09-01", "in_force_from": "2024-01-01"}),
         ("schools", {"school_id": w.school, "name": "École fictive A",
@@ -119,11 +131,13 @@ def seed(w: World) -> None:
                      "territory_id": w.territory, "language": "fr"}),
         ("schools", {"school_id": w.bare_school, "name": "Fictional School C",
                      "territory_id": w.bare_territory, "language": "en"}),
+        ("schools", {"school_id": w.uk_school, "name": "Fictional Academy",
+                     "territory_id": w.uk_territory, "language": "en"}),
     ]  # fmt: skip
     for path, body in posts:
         response = w.client.post(f"/v1/admin/{path}", json=body, headers=admin)
         assert response.status_code == 201, response.text
-    wait_for_directory(w, "dir_schools", "school_id", w.bare_school)
+    wait_for_directory(w, "dir_schools", "school_id", w.uk_school)
     for intervener, school in ((w.intervener, w.school), (f"{w.intervener}-b", w.other_school)):
         body = {"intervener_id": intervener, "school_id": school, "level": "explorer",
                 "certified_on": "2025-05-01"}  # fmt: skip

@@ -28,6 +28,15 @@ TITLES: Mapping[str, Mapping[str, str]] = {
         "fr": "Non admissible au protocole SEXTO",
     },
     "unknown-school": {"en": "Unknown school", "fr": "École inconnue"},
+    "unknown-territory": {"en": "Unknown territory", "fr": "Territoire inconnu"},
+    "invalid-directory-entry": {
+        "en": "Invalid directory entry",
+        "fr": "Entrée de répertoire invalide",
+    },
+    "protocol-not-for-jurisdiction": {
+        "en": "Protocol of another jurisdiction",
+        "fr": "Protocole d'une autre juridiction",
+    },
     "unknown-checklist-step": {
         "en": "Unknown checklist step",
         "fr": "Étape de liste de vérification inconnue",
@@ -333,25 +342,64 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
     },
     "no-agreement-in-force": {
         "en": "the police force of territory {territory} had no agreement with the DPCP in "
-        "force on {on}, so the SEXTO kit cannot be used: the case can be reported on the UK "
-        'designated-safeguarding-lead path instead (protocol "uk-dsl"), or through the '
-        "school's usual child-protection procedure",
+        "force on {on}, so the SEXTO kit cannot be used; instead, call 911 directly if a "
+        "student may be in danger or to report the situation to the police, and follow your "
+        "school board's own procedure",
         "fr": "le service de police du territoire {territory} n'avait aucune entente avec le "
-        "DPCP en vigueur le {on}; la trousse SEXTO ne peut donc pas être utilisée : le "
-        'dossier peut être signalé par la voie britannique (protocole "uk-dsl"), ou selon '
-        "la procédure habituelle de protection de l'enfance de l'école",
+        "DPCP en vigueur le {on}; la trousse SEXTO ne peut donc pas être utilisée : "
+        "appelez plutôt directement le 911 si un élève peut être en danger ou pour signaler "
+        "la situation à la police, et suivez la procédure de votre centre de services "
+        "scolaire",
     },
     "intervener-not-certified": {
         "en": "the reporting intervener holds no SEXTO certification for this school: "
         "complete the online training (Explorer or Architect level) or ask a certified "
-        "colleague to report; meanwhile the case can be reported on the UK "
-        'designated-safeguarding-lead path instead (protocol "uk-dsl"), or through the '
-        "school's usual child-protection procedure",
+        "colleague to report; meanwhile, call 911 directly if a student may be in danger or "
+        "to report the situation to the police, and follow your school board's own procedure",
         "fr": "l'intervenant qui signale n'a aucune certification SEXTO pour cette école : "
         "suivez la formation en ligne (niveau Explorateur ou Architecte) ou demandez à un "
-        "collègue certifié de signaler; entre-temps, le dossier peut être signalé par la "
-        'voie britannique (protocole "uk-dsl"), ou selon la procédure habituelle de '
-        "protection de l'enfance de l'école",
+        "collègue certifié de signaler; entre-temps, appelez directement le 911 si un élève "
+        "peut être en danger ou pour signaler la situation à la police, et suivez la "
+        "procédure de votre centre de services scolaire",
+    },
+    "intervener-certified-after-discovery": {
+        "en": "the reporting intervener was certified on {certified_on}, after the discovery "
+        "on {on}: ask a colleague certified by then (Explorer or Architect level) to report; "
+        "meanwhile, call 911 directly if a student may be in danger or to report the "
+        "situation to the police, and follow your school board's own procedure",
+        "fr": "l'intervenant qui signale a été certifié le {certified_on}, après la "
+        "découverte du {on} : demandez à un collègue déjà certifié à cette date (niveau "
+        "Explorateur ou Architecte) de signaler; entre-temps, appelez directement le 911 si "
+        "un élève peut être en danger ou pour signaler la situation à la police, et suivez "
+        "la procédure de votre centre de services scolaire",
+    },
+    "protocol-not-for-jurisdiction": {
+        "en": "school {school} works under jurisdiction {jurisdiction}, whose cases follow "
+        "{allowed}, not {protocol}: report the case with protocol {allowed}",
+        "fr": "l'école {school} relève de la juridiction {jurisdiction}, dont les dossiers "
+        "suivent {allowed}, et non {protocol} : signalez le dossier avec le protocole "
+        "{allowed}",
+    },
+    "directory-entry-not-found": {
+        "en": "no such entry in the directory",
+        "fr": "aucune entrée de ce type au répertoire",
+    },
+    "unknown-territory": {
+        "en": "territory {territory} is not in the directory: register it first "
+        "(POST /v1/admin/territories)",
+        "fr": "le territoire {territory} n'est pas au répertoire : inscrivez-le d'abord "
+        "(POST /v1/admin/territories)",
+    },
+    "agreement-ends-before-it-starts": {
+        "en": "the agreement ends on {to}, before it comes into force on {start}: check the dates",
+        "fr": "l'entente prend fin le {to}, avant son entrée en vigueur le {start} : "
+        "vérifiez les dates",
+    },
+    "device-secured-in-future": {
+        "en": "the device is said to be secured at {at}, a time still to come: give when it "
+        "was actually secured",
+        "fr": "l'appareil aurait été mis en sûreté le {at}, un moment encore à venir : "
+        "indiquez quand il l'a réellement été",
     },
     "grid-does-not-fit": {
         "en": "the grid does not fit the case's protocol version: {problems}",

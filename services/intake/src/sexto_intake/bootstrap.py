@@ -14,6 +14,7 @@ from sexto_intake.entrypoints import facts, legal
 from sexto_intake.entrypoints.api import admin, router
 from sexto_intake.projections.cases import CasesProjection
 from sexto_intake.projections.directory import DIRECTORY_STREAM, DirectoryProjection
+from sexto_intake.reactors.student_index import StudentIndexErasure
 
 DEFINITION = ServiceDefinition(
     name="intake",
@@ -21,7 +22,9 @@ DEFINITION = ServiceDefinition(
     description="Partner systems report incidents and the facts of a case over REST.",
     routers=(router, facts.router, legal.router, admin),
     read_models=lambda: (CasesProjection(), DirectoryProjection()),
+    reactors=lambda _: (StudentIndexErasure(),),
     streams=(DIRECTORY_STREAM,),
+    migrations="sexto_intake:migrations/tables",
 )
 
 

@@ -1,7 +1,10 @@
-"""The intake service's tables, declared once: the cases and the directory.
+"""The intake service's tables, declared once: the cases and the directory, and the index
+of students seen before.
 
-Both are read models of the log (the CASES and DIRECTORY streams), dropped and rebuilt from
-it, so they are created from these declarations rather than migrated.
+The cases and the directory are read models of the log (the CASES and DIRECTORY streams),
+dropped and rebuilt from it, so they are created from these declarations rather than
+migrated. The student index is not in the log (no event carries a student number, nor its
+index): it is migrated (`migrations/tables`), never dropped by a rebuild.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
 READ_MODELS = MetaData(schema="intake")
+MIGRATED = MetaData(schema="intake")
 
 cases = Table(
     "cases",
@@ -45,6 +50,9 @@ dir_territories = Table(
     READ_MODELS,
     Column("territory_id", Text, primary_key=True),
     Column("name", Text, nullable=False),
+    # A directory read model made before jurisdictions gains the column in place, at the
+    # upcaster's default (projections/directory.py): those territories were Quebec's.
+    Column("jurisdiction", Text, nullable=False, server_default=text("'qc'")),
 )
 
 dir_agreements = Table(
@@ -74,6 +82,21 @@ dir_interveners = Table(
     Column("level", Text, nullable=False),
     Column("certified_on", Date, nullable=False),
 )
+
+# A keyed blind index of a school's own student numbers, per territory: HMAC-SHA256 under
+# the territory's key in the key vault, never the number. One row per student of a case;
+# the student's data-subject key id is how an erasure finds it (legal.subject_shredded).
+student_index = Table(
+    "student_index",
+    MIGRATED,
+    Column("territory", Text, primary_key=True),
+    Column("blind_index", Text, primary_key=True),
+    Column("case_id", Text, primary_key=True),
+    Column("student_ref", Text, primary_key=True),
+    Column("subject_key", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+Index("student_index_subject", student_index.c.subject_key)
 
 CASES = (cases,)
 DIRECTORY = (dir_territories, dir_agreements, dir_schools, dir_interveners)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -29,6 +29,13 @@ class Language(StrEnum):
     EN = "en"
 
 
+class Jurisdiction(StrEnum):
+    """The law a territory's schools work under: it names the protocols they may use."""
+
+    QC = "qc"
+    ENGLAND = "england"
+
+
 class CertificationLevel(StrEnum):
     """Levels of the SEXTO online training."""
 
@@ -37,11 +44,28 @@ class CertificationLevel(StrEnum):
 
 
 @CATALOGUE.declare("directory", "territory_registered", 1)
-class TerritoryRegistered(EventData):
-    """A police force's territory."""
+class TerritoryRegisteredV1(EventData):
+    """First shape of a territory (no jurisdiction): kept only to read events written in it."""
 
     territory_id: TerritoryId
     name: Label
+
+
+@CATALOGUE.declare("directory", "territory_registered", 2)
+class TerritoryRegistered(EventData):
+    """A police force's territory, and the jurisdiction its schools work under."""
+
+    territory_id: TerritoryId
+    name: Label
+    jurisdiction: Jurisdiction = classed(DataClass.JURISDICTION)
+
+
+@CATALOGUE.upcaster(TerritoryRegisteredV1, TerritoryRegistered)
+def _territory_registered_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    # Before jurisdictions were declared the directory served the SEXTO roll-out: its
+    # territories were Quebec police forces (their agreements are with Quebec's DPCP).
+    data["jurisdiction"] = Jurisdiction.QC.value
+    return data
 
 
 @CATALOGUE.declare("directory", "agreement_recorded", 1)

@@ -15,6 +15,7 @@ from sexto_events.catalogue.base import (
     Record,
     SchoolId,
     SealNumber,
+    StaffRef,
     StudentRef,
     personal,
 )
@@ -154,20 +155,46 @@ class DeviceSecuredV1(EventData):
 
 
 @CATALOGUE.declare("intake", "device_secured", 2)
-class DeviceSecured(EventData):
-    """A phone was put in flight mode or switched off, and possibly sealed in a numbered bag."""
+class DeviceSecuredV2(EventData):
+    """Second shape of a secured device (recorded when secured only): kept to read events."""
 
     owner_ref: StudentRef
     measure: str = classed(DataClass.CUSTODY, pattern=r"^(flight_mode|switched_off)$")
     seal_number: SealNumber | None = Field(default=None, max_length=64)
 
 
-@CATALOGUE.upcaster(DeviceSecuredV1, DeviceSecured)
+class LateCustody(Record):
+    """A device secured before it was recorded (a bag found or sealed later): when it was
+    actually secured, by whom, and why it is recorded late (in words, sealed)."""
+
+    secured_at: datetime = classed(DataClass.CUSTODY, description="when it was secured")
+    secured_by: StaffRef = Field(description="who secured it (the recorder is the actor)")
+    reason: PersonalText = personal("case", None, DataClass.NARRATIVE)
+
+
+@CATALOGUE.declare("intake", "device_secured", 3)
+class DeviceSecured(EventData):
+    """A phone was put in flight mode or switched off, and possibly sealed in a numbered bag;
+    `late` when it is recorded after the fact (the chain of custody starts when secured)."""
+
+    owner_ref: StudentRef
+    measure: str = classed(DataClass.CUSTODY, pattern=r"^(flight_mode|switched_off)$")
+    seal_number: SealNumber | None = Field(default=None, max_length=64)
+    late: LateCustody | None = None
+
+
+@CATALOGUE.upcaster(DeviceSecuredV1, DeviceSecuredV2)
 def _device_secured_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     # v1 only knew "switched off or not"; a phone not switched off was, per the
     # protocol's first step, put in flight mode.
     switched_off = data.pop("switched_off")
     data["measure"] = "switched_off" if switched_off else "flight_mode"
+    return data
+
+
+@CATALOGUE.upcaster(DeviceSecuredV2, DeviceSecured)
+def _device_secured_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    # Every device of v2 was recorded as it was secured.
     return data
 
 

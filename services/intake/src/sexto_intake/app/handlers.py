@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,16 +13,20 @@ import sexto_protocols as protocols
 import uuid_utils
 from sexto_events import recording
 from sexto_events.catalogue.base import EventData
-from sexto_events.catalogue.intake import CaseReported
+from sexto_events.catalogue.directory import Jurisdiction
+from sexto_events.catalogue.intake import CaseReported, PriorInvolvementNoted
 from sexto_events.commands import Decided, already_recorded, execute, no_state
 from sexto_events.db import DbConnection, column_names
 from sexto_events.ids import derived_event_id
 from sexto_events.messages import Message
 from sexto_events.model import AppendResult, CaseRef, CaseVersion, LoadedCase, NewEvent
+from sexto_events.personal import subject_id
 from sexto_events.principal import CaseScope, Principal, can_see_case
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_intake.domain.cases import ReportCase, School, decide_report, report_case_id
+from sexto_intake.domain.custody import check_secured_in_past
+from sexto_intake.domain.directory import Known, decide_entry
 from sexto_intake.domain.eligibility import Agreement, Certification
 from sexto_intake.domain.errors import (
     AlreadyRegistered,
@@ -30,6 +35,11 @@ from sexto_intake.domain.errors import (
     UnknownSchool,
 )
 from sexto_intake.domain.facts import decide_fact
+from sexto_intake.domain.recognition import (
+    blind_index,
+    decide_prior_involvement,
+    index_key_id,
+)
 from sexto_intake.domain.state import CaseState, evolve
 from sexto_intake.projections.directory import DIRECTORY_STREAM
 from sexto_intake.tables import cases
@@ -44,10 +54,16 @@ async def _school(runtime: ServiceRuntime, school_id: str) -> School | None:
 
 async def _school_on(conn: DbConnection, school_id: str) -> School | None:
     row = await conn.fetchrow(
-        "SELECT school_id, territory_id, language FROM intake.dir_schools WHERE school_id = $1",
+        "SELECT s.school_id, s.territory_id, s.language, t.jurisdiction "
+        "FROM intake.dir_schools s JOIN intake.dir_territories t USING (territory_id) "
+        "WHERE s.school_id = $1",
         school_id,
     )
-    return School(row["school_id"], row["territory_id"], row["language"]) if row else None
+    if row is None:
+        return None
+    return School(
+        row["school_id"], row["territory_id"], row["language"], Jurisdiction(row["jurisdiction"])
+    )
 
 
 async def _facts(
@@ -72,22 +88,86 @@ async def _facts(
 
 @dataclass(frozen=True, slots=True)
 class ReportOutcome:
-    """A recorded report: the case, its first event, and whether this was a replay."""
+    """A recorded report: the case, its first event, the case's version, whether this was a
+    replay, and how many earlier cases each student seen before was involved in."""
 
     case: CaseRef
     report: CaseReported
     seq: int
     reported_at: datetime
     replayed: bool
+    earlier_cases: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Recognition:
+    """Students of a case whose school gave their student number: their blind indexes, and
+    how many earlier cases of the territory each index names."""
+
+    territory: str
+    indexes: Mapping[str, str]  # student ref -> blind index
+    earlier: Mapping[str, int]  # student ref -> earlier cases
+
+    def noted(self) -> list[PriorInvolvementNoted]:
+        """The warnings to record on the case."""
+        return decide_prior_involvement(self.earlier)
+
+
+async def recognise(
+    runtime: ServiceRuntime, territory: str, case_id: str, numbers: Mapping[str, str]
+) -> Recognition:
+    """Index the given student numbers under the territory's key and count, per student,
+    the earlier cases (other than this one) whose index is the same."""
+    if not numbers:
+        return Recognition(territory, {}, {})
+    key_id = index_key_id(territory)
+    key = (await runtime.vault.keys_for_writing([key_id]))[key_id]
+    indexes = {ref: blind_index(key, number) for ref, number in numbers.items()}
+    async with runtime.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT blind_index, count(DISTINCT case_id) AS n FROM intake.student_index "
+            "WHERE territory = $1 AND blind_index = ANY($2::text[]) AND case_id <> $3 "
+            "GROUP BY blind_index",
+            territory,
+            sorted(set(indexes.values())),
+            case_id,
+        )
+    counts = {r["blind_index"]: int(r["n"]) for r in rows}
+    earlier = {ref: counts[index] for ref, index in indexes.items() if counts.get(index)}
+    return Recognition(territory, indexes, earlier)
+
+
+async def remember(runtime: ServiceRuntime, recognition: Recognition, case_id: str) -> None:
+    """Put the case's students in the index, once their case is on the record (a retry
+    puts them again, changing nothing)."""
+    if not recognition.indexes:
+        return
+    now = datetime.now(UTC)
+    rows = [
+        (recognition.territory, index, case_id, ref, subject_id("student", case_id, ref), now)
+        for ref, index in recognition.indexes.items()
+    ]
+    async with runtime.pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO intake.student_index (territory, blind_index, case_id, student_ref, "
+            "subject_key, recorded_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            rows,
+        )
 
 
 async def handle_report_case(
-    runtime: ServiceRuntime, principal: Principal, command: ReportCase, key: str
+    runtime: ServiceRuntime,
+    principal: Principal,
+    command: ReportCase,
+    key: str,
+    numbers: Mapping[str, str] | None = None,
 ) -> ReportOutcome:
     """Record a reported case, or find the one an earlier attempt with this key recorded.
 
     The case id derives from (caller, key): whatever a retry finds on it is this report.
-    (Replaying the first answer is the HTTP edge's Idempotency-Key mechanism.)
+    (Replaying the first answer is the HTTP edge's Idempotency-Key mechanism.) `numbers`
+    are the school's student numbers by student ref: a student found in an earlier case of
+    the territory is noted on this one (intake.prior_involvement_noted), never the number.
     """
     school_id = command.report.school_id
     if principal.school_id != school_id:
@@ -102,13 +182,18 @@ async def handle_report_case(
     event = decide_report(
         command, school=school, agreements=facts[0], certification=facts[1], now=now
     )
-    recorded = NewEvent(
-        event,
-        principal.actor,
-        principal.role.value,
-        protocol_version=protocols.current(event.protocol.value).id,
-        time=now,
+    known = {s.student_ref for s in event.students}
+    recognition = await recognise(
+        runtime,
+        case.territory,
+        case.case_id,
+        {ref: number for ref, number in (numbers or {}).items() if ref in known},
     )
+    version = protocols.current(event.protocol.value).id
+    recorded = [
+        NewEvent(data, principal.actor, principal.role.value, protocol_version=version, time=now)
+        for data in (event, *recognition.noted())
+    ]
 
     def decide(_: None, loaded: LoadedCase) -> Decided:
         # A case id is new by construction: anything on it is this report, from a retry.
@@ -116,14 +201,17 @@ async def handle_report_case(
             first = loaded.events[0]
             version = CaseVersion(first.seq, first.envelope.hash)
             return AppendResult(version, [first.id], [first.seq], duplicate=True)
-        return [recorded]
+        return recorded
 
     result = await execute(runtime.store, case, initial=None, evolve=no_state, decide=decide)
+    await remember(runtime, recognition, case.case_id)
     if result.duplicate:
         replayed = await _replayed(runtime, case)
         assert replayed is not None
         return replayed
-    return ReportOutcome(case, event, result.seqs[0], now, replayed=False)
+    return ReportOutcome(
+        case, event, result.version.seq, now, replayed=False, earlier_cases=recognition.earlier
+    )
 
 
 async def _replayed(runtime: ServiceRuntime, case: CaseRef) -> ReportOutcome | None:
@@ -132,7 +220,16 @@ async def _replayed(runtime: ServiceRuntime, case: CaseRef) -> ReportOutcome | N
         return None
     first = events[0]
     assert isinstance(first.data, CaseReported)
-    return ReportOutcome(case, first.data, first.seq, first.envelope.time_dt, replayed=True)
+    # The report and the warnings noted with it were appended together.
+    noted = {
+        e.data.student_ref: e.data.earlier_cases
+        for e in events
+        if isinstance(e.data, PriorInvolvementNoted) and e.envelope.time == first.envelope.time
+    }
+    last = max([first.seq, *(e.seq for e in events if e.envelope.time == first.envelope.time)])
+    return ReportOutcome(
+        case, first.data, last, first.envelope.time_dt, replayed=True, earlier_cases=noted
+    )
 
 
 async def handle_fact(
@@ -141,35 +238,46 @@ async def handle_fact(
     case_id: str,
     fact: EventData,
     key: str | None,
+    numbers: Mapping[str, str] | None = None,
 ) -> tuple[str, int]:
     """Record a further fact on an open case; returns (event id, case version).
 
     With an Idempotency-Key the fact's id derives from (case, caller, key): a retry whose
-    first answer was lost finds its fact on the record and records nothing.
+    first answer was lost finds its fact on the record and records nothing. `numbers`
+    (a student added, by ref) are recognised as at a report.
     """
     row = await case_row(runtime, principal, case_id)
     if row is None:
         raise CaseNotFound(Message("case-not-found"))
     case = CaseRef(row["territory"], case_id)
-    fresh_id = str(uuid_utils.uuid7())
+    check_secured_in_past(fact, datetime.now(UTC))
+    recognition = await recognise(runtime, case.territory, case_id, numbers or {})
+    fresh_ids = [str(uuid_utils.uuid7()) for _ in range(1 + len(recognition.earlier))]
 
     def decide(state: CaseState, loaded: LoadedCase) -> Decided:
-        event_id = fresh_id
+        ids = fresh_ids
         if key is not None and loaded.events:
-            event_id = derived_event_id(loaded.events[0].id, f"fact|{principal.actor}|{key}")
-            done = already_recorded(loaded, event_id)
+            first = derived_event_id(loaded.events[0].id, f"fact|{principal.actor}|{key}")
+            done = already_recorded(loaded, first)
             if done is not None:
                 return done  # a retry of a fact already recorded
-        new = NewEvent(
-            decide_fact(state, fact),
-            principal.actor,
-            principal.role.value,
-            event_id=event_id,
-            protocol_version=state.protocol_version or None,
-        )
-        return [new]
+            ids = [first] + [
+                derived_event_id(first, f"noted|{i}") for i in range(1, len(fresh_ids))
+            ]
+        decided: Sequence[EventData] = (decide_fact(state, fact), *recognition.noted())
+        return [
+            NewEvent(
+                data,
+                principal.actor,
+                principal.role.value,
+                event_id=event_id,
+                protocol_version=state.protocol_version or None,
+            )
+            for data, event_id in zip(decided, ids, strict=True)
+        ]
 
     result = await execute(runtime.store, case, initial=CaseState(), evolve=evolve, decide=decide)
+    await remember(runtime, recognition, case_id)
     return result.event_ids[0], result.version.seq
 
 
@@ -215,11 +323,18 @@ async def record_read(
 
 
 async def register(
-    runtime: ServiceRuntime, principal: Principal, data: EventData, territory: str, entity: str
+    runtime: ServiceRuntime,
+    principal: Principal,
+    data: EventData,
+    territory: str,
+    entity: str,
+    known: Known | None = None,
 ) -> tuple[str, int]:
-    """Record a directory entry; refuses one already registered."""
+    """Record a directory entry; refuses one already registered, or one naming what the
+    directory does not hold (`known`, as the directory read model has it)."""
     store = runtime.stores[DIRECTORY_STREAM.name]
-    event = NewEvent(data, principal.actor, principal.role.value)
+    recorded = decide_entry(data, known or Known(entity, taken=False))
+    event = NewEvent(recorded, principal.actor, principal.role.value)
 
     def decide(_: None, loaded: LoadedCase) -> Decided:
         if loaded.events:

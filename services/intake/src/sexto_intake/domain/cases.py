@@ -6,10 +6,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sexto_events.catalogue.directory import Jurisdiction
 from sexto_events.catalogue.intake import CaseReported, Protocol, StudentInvolved
 from sexto_events.messages import Message
 
-from sexto_intake.domain.eligibility import Agreement, Certification, check_sexto
+from sexto_intake.domain.eligibility import (
+    Agreement,
+    Certification,
+    check_protocol,
+    check_sexto,
+)
 from sexto_intake.domain.errors import InvalidCommand, UnknownSchool
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -17,11 +23,12 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 @dataclass(frozen=True, slots=True)
 class School:
-    """What the directory says of a school."""
+    """What the directory says of a school (its jurisdiction: its territory's)."""
 
     school_id: str
     territory_id: str
     language: str
+    jurisdiction: Jurisdiction
 
 
 # Case ids derive from (caller, Idempotency-Key): a retry, even days later, names the
@@ -63,6 +70,9 @@ def decide_report(
     refs = [s.student_ref for s in report.students]
     if len(refs) != len(set(refs)):
         raise InvalidCommand(Message("students-not-distinct"))
+    check_protocol(
+        jurisdiction=school.jurisdiction, protocol=report.protocol, school_id=school.school_id
+    )
     if report.protocol is Protocol.SEXTO_QC:
         check_sexto(
             territory_id=school.territory_id,
@@ -70,7 +80,6 @@ def decide_report(
             certification=certification,
             school_id=school.school_id,
             discovered_on=report.discovered_at.date(),
-            today=now.date(),
         )
     return report
 

@@ -19,10 +19,13 @@ __all__ = [
     "Forbidden",
     "IdempotencyKeyReused",
     "InvalidCommand",
+    "InvalidDirectoryEntry",
     "NotEligible",
+    "ProtocolNotForJurisdiction",
     "UnknownSchool",
     "UnknownStep",
     "UnknownStudent",
+    "UnknownTerritory",
 ]
 
 
@@ -30,6 +33,24 @@ class NotEligible(Invalid):
     """The case cannot enter the SEXTO path."""
 
     kind = "not-eligible-for-sexto"
+
+
+class ProtocolNotForJurisdiction(Invalid):
+    """A protocol of another jurisdiction than the school's."""
+
+    kind = "protocol-not-for-jurisdiction"
+
+
+class UnknownTerritory(Invalid):
+    """A territory absent from the directory."""
+
+    kind = "unknown-territory"
+
+
+class InvalidDirectoryEntry(Invalid):
+    """A directory entry whose facts contradict each other."""
+
+    kind = "invalid-directory-entry"
 
 
 class UnknownSchool(Invalid):

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BaseModel
 from sexto_events.catalogue.directory import (
     AgreementRecorded,
     IntervenerCertified,
@@ -29,13 +29,14 @@ from sexto_events.envelope import disclose_event
 from sexto_events.messages import Message
 from sexto_events.model import CaseRef, RecordedEvent
 from sexto_events.principal import SCHOOL_ROLES, Principal, Role, visibility
-from sexto_events.refusals import CaseNotFound
+from sexto_events.refusals import CaseNotFound, NotFound
 from sexto_service.disclosure import viewer
 from sexto_service.idempotency import IdempotentRoute, RequiredIdempotencyKey
 from sexto_service.problems import problem, request_language
 from sexto_service.roles import CASE_LISTERS, CASE_READERS, Allowed
 from sexto_service.runtime import ServiceRuntime
 
+from sexto_intake.app import directory
 from sexto_intake.app.handlers import (
     Forbidden,
     case_row,
@@ -47,16 +48,20 @@ from sexto_intake.app.handlers import (
 from sexto_intake.domain.cases import ReportCase, derived_student_ref, report_case_id
 from sexto_intake.entrypoints.schemas import (
     AgreementIn,
+    AgreementOut,
     CaseOut,
     CasePage,
     HistoryEntry,
     HistoryOut,
     IntervenerIn,
+    IntervenerOut,
     Recorded,
     ReportCaseIn,
     SchoolIn,
+    SchoolOut,
     StudentOut,
     TerritoryIn,
+    TerritoryOut,
 )
 from sexto_intake.tables import cases
 
@@ -123,6 +128,7 @@ async def report_case(
 ) -> Any:
     """Report an incident. A retry with the same Idempotency-Key returns the same case."""
     case_id = report_case_id(principal.actor, idempotency_key)
+    refs = [s.student_ref or derived_student_ref(case_id, i) for i, s in enumerate(body.students)]
     report = CaseReported(
         protocol=body.protocol,
         school_id=body.school_id,
@@ -131,20 +137,19 @@ async def report_case(
         summary=body.summary,
         students=[
             StudentInvolved(
-                student_ref=s.student_ref or derived_student_ref(case_id, i),
-                roles=s.role_set(),
-                age=s.age,
-                grade=s.grade,
-                name=s.name,
+                student_ref=ref, roles=s.role_set(), age=s.age, grade=s.grade, name=s.name
             )
-            for i, s in enumerate(body.students)
+            for ref, s in zip(refs, body.students, strict=True)
         ],
     )
+    # The school's student numbers go no further than the blind index: never in an event.
+    numbers = {
+        ref: s.student_number
+        for ref, s in zip(refs, body.students, strict=True)
+        if s.student_number is not None
+    }
     outcome = await handle_report_case(
-        _runtime(request),
-        principal,
-        ReportCase(report),
-        idempotency_key,
+        _runtime(request), principal, ReportCase(report), idempotency_key, numbers
     )
     report, case = outcome.report, outcome.case
     response.headers["Location"] = f"/v1/cases/{case.case_id}"
@@ -164,6 +169,7 @@ async def report_case(
                 roles=[r.value for r in s.roles],
                 age=s.age,
                 grade=s.grade,
+                earlier_cases=outcome.earlier_cases.get(s.student_ref, 0),
             )
             for s in report.students
         ],
@@ -308,34 +314,43 @@ def _entry(event: RecordedEvent, shown_to: Viewer) -> HistoryEntry:
 
 @admin.post("/territories", status_code=201, response_model=Recorded)
 async def add_territory(body: TerritoryIn, request: Request, principal: Admin) -> Any:
-    """Register a police force's territory."""
+    """Register a police force's territory and its jurisdiction. A duplicate id is a 409."""
+    runtime = _runtime(request)
     data = TerritoryRegistered(**body.model_dump())
+    known = await directory.known(runtime, "territory", body.territory_id)
     return _recorded(
-        *await register(_runtime(request), principal, data, body.territory_id, "territory")
+        *await register(runtime, principal, data, body.territory_id, "territory", known)
     )
 
 
 @admin.post("/agreements", status_code=201, response_model=Recorded)
 async def add_agreement(body: AgreementIn, request: Request, principal: Admin) -> Any:
-    """Record an agreement between a police force and the DPCP."""
-    data = AgreementRecorded(**body.model_dump())
+    """Record an agreement between a police force and the DPCP: its territory must be in
+    the directory (422) and it cannot end before it starts (422); a duplicate id is a 409."""
     runtime = _runtime(request)
+    data = AgreementRecorded(**body.model_dump())
+    known = await directory.known(runtime, "agreement", body.agreement_id, body.territory_id)
     return _recorded(
-        *await register(runtime, principal, data, body.territory_id, body.agreement_id)
+        *await register(runtime, principal, data, body.territory_id, body.agreement_id, known)
     )
 
 
 @admin.post("/schools", status_code=201, response_model=Recorded)
 async def add_school(body: SchoolIn, request: Request, principal: Admin) -> Any:
-    """Register a school in a territory."""
-    data = SchoolRegistered(**body.model_dump())
+    """Register a school in a territory of the directory (422 otherwise); a duplicate id is
+    a 409."""
     runtime = _runtime(request)
-    return _recorded(*await register(runtime, principal, data, body.territory_id, body.school_id))
+    data = SchoolRegistered(**body.model_dump())
+    known = await directory.known(runtime, "school", body.school_id, body.territory_id)
+    return _recorded(
+        *await register(runtime, principal, data, body.territory_id, body.school_id, known)
+    )
 
 
 @admin.post("/interveners", status_code=201, response_model=Recorded)
 async def add_intervener(body: IntervenerIn, request: Request, principal: Admin) -> Any:
-    """Record an intervener's SEXTO certification."""
+    """Record an intervener's SEXTO certification at a school of the directory (422
+    otherwise); the same certification twice is a 409."""
     runtime = _runtime(request)
     territory = await school_territory(runtime, body.school_id)
     data = IntervenerCertified(**body.model_dump())
@@ -345,3 +360,78 @@ async def add_intervener(body: IntervenerIn, request: Request, principal: Admin)
 
 def _recorded(event_id: str, seq: int) -> Recorded:
     return Recorded(id=event_id, stream_seq=seq)
+
+
+def _entry_not_found() -> NotFound:
+    return NotFound(Message("directory-entry-not-found"))
+
+
+@admin.get("/territories", response_model=list[TerritoryOut])
+async def list_territories(request: Request, principal: Admin) -> Any:
+    """The directory's territories."""
+    rows = await directory.entries(_runtime(request), "territory")
+    return [
+        disclose(viewer(request, principal), TerritoryOut, _json(TerritoryOut, r)) for r in rows
+    ]
+
+
+@admin.get("/territories/{territory_id}", response_model=TerritoryOut)
+async def get_territory(territory_id: str, request: Request, principal: Admin) -> Any:
+    """One territory of the directory."""
+    return await _one(request, principal, "territory", territory_id, TerritoryOut)
+
+
+@admin.get("/agreements", response_model=list[AgreementOut])
+async def list_agreements(request: Request, principal: Admin) -> Any:
+    """The directory's agreements."""
+    rows = await directory.entries(_runtime(request), "agreement")
+    return [
+        disclose(viewer(request, principal), AgreementOut, _json(AgreementOut, r)) for r in rows
+    ]
+
+
+@admin.get("/agreements/{agreement_id}", response_model=AgreementOut)
+async def get_agreement(agreement_id: str, request: Request, principal: Admin) -> Any:
+    """One agreement of the directory."""
+    return await _one(request, principal, "agreement", agreement_id, AgreementOut)
+
+
+@admin.get("/schools", response_model=list[SchoolOut])
+async def list_schools(request: Request, principal: Admin) -> Any:
+    """The directory's schools."""
+    rows = await directory.entries(_runtime(request), "school")
+    return [disclose(viewer(request, principal), SchoolOut, _json(SchoolOut, r)) for r in rows]
+
+
+@admin.get("/schools/{school_id}", response_model=SchoolOut)
+async def get_school(school_id: str, request: Request, principal: Admin) -> Any:
+    """One school of the directory."""
+    return await _one(request, principal, "school", school_id, SchoolOut)
+
+
+@admin.get("/interveners", response_model=list[IntervenerOut])
+async def list_interveners(request: Request, principal: Admin) -> Any:
+    """The directory's certified interveners (their latest certification)."""
+    rows = await directory.entries(_runtime(request), "intervener")
+    return [
+        disclose(viewer(request, principal), IntervenerOut, _json(IntervenerOut, r)) for r in rows
+    ]
+
+
+@admin.get("/interveners/{intervener_id}", response_model=IntervenerOut)
+async def get_intervener(intervener_id: str, request: Request, principal: Admin) -> Any:
+    """One certified intervener of the directory."""
+    return await _one(request, principal, "intervener", intervener_id, IntervenerOut)
+
+
+def _json(model: type[BaseModel], row: dict[str, Any]) -> dict[str, Any]:
+    return model(**row).model_dump(mode="json")
+
+
+async def _one(
+    request: Request, principal: Principal, kind: str, entity: str, model: type[BaseModel]
+) -> Any:
+    row = await directory.entry(_runtime(request), kind, entity)
+    if row is None:
+        raise _entry_not_found()
+    return disclose(viewer(request, principal), model, _json(model, row))

@@ -12,6 +12,7 @@ from sexto_events.catalogue.intake import (
     CaseClosed,
     ChecklistStepCompleted,
     DeviceSecured,
+    LateCustody,
     NoteAdded,
     StudentAdded,
     StudentInvolved,
@@ -44,10 +45,15 @@ StepIdPath = Annotated[str, Path(pattern=r"^[a-z_]{1,64}$")]
 
 
 async def _record(
-    request: Request, principal: Staff, case_id: str, fact: EventData, key: str | None
+    request: Request,
+    principal: Staff,
+    case_id: str,
+    fact: EventData,
+    key: str | None,
+    numbers: dict[str, str] | None = None,
 ) -> FactRecorded:
     runtime: ServiceRuntime = request.app.state.runtime
-    event_id, version = await handle_fact(runtime, principal, case_id, fact, key)
+    event_id, version = await handle_fact(runtime, principal, case_id, fact, key, numbers)
     return FactRecorded(id=event_id, version=version)
 
 
@@ -59,14 +65,15 @@ async def add_student(
     principal: Staff,
     idempotency_key: IdempotencyKey = None,
 ) -> FactRecorded:
-    """A further student found to be involved."""
+    """A further student found to be involved; with the school's student number, one seen
+    in an earlier case of the territory is noted (intake.prior_involvement_noted)."""
     ref = body.student_ref or f"stu-{uuid.uuid4().hex[:12]}"
     student = StudentInvolved(
         student_ref=ref, roles=body.role_set(), age=body.age, grade=body.grade, name=body.name
     )
-    return await _record(
-        request, principal, case_id, StudentAdded(student=student), idempotency_key
-    )
+    numbers = {ref: body.student_number} if body.student_number is not None else None
+    fact = StudentAdded(student=student)
+    return await _record(request, principal, case_id, fact, idempotency_key, numbers)
 
 
 @router.post("/students/{student_ref}/role", status_code=201, response_model=FactRecorded)
@@ -91,8 +98,18 @@ async def device_secured(
     principal: Staff,
     idempotency_key: IdempotencyKey = None,
 ) -> FactRecorded:
-    """A phone secured; its seal number starts the chain of custody."""
-    fact = DeviceSecured(**body.model_dump())
+    """A phone secured; its seal number starts the chain of custody. A bag found or sealed
+    later is recorded with `late`: when it was secured, by whom (you when not said), why."""
+    late = None
+    if body.late is not None:
+        late = LateCustody(
+            secured_at=body.late.secured_at,
+            secured_by=body.late.secured_by or principal.actor,
+            reason=body.late.reason,
+        )
+    fact = DeviceSecured(
+        owner_ref=body.owner_ref, measure=body.measure, seal_number=body.seal_number, late=late
+    )
     return await _record(request, principal, case_id, fact, idempotency_key)
 
 

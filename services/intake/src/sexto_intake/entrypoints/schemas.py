@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sexto_events.catalogue.base import Ref
-from sexto_events.catalogue.directory import CertificationLevel, Language
+from sexto_events.catalogue.directory import CertificationLevel, Jurisdiction, Language
 from sexto_events.catalogue.intake import DiscoveryChannel, Protocol, StudentRole
 from sexto_events.disclosure import DataClass, Withheld, by_event_type, classed
 
@@ -51,6 +51,15 @@ class StudentIn(RolesIn):
     name: str = Field(min_length=1, max_length=200)
     age: int | None = Field(default=None, ge=5, le=25)
     grade: str | None = Field(default=None, max_length=32)
+    student_number: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9 _-]+$",
+        description="the school's own stable student number, if it gives one: used only to "
+        "recognise a student seen in an earlier case of the territory (a keyed blind index); "
+        "never recorded nor shown",
+    )
 
 
 class ReportCaseIn(Strict):
@@ -75,6 +84,12 @@ class StudentOut(BaseModel):
     )
     grade: str | Withheld | None = classed(
         DataClass.GRID, "grade", default=None, description="as reported; a band for analysts"
+    )
+    earlier_cases: int | Withheld = classed(
+        DataClass.GRID,
+        default=0,
+        description="a warning when above 0: how many earlier cases of the territory the "
+        "student was involved in (recognised by the school's student number)",
     )
 
 
@@ -126,10 +141,12 @@ class HistoryOut(BaseModel):
 
 
 class TerritoryIn(Strict):
-    """A police force's territory."""
+    """A police force's territory, and the jurisdiction its schools work under (qc: the
+    SEXTO protocol; england: the UK designated-safeguarding-lead path)."""
 
     territory_id: Ref
     name: str = Field(min_length=1, max_length=200)
+    jurisdiction: Jurisdiction
 
 
 class AgreementIn(Strict):
@@ -160,6 +177,47 @@ class IntervenerIn(Strict):
     certified_on: date
 
 
+JUR = DataClass.JURISDICTION
+
+
+class TerritoryOut(BaseModel):
+    """A territory of the directory."""
+
+    territory_id: str = classed(JUR)
+    name: str = classed(JUR)
+    jurisdiction: str = classed(JUR)
+
+
+class AgreementOut(BaseModel):
+    """An agreement of the directory."""
+
+    agreement_id: str = classed(JUR)
+    territory_id: str = classed(JUR)
+    signed_on: date = classed(JUR)
+    in_force_from: date = classed(JUR)
+    in_force_to: date | None = classed(JUR, default=None)
+
+
+class SchoolOut(BaseModel):
+    """A school of the directory (an institution: its id is directory data here)."""
+
+    school_id: str = classed(JUR)
+    name: str = classed(JUR)
+    territory_id: str = classed(JUR)
+    language: str = classed(JUR)
+
+
+class IntervenerOut(BaseModel):
+    """A certified intervener of the directory: the pseudonymous id the admin registered,
+    the school and the training (directory data: what the intervener did on a case is staff
+    data, never here)."""
+
+    intervener_id: str = classed(JUR, "person")
+    school_id: str = classed(JUR)
+    level: str = classed(DataClass.RECORD)
+    certified_on: date = classed(DataClass.RECORD)
+
+
 class Recorded(BaseModel):
     """What a write stored."""
 
@@ -173,12 +231,24 @@ class RoleChangeIn(RolesIn):
     reason: str = Field(min_length=1, max_length=4000)
 
 
+class LateIn(Strict):
+    """A device recorded after it was secured (a bag found or sealed later)."""
+
+    secured_at: AwareDatetime = Field(description="when it was actually secured")
+    secured_by: Ref | None = Field(
+        default=None, description="who secured it (pseudonymous id); you when absent"
+    )
+    reason: str = Field(min_length=1, max_length=4000, description="why it is recorded late")
+
+
 class DeviceIn(Strict):
-    """A phone secured: flight mode or switched off, and the seal number of its bag."""
+    """A phone secured: flight mode or switched off, and the seal number of its bag; `late`
+    when it is recorded after the fact."""
 
     owner_ref: Ref
     measure: Literal["flight_mode", "switched_off"]
     seal_number: str | None = Field(default=None, min_length=1, max_length=64)
+    late: LateIn | None = None
 
 
 class StepIn(Strict):

@@ -8,6 +8,7 @@ from sexto_events.catalogue.escalation import EscalationRequested
 from sexto_events.catalogue.intake import (
     CaseClosed,
     CaseReported,
+    PriorInvolvementNoted,
     StudentAdded,
     StudentRoleChanged,
 )
@@ -59,6 +60,17 @@ class CasesProjection(ReadModel):
                 env.subject,
                 data.student_ref,
                 json.dumps([role.value for role in data.roles]),
+            )
+        elif isinstance(data, PriorInvolvementNoted):
+            # The warning for the intervener: how many earlier cases, never which.
+            await conn.execute(
+                "UPDATE intake.cases SET students = (SELECT jsonb_agg(CASE WHEN "
+                "s->>'student_ref' = $2 THEN jsonb_set(s, '{earlier_cases}', $3::jsonb) "
+                "ELSE s END ORDER BY n) FROM jsonb_array_elements(students) "
+                "WITH ORDINALITY AS t(s, n)) WHERE case_id = $1",
+                env.subject,
+                data.student_ref,
+                json.dumps(data.earlier_cases),
             )
         elif isinstance(data, EscalationRequested):
             # Police see a case in their territory once it is escalated.

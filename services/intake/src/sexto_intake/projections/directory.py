@@ -25,14 +25,24 @@ class DirectoryProjection(ReadModel):
     tables = DIRECTORY
     stream = DIRECTORY_STREAM
 
+    async def migrate(self, conn: DbConnection) -> None:
+        """Create the tables if missing; a territories table made before jurisdictions were
+        declared gains the column, at the default its v1 events upcast to."""
+        await super().migrate(conn)
+        await conn.execute(
+            "ALTER TABLE intake.dir_territories "
+            "ADD COLUMN IF NOT EXISTS jurisdiction text NOT NULL DEFAULT 'qc'"
+        )
+
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         data = event.data
         if isinstance(data, TerritoryRegistered):
             await conn.execute(
-                "INSERT INTO intake.dir_territories (territory_id, name) VALUES ($1, $2) "
-                "ON CONFLICT DO NOTHING",
+                "INSERT INTO intake.dir_territories (territory_id, name, jurisdiction) "
+                "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 data.territory_id,
                 data.name,
+                data.jurisdiction.value,
             )
         elif isinstance(data, AgreementRecorded):
             await conn.execute(
