@@ -24,6 +24,14 @@ NO_CASE_DATA = {
     "/v1/protocols": "the protocols, public data",
     "/v1/protocols/{name}/{version}": "one protocol version, public data",
     "/asyncapi.json": "the integration contract",
+    "/v1/admin/territories": "the directory (admins): police forces, no case",
+    "/v1/admin/territories/{territory_id}": "the directory (admins): one police force",
+    "/v1/admin/agreements": "the directory (admins): agreements with the DPCP",
+    "/v1/admin/agreements/{agreement_id}": "the directory (admins): one agreement",
+    "/v1/admin/schools": "the directory (admins): schools",
+    "/v1/admin/schools/{school_id}": "the directory (admins): one school",
+    "/v1/admin/interveners": "the directory (admins): certified interveners' ids, no case",
+    "/v1/admin/interveners/{intervener_id}": "the directory (admins): one certification",
     "/v1/legal/cases/{case_id}/export": "a court bundle (zip) for legal reviewers, who see all",
 }
 

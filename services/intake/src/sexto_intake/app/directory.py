@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from sexto_events.db import column_names
+from sexto_events.model import CaseRef
 from sexto_service.runtime import ServiceRuntime
 from sqlalchemy import Table
 
 from sexto_intake.domain.directory import Known
+from sexto_intake.projections.directory import DIRECTORY_STREAM
 from sexto_intake.tables import dir_agreements, dir_interveners, dir_schools, dir_territories
 
 # Each kind of entry: its table and its id column.
@@ -38,6 +40,13 @@ async def known(
             if territory_id is not None
             else True
         )
+    if territory is None and territory_id is not None:
+        # Registered a moment ago, the read model not there yet: the directory's own stream
+        # holds it (an admin registers a territory, then its schools, at once).
+        loaded = await runtime.stores[DIRECTORY_STREAM.name].load(
+            CaseRef(territory_id, "territory")
+        )
+        territory = True if loaded.events else None
     return Known(entity, taken is not None, territory_id, territory is not None)
 
 
