@@ -23,6 +23,7 @@ from sexto_evaluation.entrypoints.schemas import (
     GridIn,
     GridRecorded,
     GridShown,
+    WarningShown,
 )
 
 router = APIRouter(prefix="/v1", tags=["evaluation"], route_class=IdempotentRoute)
@@ -78,7 +79,7 @@ async def put_grid(
         assessed=len(outcome.event_ids) > 1,
         complete=outcome.complete,
         missing=outcome.missing,
-        warnings=outcome.warnings,
+        warnings=[WarningShown(**w.model_dump()) for w in outcome.warnings],
     )
 
 
@@ -104,13 +105,19 @@ async def get_assessment(case_id: str, request: Request, principal: Reader) -> A
         protocol_version=view.protocol_version,
         grids=[
             GridShown(
-                student_ref=g.student_ref, status=g.status, missing=g.missing, warnings=g.warnings
+                student_ref=g.student_ref,
+                status=g.status,
+                missing=g.missing,
+                warnings=[WarningShown(**w.model_dump()) for w in g.warnings],
             )
             for g in view.grids
         ],
         assessment=None,
     ).model_dump(mode="json")
     out = disclose(shown_to, AssessmentOut, out, case_id)
-    if assessment is not None:
-        out["assessment"] = disclose(shown_to, AssessmentShown, assessment, case_id)
+    # Null while grids are pending is no data to withhold: the field's own class is by
+    # the event's fields, so the walker alone would answer {"withheld": true}.
+    out["assessment"] = (
+        disclose(shown_to, AssessmentShown, assessment, case_id) if assessment else None
+    )
     return out

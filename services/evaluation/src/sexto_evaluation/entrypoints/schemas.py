@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sexto_events.catalogue.base import StudentRef
-from sexto_events.catalogue.evaluation import AssessmentMade, GridWarning
-from sexto_events.disclosure import DataClass, by_event_type, classed
+from sexto_events.catalogue.evaluation import AssessmentMade
+from sexto_events.disclosure import DataClass, Withheld, by_event_type, classed
 
 
 class GridIn(BaseModel):
@@ -26,6 +25,27 @@ class GridIn(BaseModel):
     )
 
 
+class WarningShown(BaseModel):
+    """A warning for the intervener (evaluation's GridWarning), as its reader may see it:
+    the code, what the case says and what the grid answers are grid data."""
+
+    code: str | Withheld = classed(
+        DataClass.GRID,
+        "choice",
+        description="age_gap_differs, age_band_differs or prior_involvement_found",
+    )
+    student_ref: str = classed(DataClass.REFERENCE, "student")
+    field: str | None = classed(DataClass.RECORD, description="the grid field to look at")
+    expected: str | Withheld | None = classed(
+        DataClass.GRID, "choice", description="what the facts on the case say"
+    )
+    answered: str | list[str] | Withheld | None = classed(
+        DataClass.GRID, "choice", description="the grid's answer, null if none yet"
+    )
+    fr: str | Withheld = classed(DataClass.GRID, "choice")
+    en: str | Withheld = classed(DataClass.GRID, "choice")
+
+
 class GridRecorded(BaseModel):
     """The events written: the grid (a draft while required answers are missing), and the
     assessment if the grid completed the set; what is missing and the warnings to look at."""
@@ -39,7 +59,7 @@ class GridRecorded(BaseModel):
     missing: list[str] = classed(
         DataClass.RECORD, description="the protocol version's required fields still unanswered"
     )
-    warnings: list[GridWarning] = Field(
+    warnings: list[WarningShown] = Field(
         description="reported ages that contradict the answers, a student seen before"
     )
 
@@ -47,7 +67,7 @@ class GridRecorded(BaseModel):
 class GridShown(BaseModel):
     """One student's grid as it stands, what it still lacks, and what to look at."""
 
-    student_ref: StudentRef
+    student_ref: str = classed(DataClass.REFERENCE, "student")
     status: str = classed(
         DataClass.OUTCOME,
         description="pending, draft, complete, or amendment_draft (complete, with a newer "
@@ -56,7 +76,7 @@ class GridShown(BaseModel):
     missing: list[str] = classed(
         DataClass.RECORD, description="required fields the latest answers leave unanswered"
     )
-    warnings: list[GridWarning]
+    warnings: list[WarningShown]
 
 
 class AssessmentShown(AssessmentMade):
