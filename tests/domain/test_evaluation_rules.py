@@ -32,8 +32,25 @@ from tests.support.given import case_reported, recorded, state_of, student
 SEXTO = current("sexto-qc")
 UK = current("uk-dsl")
 SENDER, PRODUCER = StudentRole.SENDER, StudentRole.PRODUCER
-CALM: dict[str, Answer] = {"intentions": ["romantic_exchange"], "still_spreading": "no"}
-REVENGE: dict[str, Answer] = {"intentions": ["revenge"], "distribution_reach": "small_group"}
+# Every field the protocol version requires answered (the students are all 14).
+ANSWERED: dict[str, Answer] = {
+    "trigger": "romantic_relationship",
+    "distribution_reach": "one_person",
+    "still_spreading": "no",
+    "involvement": ["sent"],
+    "age_band": "14_15",
+    "significant_age_gap": "no",
+    "coercion_or_threats": "no",
+    "prior_incidents": "no",
+    "vulnerability": "no",
+}
+CALM: dict[str, Answer] = {**ANSWERED, "intentions": ["romantic_exchange"]}
+REVENGE: dict[str, Answer] = {
+    **ANSWERED,
+    "intentions": ["revenge"],
+    "distribution_reach": "small_group",
+}
+UK_CALM: dict[str, Answer] = {f["id"]: "no" for f in UK.raw["grid"]["fields"]}
 
 
 def case(*facts: EventData, protocol: Protocol = Protocol.SEXTO_QC) -> EvaluationState:
@@ -137,7 +154,7 @@ def test_the_first_grid_of_two_students_waits_for_the_second() -> None:
 def test_notes_are_kept_in_field_order() -> None:
     notes = {"vulnerability": "a note on a factor", "content_nature": "described in words"}
 
-    [decided] = grid(case(), "stu-1", {"vulnerability": "no"}, notes=notes)
+    [decided] = grid(case(), "stu-1", CALM, notes=notes)
 
     assert isinstance(decided, GridSubmitted)
     assert [t.field for t in decided.texts] == ["content_nature", "vulnerability"]
@@ -234,16 +251,15 @@ def test_a_student_added_after_the_assessment_waits_for_their_grid() -> None:
 @pytest.mark.parametrize(
     ("answers", "recommendation", "urgency"),
     [
-        ({f["id"]: "no" for f in UK.raw["grid"]["fields"]}, "manage_in_school", "routine"),
-        ({"age_difference": "yes"}, "escalate_to_police_or_social_care", "high"),
-        ({"other_concern": "yes"}, "escalate_to_police_or_social_care", "high"),
+        (UK_CALM, "manage_in_school", "routine"),
+        ({**UK_CALM, "age_difference": "yes"}, "escalate_to_police_or_social_care", "high"),
+        ({**UK_CALM, "other_concern": "yes"}, "escalate_to_police_or_social_care", "high"),
     ],
 )
 def test_a_uk_assessment_escalates_on_any_risk_factor(
     answers: dict[str, Answer], recommendation: str, urgency: str
 ) -> None:
-    calm = {f["id"]: "no" for f in UK.raw["grid"]["fields"]}
-    state = case(submitted("stu-1", calm), protocol=Protocol.UK_DSL)
+    state = case(submitted("stu-1", UK_CALM), protocol=Protocol.UK_DSL)
 
     assessment = grid(state, "stu-2", answers, protocol=UK)[1]
 

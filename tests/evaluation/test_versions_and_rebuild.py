@@ -17,22 +17,24 @@ from tests.evaluation.test_grids import IMPULSIVE
 from tests.support.services import settled_rows
 
 
-def published_v2() -> protocols.ProtocolVersion:
-    """A stricter version 2 of sexto-qc: a romantic exchange is no longer read as impulsive."""
-    raw = copy.deepcopy(protocols.current("sexto-qc").raw)
-    raw["version"] = 2
+def published_next() -> protocols.ProtocolVersion:
+    """A stricter next version of sexto-qc: a romantic exchange is no longer impulsive."""
+    shipped = protocols.current("sexto-qc")
+    raw = copy.deepcopy(shipped.raw)
+    raw["version"] = shipped.version + 1
     raw["rules"] = [r for r in raw["rules"] if r["id"] != "impulsive_context"]
     digest = hashlib.sha256(canonical_json(raw)).hexdigest()
-    v1 = protocols.current("sexto-qc")
-    return protocols.ProtocolVersion("sexto-qc", 2, f"sha256:{digest}", v1.checklist, raw)
+    return protocols.ProtocolVersion(
+        "sexto-qc", raw["version"], f"sha256:{digest}", shipped.checklist, raw
+    )
 
 
-def test_a_case_reported_under_v1_is_assessed_under_v1_after_v2_is_published(
+def test_a_case_reported_under_one_version_is_assessed_under_it_after_the_next_is_published(
     evaluation: Evaluation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     v1 = protocols.current("sexto-qc")
     old_case, old_refs = evaluation.report()
-    v2 = published_v2()
+    v2 = published_next()
     shipped = protocols.all_versions()
     monkeypatch.setattr(protocols, "all_versions", lambda: (*shipped, v2))
     assert protocols.current("sexto-qc") is v2
@@ -61,7 +63,7 @@ def test_grids_submitted_at_once_give_exactly_one_assessment(evaluation: Evaluat
     assert [r.status_code for r in responses] == [201] * len(refs), [r.text for r in responses]
     types = [e.envelope.type for e in evaluation.events(case_id)]
     assert sum(t.endswith("grid_submitted.v1") for t in types) == len(refs)
-    assert sum(t.endswith("assessment_made.v1") for t in types) == 1
+    assert sum(t.endswith("assessment_made.v2") for t in types) == 1
     assert sum(r.json()["assessed"] for r in responses) == 1
 
 

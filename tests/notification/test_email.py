@@ -53,8 +53,8 @@ def test_a_parent_receives_the_information_documents_in_the_schools_language(
     assert case_id in message["Subject"]
     assert "Madame, Monsieur" in text
     assert "École fictive A" in text
-    assert "sexto-qc v1" in text
-    assert message["X-Sexto-Template"].startswith("sexto-qc/v1/parents.fr@sha256:")
+    assert "sexto-qc v2" in text
+    assert message["X-Sexto-Template"].startswith("sexto-qc/v2/parents.fr@sha256:")
     # Minimised: no student's name (not even their own child's), no content described.
     assert not any(name in text or name in str(message) for name in NAMES)
     # On the record, with the template version and no address.
@@ -83,7 +83,7 @@ def test_a_parent_can_be_written_to_in_english(notify: Notify) -> None:
     assert response.status_code == 201  # type: ignore[attr-defined]
     [message] = eventually(lambda: mail_to(notify, "parent.two@example.org"), "the mail arrives")
     assert "Information for parents" in message["Subject"]
-    assert message["X-Sexto-Template"].startswith("sexto-qc/v1/parents.en@sha256:")
+    assert message["X-Sexto-Template"].startswith("sexto-qc/v2/parents.en@sha256:")
 
 
 def test_staff_receive_each_step(notify: Notify) -> None:
@@ -119,7 +119,7 @@ def test_staff_receive_each_step(notify: Notify) -> None:
         (r, t) for r in ("iv-a", "dsl-a")
         for t in ("escalation.requested", "escalation.acknowledged")
     }  # fmt: skip
-    assert all(n["template_version"].startswith("sexto-qc/v1/staff_step.fr@") for n in record)
+    assert all(n["template_version"].startswith("sexto-qc/v2/staff_step.fr@") for n in record)
 
 
 def test_an_erased_address_is_not_written_to_and_the_failure_is_recorded(notify: Notify) -> None:

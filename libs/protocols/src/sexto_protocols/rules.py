@@ -13,6 +13,7 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 from sexto_protocols import ProtocolVersion
+from sexto_protocols.tracks import Track
 
 
 class Indication(StrEnum):
@@ -21,6 +22,8 @@ class Indication(StrEnum):
     MALICIOUS = "malicious"
     IMPULSIVE = "impulsive"
     UNDETERMINED = "undetermined"
+    # A victim or a witness: never an offender indication (DOMAIN.md, "Each student's track").
+    NOT_APPLICABLE = "not_applicable"
 
 
 class Urgency(IntEnum):
@@ -80,13 +83,27 @@ def _values(answer: Any) -> set[str]:
     return {str(answer)} if answer is not None else set()
 
 
-def evaluate(protocol: ProtocolVersion, answers: Mapping[str, Any]) -> StudentEvaluation:
-    """Apply every rule of the version to one student's answers."""
+def applies(rule: Mapping[str, Any], track: Track) -> bool:
+    """Whether a rule reads the grid of a student on this track (all tracks unless it says)."""
+    return track.value in rule.get("tracks", [t.value for t in Track])
+
+
+def evaluate(
+    protocol: ProtocolVersion, answers: Mapping[str, Any], track: Track = Track.OFFENDER
+) -> StudentEvaluation:
+    """Apply every rule of the version that reads this track to one student's answers.
+
+    Only an offender gets an indication; a victim's or a witness's answers still raise the
+    urgency and call for escalation (a coerced or vulnerable depicted student is the most
+    urgent case of all), through the rules that apply to their track.
+    """
     fired = []
     indications: set[Indication] = set()
     urgency = Urgency.ROUTINE
     escalate = False
     for rule in protocol.raw.get("rules", []):
+        if not applies(rule, track):
+            continue
         when = rule["when"]
         read = _values(answers.get(when["field"])) & set(when["any_of"])
         if not read:
@@ -101,7 +118,9 @@ def evaluate(protocol: ProtocolVersion, answers: Mapping[str, Any]) -> StudentEv
         escalate = escalate or bool(rule.get("escalate"))
     # Malicious indicators outweigh impulsive ones: a romantic exchange that turned into
     # revenge is malicious.
-    if Indication.MALICIOUS in indications:
+    if track is not Track.OFFENDER:
+        indication = Indication.NOT_APPLICABLE
+    elif Indication.MALICIOUS in indications:
         indication = Indication.MALICIOUS
     elif Indication.IMPULSIVE in indications:
         indication = Indication.IMPULSIVE

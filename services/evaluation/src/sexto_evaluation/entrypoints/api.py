@@ -22,6 +22,8 @@ from sexto_evaluation.entrypoints.schemas import (
     AssessmentShown,
     GridIn,
     GridRecorded,
+    GridShown,
+    WarningShown,
 )
 
 router = APIRouter(prefix="/v1", tags=["evaluation"], route_class=IdempotentRoute)
@@ -70,16 +72,23 @@ async def put_grid(
     """A student's grid; a change is a new event that supersedes, with its reason."""
     runtime = _runtime(request)
     grid = GridAnswers(body.answers, body.notes, body.reason)
-    ids, version = await handle_grid(
-        runtime, principal, case_id, student_ref, grid, idempotency_key
+    outcome = await handle_grid(runtime, principal, case_id, student_ref, grid, idempotency_key)
+    return GridRecorded(
+        event_ids=outcome.event_ids,
+        version=outcome.version,
+        assessed=len(outcome.event_ids) > 1,
+        complete=outcome.complete,
+        missing=outcome.missing,
+        warnings=[WarningShown(**w.model_dump()) for w in outcome.warnings],
     )
-    return GridRecorded(event_ids=ids, version=version, assessed=len(ids) > 1)
 
 
 @router.get("/cases/{case_id}/assessment", response_model=AssessmentOut)
 async def get_assessment(case_id: str, request: Request, principal: Reader) -> Any:
-    """The latest assessment with the rules that fired, in French and English."""
-    latest, state = await latest_assessment(_runtime(request), principal, case_id)
+    """The latest assessment with the rules that fired, in French and English; each
+    student's grid with what it still lacks and the warnings for the intervener."""
+    view = await latest_assessment(_runtime(request), principal, case_id)
+    latest = view.latest
     assessment = None
     if latest is not None:
         assessment = {
@@ -91,12 +100,24 @@ async def get_assessment(case_id: str, request: Request, principal: Reader) -> A
     shown_to = viewer(request, principal)
     out = AssessmentOut(
         case_id=case_id,
-        status="assessed" if latest is not None and not state["pending"] else "pending",
-        pending_students=state["pending"],
-        protocol_version=state["protocol_version"],
+        status="assessed" if latest is not None and not view.pending else "pending",
+        pending_students=view.pending,
+        protocol_version=view.protocol_version,
+        grids=[
+            GridShown(
+                student_ref=g.student_ref,
+                status=g.status,
+                missing=g.missing,
+                warnings=[WarningShown(**w.model_dump()) for w in g.warnings],
+            )
+            for g in view.grids
+        ],
         assessment=None,
     ).model_dump(mode="json")
     out = disclose(shown_to, AssessmentOut, out, case_id)
-    if assessment is not None:
-        out["assessment"] = disclose(shown_to, AssessmentShown, assessment, case_id)
+    # Null while grids are pending is no data to withhold: the field's own class is by
+    # the event's fields, so the walker alone would answer {"withheld": true}.
+    out["assessment"] = (
+        disclose(shown_to, AssessmentShown, assessment, case_id) if assessment else None
+    )
     return out

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sexto_events.catalogue.evaluation import AssessmentMade
-from sexto_events.disclosure import DataClass, by_event_type, classed
+from sexto_events.disclosure import DataClass, Withheld, by_event_type, classed
 
 
 class GridIn(BaseModel):
@@ -25,12 +25,58 @@ class GridIn(BaseModel):
     )
 
 
+class WarningShown(BaseModel):
+    """A warning for the intervener (evaluation's GridWarning), as its reader may see it:
+    the code, what the case says and what the grid answers are grid data."""
+
+    code: str | Withheld = classed(
+        DataClass.GRID,
+        "choice",
+        description="age_gap_differs, age_band_differs or prior_involvement_found",
+    )
+    student_ref: str = classed(DataClass.REFERENCE, "student")
+    field: str | None = classed(DataClass.RECORD, description="the grid field to look at")
+    expected: str | Withheld | None = classed(
+        DataClass.GRID, "choice", description="what the facts on the case say"
+    )
+    answered: str | list[str] | Withheld | None = classed(
+        DataClass.GRID, "choice", description="the grid's answer, null if none yet"
+    )
+    fr: str | Withheld = classed(DataClass.GRID, "choice")
+    en: str | Withheld = classed(DataClass.GRID, "choice")
+
+
 class GridRecorded(BaseModel):
-    """The events written: the grid, and the assessment if the grid completed the set."""
+    """The events written: the grid (a draft while required answers are missing), and the
+    assessment if the grid completed the set; what is missing and the warnings to look at."""
 
     event_ids: list[str] = classed(DataClass.RECORD)
     version: int = classed(DataClass.RECORD)
     assessed: bool = classed(DataClass.OUTCOME)
+    complete: bool = classed(
+        DataClass.OUTCOME, description="false: saved as a draft, not assessed until complete"
+    )
+    missing: list[str] = classed(
+        DataClass.RECORD, description="the protocol version's required fields still unanswered"
+    )
+    warnings: list[WarningShown] = Field(
+        description="reported ages that contradict the answers, a student seen before"
+    )
+
+
+class GridShown(BaseModel):
+    """One student's grid as it stands, what it still lacks, and what to look at."""
+
+    student_ref: str = classed(DataClass.REFERENCE, "student")
+    status: str = classed(
+        DataClass.OUTCOME,
+        description="pending, draft, complete, or amendment_draft (complete, with a newer "
+        "draft of an amendment)",
+    )
+    missing: list[str] = classed(
+        DataClass.RECORD, description="required fields the latest answers leave unanswered"
+    )
+    warnings: list[WarningShown]
 
 
 class AssessmentShown(AssessmentMade):
@@ -47,6 +93,9 @@ class AssessmentOut(BaseModel):
     case_id: str = classed(DataClass.REFERENCE, "case")
     status: str = classed(DataClass.OUTCOME)
     pending_students: list[str] = classed(DataClass.REFERENCE, "student")
+    grids: list[GridShown] = Field(
+        default_factory=list, description="each student's grid: status, missing fields, warnings"
+    )
     protocol_version: str = classed(DataClass.JURISDICTION)
     assessment: dict[str, Any] | None = by_event_type(
         "the assessment event's data (AssessmentShown), each field by its class as "

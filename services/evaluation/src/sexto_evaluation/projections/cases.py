@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
-from sexto_events.catalogue.evaluation import AssessmentMade, GridsOpened, GridSubmitted
+from sexto_events.catalogue.evaluation import (
+    AssessmentMade,
+    GridDraftSaved,
+    GridsOpened,
+    GridSubmitted,
+)
 from sexto_events.catalogue.intake import CaseReported
 from sexto_events.consumer import ReadModel
 from sexto_events.db import DbConnection
@@ -38,6 +43,15 @@ class EvaluationCases(ReadModel):
                 "UPDATE evaluation.cases SET grids = $2::jsonb || grids WHERE case_id = $1",
                 env.subject,
                 pending,
+            )
+        elif isinstance(data, GridDraftSaved):
+            # A draft of an amendment leaves the complete grid in force: still "submitted".
+            await conn.execute(
+                "UPDATE evaluation.cases SET grids = grids || jsonb_build_object($2::text, "
+                "CASE WHEN grids ->> $2 = 'submitted' THEN 'submitted' ELSE 'draft' END) "
+                "WHERE case_id = $1",
+                env.subject,
+                data.student_ref,
             )
         elif isinstance(data, GridSubmitted):
             await conn.execute(
