@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,22 @@ class Evaluation:
 
     client: TestClient
     world: World
+    # Each case's school staff and territory: a UK-path case is the English school's.
+    cases: dict[str, tuple[dict[str, str], str]] = field(default_factory=dict)
 
     def report(self, **changes: Any) -> tuple[str, list[str]]:
-        """Report a case through intake; wait until its grids are open here."""
-        body = self.world.report(sexto_report(self.world.school, **changes)).json()
+        """Report a case through intake (a UK-path one at the English school, by its DSL);
+        wait until its grids are open here."""
+        world = self.world
+        if changes.get("protocol") == "uk-dsl":
+            headers, school, territory = world.dsl_headers(), world.uk_school, world.uk_territory
+        else:
+            headers, school, territory = world.headers(), world.school, world.territory
+        made = world.report(sexto_report(school, **changes), headers=headers)
+        assert made.status_code == 201, made.text
+        body = made.json()
         case_id = body["case_id"]
+        self.cases[case_id] = (headers, territory)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             response = self.assessment(case_id)
@@ -42,18 +53,23 @@ class Evaluation:
     def opened(self, case_id: str) -> bool:
         return any(e.envelope.type.endswith("grids_opened.v1") for e in self.events(case_id))
 
+    def staff(self, case_id: str) -> dict[str, str]:
+        """The headers of the school staff of this case."""
+        return self.cases.get(case_id, (self.world.headers(), ""))[0]
+
     def put_grid(self, case_id: str, ref: str, body: dict[str, Any], **kw: Any) -> Any:
-        headers = kw.pop("headers", self.world.headers())
+        headers = kw.pop("headers", self.staff(case_id))
         return self.client.put(f"/v1/cases/{case_id}/grids/{ref}", json=body, headers=headers)
 
     def assessment(self, case_id: str, headers: dict[str, str] | None = None) -> Any:
         return self.client.get(
-            f"/v1/cases/{case_id}/assessment", headers=headers or self.world.headers()
+            f"/v1/cases/{case_id}/assessment", headers=headers or self.staff(case_id)
         )
 
     def events(self, case_id: str) -> list[RecordedEvent]:
         runtime = self.client.app.state.runtime  # type: ignore[attr-defined]
-        case = CaseRef(self.world.territory, case_id)
+        territory = self.cases.get(case_id, ({}, self.world.territory))[1]
+        case = CaseRef(territory, case_id)
         return list(self.client.portal.call(runtime.store.load, case).events)  # type: ignore[union-attr]
 
 

@@ -443,7 +443,13 @@ def narrowed(was: Any, now: Any) -> bool:
     if now in (was, {"withheld": True}):
         return True
     if isinstance(was, dict) and isinstance(now, dict):
-        return was.keys() == now.keys() and all(narrowed(was[k], now[k]) for k in was)
+        # A field a later version added (none in the old event) reads null.
+        added = now.keys() - was.keys()
+        return (
+            was.keys() <= now.keys()
+            and all(now[k] is None for k in added)
+            and all(narrowed(was[k], now[k]) for k in was)
+        )
     if isinstance(was, list) and isinstance(now, list):
         return len(was) == len(now) and all(map(narrowed, was, now))
     return False
