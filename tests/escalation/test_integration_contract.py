@@ -41,7 +41,7 @@ def test_the_asyncapi_document_describes_what_police_consume(path3: Path3) -> No
     channel = document["channels"]["escalation.requested"]
     assert channel["address"] == "cases.{territory}.{case}.escalation.requested"
     payload = document["components"]["messages"]["EscalationRequested"]["payload"]
-    assert payload["properties"]["type"] == {"const": "org.sexto.escalation.requested.v1"}
+    assert payload["properties"]["type"] == {"const": "org.sexto.escalation.requested.v2"}
     assert "seal_numbers" in document["components"]["schemas"]["EscalationRequested"]["properties"]
     assert refs_resolve(document, document)
 

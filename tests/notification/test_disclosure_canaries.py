@@ -413,5 +413,5 @@ def test_the_police_webhook_carries_what_dispatch_is_shown_and_no_more(
     dispatch = Role.POLICE_DISPATCH
     assert case.canaries.shown_to(dispatch, carried) <= found
     assert found <= case.canaries.may_show(dispatch, carried)
-    requested = next(e for e in delivered if e["type"].endswith("escalation.requested.v1"))
+    requested = next(e for e in delivered if e["type"].endswith("escalation.requested.v2"))
     assert requested["data"]["intervener_ref"] == notify.world.intervener
