@@ -47,7 +47,7 @@ def case_events() -> list[NewEvent]:
                  "intervener-7", "intervener"),
         NewEvent(EscalationRequested(
             school_id="school-042", protocol="sexto-qc", urgency="high",
-            students=[EscalatedStudent(student_ref="stu-1", role="depicted",
+            students=[EscalatedStudent(student_ref="stu-1", roles=["depicted"],
                                        indication="impulsive")],
             seal_numbers=["SB-0042"], intervener_ref="intervener-7",
             assessment_event_id="01933b6c-0000-7000-8000-000000000001"),

@@ -127,7 +127,7 @@ async def run(
             event = NewEvent(
                 EscalationRequested(
                     school_id="school-bench", protocol="sexto-qc", urgency="urgent",
-                    students=[EscalatedStudent(student_ref="s1", role="sender",
+                    students=[EscalatedStudent(student_ref="s1", roles=["sender"],
                                                indication="impulsive")],
                     seal_numbers=[], intervener_ref="iv-1",
                     assessment_event_id=str(uuid.uuid4()),

@@ -52,8 +52,11 @@ async def follow(nats_url: str, territory: str, api: str, token: str, idle_exit:
             for msg in msgs:
                 event = json.loads(msg.data)
                 case_id, data = event["subject"], event["data"]
+                # A student's roles are a set (v2); `track` says whether the prosecutor
+                # decides about them (offender) or they are met and supported (victim).
                 roles = [
-                    f"{s['student_ref']}:{s['role']}:{s['indication']}" for s in data["students"]
+                    f"{s['student_ref']}:{'+'.join(s['roles'])}:{s['track']}:{s['indication']}"
+                    for s in data["students"]
                 ]
                 print(
                     f"escalation {case_id} urgency={data['urgency']} students={roles}", flush=True

@@ -82,7 +82,7 @@ async def write_case(
                  time=at(1)),
         NewEvent(EscalationRequested(school_id="school-042", protocol="sexto-qc", urgency="high",
                                      students=[EscalatedStudent(student_ref="stu-1",
-                                                                role="depicted",
+                                                                roles=["depicted"],
                                                                 indication="impulsive")],
                                      seal_numbers=["SB-0042"], intervener_ref="intervener-7",
                                      assessment_event_id=str(uuid.uuid4())),

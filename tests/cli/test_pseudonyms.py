@@ -63,7 +63,8 @@ async def write_everything(nc: Client, store: EventStore, side: EventStore, case
     )  # fmt: skip
     escalated = EscalationRequested(
         school_id="school-042", protocol="sexto-qc", urgency="high",
-        students=[EscalatedStudent(student_ref="stu-1", role="depicted", indication="impulsive")],
+        students=[EscalatedStudent(student_ref="stu-1", roles=["depicted"],
+                                   indication="impulsive")],
         seal_numbers=["SB-0042"], intervener_ref="intervener-7",
         assessment_event_id=str(uuid.uuid4()),
     )  # fmt: skip

@@ -129,7 +129,8 @@ async def write_generated(store: EventStore, territory: str, rng: random.Random)
         facts["escalation_requested"] = (at - discovered).total_seconds() / 3600
         events.append(NewEvent(EscalationRequested(
             school_id="school-042", protocol=protocol.value, urgency="routine",
-            students=[EscalatedStudent(student_ref="s0", role="receiver", indication="impulsive")],
+            students=[EscalatedStudent(student_ref="s0", roles=["receiver"],
+                                       indication="impulsive")],
             seal_numbers=[], intervener_ref="iv", assessment_event_id="a"),
             "svc", "service", time=at))  # fmt: skip
         if rng.random() < 0.8:

@@ -237,8 +237,9 @@ class EscalationWorkflow(RuleBasedStateMachine):
 
     @rule(agency=st.sampled_from(["police", "childrens_social_care"]))
     def refer(self, agency: str) -> None:
+        # Several agencies may be referred to, each once.
         state = self.state
-        may = state.requested and state.protocol == "uk-dsl" and state.referral is None
+        may = state.requested and state.protocol == "uk-dsl" and agency not in state.referrals
         self.expect(may, lambda: refer(state, agency, "REF-1"))
 
     @rule(index=st.integers(0, 4))
@@ -285,7 +286,7 @@ class EscalationWorkflow(RuleBasedStateMachine):
 
     @invariant()
     def a_referral_is_on_an_escalated_uk_case(self) -> None:
-        if self.state.referral is not None:
+        if self.state.referrals:
             assert self.state.requested
             assert self.state.protocol == "uk-dsl"
 

@@ -38,6 +38,7 @@ from sexto_events.catalogue.escalation import (
 from sexto_events.catalogue.evaluation import AssessmentMade, StudentIndication
 from sexto_events.catalogue.intake import DeviceSecured, Protocol, StudentAdded, StudentRole
 from sexto_events.refusals import IllegalStep
+from sexto_protocols.lifecycle import CaseLifecycle
 
 from tests.support.given import ACTOR, SCHOOL, START, case_reported, state_of, student
 
@@ -56,7 +57,7 @@ def requested(
         school_id=SCHOOL,
         protocol=protocol.value,
         urgency=urgency,
-        students=[EscalatedStudent(student_ref="stu-1", role="sender", indication="impulsive")],
+        students=[EscalatedStudent(student_ref="stu-1", roles=["sender"], indication="impulsive")],
         seal_numbers=["B-0001", "B-0002"],
         intervener_ref=ACTOR,
         assessment_event_id="evt-4",
@@ -274,6 +275,30 @@ def test_the_same_agency_is_not_referred_twice() -> None:
     assert "already referred (police)" in error.value.detail
 
 
+def test_a_uk_case_is_referred_to_several_agencies() -> None:
+    police = ReferralRecorded(agency="police", reference="REF-1")
+    state = case(requested(Protocol.UK_DSL), police, protocol=Protocol.UK_DSL)
+
+    social_care = refer(state, "childrens_social_care", "CSC-118")
+    other = refer(state, "other", "CAMHS-7", agency_name="camhs")
+    state = case(requested(Protocol.UK_DSL), police, social_care, other, protocol=Protocol.UK_DSL)
+
+    assert (social_care.agency, other.agency_name) == ("childrens_social_care", "camhs")
+    assert state.referrals == ("police", "childrens_social_care", "other")
+    with pytest.raises(IllegalStep):
+        refer(state, "other", "CAMHS-8", agency_name="camhs")
+    assert refer(state, "other", "NSPCC-1", agency_name="nspcc").agency_name == "nspcc"
+
+
+@pytest.mark.parametrize(("agency", "name"), [("other", None), ("police", "camhs")])
+def test_another_agency_is_named_and_only_it(agency: str, name: str | None) -> None:
+    state = case(requested(Protocol.UK_DSL), protocol=Protocol.UK_DSL)
+
+    with pytest.raises(IllegalStep) as error:
+        refer(state, agency, "REF-1", agency_name=name)
+    assert "agency_name" in error.value.detail
+
+
 # --- educational meetings ---------------------------------------------------------------
 
 DECIDED_APART = BOTH_DECIDED  # stu-1 impulsive, stu-2 malicious
@@ -373,8 +398,12 @@ def test_a_recommendation_for_the_police_requests_at_the_assessment_urgency(urge
         protocol="sexto-qc",
         urgency=urgency,
         students=[
-            EscalatedStudent(student_ref="stu-1", role="sender", indication="impulsive"),
-            EscalatedStudent(student_ref="stu-2", role="producer", indication="malicious"),
+            EscalatedStudent(
+                student_ref="stu-1", roles=["sender"], track="offender", indication="impulsive"
+            ),
+            EscalatedStudent(
+                student_ref="stu-2", roles=["producer"], track="offender", indication="malicious"
+            ),
         ],
         seal_numbers=["B-0001", "B-0002"],
         intervener_ref=ACTOR,
@@ -411,11 +440,14 @@ def overdue(
     recorded: frozenset[str] = frozenset(),
 ) -> list[tuple[str, datetime]]:
     state = Escalation(
-        requested=True,
-        acknowledged=status != "requested",
-        kit_collected=status not in ("requested", "acknowledged"),
+        case=CaseLifecycle(
+            requested=True,
+            acknowledged=status != "requested",
+            kit_collected=status not in ("requested", "acknowledged"),
+        ),
         urgency=urgency,
         requested_at=ASKED_AT,
+        arms=((ASKED_AT, urgency),),
         overdue=recorded,
     )
     found = breaches(state, limits=LIMITS, now=ASKED_AT + after)

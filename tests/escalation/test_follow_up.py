@@ -20,7 +20,8 @@ def decided_case(path3: Path3) -> tuple[str, list[str]]:
                        ("kit-collected", {"seals": seals}),
                        ("prosecutor-consulted", {"dpcp_file_reference": "F-9"})):  # fmt: skip
         assert path3.step(case_id, path, body).status_code == 201
-    for index, ref in enumerate(refs):
+    # refs[0] is only depicted (victim track): no decision about them.
+    for index, ref in enumerate(refs[1:], start=1):
         decision = {"decision": "malicious" if index == 1 else "impulsive", "reasons": "grid"}
         assert (
             path3.step(case_id, f"decisions/{ref}", decision, headers=prosecutor).status_code == 201
@@ -34,15 +35,15 @@ def test_an_educational_meeting_is_scheduled_then_held_for_an_impulsive_decision
     case_id, refs = decided_case(path3)
     officer = path3.police_headers(role=Role.POLICE_OFFICER)
 
-    held_early = path3.step(case_id, f"meetings/{refs[0]}/held", {"attended": ["student"]}, officer)
+    held_early = path3.step(case_id, f"meetings/{refs[2]}/held", {"attended": ["student"]}, officer)
     scheduled = path3.step(
-        case_id, f"meetings/{refs[0]}", {"at": "2026-11-25T10:00:00-05:00"}, officer
+        case_id, f"meetings/{refs[2]}", {"at": "2026-11-25T10:00:00-05:00"}, officer
     )
     held = path3.step(
-        case_id, f"meetings/{refs[0]}/held",
+        case_id, f"meetings/{refs[2]}/held",
         {"attended": ["student", "parents", "community_relations_officer"]}, officer,
     )  # fmt: skip
-    twice = path3.step(case_id, f"meetings/{refs[0]}/held", {"attended": ["student"]}, officer)
+    twice = path3.step(case_id, f"meetings/{refs[2]}/held", {"attended": ["student"]}, officer)
     malicious = path3.step(
         case_id, f"meetings/{refs[1]}", {"at": "2026-11-25T10:00:00-05:00"}, officer
     )
@@ -51,7 +52,8 @@ def test_an_educational_meeting_is_scheduled_then_held_for_an_impulsive_decision
     assert (scheduled.status_code, held.status_code) == (201, 201)
     assert twice.status_code == 409
     assert malicious.status_code == 409
-    assert f"meeting for {refs[0]}" in malicious.json()["allowed"]
+    # Who may be met: the student decided impulsive, and the victim (met too).
+    assert set(malicious.json()["allowed"]) == {f"meeting for {refs[2]}", f"meeting for {refs[0]}"}
 
 
 def test_the_dsl_records_the_referral_of_an_escalated_uk_case(path3: Path3) -> None:
@@ -71,7 +73,7 @@ def test_the_dsl_records_the_referral_of_an_escalated_uk_case(path3: Path3) -> N
     assert again.status_code == 409
     assert by_police.status_code == 403
     deadline = time.monotonic() + 5
-    while not any(e.envelope.type.endswith("referral_recorded.v1")
+    while not any(e.envelope.type.endswith("referral_recorded.v2")
                   for e in path3.evaluation.events(case_id)):  # fmt: skip
         assert time.monotonic() < deadline
         time.sleep(0.05)

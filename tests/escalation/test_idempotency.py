@@ -36,7 +36,7 @@ def test_an_illegal_step_is_a_409_in_french_with_the_allowed_steps(path3: Path3)
         Role.PROSECUTOR, subject="dpcp-1", territory=path3.world.territory
     )
 
-    early = path3.step(case_id, f"decisions/{refs[0]}", {"decision": "impulsive", "reasons": "r"},
+    early = path3.step(case_id, f"decisions/{refs[1]}", {"decision": "impulsive", "reasons": "r"},
                        headers={**prosecutor, **FRENCH})  # fmt: skip
     by_school = path3.step(case_id, "acknowledge", {"call_reference": "911-9"},
                            headers={**path3.world.headers(), **FRENCH})  # fmt: skip

@@ -41,9 +41,14 @@ def test_the_asyncapi_document_describes_what_police_consume(path3: Path3) -> No
     channel = document["channels"]["escalation.requested"]
     assert channel["address"] == "cases.{territory}.{case}.escalation.requested"
     payload = document["components"]["messages"]["EscalationRequested"]["payload"]
-    assert payload["properties"]["type"] == {"const": "org.sexto.escalation.requested.v1"}
+    assert payload["properties"]["type"] == {"const": "org.sexto.escalation.requested.v2"}
     assert "seal_numbers" in document["components"]["schemas"]["EscalationRequested"]["properties"]
     assert refs_resolve(document, document)
+    # Every later assessment is followed: police subscribe to the change too.
+    changed = document["components"]["schemas"]["EscalationUrgencyChanged"]["properties"]
+    assert {"previous_urgency", "urgency", "students", "assessment_event_id"} <= set(changed)
+    assert "escalation.urgency_changed" in document["channels"]
+    assert "escalation.support_offered" in document["channels"]
 
 
 def test_the_example_subscriber_follows_its_territory_and_reports_back(

@@ -17,14 +17,21 @@ def event_names(path3: Path3, case_id: str) -> list[str]:
 def test_the_full_sexto_flow_to_the_prosecutors_decisions(path3: Path3) -> None:
     case_id, refs = path3.escalated_case()
     request = next(
-        e for e in path3.evaluation.events(case_id) if e.envelope.type.endswith("requested.v1")
+        e for e in path3.evaluation.events(case_id) if e.envelope.type.endswith("requested.v2")
     )
     assert request.data.urgency == "urgent"  # type: ignore[attr-defined]
     assert "Maëlle" not in request.envelope.model_dump_json()  # police get refs, not names
+    students = request.data.students  # type: ignore[attr-defined]
+    assert [(s.roles, s.track) for s in students] == [
+        (["depicted"], "victim"),
+        (["sender"], "offender"),
+        (["redistributor"], "offender"),
+    ]
     prosecutor = path3.world.headers(
         Role.PROSECUTOR, subject="dpcp-1", territory=path3.world.territory
     )
 
+    # refs[0] is only depicted: a victim, never decided about; the two others are.
     steps = [
         path3.step(case_id, "acknowledge", {"call_reference": "911-2026-0042"}),
         path3.step(case_id, "kit-collected", {"seals": [
@@ -34,21 +41,20 @@ def test_the_full_sexto_flow_to_the_prosecutors_decisions(path3: Path3) -> None:
         path3.step(case_id, f"decisions/{ref}",
                    {"decision": "malicious" if i == 1 else "impulsive", "reasons": "per the grid"},
                    headers=prosecutor)
-        for i, ref in enumerate(refs)
+        for i, ref in enumerate(refs) if i > 0
     ]  # fmt: skip
 
-    assert [s.status_code for s in steps] == [201] * 6, [s.text for s in steps]
+    assert [s.status_code for s in steps] == [201] * 5, [s.text for s in steps]
     names = event_names(path3, case_id)
-    decided = ["escalation.prosecutor_decided"] * 3
+    decided = ["escalation.prosecutor_decided"] * 2
     steps_done = ["escalation.acknowledged", "escalation.kit_collected"]
-    assert names[-6:] == [*steps_done, "escalation.prosecutor_consulted", *decided]
+    assert names[-5:] == [*steps_done, "escalation.prosecutor_consulted", *decided]
     decisions = [
         e.data
         for e in path3.evaluation.events(case_id)
         if e.envelope.type.endswith("prosecutor_decided.v1")
     ]
     assert [d.follow_up for d in decisions] == [  # type: ignore[attr-defined]
-        "educational_meeting_required",
         "investigation_opened",
         "educational_meeting_required",
     ]
@@ -58,6 +64,11 @@ def test_the_full_sexto_flow_to_the_prosecutors_decisions(path3: Path3) -> None:
         if e.envelope.type.endswith("kit_collected.v1")
     )
     assert kit.flagged is False  # type: ignore[attr-defined]
+    victim = path3.step(case_id, f"decisions/{refs[0]}",
+                        {"decision": "impulsive", "reasons": "r"}, headers=prosecutor)  # fmt: skip
+    assert victim.status_code == 409
+    assert victim.json()["type"].endswith("/not-an-offender")
+    assert "victim track" in victim.json()["detail"]
 
 
 def test_police_see_the_escalated_case_in_intake_too(path3: Path3) -> None:
@@ -78,7 +89,7 @@ def test_illegal_steps_are_409_with_the_allowed_next_steps(path3: Path3) -> None
         Role.PROSECUTOR, subject="dpcp-1", territory=path3.world.territory
     )
 
-    early = path3.step(case_id, f"decisions/{refs[0]}",
+    early = path3.step(case_id, f"decisions/{refs[1]}",
                        {"decision": "impulsive", "reasons": "r"}, headers=prosecutor)  # fmt: skip
     assert early.status_code == 409
     assert early.json()["allowed"] == ["acknowledge"]

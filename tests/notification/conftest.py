@@ -162,7 +162,7 @@ class Notify:
             case_id,
             EscalationRequested(
                 school_id=self.world.school, protocol="sexto-qc", urgency="high",
-                students=[EscalatedStudent(student_ref=r, role="sender", indication="impulsive")
+                students=[EscalatedStudent(student_ref=r, roles=["sender"], indication="impulsive")
                           for r in refs],
                 seal_numbers=["SX-9"], intervener_ref=self.world.intervener,
                 assessment_event_id=str(uuid.uuid4()),

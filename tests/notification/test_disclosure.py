@@ -98,7 +98,7 @@ def test_each_subscriber_gets_the_event_as_its_owners_role_is_shown_it(notify: N
 
         # Police dispatch: an escalated case only (the report came before), by its row.
         assert police_hook.types_for(case_id) == [
-            "org.sexto.escalation.requested.v1",
+            "org.sexto.escalation.requested.v2",
             "org.sexto.escalation.acknowledged.v1",
             "org.sexto.intake.note_added.v1",
             last,
@@ -106,7 +106,7 @@ def test_each_subscriber_gets_the_event_as_its_owners_role_is_shown_it(notify: N
         sent_to_police = json.dumps([e for _, e in police_hook.taken], ensure_ascii=False)
         for secret_text in (*NAMES, SUMMARY, NOTE, PARENT_EMAIL):
             assert secret_text not in sent_to_police
-        requested = _of(police_hook, case_id, "escalation.requested.v1")
+        requested = _of(police_hook, case_id, "escalation.requested.v2")
         assert requested["data"]["intervener_ref"] == world.intervener  # callback: shown
         assert requested["data"]["students"][0]["student_ref"] == refs[0]
         assert requested["data"]["seal_numbers"] == ["SX-9"]

@@ -523,11 +523,11 @@ def test_the_police_webhook_carries_what_dispatch_is_shown_and_no_more(
     carried |= {case.case_id}  # the subject of every event
     found = case.canaries.found(json.dumps(delivered, ensure_ascii=False))
 
-    steps = {"requested", "acknowledged", "prosecutor_decided"}
-    assert {f"org.sexto.escalation.{s}.v1" for s in steps} <= {e["type"] for e in delivered}
+    steps = {"requested.v2", "acknowledged.v1", "prosecutor_decided.v1"}
+    assert {f"org.sexto.escalation.{s}" for s in steps} <= {e["type"] for e in delivered}
     assert {REASONS, CALL, DPCP, SEAL_1, OFFICER} <= carried
     dispatch = Role.POLICE_DISPATCH
     assert case.canaries.shown_to(dispatch, carried) <= found
     assert found <= case.canaries.may_show(dispatch, carried)
-    requested = next(e for e in delivered if e["type"].endswith("escalation.requested.v1"))
+    requested = next(e for e in delivered if e["type"].endswith("escalation.requested.v2"))
     assert requested["data"]["intervener_ref"] == notify.world.intervener

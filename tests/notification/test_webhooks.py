@@ -37,12 +37,12 @@ def test_an_escalation_reaches_the_subscriber_signed_and_on_the_record(notify: N
         eventually(lambda: receiver.types_for(case_id), "the webhook arrives")
         msg_id, event = receiver.taken[-1]
         assert msg_id == delivery_id(request_id, Channel.WEBHOOK, sub["id"])
-        assert event["type"] == "org.sexto.escalation.requested.v1"
+        assert event["type"] == "org.sexto.escalation.requested.v2"
         assert event["id"] == request_id
         assert event["territory"] == notify.world.territory
         assert event["data"]["students"][0]["student_ref"] == refs[0]
         # The report itself (intake.*) was not asked for and was not sent.
-        assert receiver.types_for(case_id) == ["org.sexto.escalation.requested.v1"]
+        assert receiver.types_for(case_id) == ["org.sexto.escalation.requested.v2"]
         assert receiver.helper.rejected == 0
 
         record = eventually(
@@ -145,7 +145,7 @@ def test_a_receiver_down_for_a_while_gets_each_event_once_in_order(notify: Notif
     receiver.up()
     try:
         expected = [
-            "org.sexto.escalation.requested.v1",
+            "org.sexto.escalation.requested.v2",
             "org.sexto.escalation.acknowledged.v1",
             "org.sexto.escalation.kit_collected.v1",
         ]
@@ -221,7 +221,7 @@ def test_an_always_failing_receiver_ends_in_a_failed_record_and_can_be_retried(
         assert retried.status_code == 202, retried.text
         eventually(lambda: len(receiver.types_for(case_id)) == 2, "both arrive after the retry")
         assert receiver.types_for(case_id) == [
-            "org.sexto.escalation.requested.v1",
+            "org.sexto.escalation.requested.v2",
             "org.sexto.escalation.acknowledged.v1",
         ]
         assert receiver.taken[0][0] == failed[0]["id"]  # the same webhook-id as before
@@ -389,7 +389,7 @@ def test_police_receive_escalated_cases_only(notify: Notify) -> None:
         notify.escalate(case_id, refs[:1])
         eventually(lambda: receiver.types_for(case_id), "the escalation arrives")
         # The report came before the escalation: not sent. Nothing of the other case either.
-        assert receiver.types_for(case_id) == ["org.sexto.escalation.requested.v1"]
+        assert receiver.types_for(case_id) == ["org.sexto.escalation.requested.v2"]
         assert receiver.types_for(quiet) == []
     finally:
         receiver.down()

@@ -42,6 +42,7 @@ from sexto_events.store import EventStore
 from sexto_intake.projections.directory import DIRECTORY_STREAM
 from sexto_legal.verification import verify_case, verify_log
 from sexto_notification.bootstrap import DEFINITION as NOTIFICATION
+from sexto_protocols.lifecycle import CaseLifecycle, Status, status
 from sexto_service.runtime import migrate_service
 
 from tests.conftest import MASTER_KEY
@@ -96,6 +97,14 @@ SENDER_COLUMNS: dict[str, frozenset[str]] = {
 # owner's role since issue 13 (policy version 2), so compared on their meaning by
 # test_each_webhook_body_is_the_fixtures_with_what_the_policy_withholds.
 POLICY_COLUMNS: dict[str, frozenset[str]] = {"notification.deliveries": frozenset({"body"})}
+# The queue's columns that follow the case's lifecycle since issue 14 (one status word
+# derived from sexto_protocols.lifecycle, a closed case leaving the active queue, the
+# version of the last event that moved it, the most urgent urgency arming the deadlines):
+# checked on their meaning by lifecycle_columns.
+LIFECYCLE_COLUMNS: dict[str, frozenset[str]] = {
+    "escalation.escalations": frozenset({"status", "version", "most_urgent"}),
+    "escalation.case_scope": frozenset({"lifecycle"}),
+}
 INVENTED_NAMES = {
     "Jordan Exemple-Test",
     "Alex Tremblay-Test",
@@ -397,12 +406,14 @@ async def test_todays_projections_rebuild_the_read_models_of_the_old_log(
     )
 
     skipped = {t: SENDER_COLUMNS.get(t, frozenset()) | POLICY_COLUMNS.get(t, frozenset())
+                  | LIFECYCLE_COLUMNS.get(t, frozenset())
                for t in READ_MODELS}  # fmt: skip
     changed = differences(BEFORE, after, READ_MODELS, skipped)
     runtime = differences(expected_runtime_rows(replayed.rebuilt), after, RUNTIME)
 
     assert changed == []
     assert runtime == []
+    assert lifecycle_columns(BEFORE, after) == []
     assert all(BEFORE[t] for t in READ_MODELS), "the fixture fills every read model"
     assert sent_times(after) == sent_times(BEFORE)
 
@@ -453,6 +464,31 @@ def narrowed(was: Any, now: Any) -> bool:
     if isinstance(was, list) and isinstance(now, list):
         return len(was) == len(now) and all(map(narrowed, was, now))
     return False
+
+
+def lifecycle_columns(before: Tables, after: Tables) -> list[str]:
+    """What the queue's lifecycle columns say that they should not: a status other than the
+    lifecycle's word for the case, a word that moved without the case being closed or the
+    old `decision_recorded` being replaced, a version gone back, another most urgent
+    urgency than the only one an old log knew."""
+    lifecycles = {
+        r["case_id"]: CaseLifecycle.from_json(r["lifecycle"])
+        for r in after["escalation.case_scope"]
+    }
+    old = {r["case_id"]: r for r in before["escalation.escalations"]}
+    wrong: list[str] = []
+    for row in after["escalation.escalations"]:
+        was, word = old[row["case_id"]], status(lifecycles[row["case_id"]])
+        if row["status"] != word.value:
+            wrong.append(f"{row['case_id']}: {row['status']!r}, the lifecycle says {word!r}")
+        if row["status"] != was["status"] and not (
+            word in (Status.CLOSED, Status.DECIDED, Status.PROSECUTOR_CONSULTED)
+            and (word is Status.CLOSED or was["status"] == "decision_recorded")
+        ):
+            wrong.append(f"{row['case_id']}: {was['status']!r} -> {row['status']!r}")
+        if row["version"] < was["version"] or row["most_urgent"] != was["urgency"]:
+            wrong.append(f"{row['case_id']}: version or most_urgent")
+    return wrong
 
 
 def sent_times(tables: Tables) -> dict[str, datetime | None]:

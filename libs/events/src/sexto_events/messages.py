@@ -46,6 +46,14 @@ TITLES: Mapping[str, Mapping[str, str]] = {
     "case-closed": {"en": "Case closed", "fr": "Dossier fermé"},
     "already-registered": {"en": "Already registered", "fr": "Déjà inscrit"},
     "illegal-step": {"en": "Step not allowed now", "fr": "Étape non permise maintenant"},
+    "not-an-offender": {
+        "en": "No decision about this student",
+        "fr": "Aucune décision au sujet de cet élève",
+    },
+    "closure-pending": {
+        "en": "Escalation steps still due",
+        "fr": "Étapes d'escalade encore dues",
+    },
     "idempotency-key-reused": {
         "en": "Idempotency-Key reused",
         "fr": "Idempotency-Key déjà utilisée",
@@ -272,6 +280,38 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
     "meeting-already-held": {
         "en": "the meeting for {student_ref} was already held",
         "fr": "la rencontre pour {student_ref} a déjà eu lieu",
+    },
+    # the case's lifecycle across services (docs/lifecycle.md)
+    "decision-not-for-track": {
+        "en": "student {student_ref} is on the {track} track: the prosecutor decides about "
+        "offender-track students only",
+        "fr": "l'élève {student_ref} est sur le parcours « {track} » : le DPCP ne décide "
+        "qu'au sujet des élèves sur le parcours « auteur »",
+    },
+    "escalation-case-closed": {
+        "en": "the case is closed: {step} can no longer be recorded (only the prosecutor's "
+        "decisions and support offers stay open)",
+        "fr": "le dossier est fermé : {step} ne peut plus être consignée (seules les "
+        "décisions du DPCP et les offres de soutien restent ouvertes)",
+    },
+    "step-refer": {"en": "a referral", "fr": "un signalement"},
+    "step-meeting": {"en": "a meeting", "fr": "une rencontre"},
+    "step-offer_support": {"en": "a support offer", "fr": "une offre de soutien"},
+    "referral-agency-name": {
+        "en": "name the agency (agency_name) when, and only when, the agency is 'other'",
+        "fr": "nommez l'organisme (agency_name) si, et seulement si, l'organisme est « other »",
+    },
+    "support-needs-escalation": {
+        "en": "support is recorded on an escalated case",
+        "fr": "un soutien se consigne sur un dossier escaladé",
+    },
+    "support-already-offered": {
+        "en": "{kind} support was already offered to {student_ref}",
+        "fr": "le soutien « {kind} » a déjà été offert à {student_ref}",
+    },
+    "closure-pending": {
+        "en": "the case cannot close while escalation steps are due: {pending}",
+        "fr": "le dossier ne peut être fermé tant que des étapes d'escalade sont dues : {pending}",
     },
     "allowed-next": {"en": "allowed next: {allowed}", "fr": "étapes permises ensuite : {allowed}"},
     # idempotency

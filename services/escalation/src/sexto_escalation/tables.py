@@ -5,6 +5,7 @@ migrated)."""
 from __future__ import annotations
 
 from sqlalchemy import ARRAY, BigInteger, Boolean, Column, DateTime, MetaData, Table, Text, false
+from sqlalchemy.dialects.postgresql import JSONB
 
 READ_MODELS = MetaData(schema="escalation")
 
@@ -15,6 +16,10 @@ escalations = Table(
     Column("territory", Text, nullable=False),
     Column("school_id", Text, nullable=False),
     Column("urgency", Text, nullable=False),
+    # The most urgent urgency the case ever had: the deadline watcher's candidate filter
+    # (a lowered urgency never pushes a deadline back).
+    Column("most_urgent", Text, nullable=False),
+    # sexto_protocols.lifecycle.Status: the one status word ("closed" leaves the active queue)
     Column("status", Text, nullable=False),
     Column("requested_at", DateTime(timezone=True), nullable=False),
     Column("flagged", Boolean, nullable=False, server_default=false()),
@@ -29,6 +34,9 @@ case_scope = Table(
     Column("case_id", Text, primary_key=True),
     Column("territory", Text, nullable=False),
     Column("school_id", Text, nullable=False),
+    # The case's lifecycle (sexto_protocols.lifecycle.CaseLifecycle) as of the last event
+    # applied: the queue's status is derived from it, never set by hand.
+    Column("lifecycle", JSONB, nullable=False, server_default="{}"),
 )
 
 custody = Table(

@@ -13,6 +13,7 @@ from sexto_events.messages import Message
 from sexto_events.model import CaseRef, LoadedCase, NewEvent
 from sexto_events.principal import CaseScope, Principal, can_see_case, visibility
 from sexto_events.refusals import CaseNotFound
+from sexto_protocols.lifecycle import Status
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_escalation.domain.workflow import Escalation, evolve
@@ -64,7 +65,8 @@ async def take_step(
 async def queue(
     runtime: ServiceRuntime, principal: Principal, status: str | None, urgency: str | None
 ) -> list[dict[str, Any]]:
-    """The territory's escalations, most urgent and oldest first."""
+    """The territory's escalations, most urgent and oldest first; closed cases only when
+    asked for by status (they leave the active queue)."""
     seen = visibility(principal)
     if seen is None:
         return []
@@ -74,6 +76,9 @@ async def queue(
     if status:
         args.append(status)
         clauses.append(f"status = ${len(args)}")
+    else:
+        args.append(Status.CLOSED.value)
+        clauses.append(f"status <> ${len(args)}")
     if urgency:
         args.append(urgency)
         clauses.append(f"urgency = ${len(args)}")

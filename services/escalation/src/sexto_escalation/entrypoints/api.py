@@ -22,6 +22,7 @@ from sexto_events.principal import (
 )
 from sexto_events.recording import record_read
 from sexto_events.refusals import CaseNotFound
+from sexto_protocols.lifecycle import Status
 from sexto_service.disclosure import viewer
 from sexto_service.idempotency import IdempotentRoute
 from sexto_service.roles import CASE_READERS, Allowed
@@ -34,6 +35,7 @@ from sexto_escalation.domain.workflow import (
     consult,
     decide,
     meeting_held,
+    offer_support,
     refer,
     schedule_meeting,
 )
@@ -45,6 +47,11 @@ docs = APIRouter(tags=["integration"], route_class=IdempotentRoute)
 Police = Annotated[Principal, Depends(Allowed(POLICE_ROLES, refusal="step-roles"))]
 Prosecutor = Annotated[Principal, Depends(Allowed({Role.PROSECUTOR}, refusal="step-roles"))]
 Dsl = Annotated[Principal, Depends(Allowed({Role.SAFEGUARDING_LEAD}, refusal="step-roles"))]
+# Support is offered by the police (community relations officers) or the school's staff.
+Supporter = Annotated[
+    Principal,
+    Depends(Allowed(POLICE_ROLES, {Role.INTERVENER, Role.SAFEGUARDING_LEAD}, refusal="step-roles")),
+]
 QueueReader = Annotated[
     Principal, Depends(Allowed(POLICE_ROLES, {Role.PROSECUTOR}, refusal="queue-police"))
 ]
@@ -96,7 +103,7 @@ class EscalationOut(BaseModel):
     territory: str = classed(DataClass.JURISDICTION)
     school_id: str = classed(DataClass.REFERENCE, "school")
     urgency: str = classed(DataClass.OUTCOME)
-    status: str = classed(DataClass.OUTCOME)
+    status: Status = classed(DataClass.OUTCOME)
     requested_at: datetime = classed(DataClass.OUTCOME)
     flagged: bool | Withheld = classed(DataClass.CUSTODY, description="a seal problem at pickup")
 
@@ -133,10 +140,12 @@ def _key(request: Request) -> str | None:
 async def list_escalations(
     request: Request,
     principal: QueueReader,
-    status: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[
+        Status | None, Query(description="one status word; closed cases show only when asked")
+    ] = None,
     urgency: Annotated[str | None, Query(pattern=r"^(routine|high|urgent)$")] = None,
 ) -> Any:
-    """The territory's escalations, most urgent first."""
+    """The territory's escalations, most urgent first (closed cases with status=closed)."""
     shown_to = viewer(request, principal)
     return [
         disclose(shown_to, EscalationOut, EscalationOut(**row).model_dump(mode="json"))
@@ -226,10 +235,20 @@ async def asyncapi() -> dict[str, Any]:
 
 
 class ReferralIn(Strict):
-    """UK path: the receiving agency and its reference."""
+    """UK path: the receiving agency (another one named by `agency_name`) and its reference."""
 
-    agency: Literal["police", "childrens_social_care"]
+    agency: Literal["police", "childrens_social_care", "other"]
+    agency_name: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$"
+    )
     reference: str = Field(min_length=1, max_length=64)
+
+
+class SupportIn(Strict):
+    """A support offered: its kind and the service's reference (never a document)."""
+
+    kind: Literal["victim_assistance", "image_removal", "counselling", "other"]
+    reference: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_./-]+$")
 
 
 class MeetingIn(Strict):
@@ -251,12 +270,30 @@ class MeetingHeldIn(Strict):
 async def record_referral(
     case_id: str, body: ReferralIn, request: Request, principal: Dsl
 ) -> StepRecorded:
-    """UK path: the designated safeguarding lead's referral."""
+    """UK path: one of the designated safeguarding lead's referrals (each agency once)."""
     event_id, version = await take_step(
         _runtime(request),
         principal,
         case_id,
-        lambda s: refer(s, body.agency, body.reference),
+        lambda s: refer(s, body.agency, body.reference, body.agency_name),
+        key=_key(request),
+    )
+    return StepRecorded(id=event_id, version=version)
+
+
+@router.post(
+    "/escalations/{case_id}/support/{student_ref}", status_code=201, response_model=StepRecorded
+)
+async def support_offered(
+    case_id: str, student_ref: str, body: SupportIn, request: Request, principal: Supporter
+) -> StepRecorded:
+    """Support offered to a student (victim assistance, image removal, counselling): the
+    service's reference only. Stays open after the case is closed."""
+    event_id, version = await take_step(
+        _runtime(request),
+        principal,
+        case_id,
+        lambda s: offer_support(s, student_ref, body.kind, body.reference),
         key=_key(request),
     )
     return StepRecorded(id=event_id, version=version)
@@ -268,7 +305,8 @@ async def record_referral(
 async def schedule(
     case_id: str, student_ref: str, body: MeetingIn, request: Request, principal: Police
 ) -> StepRecorded:
-    """Schedule the educational meeting (community relations officers)."""
+    """Schedule a meeting with community relations officers: the educational meeting after
+    an impulsive decision, or a victim-track student's meeting."""
     event_id, version = await take_step(
         _runtime(request),
         principal,

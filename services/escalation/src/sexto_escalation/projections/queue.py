@@ -1,18 +1,27 @@
-"""The police queue: escalated cases by territory, status and urgency; and the custody log."""
+"""The police queue: escalated cases by territory, status and urgency; and the custody log.
+
+The status is the lifecycle's word (sexto_protocols.lifecycle.status), derived from the
+case's lifecycle kept beside its scope and moved by the same pure `evolve` the services
+decide with: the queue never says anything the state machine does not.
+"""
 
 from __future__ import annotations
+
+import json
 
 from sexto_events.catalogue.escalation import (
     EscalationOverdue,
     EscalationRequested,
+    EscalationUrgencyChanged,
     KitCollected,
 )
 from sexto_events.catalogue.intake import CaseReported, DeviceSecured
 from sexto_events.consumer import ReadModel
 from sexto_events.db import DbConnection
 from sexto_events.model import RecordedEvent
+from sexto_protocols import lifecycle
 
-from sexto_escalation.domain.workflow import queue_status
+from sexto_escalation.domain.police import URGENCY_RANK
 from sexto_escalation.tables import QUEUE
 
 
@@ -23,6 +32,35 @@ class PoliceQueue(ReadModel):
     tables = QUEUE
 
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
+        await self._facts(event, conn)
+        await self._lifecycle(event, conn)
+
+    async def _lifecycle(self, event: RecordedEvent, conn: DbConnection) -> None:
+        """Move the case's lifecycle by this event; the queue row takes its status."""
+        env = event.envelope
+        stored = await conn.fetchval(
+            "SELECT lifecycle FROM escalation.case_scope WHERE case_id = $1", env.subject
+        )
+        if stored is None:
+            return  # a case whose report this read model never saw (none in a whole log)
+        kept = json.loads(stored)
+        before = lifecycle.CaseLifecycle.from_json(kept) if kept else lifecycle.CaseLifecycle()
+        after = lifecycle.evolve(before, event.data)
+        if after == before:
+            return
+        await conn.execute(
+            "UPDATE escalation.case_scope SET lifecycle = $2::jsonb WHERE case_id = $1",
+            env.subject,
+            json.dumps(after.to_json()),
+        )
+        await conn.execute(
+            "UPDATE escalation.escalations SET status = $2, version = $3 WHERE case_id = $1",
+            env.subject,
+            lifecycle.status(after).value,
+            event.seq,
+        )
+
+    async def _facts(self, event: RecordedEvent, conn: DbConnection) -> None:
         env, data = event.envelope, event.data
         if isinstance(data, CaseReported):
             await conn.execute(
@@ -44,8 +82,9 @@ class PoliceQueue(ReadModel):
         elif isinstance(data, EscalationRequested):
             await conn.execute(
                 "INSERT INTO escalation.escalations (case_id, territory, school_id, urgency, "
-                "status, requested_at, request_event_id, version) "
-                "VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7) ON CONFLICT (case_id) DO NOTHING",
+                "most_urgent, status, requested_at, request_event_id, version) "
+                "VALUES ($1, $2, $3, $4, $4, 'requested', $5, $6, $7) "
+                "ON CONFLICT (case_id) DO NOTHING",
                 env.subject,
                 env.territory,
                 data.school_id,
@@ -61,15 +100,19 @@ class PoliceQueue(ReadModel):
                 env.subject,
                 data.step,
             )
-        elif (status := queue_status(data)) is not None:
+        elif isinstance(data, EscalationUrgencyChanged):
+            # Re-orders the queue; the most urgent urgency ever set arms the deadlines.
             await conn.execute(
-                "UPDATE escalation.escalations SET status = $2, version = $3 WHERE case_id = $1",
+                "UPDATE escalation.escalations SET urgency = $2, version = $4, most_urgent = "
+                "CASE WHEN $3 > (CASE most_urgent WHEN 'urgent' THEN 2 WHEN 'high' THEN 1 "
+                "ELSE 0 END) THEN $2 ELSE most_urgent END WHERE case_id = $1",
                 env.subject,
-                status,
+                data.urgency,
+                URGENCY_RANK[data.urgency],
                 event.seq,
             )
-            if isinstance(data, KitCollected):
-                await self._handover(conn, event, data)
+        elif isinstance(data, KitCollected):
+            await self._handover(conn, event, data)
 
     async def _handover(self, conn: DbConnection, event: RecordedEvent, data: KitCollected) -> None:
         env = event.envelope

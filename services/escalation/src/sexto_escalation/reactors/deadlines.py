@@ -18,6 +18,7 @@ import structlog
 from sexto_events.commands import execute
 from sexto_events.ids import derived_event_id
 from sexto_events.model import CaseRef, NewEvent
+from sexto_protocols.lifecycle import CaseLifecycle, Status
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_escalation.config import EscalationSettings
@@ -32,7 +33,7 @@ async def check_once(runtime: ServiceRuntime, settings: EscalationSettings) -> i
     now = datetime.now(UTC)
     async with runtime.pool.acquire() as conn:
         rows = await conn.fetch(
-            "SELECT case_id, territory, status, urgency, requested_at, overdue "
+            "SELECT case_id, territory, status, most_urgent, requested_at, overdue "
             "FROM escalation.escalations WHERE status = ANY($1)",
             WATCHED_STATUSES,
         )
@@ -64,13 +65,20 @@ async def check_once(runtime: ServiceRuntime, settings: EscalationSettings) -> i
 
 
 def as_queued(row: Mapping[str, Any]) -> Escalation:
-    """An escalation as the queue shows it: enough to tell whether a breach may be due."""
+    """An escalation as the queue shows it: enough to tell whether a breach may be due.
+
+    Armed at the request with the most urgent urgency the case ever had: never later than
+    the case's real deadlines, so no candidate is missed (the case's events decide).
+    """
     return Escalation(
-        requested=True,
-        acknowledged=row["status"] != "requested",
-        kit_collected=row["status"] not in WATCHED_STATUSES,
-        urgency=row["urgency"],
+        case=CaseLifecycle(
+            requested=True,
+            acknowledged=row["status"] != Status.REQUESTED,
+            kit_collected=row["status"] not in WATCHED_STATUSES,
+        ),
+        urgency=row["most_urgent"],
         requested_at=row["requested_at"],
+        arms=((row["requested_at"], row["most_urgent"]),),
         overdue=frozenset(row["overdue"]),
     )
 

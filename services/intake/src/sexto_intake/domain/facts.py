@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.intake import (
+    CaseClosed,
     ChecklistStepCompleted,
     DeviceSecured,
     StudentAdded,
     StudentRoleChanged,
 )
 from sexto_events.messages import Message
+from sexto_events.refusals import Conflict
 from sexto_protocols import by_id
+from sexto_protocols.lifecycle import pending
 
 from sexto_intake.domain.errors import (
     CaseAlreadyClosed,
@@ -21,10 +24,21 @@ from sexto_intake.domain.errors import (
 from sexto_intake.domain.state import CaseState
 
 
+class ClosurePending(Conflict):
+    """Closing a case while escalation steps are due (409, listing them)."""
+
+    kind = "closure-pending"
+
+    def __init__(self, due: list[str]) -> None:
+        super().__init__(Message("closure-pending", pending=", ".join(due)), pending=due)
+
+
 def decide_fact(state: CaseState, fact: EventData) -> EventData:
     """The fact as recorded, or a refusal saying what to fix."""
     if state.closed:
         raise CaseAlreadyClosed(Message("case-closed"))
+    if isinstance(fact, CaseClosed) and (due := pending(state.lifecycle)):
+        raise ClosurePending(due)
     if isinstance(fact, StudentAdded) and fact.student.student_ref in state.students:
         raise InvalidCommand(
             Message("student-already-on-case", student_ref=fact.student.student_ref)

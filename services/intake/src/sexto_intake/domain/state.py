@@ -14,6 +14,8 @@ from sexto_events.catalogue.intake import (
     StudentRoleChanged,
 )
 from sexto_events.model import RecordedEvent
+from sexto_protocols import lifecycle
+from sexto_protocols.lifecycle import CaseLifecycle
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,9 @@ class CaseState:
     steps_done: frozenset[str] = frozenset()
     seals: frozenset[str] = frozenset()
     closed: bool = False
+    # The case's lifecycle across the services (escalation's steps on the case's own
+    # stream included): what the closure rule reads (sexto_protocols.lifecycle.pending).
+    lifecycle: CaseLifecycle = field(default_factory=CaseLifecycle)
 
 
 def _roles(roles: list[StudentRole]) -> tuple[str, ...]:
@@ -35,6 +40,7 @@ def _roles(roles: list[StudentRole]) -> tuple[str, ...]:
 def evolve(state: CaseState, event: RecordedEvent) -> CaseState:
     """The state after one event."""
     data = event.data
+    state = replace(state, lifecycle=lifecycle.evolve(state.lifecycle, data))
     if isinstance(data, CaseReported):
         students = {s.student_ref: _roles(s.roles) for s in data.students}
         return replace(
