@@ -156,7 +156,7 @@ async def test_a_server_that_cannot_be_reached_is_one_sentence_naming_the_variab
     tmp_path: Path, issuer_key_file: Path, env: dict[str, str], server: str, variable: str
 ) -> None:
     outcome = await asyncio.to_thread(
-        run_without_server_variables, tmp_path, "--role", "admin", "stats",
+        run_without_server_variables, tmp_path, "--role", "analyst", "stats",
         SEXTO_DATA_DIR=str(tmp_path / "none"),
         SEXTO_AUTH_LOCAL_KEY_FILE=str(issuer_key_file), **env,
     )  # fmt: skip

@@ -57,10 +57,15 @@ class Path3:
         self.wait_for_escalation(case_id)
         return case_id, refs
 
+    def territory_of(self, case_id: str) -> str:
+        """The case's territory (a UK-path case is the English school's)."""
+        return self.evaluation.cases.get(case_id, ({}, self.world.territory))[1]
+
     def wait_for_escalation(self, case_id: str) -> dict[str, Any]:
         deadline = time.monotonic() + 20
+        headers = self.police_headers(self.territory_of(case_id))
         while time.monotonic() < deadline:
-            queue = self.police.get("/v1/escalations", headers=self.police_headers()).json()
+            queue = self.police.get("/v1/escalations", headers=headers).json()
             found: list[dict[str, Any]] = [e for e in queue if e["case_id"] == case_id]
             if found:
                 return found[0]
@@ -71,7 +76,9 @@ class Path3:
         self, case_id: str, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> Any:
         return self.police.post(
-            f"/v1/escalations/{case_id}/{path}", json=body, headers=headers or self.police_headers()
+            f"/v1/escalations/{case_id}/{path}",
+            json=body,
+            headers=headers or self.police_headers(self.territory_of(case_id)),
         )
 
 

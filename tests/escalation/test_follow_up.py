@@ -62,7 +62,7 @@ def test_the_dsl_records_the_referral_of_an_escalated_uk_case(path3: Path3) -> N
         answers = {**NO_FACTOR, "external_coercion": "yes"} if index == 0 else NO_FACTOR
         assert path3.evaluation.put_grid(case_id, ref, {"answers": answers}).status_code == 201
     path3.wait_for_escalation(case_id)
-    dsl = path3.world.headers(Role.SAFEGUARDING_LEAD, subject="dsl-1", school=path3.world.school)
+    dsl = path3.world.dsl_headers()
     referral = {"agency": "childrens_social_care", "reference": "CSC-2026-118"}
 
     first = path3.step(case_id, "referral", referral, dsl)

@@ -30,7 +30,8 @@ def data_of(path3: Path3, case_id: str, suffix: str) -> list[Any]:
 
 
 def queue_row(path3: Path3, case_id: str, **query: str) -> dict[str, Any] | None:
-    rows = path3.police.get("/v1/escalations", params=query, headers=path3.police_headers()).json()
+    headers = path3.police_headers(path3.territory_of(case_id))
+    rows = path3.police.get("/v1/escalations", params=query, headers=headers).json()
     return next((r for r in rows if r["case_id"] == case_id), None)
 
 
@@ -38,7 +39,7 @@ def close(path3: Path3, case_id: str) -> Any:
     return path3.world.client.post(
         f"/v1/cases/{case_id}/close",
         json={"resolution": "handled"},
-        headers=path3.world.headers(),
+        headers=path3.evaluation.staff(case_id),
     )
 
 
@@ -60,7 +61,7 @@ def test_an_amended_grid_raises_the_urgency_for_the_police_and_the_queue(path3: 
     assessments = [
         e
         for e in path3.evaluation.events(case_id)
-        if e.envelope.type.endswith("assessment_made.v1")
+        if e.envelope.type.endswith("assessment_made.v2")
     ]
     assert change.previous_urgency == first["urgency"]
     assert change.urgency == assessments[-1].data.urgency  # type: ignore[attr-defined]
@@ -114,7 +115,7 @@ def test_closure_is_refused_while_escalation_steps_are_due_and_refuses_steps_aft
     for ref in refs:
         assert path3.evaluation.put_grid(case_id, ref, {"answers": factor}).status_code == 201
     path3.wait_for_escalation(case_id)
-    dsl = path3.world.headers(Role.SAFEGUARDING_LEAD, subject="dsl-1", school=path3.world.school)
+    dsl = path3.world.dsl_headers()
 
     too_early = close(path3, case_id)
     police = path3.step(case_id, "referral", {"agency": "police", "reference": "P-1"}, dsl)

@@ -21,6 +21,7 @@ from sexto_escalation.bootstrap import DEFINITION as ESCALATION
 from sexto_escalation.tables import READ_MODELS as ESCALATION_TABLES
 from sexto_evaluation.bootstrap import DEFINITION as EVALUATION
 from sexto_evaluation.tables import READ_MODELS as EVALUATION_TABLES
+from sexto_events.consumer import ReadModel
 from sexto_events.migrate import RUNTIME_VERSION_TABLE, VERSION_TABLE
 from sexto_events.store import EventStore
 from sexto_events.tables import KEYS, RUNTIME, runtime_tables
@@ -77,6 +78,10 @@ async def start_up(database: str, store: EventStore) -> None:
         connection = await asyncpg.connect(database)
         try:
             for handler in (*definition.read_models(), *definition.reactors(store)):
+                # As DurableConsumer.setup: a read model of an older shape is dropped (and
+                # rebuilt from the log by its consumer), then made as declared.
+                if isinstance(handler, ReadModel) and await handler.outdated(connection):
+                    await handler.drop(connection)
                 await handler.migrate(connection)
         finally:
             await connection.close()
@@ -314,13 +319,24 @@ async def test_a_fresh_start_up_makes_exactly_the_tables_of_before(
     upgraded = await shape(database)
     assert all(made_before.values())
     assert await shape(fresh) == upgraded
-    # New since: the Idempotency-Key records, and intake's index of students seen before.
-    assert set(upgraded["columns"]) - set(made_before["columns"]) == {
-        column
-        for column in upgraded["columns"]
-        if column[1] in ("idempotency_keys", "student_index")
-        or column[:3] == ("intake", "dir_territories", "jurisdiction")
-    }
+    # New since: the Idempotency-Key records, intake's index of students seen before, and
+    # the escalation queue's lifecycle.
+    assert (
+        set(upgraded["columns"]) - set(made_before["columns"])
+        == {
+            column
+            for column in upgraded["columns"]
+            if column[1] in ("idempotency_keys", "student_index")
+            or column[:3] == ("intake", "dir_territories", "jurisdiction")
+            # Issue 14: the queue keeps each case's lifecycle; a read model of the older shape
+            # is rebuilt from the log at start-up.
+            or column[:3]
+            in {
+                ("escalation", "case_scope", "lifecycle"),
+                ("escalation", "escalations", "most_urgent"),
+            }
+        }
+    )
     assert {c[:3] for c in set(made_before["columns"]) - set(upgraded["columns"])} == {
         ("notification", "subscriptions", "idempotency_key")
     }

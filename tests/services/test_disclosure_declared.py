@@ -63,12 +63,7 @@ def flat(routes: list[Any], prefix: str = "") -> list[APIRoute]:
 
 
 def routes() -> list[tuple[str, APIRoute]]:
-    return [
-        (name, route)
-        for name, app in apps().items()
-        for route in flat(app.router.routes)
-        if route.include_in_schema
-    ]
+    return [(name, route) for name, app in apps().items() for route in flat(app.router.routes)]
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,11 @@ SUBSCRIBERS = (Role.POLICE_DISPATCH, Role.POLICE_OFFICER, Role.PROSECUTOR)
 DISCLOSURE_NOTE = (
     "What a subscriber sees of each field follows its class (`x-data-class`) and the "
     "disclosure policy (GET /v1/disclosure, version {version}); `x-disclosure` gives it per "
-    "subscribing role. A webhook carries the event as its subscription owner's role is shown "
-    'it, a value withheld reading {{"withheld": true}}. On NATS, personal data (names, '
-    "contacts, words) stays sealed (`$sealed`): no subscriber can open it."
+    "subscribing role by webhook: a webhook carries the event as its subscription owner's "
+    'role is shown it, a value withheld reading {{"withheld": true}}. On NATS a subscriber '
+    "reads the stored event: personal data (names, contacts, words) sealed (`$sealed`), no "
+    "subscriber can open it, and every other field as stored, staff ids included; use "
+    "webhooks to receive exactly your role's view."
 )
 
 

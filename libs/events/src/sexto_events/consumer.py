@@ -30,7 +30,7 @@ from prometheus_client import Counter
 from sqlalchemy import Table
 
 from sexto_events.chain import body_matches_hash, compute_hash
-from sexto_events.db import DbConnection, create_tables, drop_tables
+from sexto_events.db import DbConnection, create_tables, drop_tables, missing_columns
 from sexto_events.decode import EventDecoder, parse_body
 from sexto_events.errors import EventLogError
 from sexto_events.model import RecordedEvent
@@ -77,6 +77,11 @@ class ReadModel:
     async def drop(self, conn: DbConnection) -> None:
         """Drop the read model's tables."""
         await drop_tables(conn, self.tables)
+
+    async def outdated(self, conn: DbConnection) -> list[str]:
+        """The declared columns its existing tables lack: made by an older shape of the
+        read model, which is then rebuilt from the log at start-up (it is derived)."""
+        return await missing_columns(conn, self.tables)
 
 
 class PoisonEvent(EventLogError):
@@ -149,6 +154,16 @@ class DurableConsumer:
         The runtime's own tables are migrated first by the schema's owner
         (`sexto_events.migrate.migrate_runtime`).
         """
+        if isinstance(self.handler, ReadModel):
+            async with self._pool.acquire() as conn:
+                outdated = await self.handler.outdated(conn)
+            if outdated:
+                log.warning(
+                    "read model of an older shape: rebuilt from the log",
+                    consumer=self.durable,
+                    columns=len(outdated),
+                )
+                await self._reset()
         async with self._pool.acquire() as conn:
             await self.handler.migrate(conn)
         await self._js.add_consumer(
@@ -195,6 +210,12 @@ class DurableConsumer:
 
         Call with `run()` stopped; run it again afterwards to catch up.
         """
+        await self._reset()
+        self._stopping = asyncio.Event()
+        await self.setup()
+
+    async def _reset(self) -> None:
+        """Delete the durable consumer, the read model's tables and its checkpoints."""
         await self._nc.request(f"$JS.API.CONSUMER.DELETE.{self.stream}.{self.durable}", b"", 5)
         async with self._pool.acquire() as conn, conn.transaction():
             await self.handler.drop(conn)
@@ -202,8 +223,6 @@ class DurableConsumer:
                 await conn.execute(
                     f"DELETE FROM {self.schema}.{table} WHERE consumer = $1", self.durable
                 )
-        self._stopping = asyncio.Event()
-        await self.setup()
 
     async def position(self) -> int:
         """The highest stream sequence this projection has applied."""

@@ -64,6 +64,26 @@ async def create_tables(conn: DbConnection, tables: Iterable[Table]) -> None:
     await run_ddl(conn, ";\n".join(_create_ddl(tables)))
 
 
+async def missing_columns(conn: DbConnection, tables: Iterable[Table]) -> list[str]:
+    """The declared columns an existing table lacks (a read model made by an older shape);
+    a table not there yet lacks nothing (it is created as declared)."""
+    missing: list[str] = []
+    for table in tables:
+        found = {
+            r["column_name"]
+            for r in await conn.fetch(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = $1 AND table_name = $2",
+                table.schema,
+                table.name,
+            )
+        }
+        if found:
+            missing += [f"{table.schema}.{table.name}.{c.name}" for c in table.columns
+                        if c.name not in found]  # fmt: skip
+    return missing
+
+
 async def drop_tables(conn: DbConnection, tables: Iterable[Table]) -> None:
     """Drop declared tables (a read model about to be rebuilt from the log)."""
     for table in tables:

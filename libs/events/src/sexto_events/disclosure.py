@@ -49,6 +49,7 @@ class DataClass(StrEnum):
     EXTERNAL_REF = "external_ref"
     CUSTODY = "custody"
     RECORD = "record"
+    LEGAL = "legal"
 
 
 CLASS_EXAMPLES: Mapping[DataClass, str] = {
@@ -64,6 +65,7 @@ CLASS_EXAMPLES: Mapping[DataClass, str] = {
     DataClass.EXTERNAL_REF: "911 call, DPCP file, referral and court references",
     DataClass.CUSTODY: "seal states, measures taken on devices, hand-overs",
     DataClass.RECORD: "the record's own bookkeeping: event ids, types, times, versions",
+    DataClass.LEGAL: "legal holds and erasures: their reasons and court or request references",
 }
 
 
@@ -84,22 +86,22 @@ rule before the table: personal data opened to every role but analysts."""
 _COLUMNS = tuple(DataClass)
 # One row per role, one column per class in the order of DataClass:
 #   reference jurisdiction identity contact narrative grid outcome staff callback
-#   external_ref custody record
+#   external_ref custody record legal
 _ROWS: dict[Role, tuple[Treatment, ...]] = {
-    Role.INTERVENER: (SHOWN,) * 12,
-    Role.SAFEGUARDING_LEAD: (SHOWN,) * 12,
+    Role.INTERVENER: (SHOWN,) * 12 + (HIDDEN,),
+    Role.SAFEGUARDING_LEAD: (SHOWN,) * 12 + (HIDDEN,),
     Role.SCHOOL_ADMIN: (SHOWN, SHOWN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, SHOWN, SHOWN, SHOWN,
-                        HIDDEN, HIDDEN, SHOWN),
+                        HIDDEN, HIDDEN, SHOWN, HIDDEN),
     Role.POLICE_DISPATCH: (SHOWN, SHOWN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, SHOWN, HIDDEN, SHOWN,
-                           SHOWN, SHOWN, SHOWN),
-    Role.POLICE_OFFICER: (SHOWN,) * 12,
+                           SHOWN, SHOWN, SHOWN, HIDDEN),
+    Role.POLICE_OFFICER: (SHOWN,) * 12 + (HIDDEN,),
     Role.PROSECUTOR: (SHOWN, SHOWN, SHOWN, HIDDEN, SHOWN, SHOWN, SHOWN, SHOWN, SHOWN,
-                      SHOWN, SHOWN, SHOWN),
+                      SHOWN, SHOWN, SHOWN, HIDDEN),
     Role.ANALYST: (PSEUDO, SHOWN, HIDDEN, HIDDEN, HIDDEN, PSEUDO, SHOWN, PSEUDO, PSEUDO,
-                   HIDDEN, SHOWN, SHOWN),
-    Role.LEGAL_REVIEWER: (SHOWN,) * 12,
+                   HIDDEN, SHOWN, SHOWN, HIDDEN),
+    Role.LEGAL_REVIEWER: (SHOWN,) * 13,
     Role.ADMIN: (HIDDEN, SHOWN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN,
-                 HIDDEN, SHOWN),
+                 HIDDEN, SHOWN, SHOWN),
 }  # fmt: skip
 
 POLICY: Mapping[Role, Mapping[DataClass, Treatment]] = types.MappingProxyType(
@@ -244,6 +246,12 @@ def grade_band(grade: str) -> str | dict[str, bool]:
     return "grades_7_8" if level <= 8 else "grades_9_10" if level <= 10 else "grades_11_plus"
 
 
+# A pseudonym's prefix says what it names; refs a partner gives are unique within their
+# case only, so theirs are keyed by the case too.
+PREFIXES = {"case": "c", "student": "s", "recipient": "r", "person": "p", "school": "sch",
+            "kit_seal": "k", "file": "f", "hash": "h", "trace": "t"}  # fmt: skip
+PER_CASE = frozenset({"student", "recipient"})
+
 _SUBJECT_KEY = re.compile(r"^([a-z_]{1,32}):([A-Za-z0-9_-]{1,64})(?::([A-Za-z0-9_-]{1,64}))?$")
 
 
@@ -267,7 +275,7 @@ class Pseudonymiser:
         found = self._memo.get(text)
         if found is None:
             digest = hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:20]
-            found = f"{kind[0]}-{digest}"
+            found = f"{PREFIXES.get(kind, kind[0])}-{digest}"
             if len(self._memo) > 200_000:
                 self._memo.clear()
             self._memo[text] = found
@@ -282,8 +290,8 @@ class Pseudonymiser:
         renamed = f"{kind}:{self.name('case', case)}"
         if not ref:
             return renamed
-        if kind == "recipient":  # named as its recipient_ref is (a person), so erasures join
-            return f"{renamed}:{self.name('person', ref)}"
+        if kind == "recipient":  # named as its recipient_ref is, so erasures join
+            return f"{renamed}:{self.name('recipient', f'{case}:{ref}')}"
         return f"{renamed}:{self.name('student', f'{case}:{ref}')}"
 
     def value(self, marker: FieldClass, value: Any, case_id: str) -> Any:
@@ -297,8 +305,8 @@ class Pseudonymiser:
             return value
         if not isinstance(value, str):
             return withheld()
-        if kind == "student":
-            return self.name("student", f"{case_id}:{value}")
+        if kind in PER_CASE:
+            return self.name(kind, f"{case_id}:{value}")
         if kind == "subject_key":
             return self.subject_key(value)
         return self.name(kind, value)

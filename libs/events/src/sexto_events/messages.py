@@ -163,6 +163,12 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "en": "subscriptions are made by police_dispatch, school_admin or admin",
         "fr": "les abonnements sont faits par police_dispatch, school_admin ou admin",
     },
+    "admin-no-case-filter": {
+        "en": "an admin operates deliveries but reads no case: list them without case_id "
+        "(by status or subscription)",
+        "fr": "un administrateur gère les livraisons sans lire de dossier : listez-les sans "
+        "case_id (par statut ou par abonnement)",
+    },
     "delivery-owners": {
         "en": "deliveries are seen by their subscription's owner or an admin",
         "fr": "les envois sont vus par le titulaire de leur abonnement ou un administrateur",

@@ -16,7 +16,7 @@ from sexto_events.catalogue.base import EventData, Ref
 from sexto_events.catalogue.registry import CATALOGUE
 from sexto_events.disclosure import DataClass, class_marker, classed
 
-FileRef = Annotated[Ref, Field(json_schema_extra=class_marker(DataClass.EXTERNAL_REF, "file"))]
+FileRef = Annotated[Ref, Field(json_schema_extra=class_marker(DataClass.LEGAL, "file"))]
 """A court, inquiry or request file's id."""
 
 
@@ -43,7 +43,7 @@ class ErasureReason(StrEnum):
 class LegalHoldPlaced(EventData):
     """The case is under legal hold: no erasure until the hold is released."""
 
-    reason: HoldReason = classed(DataClass.OUTCOME)
+    reason: HoldReason = classed(DataClass.LEGAL)
     reference: FileRef | None = Field(default=None, description="e.g. the court or inquiry file id")
 
 
@@ -51,7 +51,7 @@ class LegalHoldPlaced(EventData):
 class LegalHoldReleased(EventData):
     """The legal hold on the case was lifted."""
 
-    reason: HoldReason = classed(DataClass.OUTCOME)
+    reason: HoldReason = classed(DataClass.LEGAL)
     reference: FileRef | None = None
 
 
@@ -65,7 +65,7 @@ class SubjectShredded(EventData):
         pattern=r"^[a-z_]{1,32}:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_-]{1,64})?$",
         description="the key id shredded (pseudonymous: kind, case id, ref)",
     )
-    reason: ErasureReason = classed(DataClass.OUTCOME)
+    reason: ErasureReason = classed(DataClass.LEGAL)
     reference: FileRef | None = None
     key_existed: bool = classed(
         DataClass.RECORD, description="false when the key was already gone (a re-run)"
@@ -80,7 +80,7 @@ class CaseErased(EventData):
     together; a subject whose data was sealed after the erasure gets a record of its own.
     """
 
-    reason: ErasureReason = classed(DataClass.OUTCOME)
+    reason: ErasureReason = classed(DataClass.LEGAL)
     protocol: str = classed(DataClass.JURISDICTION, pattern=r"^[a-z0-9-]{1,32}$")
     closed_at: datetime = classed(
         DataClass.OUTCOME, description="the closure the retention counted from"

@@ -51,7 +51,7 @@ class Outcome(StrEnum):
 class RecipientRegistered(EventData):
     """Someone to tell by e-mail: a student's parent, or the school staff on the case."""
 
-    recipient_ref: Ref = classed(DataClass.REFERENCE, "person")
+    recipient_ref: Ref = classed(DataClass.REFERENCE, "recipient")
     kind: RecipientKind = classed(DataClass.RECORD)
     student_ref: StudentRef | None = Field(default=None, description="a parent: whose parent")
     language: Language | None = classed(
@@ -67,7 +67,7 @@ class DeliveryAttempted(EventData):
     delivery_id: str = classed(DataClass.RECORD, min_length=1, max_length=64)
     channel: Channel = classed(DataClass.RECORD)
     recipient_ref: Ref = classed(
-        DataClass.REFERENCE, "person", description="the subscription id, or the recipient's ref"
+        DataClass.REFERENCE, "recipient", description="the subscription id, or the recipient's ref"
     )
     recipient_kind: str = classed(
         DataClass.RECORD, pattern=r"^(subscription|parent|intervener|safeguarding_lead)$"

@@ -175,7 +175,8 @@ async def report_case(
         ],
         version=outcome.seq,
     )
-    return disclose(viewer(request, principal), CaseOut, out.model_dump(mode="json"))
+    shown_to = viewer(request, principal)
+    return disclose(shown_to, CaseOut, out.model_dump(mode="json"), case.case_id)
 
 
 @router.get("/cases", response_model=CasePage)
@@ -222,7 +223,15 @@ async def list_cases(
         last = rows[limit - 1]
         next_cursor = cursors.seal(last["reported_at"].isoformat(), last["case_id"])
     page = CasePage(items=items, next_cursor=next_cursor)
-    return disclose(viewer(request, principal), CasePage, page.model_dump(mode="json"))
+    shown_to = viewer(request, principal)
+    # Each case disclosed with its own id: a student's pseudonym is keyed by its case.
+    return {
+        "items": [
+            disclose(shown_to, CaseOut, item.model_dump(mode="json"), item.case_id)
+            for item in page.items
+        ],
+        "next_cursor": page.next_cursor,
+    }
 
 
 class _Cursors:
@@ -254,7 +263,8 @@ async def get_case(
     if row is None:
         raise _not_found()
     await record_read(runtime, principal, CaseRef(row["territory"], case_id), "state")
-    return disclose(viewer(request, principal), CaseOut, _case_out(row).model_dump(mode="json"))
+    shown = _case_out(row).model_dump(mode="json")
+    return disclose(viewer(request, principal), CaseOut, shown, case_id)
 
 
 @router.get("/cases/{case_id}/history", response_model=HistoryOut)

@@ -266,8 +266,10 @@ class NoteIn(Strict):
 class ActionNotTakenIn(Strict):
     """An action deliberately not taken, and why (UK guidance: record it).
 
-    The action is a short code, stored in clear (it is searchable and shown to analysts as
-    is); everything about people goes in the justification, which is sealed.
+    The action is a short code, stored in clear; everything about people goes in the
+    justification, which is sealed. The record classes the action as narrative (records made
+    before it was a code hold words there): it is shown to those the disclosure policy shows
+    narrative, and withheld from the others, analysts included.
     """
 
     action: str = Field(

@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from sexto_events.catalogue.notification import RecipientRegistered
 from sexto_events.disclosure import disclose
 from sexto_events.messages import Message
-from sexto_events.principal import SCHOOL_ROLES, Principal
-from sexto_events.refusals import Conflict
+from sexto_events.principal import SCHOOL_ROLES, Principal, Role
+from sexto_events.refusals import Conflict, Forbidden
 from sexto_service.disclosure import viewer
 from sexto_service.idempotency import IdempotentRoute, Replay, replayed_with
 from sexto_service.roles import CASE_READERS, Allowed
@@ -130,7 +130,10 @@ async def deliveries(
     case_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
-    """Deliveries of your subscriptions, newest first; `status=failed` for those given up."""
+    """Deliveries of your subscriptions, newest first; `status=failed` for those given up.
+    An admin (every subscription's deliveries, no case) may not select them by case."""
+    if case_id is not None and principal.role is Role.ADMIN:
+        raise Forbidden(Message("admin-no-case-filter"))
     found = await delivery_handlers.list_deliveries(
         _runtime(request), principal, status, subscription, case_id, limit
     )

@@ -79,12 +79,14 @@ class DeliveryOut(BaseModel):
     id: str | Withheld = classed(RECORD)
     channel: str | Withheld = classed(RECORD)
     target: str | Withheld = classed(
-        REF, "person", description="the subscription id, or the recipient's ref"
+        REF, "recipient", description="the subscription id, or the recipient's ref"
     )
     recipient_kind: str | Withheld = classed(RECORD)
     case_id: str | Withheld = classed(REF, "case")
     event_id: str | Withheld = classed(RECORD)
-    event_type: str | Withheld = classed(RECORD)
+    event_type: str | Withheld = classed(
+        DataClass.OUTCOME, description="what happened to the case (withheld from admins)"
+    )
     template: str | Withheld = classed(RECORD)
     status: str | Withheld = classed(RECORD)
     attempts: int | Withheld = classed(RECORD)
@@ -120,7 +122,7 @@ class NotificationOut(BaseModel):
     delivery_id: str = classed(RECORD)
     channel: str = classed(RECORD)
     recipient_ref: str | Withheld = classed(
-        REF, "person", description="the subscription id, or the recipient's ref"
+        REF, "recipient", description="the subscription id, or the recipient's ref"
     )
     recipient_kind: str = classed(RECORD)
     template_version: str = classed(RECORD)
