@@ -208,7 +208,7 @@ def test_the_record_of_notifications_as_each_reader_sees_it(notify: Notify) -> N
     assert read(school_admin) == [as_intervener]
     # An analyst: the same record, the recipient as the pseudonym every analyst read uses.
     [as_analyst] = read(world.headers(Role.ANALYST, subject="an-disc"))
-    pseudonym = notify.runtime.pseudonyms.name("person", "p-seen")
+    pseudonym = notify.runtime.pseudonyms.name("recipient", f"{case_id}:p-seen")  # keyed by case
     assert as_analyst == {**as_intervener, "recipient_ref": pseudonym}
     assert pseudonym != "p-seen"
     # Police see escalated cases only; this one is not.

@@ -197,6 +197,12 @@ def test_sexto_impulsive_to_a_held_meeting(journey: Journey) -> None:
     subscribe_police(journey)
     journey.report([SENDER, VICTIM])
     sender, victim = journey.refs
+    staff_mail = f"iv-{uuid.uuid4().hex[:8]}@school.example"
+    registered = journey.post(
+        journey.notify.client, f"/v1/cases/{journey.case_id}/recipients",
+        {"recipient_ref": "iv-rec", "kind": "intervener", "email": staff_mail}, journey.school,
+    )  # fmt: skip
+    assert registered.status_code == 201, registered.text
     secure_device(journey, sender)
     journey.grade(IMPULSIVE, sender)
     journey.grade({**IMPULSIVE, "involvement": ["depicted"]}, victim)
@@ -242,6 +248,22 @@ def test_sexto_impulsive_to_a_held_meeting(journey: Journey) -> None:
         {"at": "2026-11-21T10:00:00-05:00"}, journey.as_role(Role.POLICE_DISPATCH),
     )  # fmt: skip
     assert after.status_code == 409  # nothing more on a closed case but what the law keeps
+    # The intervener was told of each step, by e-mail in the school's language (French).
+    steps = ("prise en charge par la police", "trousse récupérée par la police",
+             "décision du DPCP", "rencontre éducative planifiée", "rencontre éducative tenue",
+             "soutien offert", "dossier fermé")  # fmt: skip
+
+    def told() -> list[str]:
+        return [str(m["Subject"]) for m in journey.notify.mailbox.messages
+                if staff_mail in str(m["To"])]  # fmt: skip
+
+    subjects = eventually(
+        lambda: all(any(step in s for s in told()) for step in steps) and told(),
+        "the intervener was told of every step",
+    )
+    assert all(journey.case_id in subject for subject in subjects)
+    record = journey.notify.notifications(journey.case_id)
+    assert sum(1 for n in record if n["recipient_kind"] == "intervener") >= len(steps)
 
 
 def test_sexto_malicious_to_an_investigation(journey: Journey) -> None:

@@ -43,6 +43,11 @@ STAFF_STEPS: dict[str, dict[str, str]] = {
         "en": "educational meeting held",
     },
     "escalation.overdue": {"fr": "délai dépassé", "en": "deadline missed"},
+    "escalation.urgency_changed": {
+        "fr": "urgence réévaluée après une nouvelle évaluation",
+        "en": "urgency reassessed after a new assessment",
+    },
+    "escalation.support_offered": {"fr": "soutien offert", "en": "support offered"},
     "escalation.referral_recorded": {"fr": "signalement enregistré", "en": "referral recorded"},
     "intake.case_closed": {"fr": "dossier fermé", "en": "case closed"},
 }
