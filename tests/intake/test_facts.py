@@ -151,3 +151,20 @@ def test_twenty_independent_facts_sent_at_once_all_go_in_each_once(world: World)
     assert types.count("note_added") == 8
     assert types.count("device_secured") == 6
     assert types.count("student_added") == 6
+
+
+def test_a_fact_right_after_the_report_is_recorded_without_waiting(world: World) -> None:
+    """Whoever got the 201 may record the next fact at once, before the read model has the
+    case: the case is found on the log, in the territory of the caller's school."""
+    for _ in range(5):
+        case_id = world.report(sexto_report(world.school)).json()["case_id"]
+        note = world.client.post(
+            f"/v1/cases/{case_id}/notes", json={"text": "written at once"},
+            headers=world.headers(),
+        )  # fmt: skip
+        assert note.status_code == 201, note.text
+    elsewhere = world.client.post(
+        f"/v1/cases/{case_id}/notes", json={"text": "not my school's"},
+        headers=world.other_school_headers(),
+    )  # fmt: skip
+    assert elsewhere.status_code == 404

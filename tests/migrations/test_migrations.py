@@ -333,6 +333,7 @@ async def test_a_fresh_start_up_makes_exactly_the_tables_of_before(
             or column[:3]
             in {
                 ("escalation", "case_scope", "lifecycle"),
+                ("intake", "cases", "lifecycle"),
                 ("escalation", "escalations", "most_urgent"),
             }
         }

@@ -235,13 +235,11 @@ def case(
             ) == 2,
             "the custody log has both bags",
         )  # fmt: skip
-        for receiver in receivers.values():
-            eventually(
-                lambda r=receiver: (
-                    "org.sexto.escalation.prosecutor_decided.v1" in r.types_for(case_id)
-                ),
-                "every webhook heard the decision",
-            )
+        decided = "org.sexto.escalation.prosecutor_decided.v1"
+        eventually(
+            lambda: all(decided in r.types_for(case_id) for r in receivers.values()),
+            "every webhook heard the decision",
+        )
         yield Case(case_id, canaries, receivers)
     finally:
         for receiver in receivers.values():

@@ -224,6 +224,13 @@ def test_sexto_impulsive_to_a_held_meeting(journey: Journey) -> None:
     )  # fmt: skip
     assert victim_decision.status_code == 409  # a victim is never decided about
     assert journey.wait_queued("decided")
+    # One status vocabulary: the case reads the queue's word.
+    eventually(
+        lambda: journey.notify.world.client.get(
+            f"/v1/cases/{journey.case_id}", headers=journey.school
+        ).json()["escalation_status"] == "decided",
+        "the case shows the lifecycle's status word",
+    )  # fmt: skip
     assert f"hold_meeting:{sender}" in journey.close().text
     journey.step(f"meetings/{sender}", {"at": "2026-11-20T10:00:00-05:00"})
     journey.step(f"meetings/{sender}/held", {"attended": ["student", "parents"]})

@@ -41,6 +41,9 @@ cases = Table(
     Column("students", JSONB, nullable=False),
     Column("escalated", Boolean, nullable=False, server_default=false()),
     Column("version", BigInteger, nullable=False),
+    # The case's lifecycle (sexto_protocols.lifecycle.CaseLifecycle), moved by every event
+    # of the case: its status word is the one the police queue shows.
+    Column("lifecycle", JSONB, nullable=False, server_default="{}"),
 )
 # A school's cases, newest first (the listing's order and its paging key).
 Index("cases_school", cases.c.school_id, cases.c.reported_at.desc(), cases.c.case_id)

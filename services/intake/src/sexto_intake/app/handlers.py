@@ -246,10 +246,7 @@ async def handle_fact(
     first answer was lost finds its fact on the record and records nothing. `numbers`
     (a student added, by ref) are recognised as at a report.
     """
-    row = await case_row(runtime, principal, case_id)
-    if row is None:
-        raise CaseNotFound(Message("case-not-found"))
-    case = CaseRef(row["territory"], case_id)
+    case = await case_to_write(runtime, principal, case_id)
     check_secured_in_past(fact, datetime.now(UTC))
     recognition = await recognise(runtime, case.territory, case_id, numbers or {})
     fresh_ids = [str(uuid_utils.uuid7()) for _ in range(1 + len(recognition.earlier))]
@@ -283,6 +280,24 @@ async def handle_fact(
 
 # How long a read naming the version of one's own write waits for the read model.
 READ_YOUR_WRITES_S = 2.0
+
+
+async def case_to_write(runtime: ServiceRuntime, principal: Principal, case_id: str) -> CaseRef:
+    """The case a school's staff records a fact on, else CaseNotFound. The read model says
+    where it is; a case reported a moment ago, not there yet, is found on the log itself in
+    the territory of the caller's school (write right after the 201, no wait, no 404)."""
+    row = await case_row(runtime, principal, case_id)
+    if row is not None:
+        return CaseRef(row["territory"], case_id)
+    if principal.school_id is not None:
+        school = await _school(runtime, principal.school_id)
+        if school is not None:
+            case = CaseRef(school.territory_id, case_id)
+            loaded = await runtime.store.load(case)
+            report = loaded.events[0].data if loaded.events else None
+            if isinstance(report, CaseReported) and report.school_id == principal.school_id:
+                return case
+    raise CaseNotFound(Message("case-not-found"))
 
 
 async def case_row(

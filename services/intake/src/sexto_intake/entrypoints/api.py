@@ -30,6 +30,7 @@ from sexto_events.messages import Message
 from sexto_events.model import CaseRef, RecordedEvent
 from sexto_events.principal import SCHOOL_ROLES, Principal, Role, visibility
 from sexto_events.refusals import CaseNotFound, NotFound
+from sexto_protocols import lifecycle
 from sexto_service.disclosure import viewer
 from sexto_service.idempotency import IdempotentRoute, RequiredIdempotencyKey
 from sexto_service.problems import problem, request_language
@@ -101,6 +102,13 @@ def _roles_of(student: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in student.items() if k != "role"}, "roles": [student["role"]]}
 
 
+def _escalation_status(stored: Any) -> str:
+    """The lifecycle's status word of a case as the read model keeps it."""
+    kept = json.loads(stored) if isinstance(stored, str) else stored
+    state = lifecycle.CaseLifecycle.from_json(kept) if kept else lifecycle.CaseLifecycle()
+    return lifecycle.status(state).value
+
+
 def _case_out(row: dict[str, Any]) -> CaseOut:
     students = row["students"]
     if isinstance(students, str):
@@ -114,6 +122,7 @@ def _case_out(row: dict[str, Any]) -> CaseOut:
         discovered_at=row["discovered_at"],
         reported_at=row["reported_at"],
         students=[StudentOut(**_roles_of(s)) for s in students],
+        escalation_status=_escalation_status(row.get("lifecycle")),
         version=row["version"],
     )
 

@@ -101,6 +101,12 @@ class CaseOut(BaseModel):
     school_id: str = classed(REF, "school")
     protocol: str = classed(DataClass.JURISDICTION)
     status: str = classed(DataClass.OUTCOME)
+    escalation_status: str = classed(
+        DataClass.OUTCOME,
+        default="none",
+        description="the lifecycle's status word, as the police queue shows it: none, "
+        "requested, acknowledged, kit_collected, prosecutor_consulted, decided, closed",
+    )
     discovered_at: datetime = classed(DataClass.OUTCOME)
     reported_at: datetime = classed(DataClass.RECORD)
     students: list[StudentOut]

@@ -15,6 +15,7 @@ from sexto_events.catalogue.intake import (
 from sexto_events.consumer import ReadModel
 from sexto_events.db import DbConnection
 from sexto_events.model import RecordedEvent
+from sexto_protocols import lifecycle
 
 from sexto_intake.domain.cases import students_summary
 from sexto_intake.tables import CASES
@@ -86,3 +87,21 @@ class CasesProjection(ReadModel):
             env.subject,
             event.seq,
         )
+        await self._lifecycle(event, conn)
+
+    async def _lifecycle(self, event: RecordedEvent, conn: DbConnection) -> None:
+        """Move the case's lifecycle by this event (the same fold as the escalation queue's)."""
+        stored = await conn.fetchval(
+            "SELECT lifecycle FROM intake.cases WHERE case_id = $1", event.envelope.subject
+        )
+        if stored is None:
+            return  # no report on the record for this case
+        kept = json.loads(stored)
+        before = lifecycle.CaseLifecycle.from_json(kept) if kept else lifecycle.CaseLifecycle()
+        after = lifecycle.evolve(before, event.data)
+        if after != before:
+            await conn.execute(
+                "UPDATE intake.cases SET lifecycle = $2::jsonb WHERE case_id = $1",
+                event.envelope.subject,
+                json.dumps(after.to_json()),
+            )
