@@ -257,7 +257,8 @@ def test_sexto_impulsive_to_a_held_meeting(journey: Journey) -> None:
     assert after.status_code == 409  # nothing more on a closed case but what the law keeps
     # The intervener was told of each step, by e-mail in the school's language (French).
     steps = ("prise en charge par la police", "trousse récupérée par la police",
-             "décision du DPCP", "rencontre éducative planifiée", "rencontre éducative tenue",
+             "décision du DPCP", "rencontre planifiée avec les policiers",
+             "rencontre avec les policiers tenue",
              "soutien offert", "dossier fermé")  # fmt: skip
 
     def told() -> list[str]:

@@ -104,6 +104,7 @@ POLICY_COLUMNS: dict[str, frozenset[str]] = {"notification.deliveries": frozense
 LIFECYCLE_COLUMNS: dict[str, frozenset[str]] = {
     "escalation.escalations": frozenset({"status", "version", "most_urgent"}),
     "escalation.case_scope": frozenset({"lifecycle"}),
+    "intake.cases": frozenset({"lifecycle"}),
 }
 INVENTED_NAMES = {
     "Jordan Exemple-Test",
@@ -488,6 +489,15 @@ def lifecycle_columns(before: Tables, after: Tables) -> list[str]:
             wrong.append(f"{row['case_id']}: {was['status']!r} -> {row['status']!r}")
         if row["version"] < was["version"] or row["most_urgent"] != was["urgency"]:
             wrong.append(f"{row['case_id']}: version or most_urgent")
+    # The case read (intake) follows the same fold: closed exactly when the case is, and
+    # the queue's word for every escalated case.
+    queue = {r["case_id"]: r["status"] for r in after["escalation.escalations"]}
+    for row in after["intake.cases"]:
+        seen = CaseLifecycle.from_json(row["lifecycle"])
+        if seen.closed != (row["status"] == "closed"):
+            wrong.append(f"intake {row['case_id']}: closed {seen.closed}, {row['status']!r}")
+        if row["case_id"] in queue and status(seen).value != queue[row["case_id"]]:
+            wrong.append(f"intake {row['case_id']}: {status(seen)!r} beside the queue's")
     return wrong
 
 

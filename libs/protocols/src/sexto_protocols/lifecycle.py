@@ -31,6 +31,7 @@ from sexto_events.catalogue.escalation import (
     ProsecutorDecided,
     ReferralRecorded,
 )
+from sexto_events.catalogue.evaluation import AssessmentMade, GridsOpened, GridSubmitted
 from sexto_events.catalogue.intake import (
     CaseClosed,
     CaseReported,
@@ -63,6 +64,8 @@ class Due(StrEnum):
     DECIDE = "decide"
     HOLD_MEETING = "hold_meeting"
     REFER = "refer"
+    GRID = "grid"  # a student's grid still open (missing, or a draft): "grid:stu-1"
+    REQUEST = "escalation_request"  # an assessment calls the police; not yet requested
 
 
 # Steps the law keeps open after the school closed its case; every other escalation step
@@ -74,6 +77,9 @@ OPEN_AFTER_CLOSURE = frozenset({"decide", "offer_support"})
 
 SEXTO = "sexto-qc"
 UK_DSL = "uk-dsl"
+
+# The protocols' recommendations that hand the case to the police.
+CALLS_FOR_POLICE = frozenset({"police_referral", "escalate_to_police_or_social_care"})
 
 
 @dataclass(frozen=True)
@@ -92,9 +98,18 @@ class CaseLifecycle:
     meetings_held: frozenset[str] = frozenset()
     referrals: tuple[str, ...] = ()
     closed: bool = False
+    # The evaluation's side: grids opened and not yet complete, and the latest assessment
+    # (the tracks it gave, whether it calls the police).
+    open_grids: frozenset[str] = frozenset()
+    assessed_tracks: Mapping[str, str] = field(default_factory=dict)
+    calls_for_police: bool = False
 
     def track(self, student_ref: str) -> Track:
-        """The track of a student of the case, from their roles."""
+        """The track of a student of the case: as the latest assessment gave it (roles and
+        the grid's involvement), else from their roles."""
+        assessed = self.assessed_tracks.get(student_ref)
+        if assessed is not None:
+            return Track(assessed)
         return track_of(self.students.get(student_ref, ()))
 
     def decisions_expected(self) -> list[str]:
@@ -119,6 +134,9 @@ class CaseLifecycle:
             "meetings_held": sorted(self.meetings_held),
             "referrals": list(self.referrals),
             "closed": self.closed,
+            "open_grids": sorted(self.open_grids),
+            "assessed_tracks": dict(self.assessed_tracks),
+            "calls_for_police": self.calls_for_police,
         }
 
     @classmethod
@@ -136,6 +154,10 @@ class CaseLifecycle:
             meetings_held=frozenset(value["meetings_held"]),
             referrals=tuple(value["referrals"]),
             closed=value["closed"],
+            # Absent from a value kept before the lifecycle followed the evaluation.
+            open_grids=frozenset(value.get("open_grids", ())),
+            assessed_tracks=dict(value.get("assessed_tracks", {})),
+            calls_for_police=bool(value.get("calls_for_police", False)),
         )
 
 
@@ -168,6 +190,17 @@ def evolve(state: CaseLifecycle, data: EventData) -> CaseLifecycle:
         return replace(state, referrals=(*state.referrals, data.agency))
     if isinstance(data, CaseClosed):
         return replace(state, closed=True)
+    if isinstance(data, GridsOpened):
+        return replace(state, open_grids=state.open_grids | set(data.student_refs))
+    if isinstance(data, GridSubmitted):  # a complete grid (a draft keeps it open)
+        return replace(state, open_grids=state.open_grids - {data.student_ref})
+    if isinstance(data, AssessmentMade):
+        tracks = {s.student_ref: s.track for s in data.students if s.track is not None}
+        return replace(
+            state,
+            assessed_tracks=tracks,
+            calls_for_police=data.recommendation in CALLS_FOR_POLICE,
+        )
     # An urgency change moves no milestone: it re-orders the queue and re-arms deadlines.
     return state
 
@@ -196,11 +229,14 @@ def pending(state: CaseLifecycle) -> list[str]:
     the SEXTO path the police's steps, the prosecutor's decision for every offender-track
     student, and the educational meeting held for every student decided impulsive.
     """
+    grids = [f"{Due.GRID.value}:{ref}" for ref in sorted(state.open_grids)]
     if not state.requested:
-        return []
+        # An assessment that calls the police is followed by the request: until it is on
+        # the record, closing would leave the police untold.
+        return grids + ([Due.REQUEST.value] if state.calls_for_police else [])
     if state.protocol == UK_DSL:
-        return [] if state.referrals else [Due.REFER.value]
-    due = [
+        return grids + ([] if state.referrals else [Due.REFER.value])
+    due = grids + [
         step.value
         for done, step in (
             (state.acknowledged, Due.ACKNOWLEDGE),

@@ -17,11 +17,10 @@ from sexto_events.catalogue.escalation import (
 )
 from sexto_events.catalogue.evaluation import AssessmentMade
 from sexto_events.catalogue.intake import StudentRole
+from sexto_protocols.lifecycle import CALLS_FOR_POLICE
 
 from sexto_escalation.domain.workflow import Escalation
 
-# The protocols' recommendations that hand the case to the police.
-CALLS_FOR_POLICE = frozenset({"police_referral", "escalate_to_police_or_social_care"})
 URGENCY_RANK = {"routine": 0, "high": 1, "urgent": 2}
 
 

@@ -76,8 +76,9 @@ class PoliceQueue(ReadModel):
                 "seal_state) VALUES ($1, $2, $3, $4, 'sealed_at_school') ON CONFLICT DO NOTHING",
                 env.subject,
                 data.seal_number,
-                env.actor,
-                env.time_dt,
+                # A bag recorded late: who secured it and when, not who recorded it.
+                data.late.secured_by if data.late else env.actor,
+                data.late.secured_at if data.late else env.time_dt,
             )
         elif isinstance(data, EscalationRequested):
             await conn.execute(

@@ -26,6 +26,11 @@ class EscalationRequester(Reactor):
             return
 
         def decide(state: Escalation, loaded: LoadedCase) -> Decided:
+            latest = [e.id for e in loaded.events if isinstance(e.data, AssessmentMade)]
+            if latest and latest[-1] != event.id:
+                # An older assessment seen again (a redelivery, a reset): the newer one is
+                # what stands; following this one would undo what that one recorded.
+                return []
             data: EventData | None = escalation_request(state, assessment, event.id)
             if data is not None:
                 # Derived from the case's first event: one request per case, even when two

@@ -45,6 +45,7 @@ class CasesProjection(ReadModel):
                 json.dumps(students_summary(data.students)),
                 event.seq,
             )
+            await self._lifecycle(event, conn)  # the reported students are its first facts
             return
         if isinstance(data, StudentAdded):
             await conn.execute(

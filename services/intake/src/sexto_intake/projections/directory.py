@@ -65,12 +65,17 @@ class DirectoryProjection(ReadModel):
                 data.language.value,
             )
         elif isinstance(data, IntervenerCertified):
-            # A later certification (e.g. Explorer, then Architect) replaces the earlier.
+            # A later certification (e.g. Explorer, then Architect) raises the level; the
+            # intervener has been certified since the first one at the same school (a case
+            # discovered in between stays eligible). Another school starts afresh.
             await conn.execute(
                 "INSERT INTO intake.dir_interveners (intervener_id, school_id, level, "
                 "certified_on) VALUES ($1, $2, $3, $4) "
                 "ON CONFLICT (intervener_id) DO UPDATE SET school_id = excluded.school_id, "
-                "level = excluded.level, certified_on = excluded.certified_on",
+                "level = excluded.level, certified_on = CASE WHEN "
+                "intake.dir_interveners.school_id = excluded.school_id THEN LEAST("
+                "intake.dir_interveners.certified_on, excluded.certified_on) "
+                "ELSE excluded.certified_on END",
                 data.intervener_id,
                 data.school_id,
                 data.level.value,

@@ -34,13 +34,14 @@ STAFF_STEPS: dict[str, dict[str, str]] = {
         "fr": "décision du DPCP",
         "en": "prosecutor's decision recorded",
     },
+    # Neutral words: the depicted student is met too, and that meeting is no consequence.
     "escalation.meeting_scheduled": {
-        "fr": "rencontre éducative planifiée",
-        "en": "educational meeting scheduled",
+        "fr": "rencontre planifiée avec les policiers",
+        "en": "meeting with the police scheduled",
     },
     "escalation.meeting_held": {
-        "fr": "rencontre éducative tenue",
-        "en": "educational meeting held",
+        "fr": "rencontre avec les policiers tenue",
+        "en": "meeting with the police held",
     },
     "escalation.overdue": {"fr": "délai dépassé", "en": "deadline missed"},
     "escalation.urgency_changed": {
