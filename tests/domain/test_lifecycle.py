@@ -39,7 +39,13 @@ from sexto_events.catalogue.escalation import (
     ReferralRecorded,
     ReferralRecordedV1,
 )
-from sexto_events.catalogue.evaluation import AssessmentMade, RuleFired, StudentIndication
+from sexto_events.catalogue.evaluation import (
+    AssessmentMade,
+    GridsOpened,
+    GridSubmitted,
+    RuleFired,
+    StudentIndication,
+)
 from sexto_events.catalogue.intake import CaseClosed, Protocol, StudentRole, StudentRoleChanged
 from sexto_events.refusals import IllegalStep
 from sexto_intake.domain.facts import ClosurePending, decide_fact
@@ -404,3 +410,42 @@ def reassessment_of(before: str, after: str) -> EscalationUrgencyChanged:
         ],
         assessment_event_id="evt-9",
     )
+
+
+def lifecycle_of(*events: EventData) -> CaseLifecycle:
+    return lifecycle.fold(list(events))
+
+
+def with_tracks(made: AssessmentMade, **tracks: str) -> AssessmentMade:
+    students = [s.model_copy(update={"track": tracks.get(s.student_ref)}) for s in made.students]
+    return made.model_copy(update={"students": students})
+
+
+def test_given_an_assessment_calling_the_police_not_yet_followed_then_closing_waits() -> None:
+    state = lifecycle_of(case_reported(("sender", SENDER)), assessed("high", sender="malicious"))
+
+    assert pending(state) == ["escalation_request"]
+    assert pending(lifecycle.evolve(state, request())) != []  # then the police's steps
+
+
+def test_given_a_grid_still_open_then_closing_waits_for_it() -> None:
+    opened = lifecycle_of(case_reported(("sender", SENDER)), GridsOpened(student_refs=["sender"]))
+    graded = lifecycle.evolve(
+        opened, GridSubmitted(student_ref="sender", answers={"trigger": "joke"})
+    )
+
+    assert pending(opened) == ["grid:sender"]
+    assert pending(graded) == []
+
+
+def test_given_the_assessment_made_a_receiver_an_offender_then_a_decision_is_expected() -> None:
+    # Received only (a witness by roles), but the grid says they coerced someone.
+    state = lifecycle_of(
+        case_reported(("receiver", StudentRole.RECEIVER)),
+        with_tracks(assessed("urgent", receiver="malicious"), receiver="offender",
+                    victim="victim", sender="offender"),
+        request(),
+    )  # fmt: skip
+
+    assert state.track("receiver").value == "offender"
+    assert "receiver" in state.undecided()

@@ -18,7 +18,7 @@ from sexto_events.principal import Role
 from sexto_service.auth.tokens import AuthSettings
 
 from tests.evaluation.conftest import Evaluation
-from tests.evaluation.test_grids import IMPULSIVE, MALICIOUS
+from tests.evaluation.test_grids import DEPICTED, IMPULSIVE, MALICIOUS
 from tests.support.services import caught_up, service_settings
 from tests.support.world import World
 
@@ -52,7 +52,8 @@ class Path3:
             )
             assert response.status_code == 201, response.text
         for index, ref in enumerate(refs):
-            answers = MALICIOUS if index == 1 else IMPULSIVE
+            # The report's students: depicted (so their grid says), sender, redistributor.
+            answers = DEPICTED if index == 0 else MALICIOUS if index == 1 else IMPULSIVE
             assert self.evaluation.put_grid(case_id, ref, {"answers": answers}).status_code == 201
         self.wait_for_escalation(case_id)
         return case_id, refs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ IMPULSIVE = {
     "significant_age_gap": "no",
     "vulnerability": "no",
 }
+DEPICTED = {**IMPULSIVE, "involvement": ["depicted"]}  # the depicted student's grid
 MALICIOUS = {
     **IMPULSIVE,
     "intentions": ["revenge"],
@@ -170,17 +172,32 @@ def test_a_grid_for_an_unknown_student_is_a_404(evaluation: Evaluation) -> None:
 
 
 def test_a_grid_for_a_closed_case_is_refused(evaluation: Evaluation) -> None:
-    case_id, refs = evaluation.report()
-    closed = evaluation.world.client.post(
-        f"/v1/cases/{case_id}/close", json={"resolution": "no_further_action"},
-        headers=evaluation.world.headers(),
-    )  # fmt: skip
-    assert closed.status_code == 201
+    # A UK case managed in school: every grid in (closing waits for them), then closed.
+    case_id, refs = evaluation.report(protocol="uk-dsl")
+    for ref in refs:
+        assert evaluation.put_grid(case_id, ref, {"answers": NO_FACTOR}).status_code == 201
+    closed = eventually_closed(evaluation, case_id)
+    assert closed.status_code == 201, closed.text
 
-    response = evaluation.put_grid(case_id, refs[0], {"answers": IMPULSIVE})
+    response = evaluation.put_grid(
+        case_id, refs[0], {"answers": NO_FACTOR, "reason": "a late second thought"}
+    )
 
     assert response.status_code == 409
     assert response.json()["type"].endswith("/case-closed")
+
+
+def eventually_closed(evaluation: Evaluation, case_id: str) -> Any:
+    """Close the case once intake has seen every grid (until then: 409 closure-pending)."""
+    deadline = time.monotonic() + 15
+    while True:
+        closed = evaluation.world.client.post(
+            f"/v1/cases/{case_id}/close", json={"resolution": "no_further_action"},
+            headers={**evaluation.staff(case_id), "Idempotency-Key": uuid.uuid4().hex},
+        )  # fmt: skip
+        if closed.status_code != 409 or time.monotonic() > deadline:
+            return closed
+        time.sleep(0.05)
 
 
 def test_another_schools_case_is_a_404(evaluation: Evaluation) -> None:

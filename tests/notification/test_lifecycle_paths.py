@@ -244,7 +244,8 @@ def test_sexto_impulsive_to_a_held_meeting(journey: Journey) -> None:
                      "escalation.support_offered", "intake.case_closed"):  # fmt: skip
         assert expected in types, expected
     assert types.count("escalation.prosecutor_decided") == 1
-    assert journey.queued() is None  # a closed case leaves the active queue
+    # A closed case leaves the active queue.
+    assert eventually(lambda: journey.queued() is None, "the closed case left the queue")
     assert journey.wait_queued("closed", status="closed")
     delivered = journey.heard("escalation.requested", "escalation.meeting_held")
     assert all("Invented Sender-Test" not in str(e) for e in delivered)
@@ -275,6 +276,7 @@ def test_sexto_impulsive_to_a_held_meeting(journey: Journey) -> None:
 
 
 def test_sexto_malicious_to_an_investigation(journey: Journey) -> None:
+    subscribe_police(journey)
     journey.report([SENDER])
     (sender,) = journey.refs
     journey.grade(MALICIOUS, sender)
@@ -294,6 +296,12 @@ def test_sexto_malicious_to_an_investigation(journey: Journey) -> None:
     analyst = journey.history(Role.ANALYST).json()
     assert analyst["case_id"] != journey.case_id
     assert "Invented Sender-Test" not in str(analyst)
+    delivered = journey.heard("escalation.requested", "escalation.prosecutor_decided")
+    decided_hook = next(e for e in delivered if ".prosecutor_decided." in e["type"])
+    assert decided_hook["data"]["reasons"] == WITHHELD  # words never reach dispatch
+    assert decided_hook["data"]["follow_up"] == "investigation_opened"
+    prosecutor = journey.history(Role.PROSECUTOR).json()
+    assert "Invented Sender-Test" in str(prosecutor)  # the DPCP reads the names it judges
 
 
 def test_an_assessment_amended_after_the_police_were_called(journey: Journey) -> None:
@@ -318,10 +326,14 @@ def test_an_assessment_amended_after_the_police_were_called(journey: Journey) ->
 
 
 def test_a_victim_only_student_gets_no_indication_and_no_decision(journey: Journey) -> None:
+    subscribe_police(journey)
     journey.report([SENDER, VICTIM])
     sender, victim = journey.refs
     journey.grade(IMPULSIVE, sender)
     journey.grade({**IMPULSIVE, "involvement": ["depicted"]}, victim)
+    indications = {s["student_ref"]: s["indication"]
+                   for s in journey.assessment()["assessment"]["students"]}  # fmt: skip
+    assert indications[victim] == "not_applicable"
     journey.wait_queued("requested")
     police_steps(journey)
     journey.step(f"decisions/{sender}", {"decision": "no_further_action", "reasons": "x"},
@@ -340,6 +352,10 @@ def test_a_victim_only_student_gets_no_indication_and_no_decision(journey: Journ
     tracks = {s["student_ref"]: s["track"] for s in requested["data"]["students"]}
     assert tracks == {sender: "offender", victim: "victim"}
     assert journey.close().status_code == 201
+    delivered = journey.heard("escalation.support_offered", "escalation.meeting_held")
+    support = next(e for e in delivered if ".support_offered." in e["type"])
+    assert support["data"]["reference"] == "C3P-T1"  # a reference, shown to dispatch
+    assert eventually(lambda: journey.queued() is None, "the closed case left the queue")
 
 
 def test_a_student_seen_in_an_earlier_case_and_not_after_shredding(
@@ -396,12 +412,15 @@ def test_a_uk_case_without_a_factor_stays_with_the_school(journey: Journey) -> N
         journey.grade(NO_FACTOR, ref)
 
     assert journey.assessment()["assessment"]["recommendation"] == "manage_in_school"
-    assert journey.queued() is None
+    assert eventually(lambda: journey.queued() is None, "the closed case left the queue")
     assert "escalation.requested" not in journey.types()
     closed = journey.close()
     assert closed.status_code == 201, closed.text
     dispatch = journey.history(Role.POLICE_DISPATCH)
     assert dispatch.status_code == 404  # never escalated: not the police's case
+    school_admin = journey.history(Role.SCHOOL_ADMIN).json()
+    assert school_admin["events"][0]["data"]["summary"] == WITHHELD
+    assert "intake.case_closed" in journey.types()
 
 
 def test_a_uk_case_with_a_factor_and_two_referrals(journey: Journey) -> None:
@@ -423,3 +442,8 @@ def test_a_uk_case_with_a_factor_and_two_referrals(journey: Journey) -> None:
     assert journey.close().status_code == 201
     referrals = [e for e in journey.types() if e == "escalation.referral_recorded"]
     assert len(referrals) == 2
+    dispatch = journey.history(Role.POLICE_DISPATCH).json()["events"]
+    shown = {e["data"]["reference"] for e in dispatch if ".referral_recorded." in e["type"]}
+    assert shown == {"MET-T1", "CSC-T1"}
+    assert dispatch[0]["data"]["summary"] == WITHHELD
+    assert journey.wait_queued("closed", status="closed")
