@@ -274,8 +274,10 @@ def test_support_is_a_reference_each_kind_once_per_student() -> None:
         offer_support(state, "victim", "victim_assistance", "CAVAC-2")
     assert offer_support(state, "victim", "image_removal", "C3P-1").reference == "C3P-1"
     assert offer_support(state, "sender", "counselling", "CLSC-1").student_ref == "sender"
+    # Escalated or not: a victim of a case the school manages is offered support too.
+    assert offer_support(escalation(), "victim", "counselling", "CLSC-1").kind == "counselling"
     with pytest.raises(IllegalStep):
-        offer_support(escalation(), "victim", "counselling", "CLSC-1")  # not escalated
+        offer_support(escalation(), "nobody", "counselling", "CLSC-1")  # not of the case
 
 
 def test_a_first_shape_request_is_read_with_roles_from_the_joined_role() -> None:

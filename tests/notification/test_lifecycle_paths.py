@@ -447,3 +447,23 @@ def test_a_uk_case_with_a_factor_and_two_referrals(journey: Journey) -> None:
     assert shown == {"MET-T1", "CSC-T1"}
     assert dispatch[0]["data"]["summary"] == WITHHELD
     assert journey.wait_queued("closed", status="closed")
+
+
+def test_a_victim_of_a_case_the_school_manages_is_offered_support(journey: Journey) -> None:
+    journey.uk = True
+    journey.report([SENDER, VICTIM])
+    for ref in journey.refs:
+        journey.grade(NO_FACTOR, ref)
+    victim = journey.refs[1]
+
+    journey.step(f"support/{victim}", {"kind": "image_removal", "reference": "IWF-T1"},
+                 Role.SAFEGUARDING_LEAD)  # fmt: skip
+
+    assert "escalation.support_offered" in journey.types()
+    assert "escalation.requested" not in journey.types()
+    assert journey.close().status_code == 201
+    dispatch = journey.post(
+        journey.escalation, f"/v1/escalations/{journey.case_id}/support/{victim}",
+        {"kind": "counselling", "reference": "X-1"}, journey.as_role(Role.POLICE_DISPATCH),
+    )  # fmt: skip
+    assert dispatch.status_code == 404  # not the police's case: never escalated

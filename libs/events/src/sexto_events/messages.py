@@ -307,10 +307,6 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "en": "name the agency (agency_name) when, and only when, the agency is 'other'",
         "fr": "nommez l'organisme (agency_name) si, et seulement si, l'organisme est « other »",
     },
-    "support-needs-escalation": {
-        "en": "support is recorded on an escalated case",
-        "fr": "un soutien se consigne sur un dossier escaladé",
-    },
     "support-already-offered": {
         "en": "{kind} support was already offered to {student_ref}",
         "fr": "le soutien « {kind} » a déjà été offert à {student_ref}",

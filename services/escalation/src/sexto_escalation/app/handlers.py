@@ -11,7 +11,7 @@ from sexto_events.db import column_names
 from sexto_events.ids import derived_event_id
 from sexto_events.messages import Message
 from sexto_events.model import CaseRef, LoadedCase, NewEvent
-from sexto_events.principal import CaseScope, Principal, can_see_case, visibility
+from sexto_events.principal import SCHOOL_ROLES, CaseScope, Principal, can_see_case, visibility
 from sexto_events.refusals import CaseNotFound
 from sexto_protocols.lifecycle import Status
 from sexto_service.runtime import ServiceRuntime
@@ -33,21 +33,41 @@ async def escalated_case(runtime: ServiceRuntime, principal: Principal, case_id:
     return CaseRef(row["territory"], case_id)
 
 
+async def case_in_scope(runtime: ServiceRuntime, principal: Principal, case_id: str) -> CaseRef:
+    """A case of the caller's school, escalated or not, for school staff; an escalated case
+    of its territory for police and the DPCP (escalated_case)."""
+    if principal.role not in SCHOOL_ROLES:
+        return await escalated_case(runtime, principal, case_id)
+    async with runtime.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT territory, school_id FROM escalation.case_scope WHERE case_id = $1", case_id
+        )
+    if row is None or not can_see_case(
+        principal, CaseScope(row["school_id"], row["territory"], escalated=False)
+    ):
+        raise CaseNotFound(Message("case-not-found"))
+    return CaseRef(row["territory"], case_id)
+
+
 async def take_step(
     runtime: ServiceRuntime,
     principal: Principal,
     case_id: str,
     step: Callable[[Escalation], EventData],
     key: str | None = None,
+    *,
+    any_case: bool = False,
 ) -> tuple[str, int]:
     """Run one workflow step against the case's current state; returns (event id, version).
 
     The route has checked the caller's role; the case must be in its scope. With an
     Idempotency-Key the step's id derives from (case, caller, key): a retry whose first
     answer was lost (the append stored, its acknowledgement not received) finds its step on
-    the record and records nothing again.
+    the record and records nothing again. With `any_case`, school staff act on any case of
+    their school (a step that needs no escalation: support offered to a victim).
     """
-    case = await escalated_case(runtime, principal, case_id)
+    finder = case_in_scope if any_case else escalated_case
+    case = await finder(runtime, principal, case_id)
 
     def decide(state: Escalation, loaded: LoadedCase) -> Decided:
         event_id = None

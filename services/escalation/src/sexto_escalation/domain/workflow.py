@@ -335,15 +335,14 @@ def meeting_held(state: Escalation, student_ref: str, attended: list[str]) -> Me
 
 
 def offer_support(state: Escalation, student_ref: str, kind: str, reference: str) -> SupportOffered:
-    """Support offered to a student of the escalated case, by reference only.
+    """Support offered to a student of the case, by reference only, escalated or not (a
+    victim of a case the school manages is offered support too).
 
     Any track: a student both depicted and sender is on the offender track and still needs
     image-removal help. Each kind once per student. Open after closure (a victim's right to
     support does not end with the school's file).
     """
     _open(state, "offer_support")
-    if not state.requested:
-        raise IllegalStep(Message("support-needs-escalation"), [])
     if student_ref not in state.students:
         raise UnknownStudentStep(student_ref, [f"support for {ref}" for ref in state.students])
     if (student_ref, kind) in state.support:

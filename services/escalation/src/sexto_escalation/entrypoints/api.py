@@ -10,25 +10,19 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sexto_events.asyncapi import build_asyncapi
 from sexto_events.catalogue.escalation import SealCheck
 from sexto_events.disclosure import DataClass, Withheld, classed, disclose
-from sexto_events.messages import Message
-from sexto_events.model import CaseRef
 from sexto_events.principal import (
     POLICE_ROLES,
-    SCHOOL_ROLES,
-    CaseScope,
     Principal,
     Role,
-    can_see_case,
 )
 from sexto_events.recording import record_read
-from sexto_events.refusals import CaseNotFound
 from sexto_protocols.lifecycle import Status
 from sexto_service.disclosure import viewer
 from sexto_service.idempotency import IdempotentRoute
 from sexto_service.roles import CASE_READERS, Allowed
 from sexto_service.runtime import ServiceRuntime
 
-from sexto_escalation.app.handlers import escalated_case, queue, take_step
+from sexto_escalation.app.handlers import case_in_scope, queue, take_step
 from sexto_escalation.domain.workflow import (
     acknowledge,
     collect_kit,
@@ -295,6 +289,7 @@ async def support_offered(
         case_id,
         lambda s: offer_support(s, student_ref, body.kind, body.reference),
         key=_key(request),
+        any_case=True,
     )
     return StepRecorded(id=event_id, version=version)
 
@@ -344,19 +339,7 @@ async def held(
 async def custody(case_id: str, request: Request, principal: Reader) -> Any:
     """Each sealed bag: secured by whom and when, handed to whom and when, seal state."""
     runtime = _runtime(request)
-    if principal.role in SCHOOL_ROLES:
-        async with runtime.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT territory, school_id FROM escalation.case_scope WHERE case_id = $1",
-                case_id,
-            )
-        if row is None or not can_see_case(
-            principal, CaseScope(row["school_id"], row["territory"], escalated=False)
-        ):
-            raise CaseNotFound(Message("case-not-found"))
-        case = CaseRef(row["territory"], case_id)
-    else:
-        case = await escalated_case(runtime, principal, case_id)
+    case = await case_in_scope(runtime, principal, case_id)
     await record_read(runtime.store, principal, case, "custody", "escalation")
     async with runtime.pool.acquire() as conn:
         rows = await conn.fetch(
