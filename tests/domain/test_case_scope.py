@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from sexto_events.principal import CaseScope, Principal, Role, can_see_case, visibility
 
-OWN = CaseScope(school_id="school-1", territory="spvm", escalated=False)
-OWN_ESCALATED = CaseScope(school_id="school-1", territory="spvm", escalated=True)
-ELSEWHERE = CaseScope(school_id="school-9", territory="sq", escalated=True)
+OWN = CaseScope(school_id="school-1", territory="spvm", escalated=False, protocol="sexto-qc")
+OWN_ESCALATED = CaseScope(school_id="school-1", territory="spvm", escalated=True,
+                          protocol="sexto-qc")  # fmt: skip
+ELSEWHERE = CaseScope(school_id="school-9", territory="sq", escalated=True, protocol="sexto-qc")
 
 
 def caller(role: Role, school: str | None = None, territory: str | None = None) -> Principal:
@@ -49,3 +50,23 @@ def test_a_list_is_filtered_by_the_same_rule() -> None:
     assert police.sql(escalated=None) == (["territory = $1"], ["spvm"])
     assert reviewer.sql() == ([], [])
     assert visibility(caller(Role.ADMIN)) is None
+
+
+def test_a_uk_path_case_is_never_the_dpcps_whatever_territory_its_token_names() -> None:
+    dpcp = caller(Role.PROSECUTOR, territory="met")
+    police = caller(Role.POLICE_DISPATCH, territory="met")
+    uk_case = CaseScope(school_id="school-uk", territory="met", escalated=True, protocol="uk-dsl")
+    sexto_case = CaseScope(school_id="school-1", territory="met", escalated=True,
+                           protocol="sexto-qc")  # fmt: skip
+    unknown = CaseScope(school_id="school-1", territory="met", escalated=True)
+
+    assert not can_see_case(dpcp, uk_case)
+    assert can_see_case(dpcp, sexto_case)
+    assert not can_see_case(dpcp, unknown)  # narrowed to a protocol: unknown is outside
+    assert can_see_case(police, uk_case)
+    seen = visibility(dpcp)
+    assert seen is not None
+    assert seen.sql(protocol="p") == (
+        ["territory = $1", "p = $2", "escalated"],
+        ["met", "sexto-qc"],
+    )

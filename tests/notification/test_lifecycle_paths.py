@@ -442,6 +442,10 @@ def test_a_uk_case_with_a_factor_and_two_referrals(journey: Journey) -> None:
     assert journey.close().status_code == 201
     referrals = [e for e in journey.types() if e == "escalation.referral_recorded"]
     assert len(referrals) == 2
+    # A UK-path case is never the DPCP's, even with a token naming the English territory.
+    assert journey.history(Role.PROSECUTOR).status_code == 404
+    dpcp_queue = journey.escalation.get("/v1/escalations", headers=journey.as_role(Role.PROSECUTOR))
+    assert journey.case_id not in {e["case_id"] for e in dpcp_queue.json()}
     dispatch = journey.history(Role.POLICE_DISPATCH).json()["events"]
     shown = {e["data"]["reference"] for e in dispatch if ".referral_recorded." in e["type"]}
     assert shown == {"MET-T1", "CSC-T1"}

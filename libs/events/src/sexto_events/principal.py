@@ -20,6 +20,7 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+DPCP_PROTOCOL = "sexto-qc"  # the one protocol whose cases a prosecutor (the DPCP) decides
 SCHOOL_ROLES = frozenset({Role.INTERVENER, Role.SAFEGUARDING_LEAD, Role.SCHOOL_ADMIN})
 POLICE_ROLES = frozenset({Role.POLICE_DISPATCH, Role.POLICE_OFFICER})
 
@@ -42,6 +43,7 @@ class CaseScope:
     school_id: str
     territory: str
     escalated: bool
+    protocol: str | None = None  # None: not known where the scope is read
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,23 +54,31 @@ class Visibility:
     school_id: str | None = None
     territory: str | None = None
     escalated_only: bool = False
+    protocol: str | None = None
 
     def allows(self, case: CaseScope) -> bool:
-        """True when this case is in the caller's scope."""
+        """True when this case is in the caller's scope (a case whose protocol is not known
+        is outside a scope narrowed to one protocol)."""
         return (
             self.school_id in (None, case.school_id)
             and self.territory in (None, case.territory)
             and (case.escalated or not self.escalated_only)
+            and self.protocol in (None, case.protocol)
         )
 
     def sql(
-        self, *, first: int = 1, escalated: str | None = "escalated"
+        self, *, first: int = 1, escalated: str | None = "escalated", protocol: str = "protocol"
     ) -> tuple[list[str], list[str]]:
-        """WHERE clauses over the columns school_id, territory and `escalated` (None: the
-        table holds escalated cases only), with their parameters from `$first` on."""
+        """WHERE clauses over the columns school_id, territory, `escalated` (None: the
+        table holds escalated cases only) and `protocol` (a column or an expression), with
+        their parameters from `$first` on."""
         clauses: list[str] = []
         args: list[str] = []
-        for column, value in (("school_id", self.school_id), ("territory", self.territory)):
+        for column, value in (
+            ("school_id", self.school_id),
+            ("territory", self.territory),
+            (protocol, self.protocol),
+        ):
             if value is not None:
                 args.append(value)
                 clauses.append(f"{column} = ${first + len(args) - 1}")
@@ -87,7 +97,10 @@ def visibility(principal: Principal) -> Visibility | None:
     if role in POLICE_ROLES or role is Role.PROSECUTOR:
         if principal.territory is None:
             return None
-        return Visibility(territory=principal.territory, escalated_only=True)
+        # The DPCP is Quebec's prosecutor: a UK-path case is never the DPCP's, whatever
+        # territory its token names.
+        protocol = DPCP_PROTOCOL if role is Role.PROSECUTOR else None
+        return Visibility(territory=principal.territory, escalated_only=True, protocol=protocol)
     # Legal reviewers see whole cases, analysts pseudonymised ones; admins manage the
     # directory, not cases.
     return Visibility() if role in (Role.LEGAL_REVIEWER, Role.ANALYST) else None

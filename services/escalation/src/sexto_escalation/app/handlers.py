@@ -24,10 +24,13 @@ async def escalated_case(runtime: ServiceRuntime, principal: Principal, case_id:
     """The case if it is escalated and the caller's role and territory may see it."""
     async with runtime.pool.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT territory, school_id FROM escalation.escalations WHERE case_id = $1", case_id
+            "SELECT e.territory, e.school_id, s.lifecycle->>'protocol' AS protocol "
+            "FROM escalation.escalations e LEFT JOIN escalation.case_scope s USING (case_id) "
+            "WHERE e.case_id = $1",
+            case_id,
         )
     if row is None or not can_see_case(
-        principal, CaseScope(row["school_id"], row["territory"], escalated=True)
+        principal, CaseScope(row["school_id"], row["territory"], True, row["protocol"])
     ):
         raise CaseNotFound(Message("escalated-case-not-found"))
     return CaseRef(row["territory"], case_id)
@@ -91,7 +94,11 @@ async def queue(
     if seen is None:
         return []
     # The queue holds escalated cases only.
-    clauses, scope_args = seen.sql(escalated=None)
+    clauses, scope_args = seen.sql(
+        escalated=None,
+        protocol="(SELECT s.lifecycle->>'protocol' FROM escalation.case_scope s "
+        "WHERE s.case_id = escalations.case_id)",
+    )
     args: list[Any] = list(scope_args)
     if status:
         args.append(status)

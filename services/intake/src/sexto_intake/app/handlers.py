@@ -318,7 +318,8 @@ async def case_row(
         # A case out of scope is treated exactly as a missing one, waiting included: how
         # long the answer takes must not tell whether another school's case exists.
         seen = row is not None and can_see_case(
-            principal, CaseScope(row["school_id"], row["territory"], row["escalated"])
+            principal,
+            CaseScope(row["school_id"], row["territory"], row["escalated"], row["protocol"]),
         )
         caught_up = min_version is None or (
             seen and row is not None and row["version"] >= min_version

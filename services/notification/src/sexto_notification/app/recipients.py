@@ -27,11 +27,12 @@ from sexto_notification.tables import outcomes
 async def _case_row(runtime: ServiceRuntime, principal: Principal, case_id: str) -> Any:
     async with runtime.pool.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT territory, school_id, escalated FROM notification.cases WHERE case_id = $1",
+            "SELECT territory, school_id, escalated, protocol FROM notification.cases "
+            "WHERE case_id = $1",
             case_id,
         )
     if row is None or not can_see_case(
-        principal, CaseScope(row["school_id"], row["territory"], row["escalated"])
+        principal, CaseScope(row["school_id"], row["territory"], row["escalated"], row["protocol"])
     ):
         raise NotFound(Message("case-not-found-yet"))
     return row
