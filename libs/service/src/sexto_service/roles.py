@@ -25,7 +25,7 @@ SCOPES: dict[Role, str] = {
     Role.SCHOOL_ADMIN: "school: its own school's cases",
     Role.POLICE_DISPATCH: "territory: the escalated cases of its police force's territory",
     Role.POLICE_OFFICER: "territory: the escalated cases of its police force's territory",
-    Role.PROSECUTOR: "territory: the escalated cases of its territory (the DPCP office it serves)",
+    Role.PROSECUTOR: "territory: the escalated SEXTO cases of its territory (never a UK-path case)",
     Role.ANALYST: "every case, pseudonymised",
     Role.LEGAL_REVIEWER: "every case, in full",
     Role.ADMIN: "the directory (territories, schools, agreements, interveners), webhooks; no case",
