@@ -11,7 +11,7 @@ export NATS_PORT PG_PORT INTAKE_PORT EVALUATION_PORT ESCALATION_PORT NOTIFICATIO
 export SEXTO_DATA_DIR DATABASE_URL
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test lint format bench clean token
+.PHONY: install run test fuzz lint format bench clean token
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -34,6 +34,11 @@ lint: install
 
 test: install lint
 	$(PY) -m pytest
+
+# Schemathesis against the four services (at least 200 examples per operation, every role):
+# SEXTO_FUZZ_EXAMPLES=50 make fuzz for a quicker round.
+fuzz: install
+	$(PY) -m pytest -m fuzz tests/fuzz -q
 
 format: install
 	$(VENV)/bin/ruff format .

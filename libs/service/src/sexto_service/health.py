@@ -38,7 +38,12 @@ def health_router(checks: Callable[[], dict[str, Check]]) -> APIRouter:
         detail = Message("not-ready", checks=json.dumps(results))
         return problem(503, "not-ready", detail, situation="unavailable", checks=results)
 
-    @router.get("/metrics")
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                         "description": "Prometheus text exposition format"}},
+    )  # fmt: skip
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

@@ -41,7 +41,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 # What any operation may answer, beside its own success.
 COMMON = {
-    "422": "invalid request: the fields listed in `errors`, or facts that cannot be accepted",
+    "400": "malformed: a body that is not valid JSON, or a page cursor this API did not give",
+    "422": "invalid request: the fields listed in `errors`, facts that cannot be accepted, or "
+    "an image in a value (images are never accepted)",
     "500": "failed on our side; nothing was recorded unless a later read shows it",
 }
 SECURED = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -282,6 +283,9 @@ async def handle_fact(
 READ_YOUR_WRITES_S = 2.0
 
 
+CASE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 async def case_to_write(runtime: ServiceRuntime, principal: Principal, case_id: str) -> CaseRef:
     """The case a school's staff records a fact on, else CaseNotFound. The read model says
     where it is; a case reported a moment ago, not there yet, is found on the log itself in
@@ -289,7 +293,7 @@ async def case_to_write(runtime: ServiceRuntime, principal: Principal, case_id: 
     row = await case_row(runtime, principal, case_id)
     if row is not None:
         return CaseRef(row["territory"], case_id)
-    if principal.school_id is not None:
+    if principal.school_id is not None and CASE_ID.fullmatch(case_id):
         school = await _school(runtime, principal.school_id)
         if school is not None:
             case = CaseRef(school.territory_id, case_id)
