@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -11,8 +12,12 @@ from sexto_events.errors import ConcurrencyConflict
 from sexto_events.messages import DEFAULT_LANGUAGE, LANGUAGES, TITLES, Message, validation_text
 from sexto_events.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal, Unavailable
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message as Message_
 
 from sexto_service.auth.dependencies import Unauthorized
+
+log = structlog.get_logger("sexto.http")
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://sexto.example/problems/"
@@ -149,14 +154,43 @@ async def _unauthorized(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # The cause stays in the server's log (by type only here: messages may hold data).
-    return problem(500, "internal-error", Message("internal-error"), request_language(request))
+class ServerErrors:
+    """The outermost of our middlewares: a fault escaping the app is answered with the 500
+    problem, logged by its type, and goes no further. (An exception handler registered for
+    `Exception` answers too, but Starlette then re-raises, and the server drops the
+    keep-alive connection the next request of the caller was going to use.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message_) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            # The cause stays in the server's log, by type only: messages may hold data.
+            log.error("request failed", error_type=type(exc).__name__, method=scope["method"])
+            if started:
+                raise  # an answer already under way cannot become a problem
+            request = Request(scope)
+            response = problem(
+                500, "internal-error", Message("internal-error"), request_language(request)
+            )
+            await response(scope, receive, send)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every framework error answer in problem+json."""
-    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Unauthorized, _unauthorized)

@@ -30,7 +30,7 @@ from sexto_service.disclosure import disclosure_router
 from sexto_service.health import Check, health_router
 from sexto_service.http_guard import InputGuard
 from sexto_service.openapi import document_problems
-from sexto_service.problems import install_problem_handlers
+from sexto_service.problems import ServerErrors, install_problem_handlers
 from sexto_service.ratelimit import RateLimitSettings, WriteLimiter
 
 log = structlog.get_logger("sexto.service")
@@ -227,6 +227,7 @@ def build_app(
     app = FastAPI(title=definition.title, description=definition.description, lifespan=lifespan)
     app.state.write_limiter = WriteLimiter.from_settings(RateLimitSettings())
     app.add_middleware(InputGuard)
+    app.add_middleware(ServerErrors)  # added last: the outermost of ours
     install_problem_handlers(app)
     app.include_router(health_router(lambda: readiness_checks(app)))
     app.include_router(disclosure_router)
