@@ -37,7 +37,8 @@ from sexto_service.auth.tokens import AuthSettings
 from tests.support.services import caught_up, service_settings
 from tests.support.world import World
 
-pytestmark = pytest.mark.fuzz
+# The client's own deprecations (per-request cookies, raw bodies), thousands of times over.
+pytestmark = [pytest.mark.fuzz, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 EXAMPLES = int(os.environ.get("SEXTO_FUZZ_EXAMPLES", "200"))
 CHECKS = [
