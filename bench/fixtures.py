@@ -7,13 +7,16 @@ import uuid
 
 from sexto_events.catalogue.audit import CaseRead
 from sexto_events.catalogue.intake import NoteAdded
+from sexto_events.disclosure import POLICY_VERSION
 from sexto_events.model import CaseRef, NewEvent
 
 
 def read_event() -> NewEvent:
     """A small event without personal data (an audit record of a read)."""
     return NewEvent(
-        CaseRead(view="history", service="intake"), "legal-reviewer-3", "legal_reviewer"
+        CaseRead(view="history", service="intake", policy_version=POLICY_VERSION),
+        "legal-reviewer-3",
+        "legal_reviewer",
     )
 
 
