@@ -161,6 +161,19 @@ class CaseLifecycle:
         )
 
 
+# The events `evolve` follows; every other event leaves the lifecycle as it is.
+FOLLOWED = (
+    CaseReported, StudentAdded, StudentRoleChanged, EscalationRequested, EscalationAcknowledged,
+    KitCollected, ProsecutorConsulted, ProsecutorDecided, MeetingScheduled, MeetingHeld,
+    ReferralRecorded, CaseClosed, GridsOpened, GridSubmitted, AssessmentMade,
+)  # fmt: skip
+
+
+def follows(data: EventData) -> bool:
+    """Whether an event can move the lifecycle (a read model folds only those)."""
+    return isinstance(data, FOLLOWED)
+
+
 def evolve(state: CaseLifecycle, data: EventData) -> CaseLifecycle:
     """The lifecycle after one event of the case (events it does not follow change nothing)."""
     if isinstance(data, CaseReported):

@@ -33,7 +33,8 @@ class PoliceQueue(ReadModel):
 
     async def apply(self, event: RecordedEvent, conn: DbConnection) -> None:
         await self._facts(event, conn)
-        await self._lifecycle(event, conn)
+        if lifecycle.follows(event.data):
+            await self._lifecycle(event, conn)
 
     async def _lifecycle(self, event: RecordedEvent, conn: DbConnection) -> None:
         """Move the case's lifecycle by this event; the queue row takes its status."""

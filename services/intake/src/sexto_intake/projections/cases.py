@@ -32,8 +32,8 @@ class CasesProjection(ReadModel):
         if isinstance(data, CaseReported):
             await conn.execute(
                 "INSERT INTO intake.cases (case_id, territory, school_id, protocol, status, "
-                "discovered_at, reported_at, reported_by, students, version) "
-                "VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8::jsonb, $9) "
+                "discovered_at, reported_at, reported_by, students, version, lifecycle) "
+                "VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8::jsonb, $9, $10::jsonb) "
                 "ON CONFLICT (case_id) DO NOTHING",
                 env.subject,
                 env.territory,
@@ -44,8 +44,9 @@ class CasesProjection(ReadModel):
                 env.actor,
                 json.dumps(students_summary(data.students)),
                 event.seq,
+                # The reported students are the lifecycle's first facts.
+                json.dumps(lifecycle.evolve(lifecycle.CaseLifecycle(), data).to_json()),
             )
-            await self._lifecycle(event, conn)  # the reported students are its first facts
             return
         if isinstance(data, StudentAdded):
             await conn.execute(
@@ -88,7 +89,8 @@ class CasesProjection(ReadModel):
             env.subject,
             event.seq,
         )
-        await self._lifecycle(event, conn)
+        if lifecycle.follows(data):
+            await self._lifecycle(event, conn)
 
     async def _lifecycle(self, event: RecordedEvent, conn: DbConnection) -> None:
         """Move the case's lifecycle by this event (the same fold as the escalation queue's)."""
