@@ -117,9 +117,6 @@ async def start_runtime(
         runtime.stores[extra.name] = other
     for handler in (*definition.read_models(), *definition.reactors(store)):
         source: StreamSpec = getattr(handler, "stream", spec)
-        # A handler may name the subjects it follows under the stream's root (e.g. only
-        # "*.*.legal.>"): the server then sends it nothing else to fetch and decode.
-        subjects: str = getattr(handler, "subjects", ">")
         consumer = DurableConsumer(
             nc=nc,
             pool=pool,
@@ -128,7 +125,7 @@ async def start_runtime(
             durable=f"{definition.name}-{handler.name}",
             handler=handler,
             stream=source.name,
-            filter_subject=f"{source.subject_root}.{subjects}",
+            filter_subject=f"{source.subject_root}.>",
             settings=ConsumerSettings(),
         )
         await consumer.setup()

@@ -16,9 +16,6 @@ class StudentIndexErasure:
     """
 
     name = "student-index"
-    # Erasures only (cases.<territory>.<case>.legal.<event>): every other event of a case
-    # would be fetched and decoded (its personal data opened) for nothing.
-    subjects = "*.*.legal.>"
 
     async def migrate(self, conn: DbConnection) -> None:
         """The index is migrated with the service's own tables (migrations/tables)."""
