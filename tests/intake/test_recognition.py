@@ -24,6 +24,7 @@ def with_numbers(school: str, *numbers: str | None) -> dict[str, Any]:
 
 
 def events_of(world: World, case_id: str) -> list[Any]:
+    world.wait_for_case(case_id)  # the read model has it (the history's scope is read there)
     response = world.client.get(f"/v1/cases/{case_id}/history", headers=world.headers())
     return list(response.json()["events"])
 

@@ -104,6 +104,12 @@ class ConsumerSettings:
     max_ack_pending: int = 4096
 
 
+def _context_of(raw: dict[str, Any]) -> str:
+    """The context of a stored event's type (org.sexto.<context>.<event>.vN)."""
+    parts = str(raw.get("type", "")).split(".")
+    return parts[2] if len(parts) >= 4 else ""
+
+
 @dataclass
 class _Item:
     msg: Msg
@@ -112,6 +118,7 @@ class _Item:
     case_key: str
     event: RecordedEvent | None = None
     error: Exception | None = None
+    skipped: bool = False  # of a context its handler does not follow: not decoded nor applied
 
 
 @dataclass
@@ -268,7 +275,15 @@ class DurableConsumer:
     async def _decode_all(self, msgs: list[Msg]) -> list[_Item]:
         """Parse and hash-check each message, then decode the batch with one key lookup."""
         items = [self._parse(m) for m in msgs]
-        ready = [i for i in items if i.error is None]
+        # A handler may name the contexts it follows (`contexts`, e.g. {"legal"}): the other
+        # events of a case still move its checkpoint (its chain is checked from the stored
+        # hashes), but are not decoded (no key looked up, no personal data opened).
+        contexts: frozenset[str] | None = getattr(self.handler, "contexts", None)
+        if contexts is not None:
+            for item in items:
+                if item.error is None and _context_of(item.raw) not in contexts:
+                    item.skipped = True
+        ready = [i for i in items if i.error is None and not i.skipped]
         try:
             events = await self._decoder.decode([(i.seq, i.raw) for i in ready])
         except Exception:
@@ -322,14 +337,21 @@ class DurableConsumer:
             heads = {r["case_key"]: (int(r["last_seq"]), str(r["last_hash"])) for r in rows}
             changed: dict[str, tuple[int, str]] = {}
             for item in items:
-                assert item.event is not None
                 last_seq, last_hash = heads.get(item.case_key, (0, ""))
                 if item.seq <= last_seq:
                     outcome.ack.append(item)  # already applied: a redelivery
                     continue
-                if item.event.envelope.prevhash != last_hash:
+                if str(item.raw.get("prevhash", "")) != last_hash:
                     outcome.wait.append(item)  # its predecessor is not applied yet
                     continue
+                if item.skipped:
+                    heads[item.case_key] = changed[item.case_key] = (
+                        item.seq,
+                        str(item.raw.get("hash", "")),
+                    )
+                    outcome.ack.append(item)
+                    continue
+                assert item.event is not None
                 traceparent = item.event.envelope.traceparent
                 if traceparent:  # continue the writer's trace; an untraced event starts none
                     ctx = context_from_traceparent(traceparent)

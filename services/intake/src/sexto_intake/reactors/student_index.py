@@ -16,6 +16,9 @@ class StudentIndexErasure:
     """
 
     name = "student-index"
+    # Erasures only: the runtime decodes no other event for it (no key looked up, no
+    # personal data opened for events it would ignore).
+    contexts = frozenset({"legal"})
 
     async def migrate(self, conn: DbConnection) -> None:
         """The index is migrated with the service's own tables (migrations/tables)."""
