@@ -104,12 +104,6 @@ class ConsumerSettings:
     max_ack_pending: int = 4096
 
 
-def _context_of(raw: dict[str, Any]) -> str:
-    """The context of a stored event's type (org.sexto.<context>.<event>.vN)."""
-    parts = str(raw.get("type", "")).split(".")
-    return parts[2] if len(parts) >= 4 else ""
-
-
 @dataclass
 class _Item:
     msg: Msg
@@ -118,7 +112,6 @@ class _Item:
     case_key: str
     event: RecordedEvent | None = None
     error: Exception | None = None
-    skipped: bool = False  # of a context its handler does not follow: not decoded nor applied
 
 
 @dataclass
@@ -142,7 +135,12 @@ class DurableConsumer:
         stream: str = "CASES",
         filter_subject: str = "cases.>",
         settings: ConsumerSettings | None = None,
+        chained: bool = True,
     ) -> None:
+        """`chained`: each case's events are applied in their chain's order (a consumer of
+        every event of a case); False for one that follows a part of the events only (its
+        filter skips the others, so no chain can be checked), whose handler must then not
+        depend on order (e.g. deleting what an erasure names)."""
         self._nc = nc
         self._js: JetStreamContext = nc.jetstream()
         self._pool = pool
@@ -152,6 +150,7 @@ class DurableConsumer:
         self.handler = handler
         self.stream = stream
         self.filter_subject = filter_subject
+        self.chained = chained
         self.settings = settings or ConsumerSettings()
         self._stopping = asyncio.Event()
 
@@ -275,15 +274,7 @@ class DurableConsumer:
     async def _decode_all(self, msgs: list[Msg]) -> list[_Item]:
         """Parse and hash-check each message, then decode the batch with one key lookup."""
         items = [self._parse(m) for m in msgs]
-        # A handler may name the contexts it follows (`contexts`, e.g. {"legal"}): the other
-        # events of a case still move its checkpoint (its chain is checked from the stored
-        # hashes), but are not decoded (no key looked up, no personal data opened).
-        contexts: frozenset[str] | None = getattr(self.handler, "contexts", None)
-        if contexts is not None:
-            for item in items:
-                if item.error is None and _context_of(item.raw) not in contexts:
-                    item.skipped = True
-        ready = [i for i in items if i.error is None and not i.skipped]
+        ready = [i for i in items if i.error is None]
         try:
             events = await self._decoder.decode([(i.seq, i.raw) for i in ready])
         except Exception:
@@ -341,15 +332,8 @@ class DurableConsumer:
                 if item.seq <= last_seq:
                     outcome.ack.append(item)  # already applied: a redelivery
                     continue
-                if str(item.raw.get("prevhash", "")) != last_hash:
+                if self.chained and str(item.raw.get("prevhash", "")) != last_hash:
                     outcome.wait.append(item)  # its predecessor is not applied yet
-                    continue
-                if item.skipped:
-                    heads[item.case_key] = changed[item.case_key] = (
-                        item.seq,
-                        str(item.raw.get("hash", "")),
-                    )
-                    outcome.ack.append(item)
                     continue
                 assert item.event is not None
                 traceparent = item.event.envelope.traceparent

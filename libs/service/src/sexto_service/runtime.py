@@ -117,6 +117,10 @@ async def start_runtime(
         runtime.stores[extra.name] = other
     for handler in (*definition.read_models(), *definition.reactors(store)):
         source: StreamSpec = getattr(handler, "stream", spec)
+        # A handler may follow a part of the events only (`subjects` under the stream's
+        # root, e.g. "*.*.legal.>"): the server sends it nothing else to fetch, decode and
+        # checkpoint; such a handler does not depend on the order of a case's events.
+        subjects: str | None = getattr(handler, "subjects", None)
         consumer = DurableConsumer(
             nc=nc,
             pool=pool,
@@ -125,8 +129,9 @@ async def start_runtime(
             durable=f"{definition.name}-{handler.name}",
             handler=handler,
             stream=source.name,
-            filter_subject=f"{source.subject_root}.>",
+            filter_subject=f"{source.subject_root}.{subjects or '>'}",
             settings=ConsumerSettings(),
+            chained=subjects is None,
         )
         await consumer.setup()
         runtime.consumers.append(consumer)

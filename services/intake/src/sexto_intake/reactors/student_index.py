@@ -16,9 +16,10 @@ class StudentIndexErasure:
     """
 
     name = "student-index"
-    # Erasures only: the runtime decodes no other event for it (no key looked up, no
-    # personal data opened for events it would ignore).
-    contexts = frozenset({"legal"})
+    # Erasures only (cases.<territory>.<case>.legal.<event>): nothing else is fetched,
+    # decoded (no personal data opened) nor checkpointed for it. Deleting what an erasure
+    # names does not depend on the order of the case's events (runtime: not chained).
+    subjects = "*.*.legal.>"
 
     async def migrate(self, conn: DbConnection) -> None:
         """The index is migrated with the service's own tables (migrations/tables)."""
