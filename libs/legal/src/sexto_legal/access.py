@@ -16,6 +16,7 @@ class Tool(StrEnum):
     EXPORT = "export"
     REPLAY = "replay"
     STATS = "stats"
+    ANALYTICS = "export-analytics"
     REBUILD = "rebuild"
     SHRED = "shred"
     LEGAL_HOLD = "legal-hold"
@@ -32,6 +33,9 @@ ALLOWED: dict[Tool, frozenset[Role]] = {
     Tool.REPLAY: frozenset({Role.LEGAL_REVIEWER, Role.ANALYST}),
     # Admins read no case: not even counts, which run twice tell when a case moved.
     Tool.STATS: frozenset({Role.LEGAL_REVIEWER, Role.ANALYST}),
+    # Pseudonymised tables keyed by the analysis key: the analyst's work, and their row of
+    # the disclosure policy only.
+    Tool.ANALYTICS: frozenset({Role.ANALYST}),
     Tool.REBUILD: frozenset({Role.ADMIN}),
     Tool.SHRED: frozenset({Role.ADMIN}),
     Tool.LEGAL_HOLD: frozenset({Role.LEGAL_REVIEWER}),

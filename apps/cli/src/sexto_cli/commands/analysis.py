@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,10 +12,12 @@ from rich.table import Table
 from sexto_events.model import CaseRef
 from sexto_events.recording import record_read
 from sexto_legal.access import Tool
+from sexto_legal.analytics.export import export_analytics
+from sexto_legal.analytics.report import render_report
 from sexto_legal.disclosed import opens_personal_data
 from sexto_legal.replay import ReplayFilter, replay_to_file
 from sexto_legal.scan import StreamPosition
-from sexto_legal.stats import compute_stats
+from sexto_legal.stats import Statistics, compute_stats
 
 from sexto_cli.command import run
 from sexto_cli.options import parse_time
@@ -89,12 +92,7 @@ def stats(
     Aggregates only: counts and hours over every case counted, never a case id, a student
     ref, an actor or any field of one case, so nothing here is disclosed field by field.
     """
-    with progress("counting") as update:
-        figures = run(
-            ctx,
-            Tool.STATS,
-            lambda s: compute_stats(s.nc, s.spec, territories=territories or (), progress=update),
-        )
+    figures = _figures(ctx, territories)
     if as_json:
         console.print_json(data=figures.to_json())
         return
@@ -121,11 +119,80 @@ def stats(
     for name, f in figures.milestones.items():
         times.add_row(name, str(f.cases), _hours(f.median_hours), _hours(f.p90_hours))
     console.print(times)
+    for title, column, counted in (
+        ("overdue steps (deadline breaches)", "step", figures.overdue),
+        ("UK path outcomes (uk-dsl cases referred to each agency)", "outcome", figures.uk_outcomes),
+    ):
+        table = Table(title=title)
+        table.add_column(column)
+        table.add_column("count")
+        for name, n in sorted(counted.items()):
+            table.add_row(name, str(n))
+        console.print(table)
+    _warn_unreadable(figures)
+
+
+def _figures(ctx: typer.Context, territories: list[str] | None) -> Statistics:
+    """The figures `stats` prints and `report` draws: one computation for both."""
+    with progress("counting") as update:
+        return run(
+            ctx,
+            Tool.STATS,
+            lambda s: compute_stats(s.nc, s.spec, territories=territories or (), progress=update),
+        )
+
+
+def _warn_unreadable(figures: Statistics) -> None:
     if figures.unreadable:
         warn(
             f"{figures.unreadable} stored event(s) could not be read "
             "and are left out of these figures (sexto verify finds them)"
         )
+
+
+def report(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write")],
+    territories: Annotated[list[str] | None, typer.Option("--territory", help="repeatable")] = None,
+) -> None:
+    """The figures of `sexto stats` as one self-contained HTML page (charts drawn inline,
+    the figures embedded as JSON; nothing fetched when it is viewed). Aggregates only."""
+    figures = _figures(ctx, territories)
+    scope = (
+        "territories " + ", ".join(sorted(set(territories))) if territories else "every territory"
+    )
+    generated = datetime.now(UTC).isoformat(timespec="seconds")
+    out.write_text(render_report(figures, generated_at=generated, scope=scope), encoding="utf-8")
+    console.print(f"wrote the report of {figures.cases} case(s) to {out}")
+    _warn_unreadable(figures)
+
+
+def export_analytics_command(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="folder of the export (made if new)")],
+) -> None:
+    """Pseudonymised Parquet tables for analysts (one per event type, `cases`, `students`),
+    written incrementally: each run adds a partition from the last run's watermark.
+
+    See docs/analytics.md for the tables, their columns and how to read them."""
+    with progress("exporting") as update:
+        summary = run(
+            ctx,
+            Tool.ANALYTICS,
+            lambda s: export_analytics(s.nc, s.store, out, viewer=s.viewer(), progress=update),
+        )
+    done = summary.record
+    if done is None:
+        console.print(f"{out} is up to date: nothing after stream sequence {summary.watermark}")
+        return
+    console.print(
+        f"run {done.run}: {done.events} events (sequences {done.from_seq}-{done.to_seq}), "
+        f"{done.cases} case row(s), {done.students} student row(s) written to {out}; "
+        f"{done.withdrawn_students} shredded student(s) withdrawn ({done.withdrawn_rows} "
+        f"row(s), {done.withdrawn_cells} value(s))"
+    )
+    if done.unreadable:
+        warn(f"{done.unreadable} stored event(s) could not be read and are left out")
 
 
 def _hours(value: float | None) -> str:
