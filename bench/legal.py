@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import uuid_utils
 from nats.aio.client import Client
@@ -25,6 +28,7 @@ from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.personal import seal_value, subjects_of, walk_personal
 from sexto_events.principal import Role
 from sexto_events.store import EventStore
+from sexto_legal.analytics.export import export_analytics
 from sexto_legal.replay import ReplayFilter, replay_to_file
 from sexto_legal.verification import verify_log
 
@@ -33,6 +37,7 @@ from bench.load import stream_size
 from bench.replay import raw_ordered_rate
 from tests.support.events import reported
 
+T = TypeVar("T")
 PER_CASE = 50
 # Where a case's fixed steps fall among its 49 events after the report; the rest alternate
 # sealed notes and audit reads, so about half of all events carry sealed personal data.
@@ -144,19 +149,46 @@ async def seed(nc_raw: Client, store: EventStore, total: int) -> int:
     return await stream_size(nc_raw)
 
 
+def _rss_mb() -> float:
+    """This process's resident memory now (Linux /proc), in MB."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+async def peak_growth_mb(work: Awaitable[T]) -> tuple[T, float]:
+    """`work`'s result and how far the resident memory rose above its start while it ran
+    (sampled every 50 ms)."""
+    base = peak = _rss_mb()
+    task = asyncio.ensure_future(work)
+    while not task.done():
+        peak = max(peak, _rss_mb())
+        await asyncio.wait({task}, timeout=0.05)
+    return task.result(), max(peak, _rss_mb()) - base
+
+
 async def run(
     nc_raw: Client, nc: Client, store: EventStore, folder: Path, master_key: bytes
 ) -> list[dict[str, Any]]:
-    """Replay to a file (analyst: pseudonymised) and verify --all, beside the raw rate."""
+    """Replay to a file (analyst: pseudonymised), the analytics export of the same events
+    and verify --all, beside the raw rate."""
     total = await stream_size(nc)
     raw = await raw_ordered_rate(nc_raw, "cases.>", total)
     out = folder / "replay.jsonl"
+    viewer = Viewer(Role.ANALYST, Pseudonymiser(master_key))
     start = time.perf_counter()
-    summary = await replay_to_file(
-        nc, store.spec, out, selection=ReplayFilter(),
-        viewer=Viewer(Role.ANALYST, Pseudonymiser(master_key)), decoder=store.decoder,
-    )  # fmt: skip
+    summary, replay_mb = await peak_growth_mb(replay_to_file(
+        nc, store.spec, out, selection=ReplayFilter(), viewer=viewer, decoder=store.decoder,
+    ))  # fmt: skip
     replay_rate = summary.events / (time.perf_counter() - start)
+    analytics = folder / "analytics"
+    start = time.perf_counter()
+    exported, export_mb = await peak_growth_mb(export_analytics(nc, store, analytics,
+                                                                viewer=viewer))  # fmt: skip
+    export_rate = total / (time.perf_counter() - start)
+    assert exported.record is not None
+    assert exported.record.events == total, (exported.record.events, total)
+    parquet_mb = sum(p.stat().st_size for p in analytics.rglob("*.parquet")) / 1e6
+    shutil.rmtree(analytics)
     size_mb = out.stat().st_size / 1e6
     out.unlink()
     assert summary.events == total, (summary.events, total)
@@ -176,6 +208,27 @@ async def run(
             "ratio": replay_rate / raw,
             "target": ">= 0.6x",
             "met": replay_rate / raw >= 0.6,
+        },
+        {
+            "name": f"sexto export-analytics of the same {total} events ({parquet_mb:.0f} MB "
+            f"Parquet, {exported.record.cases} cases)",
+            "unit": "events/s",
+            "ours": export_rate,
+            "baseline": replay_rate,
+            "baseline_name": "sexto replay of the same events, same run",
+            "ratio": export_rate / replay_rate,
+            "target": ">= 0.5x",
+            "met": export_rate / replay_rate >= 0.5,
+        },
+        {
+            "name": f"export-analytics of {total} events: memory growth (peak RSS)",
+            "unit": "MB",
+            "ours": export_mb,
+            "baseline": max(replay_mb, 1.0),
+            "baseline_name": "sexto replay's growth (streams to a file)",
+            "ratio": export_mb / max(replay_mb, 1.0),
+            "target": "",
+            "met": None,
         },
         {
             "name": f"sexto verify --all over {total} events in {verified.cases} cases",

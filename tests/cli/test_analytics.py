@@ -55,7 +55,8 @@ def q(out: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
         return con.execute(sql, list(params)).fetchall()
 
 
-LATEST = 'SELECT * FROM {cases} QUALIFY row_number() OVER (PARTITION BY "case" ORDER BY version DESC) = 1'
+NEWEST_FIRST = 'PARTITION BY "case" ORDER BY version DESC'
+LATEST = f"SELECT * FROM {{cases}} QUALIFY row_number() OVER ({NEWEST_FIRST}) = 1"
 
 
 def manifest(out: Path) -> dict[str, Any]:
@@ -162,7 +163,7 @@ async def test_nothing_personal_reaches_the_export(
     text = "\n".join(
         str(row)
         for path in sorted(out.rglob("*.parquet"))
-        for row in duckdb.sql(f"SELECT * FROM read_parquet('{path}')").fetchall()
+        for row in q(out, f"SELECT * FROM read_parquet('{path}')")
     )
     for secret in (INVENTED_NAME, case.case_id, "stu-1", "po-12", "intervener-7", "SB-0042",
                    "school-042", "first incident"):  # fmt: skip
