@@ -12,9 +12,11 @@ from pathlib import Path
 from nats.aio.client import Client
 from sexto_events.catalogue.escalation import (
     EscalatedStudent,
+    EscalationOverdue,
     EscalationRequested,
     KitCollected,
     ProsecutorDecided,
+    ReferralRecorded,
 )
 from sexto_events.catalogue.intake import (
     CaseReported,
@@ -133,6 +135,16 @@ async def write_generated(store: EventStore, territory: str, rng: random.Random)
                                        indication="impulsive")],
             seal_numbers=[], intervener_ref="iv", assessment_event_id="a"),
             "svc", "service", time=at))  # fmt: skip
+        if rng.random() < 0.3:
+            step = rng.choice(["acknowledge", "collect_kit"])
+            facts["overdue"] = [step]
+            overdue = EscalationOverdue(step=step, urgency="routine", deadline=at)
+            events.append(NewEvent(overdue, "svc", "service", time=at))
+        if protocol is Protocol.UK_DSL:
+            agencies = rng.sample(["police", "childrens_social_care", "other"], rng.randint(0, 2))
+            facts["agencies"] = agencies
+            events += [NewEvent(ReferralRecorded(agency=a, reference="REF-1"), "dsl",
+                                "safeguarding_lead", time=at) for a in agencies]  # fmt: skip
         if rng.random() < 0.8:
             at += timedelta(hours=rng.uniform(0.5, 48))
             facts["kit_collected"] = (at - discovered).total_seconds() / 3600
@@ -186,6 +198,18 @@ async def test_statistics_equal_a_direct_computation(nc: Client, store: EventSto
     assert figures.share("malicious") == decisions.get("malicious", 0) / qualified
     assert figures.share("no_further_action") is None
     assert figures.to_json()["no_further_action"] == decisions["no_further_action"]
+    overdue: dict[str, int] = {}
+    uk: dict[str, int] = {}
+    for f in generated:
+        for step in f.get("overdue", []):
+            overdue[step] = overdue.get(step, 0) + 1
+        if f["protocol"] == "uk-dsl":
+            for outcome in sorted(f.get("agencies") or []) or ["not_referred"]:
+                uk[outcome] = uk.get(outcome, 0) + 1
+    assert figures.overdue == overdue
+    assert len(overdue) == 2
+    assert figures.uk_outcomes == uk
+    assert len(uk) == 4  # the three agencies and not_referred
     for name in ("escalation_requested", "kit_collected", "decision"):
         hours = [float(f[name]) for f in generated if name in f]
         got = figures.milestones[name]
