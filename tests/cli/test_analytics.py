@@ -70,6 +70,13 @@ async def export(cli: Cli, out: Path, **env: str) -> str:
     return result.stdout
 
 
+async def exported_case(cli: Cli, store: EventStore, case: CaseRef, out: Path) -> CaseRef:
+    """A whole SEXTO case written, then the log exported to `out`."""
+    await write_case(store, case)
+    await export(cli, out)
+    return case
+
+
 async def write_uk_case(store: EventStore, case: CaseRef, agencies: list[str]) -> None:
     """A UK case: reported, an acknowledgement overdue, referred to these agencies."""
     report = CaseReported(
@@ -102,16 +109,24 @@ def outcomes(
     return overdue, uk
 
 
+async def write_territory(
+    store: EventStore, seed: int, cases: int, uk_cases: list[list[str]]
+) -> tuple[str, list[dict[str, Any]]]:
+    """A fresh territory of generated cases, then UK cases referred to these agencies."""
+    rng = random.Random(seed)
+    territory = f"an{uuid.uuid4().hex[:8]}"
+    generated = []
+    for _ in range(cases):
+        generated += await write_generated(store, territory, rng)
+    for agencies in uk_cases:
+        await write_uk_case(store, CaseRef(territory, uuid.uuid4().hex), agencies)
+    return territory, generated
+
+
 async def test_export_reads_back_with_duckdb_and_polars_and_agrees_with_stats(
     cli: Cli, store: EventStore, tmp_path: Path
 ) -> None:
-    rng = random.Random(20)
-    territory = f"an{uuid.uuid4().hex[:8]}"
-    generated = []
-    for _ in range(30):
-        generated += await write_generated(store, territory, rng)
-    await write_uk_case(store, CaseRef(territory, uuid.uuid4().hex), ["police"])
-    await write_uk_case(store, CaseRef(territory, uuid.uuid4().hex), [])
+    territory, generated = await write_territory(store, 20, 30, [["police"], []])
     out = tmp_path / "export"
 
     printed = await export(cli, out)
@@ -168,11 +183,9 @@ async def test_export_reads_back_with_duckdb_and_polars_and_agrees_with_stats(
 async def test_nothing_personal_reaches_the_export(
     cli: Cli, store: EventStore, new_case: NewCase, tmp_path: Path
 ) -> None:
-    case = new_case()
-    await write_case(store, case)
     out = tmp_path / "export"
 
-    await export(cli, out)
+    case = await exported_case(cli, store, new_case(), out)
 
     text = "\n".join(
         str(row)
@@ -233,10 +246,8 @@ async def test_runs_are_incremental_idempotent_and_cases_changed_come_again(
 async def test_a_shredded_student_is_withdrawn_from_the_next_export(
     cli: Cli, store: EventStore, new_case: NewCase, tmp_path: Path
 ) -> None:
-    case = new_case()
-    await write_case(store, case)
     out = tmp_path / "export"
-    await export(cli, out)
+    case = await exported_case(cli, store, new_case(), out)
     (student,) = q(out, "SELECT student FROM {students} WHERE \"case\" IN (SELECT \"case\" "
                    "FROM {cases} WHERE territory = ?)", case.territory)  # fmt: skip
     pseudonym = student[0]
@@ -273,9 +284,8 @@ async def test_a_shredded_student_is_withdrawn_from_the_next_export(
 async def test_a_folder_of_another_analysis_key_is_refused(
     cli: Cli, store: EventStore, new_case: NewCase, tmp_path: Path
 ) -> None:
-    await write_case(store, new_case())
     out = tmp_path / "export"
-    await export(cli, out)
+    await exported_case(cli, store, new_case(), out)
     before = manifest(out)
     other_key = base64.b64encode(b"another analysis key!").decode()
 
@@ -308,10 +318,8 @@ class Interrupted(Exception):
 async def test_an_interrupted_export_leaves_the_folder_readable_and_the_next_run_resumes(
     nc: Client, cli: Cli, store: EventStore, new_case: NewCase, tmp_path: Path
 ) -> None:
-    case = new_case()
-    await write_case(store, case)
     out = tmp_path / "export"
-    await export(cli, out)
+    case = await exported_case(cli, store, new_case(), out)
     committed = manifest(out)
     await close_case(store, case, at(50))
     viewer = Viewer(Role.ANALYST, Pseudonymiser(b"k" * 32))
@@ -349,13 +357,8 @@ async def test_an_interrupted_export_leaves_the_folder_readable_and_the_next_run
 async def test_report_is_one_page_with_the_figures_of_stats(
     cli: Cli, store: EventStore, tmp_path: Path
 ) -> None:
-    rng = random.Random(21)
-    territory = f"rp{uuid.uuid4().hex[:8]}"
-    generated = []
-    for _ in range(12):
-        generated += await write_generated(store, territory, rng)
     both = ["police", "childrens_social_care"]
-    await write_uk_case(store, CaseRef(territory, uuid.uuid4().hex), both)
+    territory, generated = await write_territory(store, 21, 12, [both])
     page = tmp_path / "report.html"
 
     made = await cli("report", "--territory", territory, "--out", str(page), role="analyst")
