@@ -57,7 +57,7 @@ def charts(figures: Statistics) -> list[str]:
             if value is not None:
                 times.append((f"{name} ({which})", value, f"{value:.1f} h ({f.cases} cases)"))
     shares = [
-        (decision, share, f"{share:.1%} ({figures.decisions.get(decision, 0)} students)")
+        (decision, share, f"{share:.1%} ({figures.decisions.get(decision, 0)} student(s))")
         for decision in QUALIFIED
         if (share := figures.share(decision)) is not None
     ]
