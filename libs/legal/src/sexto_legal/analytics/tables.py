@@ -178,7 +178,11 @@ def cell(kind: pa.DataType | str, value: Any) -> Any:
         return [str(item) for item in value if not _placeholder(item)]
     if pa.types.is_string(kind):
         return value if isinstance(value, str) else None
-    return value
+    if pa.types.is_boolean(kind):
+        return value if isinstance(value, bool) else None
+    # A value of the wrong type is null, never a failed row group.
+    allowed = int if pa.types.is_integer(kind) else int | float
+    return value if isinstance(value, allowed) and not isinstance(value, bool) else None
 
 
 def event_row(
