@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 from sexto_cli.main import app
@@ -401,21 +402,32 @@ def _cli_read(command: str) -> Callable[[Cli, Notify, Case, Role, Path], tuple[i
             "export": ["export", case.case_id, "--out", str(out)],
             "replay": ["replay", "--territory", notify.world.territory, "--out", str(out)],
             "stats": ["stats", "--json"],
+            "report": ["report", "--out", str(out)],
+            "export-analytics": ["export-analytics", "--out", str(out)],
         }[command]
         result = notify.call(partial(cli, *args, role=role.value))
         text = result.output
         if out.is_file():
             text += out.read_text(encoding="utf-8")
         elif out.is_dir():
-            text += "".join(f.read_text("utf-8", "replace") for f in sorted(out.rglob("*"))
-                            if f.is_file())  # fmt: skip
+            text += "".join(_as_text(f) for f in sorted(out.rglob("*")) if f.is_file())
         return result.exit_code, text
 
     return read
 
 
+def _as_text(path: Path) -> str:
+    """A file of a command's output folder as text (a Parquet file's rows: its bytes are
+    compressed, where no canary could be seen)."""
+    if path.suffix == ".parquet":
+        rows = pq.read_table(path).to_pylist()
+        return json.dumps(rows, default=str, ensure_ascii=False)
+    return path.read_text("utf-8", "replace")
+
+
 CLI_SURFACES = {
-    name: _cli_read(name) for name in ("history", "verify", "export", "replay", "stats")
+    name: _cli_read(name)
+    for name in ("history", "verify", "export", "replay", "stats", "report", "export-analytics")
 }
 CLI_MUST_CARRY = {"history": {NAME_1, SUMMARY, PARENT}, "export": {NAME_1, SUMMARY},
                   "replay": {NAME_1, SUMMARY, REASONS}}  # fmt: skip
