@@ -264,3 +264,10 @@ def test_ids_keys_and_tokens_pass_as_headers_and_as_words() -> None:
 )
 def test_words_that_look_a_little_like_a_signature_pass(words: str) -> None:
     assert refused_text(words) is None
+
+
+def test_base85_that_drew_no_symbol_is_still_decoded() -> None:
+    # Found by Hypothesis: an icon header in base85 whose characters happen to be letters
+    # and digits only (ids of one letter case stay allowed, as the tests above show).
+    assert refused_text("000310RRvX0000000000000") is not None
+    assert refused_text("00031fe04cc0bb8991fed0224a3c2f78", words=False) is None

@@ -234,8 +234,10 @@ def _base85_decoded(value: str) -> list[bytes]:
     of five (a few characters of words may come first), and inside Adobe's <~ ~>."""
     found = []
     for run in _BASE85_RUN.findall(value):
-        if not _BASE85_SYMBOLS.search(run):
-            continue  # letters and digits only (an id, a hex string): not base85 data
+        if not _BASE85_SYMBOLS.search(run) and (run.isupper() or run.islower() or run.isdigit()):
+            # Letters of one case and digits (an id, a hex string): not base85 data. Base85
+            # that drew no symbol by chance still mixes both cases, and is decoded.
+            continue
         candidates = [run[offset:] for offset in range(5)]
         candidates += re.findall(r"<~(.*?)~>", run, re.DOTALL)
         for text in candidates:
