@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Tuple  # noqa: UP035 (Python 3.8 subscripts typing.Tuple)
 
 HASH_SIZE = 32
 SIG_ED25519 = 0x01  # signed-note key type of a log's Ed25519 key
@@ -139,6 +139,74 @@ def verify_consistency(
             f"consistency proof does not lead to the new root of size {size2}: the log was "
             "rewritten (a fork) or the proof is forged"
         )
+
+
+# --- sexto's leaves ---------------------------------------------------------------
+
+LEAF_FORMAT = "sexto-leaf/v1"
+
+
+def event_leaf(
+    seq: int, territory: str, case_id: str, case_index: int, prev_leaf: int | None, body: bytes
+) -> bytes:
+    """The leaf of one stored message of the CASES stream.
+
+    It binds the stream sequence, the case, the message's bytes exactly as stored
+    (SHA-256), its position among its case's messages (0 for the first) and the leaf
+    index of the case's previous message: a bundle's leaves linked by `prev` and numbered
+    0..n-1 leave no room for a missing first or middle event.
+    """
+    prev = "-" if prev_leaf is None else str(prev_leaf)
+    lines = [LEAF_FORMAT, f"seq {seq}", f"case {territory}/{case_id}", f"index {case_index}",
+             f"prev {prev}", f"event {hashlib.sha256(body).hexdigest()}"]  # fmt: skip
+    return ("\n".join(lines) + "\n").encode()
+
+
+CASE_HEAD_FORMAT = "sexto-case-head/v1"
+
+
+class CaseHead(NamedTuple):
+    """The log's signed statement: in the tree of `size` leaves with root `root`, the case
+    has `case_size` leaves, the last at `last_leaf` (None when it has none)."""
+
+    origin: str
+    size: int
+    root: bytes
+    territory: str
+    case_id: str
+    case_size: int
+    last_leaf: int | None
+
+    def text(self) -> bytes:
+        """The statement as signed (a signed note's text)."""
+        last = "-" if self.last_leaf is None else str(self.last_leaf)
+        lines = [CASE_HEAD_FORMAT, self.origin, str(self.size),
+                 base64.b64encode(self.root).decode(), f"case {self.territory}/{self.case_id}",
+                 f"count {self.case_size}", f"last {last}"]  # fmt: skip
+        return ("\n".join(lines) + "\n").encode()
+
+
+def _after(line: str, prefix: str) -> str:
+    if not line.startswith(prefix):
+        raise ValueError(prefix)
+    return line[len(prefix) :]
+
+
+def parse_case_head(text: bytes) -> CaseHead:
+    """A case-head statement's text, checked line by line."""
+    lines = text.decode("utf-8").split("\n")
+    try:
+        fmt, origin, size, root, case, count, last, end = lines
+        territory, _, case_id = _after(case, "case ").partition("/")
+        last_leaf = _after(last, "last ")
+        head = CaseHead(origin, int(size), base64.b64decode(root, validate=True), territory,
+                        case_id, int(_after(count, "count ")),
+                        None if last_leaf == "-" else int(last_leaf))  # fmt: skip
+    except (ValueError, binascii.Error):
+        raise ProofError("case head statement: malformed") from None
+    if fmt != CASE_HEAD_FORMAT or end != "" or head.text() != text:
+        raise ProofError("case head statement: malformed")
+    return head
 
 
 # --- RFC 8032 Ed25519 verification (pure Python, section 6's reference algorithm) ------

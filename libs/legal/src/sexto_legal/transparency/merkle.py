@@ -106,7 +106,9 @@ def root_of(size: int, nodes: Mapping[NodeKey, bytes]) -> bytes:
     return hashes_of(root_ranges(size), nodes)[0] if size else EMPTY_ROOT
 
 
-def appended_nodes(size: int, leaf: bytes, nodes: Mapping[NodeKey, bytes]) -> list[tuple[NodeKey, bytes]]:
+def appended_nodes(
+    size: int, leaf: bytes, nodes: Mapping[NodeKey, bytes]
+) -> list[tuple[NodeKey, bytes]]:
     """The nodes stored when leaf hash `leaf` becomes leaf number `size` (0-based): the leaf
     and every complete subtree it closes; their left halves are read from `nodes`."""
     out = [((0, size), leaf)]
