@@ -16,10 +16,11 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from sexto_legal.transparency.store import ProofRequestError
 
-CHECKPOINT = "tlog.checkpoint"
-INCLUSION = "tlog.proof.inclusion"
-CONSISTENCY = "tlog.proof.consistency"
-CASE = "tlog.case"
+PREFIX = "tlog"
+CHECKPOINT = "checkpoint"
+INCLUSION = "proof.inclusion"
+CONSISTENCY = "proof.consistency"
+CASE = "case"
 
 
 class TreeUnavailable(RuntimeError):
@@ -49,13 +50,16 @@ def unb64(items: list[str]) -> list[bytes]:
 class TreeClient:
     """Asks the tree process for checkpoints and proofs."""
 
-    def __init__(self, nc: Client, timeout: float = 15.0) -> None:
+    def __init__(self, nc: Client, prefix: str = PREFIX, timeout: float = 15.0) -> None:
         self._nc = nc
+        self._prefix = prefix
         self._timeout = timeout
 
     async def _ask(self, subject: str, request: dict[str, Any]) -> dict[str, Any]:
         try:
-            reply = await self._nc.request(subject, json.dumps(request).encode(), self._timeout)
+            reply = await self._nc.request(
+                f"{self._prefix}.{subject}", json.dumps(request).encode(), self._timeout
+            )
         except (NatsTimeout, NoRespondersError, TimeoutError):
             raise TreeUnavailable(
                 "the transparency tree process did not answer: is it running (make run starts it)?"

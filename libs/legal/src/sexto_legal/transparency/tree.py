@@ -112,7 +112,9 @@ class TreeProcess:
             api.CASE: self._on_case,
         }
         for subject, handler in handlers.items():
-            await self.nc.subscribe(subject, queue="tlog", cb=self._answer(handler))
+            await self.nc.subscribe(
+                f"{self.settings.api_prefix}.{subject}", queue="tlog", cb=self._answer(handler)
+            )
         await self.nc.flush()
 
     def _answer(
