@@ -4,6 +4,8 @@ history). Pure: no servers."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sexto_legal import tlog_check as t
 from sexto_legal.transparency import merkle
@@ -77,9 +79,9 @@ def test_immudb_style_forgery_a_node_passed_off_as_a_leaf_is_refused() -> None:
 def test_consistency_refuses_a_rewritten_history() -> None:
     t.verify_consistency(7, 13, root(7), root(13), consistency(7, 13))
     rewritten = stored_nodes([*LEAVES[:3], b"altered", *LEAVES[4:]])
+    rewritten_proof = merkle.hashes_of(merkle.consistency_ranges(7, 13), rewritten)
     with pytest.raises(t.ProofError, match="old root of size 7: the log was rewritten"):
-        t.verify_consistency(7, 13, root(7), merkle.root_of(13, rewritten),
-                             merkle.hashes_of(merkle.consistency_ranges(7, 13), rewritten))  # fmt: skip
+        t.verify_consistency(7, 13, root(7), merkle.root_of(13, rewritten), rewritten_proof)
     with pytest.raises(t.ProofError, match="rollback"):
         t.verify_consistency(13, 7, root(13), root(7), [])
     with pytest.raises(t.ProofError, match="a fork"):
@@ -96,11 +98,13 @@ def note_of(size: int, signer: Signer = LOG, nodes: dict[merkle.NodeKey, bytes] 
 def test_checkpoint_signed_by_another_key_or_for_another_origin_is_refused() -> None:
     key = LOG.verifier
     assert t.open_checkpoint(note_of(13), key, ORIGIN).size == 13
-    with pytest.raises(t.ProofError, match=f"not signed by sexto.test/cases\\+{key.key_id.hex()}"):
+    with pytest.raises(
+        t.ProofError, match=re.escape(f"not signed by sexto.test/cases+{key.key_id.hex()}")
+    ):
         t.open_checkpoint(note_of(13, OTHER_LOG), key, ORIGIN)
-    with pytest.raises(t.ProofError, match="not signed by sexto.test/cases"):
+    with pytest.raises(t.ProofError, match=r"not signed by sexto\.test/cases"):
         t.open_checkpoint(note_of(13, OTHER_ORIGIN), key, ORIGIN)
-    with pytest.raises(t.ProofError, match="not the expected 'sexto.test/cases'"):
+    with pytest.raises(t.ProofError, match=r"not the expected 'sexto\.test/cases'"):
         t.open_checkpoint(note_of(13, OTHER_ORIGIN), OTHER_ORIGIN.verifier, ORIGIN)
     tampered = note_of(13).replace(b"\n13\n", b"\n12\n")
     with pytest.raises(t.ProofError, match="invalid signature"):
@@ -118,7 +122,7 @@ def test_cosignature_format_and_quorum() -> None:
         t.require_quorum(note, [WITNESS.verifier], 1)
     other_body = t.open_checkpoint(note_of(12), LOG.verifier, ORIGIN).text()
     moved = note + cosign(other_body, WITNESS, 1_700_000_000)  # a cosignature of another tree
-    with pytest.raises(t.ProofError, match="invalid cosignature by witness witness.test/w1"):
+    with pytest.raises(t.ProofError, match=r"invalid cosignature by witness witness\.test/w1"):
         t.cosignature_time(moved, WITNESS.verifier)
 
 
@@ -149,7 +153,7 @@ def test_the_witness_cosigns_only_consistent_growth() -> None:
         decide(first, same_size_fork, key, ORIGIN)
     with pytest.raises(Refused, match="checkpoint refused: note is not signed by"):
         decide(first, AddCheckpoint(7, consistency(7, 13), note_of(13, OTHER_LOG)), key, ORIGIN)
-    with pytest.raises(Refused, match="checkpoint refused: .*not signed by"):
+    with pytest.raises(Refused, match=r"checkpoint refused: .*not signed by"):
         decide(first, AddCheckpoint(7, [], note_of(13, OTHER_ORIGIN)), key, ORIGIN)
 
 

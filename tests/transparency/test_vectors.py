@@ -8,7 +8,7 @@ import hashlib
 import pytest
 from sexto_legal import tlog_check as t
 from sexto_legal.transparency import merkle
-from sexto_legal.transparency.signing import parse_skey, sign_note
+from sexto_legal.transparency.signing import generate, parse_skey, sign_note
 
 LEAVES = [bytes.fromhex(h) for h in
           ["", "00", "10", "2021", "3031", "40414243", "5051525354555657",
@@ -117,8 +117,6 @@ def test_rfc8032_test_1() -> None:
 
 
 def test_pure_ed25519_agrees_with_cryptography() -> None:
-    from sexto_legal.transparency.signing import generate
-
     for n in range(5):
         signer = generate("sexto.test/agree", t.SIG_ED25519)
         message = f"message {n}".encode()
@@ -131,9 +129,9 @@ PETER_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW
 PETER_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
 ENOCH_VKEY = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
 TEXT = (
-    "If you think cryptography is the answer to your problem,\n"
-    "then you don't know what your problem is.\n"
-).encode()
+    b"If you think cryptography is the answer to your problem,\n"
+    b"then you don't know what your problem is.\n"
+)
 PETER_SIG = (
     "\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdn"
     "gotpRZb6KE6RyyBwJnAM=\n"
@@ -164,8 +162,10 @@ def test_go_note_refusals() -> None:
         t.verify_note(TEXT + b"\n" + forged, peter)
     with pytest.raises(t.ProofError, match="not signed by PeterNeumann"):
         t.verify_note(TEXT + b"\n" + ENOCH_SIG, peter)
-    for bad in [TEXT, TEXT + b"\n", TEXT + b"\n" + PETER_SIG[:-1], b"\x01" + TEXT + b"\n" + PETER_SIG,
-                TEXT + b"\n" + PETER_SIG + b"Unexpected line.\n", TEXT + b"\n" + PETER_SIG * 101]:  # fmt: skip
+    signed = TEXT + b"\n" + PETER_SIG
+    bad_notes = [TEXT, TEXT + b"\n", signed[:-1], b"\x01" + signed,
+                 signed + b"Unexpected line.\n", TEXT + b"\n" + PETER_SIG * 101]  # fmt: skip
+    for bad in bad_notes:
         with pytest.raises(t.ProofError, match="malformed note"):
             t.verify_note(bad, peter)
 
