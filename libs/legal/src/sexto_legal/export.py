@@ -33,6 +33,8 @@ from sexto_events.store import EventStore
 from sexto_legal.bundle_verify import Unreadable, canonical, strict_loads
 from sexto_legal.custody import custody_log
 from sexto_legal.disclosed import opens_personal_data
+from sexto_legal.transparency.api import TreeClient
+from sexto_legal.transparency.evidence import case_evidence
 
 BUNDLE_FORMAT = 1
 EVENTS = "events.jsonl"
@@ -110,16 +112,25 @@ class NotForThisReader(ValueError):
 
 
 async def build_bundle(
-    store: EventStore, case: CaseRef, *, exported_by: Principal, viewer: Viewer, now: datetime
+    store: EventStore,
+    case: CaseRef,
+    *,
+    tree: TreeClient,
+    exported_by: Principal,
+    viewer: Viewer,
+    now: datetime,
 ) -> Bundle:
-    """Everything a court needs to read and check the case's record.
+    """Everything a court needs to read and check the case's record, with the transparency
+    log's proof that these are all of the case's events up to a cosigned checkpoint.
 
     Raises NotForThisReader unless `viewer` is shown personal data in clear (the access
-    rules keep bundles to legal reviewers; this keeps the builder to the same rule).
+    rules keep bundles to legal reviewers; this keeps the builder to the same rule), and
+    TreeUnavailable when the transparency log does not answer (no bundle without proof).
     """
     if not opens_personal_data(viewer):
         raise NotForThisReader("a court bundle holds personal data in clear")
-    stored = await store.read_raw(case)
+    evidence = await case_evidence(store, tree, case)
+    stored = evidence.stored
     raws = [_parsed(m.body) for m in stored]
     # A broken chain does not stop the export: the bundle holds the events as stored and
     # the manifest records where the chain breaks (verify.py will name it too).
@@ -140,6 +151,8 @@ async def build_bundle(
     )
     bundle.files["README.md"] = _readme(case, len(stored), protocol_files).encode()
     bundle.files["verify.py"] = verifier_script()
+    bundle.files["tlog_check.py"] = (resources.files("sexto_legal") / "tlog_check.py").read_bytes()
+    bundle.files.update(evidence.files())
     manifest = {
         "format": BUNDLE_FORMAT,
         "case_id": case.case_id,
@@ -158,6 +171,7 @@ async def build_bundle(
         "not_canonical_at_export": not_canonical([m.body for m in stored]),
         "protocols": protocol_files,
         "missing_protocols": [v for v in named if v not in protocol_files],
+        "transparency": evidence.manifest(),
         "files": {
             name: hashlib.sha256(content).hexdigest()
             for name, content in sorted(bundle.files.items())

@@ -35,6 +35,8 @@ class CaseLeaves:
     size: int
     leaves: list[dict[str, Any]]
     head_statement: bytes
+    log_key: str
+    witnesses: list[str]
 
 
 def b64(hashes: list[bytes]) -> list[str]:
@@ -95,4 +97,6 @@ class TreeClient:
             size=int(answer["size"]),
             leaves=list(answer["leaves"]),
             head_statement=str(answer["head_statement"]).encode(),
+            log_key=str(answer["log_key"]),
+            witnesses=[str(w) for w in answer["witnesses"]],
         )

@@ -264,6 +264,8 @@ class TreeProcess:
             "checkpoint": note.decode(),
             "size": size,
             "head_statement": sign_note(head.text(), self.signer).decode(),
+            "log_key": self.signer.verifier.vkey(),
+            "witnesses": self.settings.witnesses,
             "leaves": [
                 {"index": leaf.index, "seq": leaf.seq, "case_index": leaf.case_index,
                  "prev_leaf": leaf.prev_leaf, "proof": api.b64(proof)}
