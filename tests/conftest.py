@@ -28,7 +28,7 @@ from sexto_service.auth.issuer import ensure_key
 MASTER_KEY = bytes(range(32))
 
 # The intake service and its seeded directory, shared by the intake and evaluation tests.
-pytest_plugins = ["tests.support.world"]
+pytest_plugins = ["tests.support.world", "tests.support.transparency"]
 
 
 @pytest.fixture(scope="session")

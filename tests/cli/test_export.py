@@ -21,6 +21,7 @@ from sexto_events.store import EventStore
 from tests.cli.conftest import Cli, write_case
 from tests.support.events import INVENTED_NAME
 from tests.support.raw import copy_case, publish_raw
+from tests.support.transparency import TreeRun
 
 
 def run_verifier(folder: Path) -> subprocess.CompletedProcess[str]:
@@ -217,8 +218,9 @@ def test_a_damaged_bundle_fails_with_a_reason_not_a_traceback(
 
 
 async def test_a_stored_body_not_in_canonical_json_fails_the_export_as_the_verifier_would(
-    cli: Cli, nc: Client, store: EventStore, side_store: EventStore, tmp_path: Path
-) -> None:
+    cli: Cli, nc: Client, store: EventStore, side_store: EventStore, tmp_path: Path,
+    tree: TreeRun,
+) -> None:  # fmt: skip
     case = CaseRef(f"t{uuid.uuid4().hex[:10]}", uuid.uuid4().hex)
     await write_case(store, case)
     bodies = await store.read_raw(case)

@@ -24,7 +24,7 @@ from sexto_legal.transparency import merkle
 from sexto_legal.transparency.store import ProofRequestError
 
 from tests.support.events import note, reported
-from tests.transparency.conftest import (
+from tests.support.transparency import (
     LOG_KEY,
     ORIGIN,
     TreeRun,
@@ -139,7 +139,6 @@ async def test_a_tree_process_killed_mid_batch_resumes_to_the_tree_built_from_sc
         "SEXTO_TLOG_KEY_FILE": str(tmp_path / "log.key"),
         "SEXTO_TLOG_BATCH": "3",
         "SEXTO_TLOG_CHECKPOINT_STREAM": f"CP{token.upper()}",
-        "SEXTO_TLOG_API_PREFIX": f"tlog{token}",
     }
 
     def spawn() -> subprocess.Popen[bytes]:

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Annotated
 
 import typer
 from sexto_legal.access import Tool
 from sexto_legal.transparency.api import TreeClient, b64
-from sexto_legal.transparency.settings import TreeSettings
 
 from sexto_cli.command import run
 from sexto_cli.output import console
 from sexto_cli.session import Session
 
 
-@functools.cache
-def _prefix() -> str:
-    return TreeSettings().api_prefix
-
-
 def tree_of(session: Session) -> TreeClient:
     """The tree process's client on the session's NATS connection."""
-    return TreeClient(session.nc, _prefix())
+    return TreeClient(session.nc, session.spec.name)
 
 
 def checkpoint(ctx: typer.Context) -> None:

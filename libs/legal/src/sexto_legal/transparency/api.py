@@ -23,6 +23,11 @@ CONSISTENCY = "proof.consistency"
 CASE = "case"
 
 
+def subjects_of(stream: str) -> str:
+    """The prefix of the request subjects of the tree over `stream` (one tree per stream)."""
+    return f"{PREFIX}.{stream}"
+
+
 class TreeUnavailable(RuntimeError):
     """The tree process did not answer."""
 
@@ -52,9 +57,9 @@ def unb64(items: list[str]) -> list[bytes]:
 class TreeClient:
     """Asks the tree process for checkpoints and proofs."""
 
-    def __init__(self, nc: Client, prefix: str = PREFIX, timeout: float = 15.0) -> None:
+    def __init__(self, nc: Client, stream: str, timeout: float = 15.0) -> None:
         self._nc = nc
-        self._prefix = prefix
+        self._prefix = subjects_of(stream)
         self._timeout = timeout
 
     async def _ask(self, subject: str, request: dict[str, Any]) -> dict[str, Any]:

@@ -83,8 +83,9 @@ async def case_evidence(store: EventStore, tree: TreeClient, case: CaseRef) -> C
             continue
         if seqs != [m.seq for m in stored[: len(seqs)]] or len(seqs) < len(stored):
             raise EvidenceMismatch(
-                f"the transparency log holds {len(seqs)} events of case {case.case_id}, the "
-                f"stream {len(stored)}: is the tree process following this stream?"
+                f"the transparency log's leaves of case {case.case_id} are not the stream's "
+                f"messages (stream sequences {seqs[:3]}... against {[m.seq for m in stored[:3]]}"
+                "...): is the tree process following this stream?"
             )
         return CaseEvidence(stored, leaves)
     raise EvidenceMismatch(f"case {case.case_id} kept growing while its evidence was gathered")

@@ -30,4 +30,3 @@ class TreeSettings(BaseSettings):
     idle_wait_s: float = Field(default=0.05, gt=0)
     witness_timeout_s: float = Field(default=5.0, gt=0)
     checkpoint_stream: str = "CHECKPOINTS"
-    api_prefix: str = Field(default="tlog", description="NATS subjects of the proof requests")

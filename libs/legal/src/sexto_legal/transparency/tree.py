@@ -26,12 +26,15 @@ import asyncpg
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from sexto_events.connection import connect
 from sexto_events.db import create_pool
 from sexto_events.direct_get import DirectReader
+from sexto_events.errors import EventLogError
 from sexto_events.settings import EventLogSettings
+from sexto_events.stream import StreamSpec, ensure_stream
 
 from sexto_legal.tlog_check import (
     SIG_ED25519,
@@ -86,7 +89,9 @@ class TreeProcess:
     ) -> None:
         self.nc, self.pool, self.signer, self.settings = nc, pool, signer, settings
         self.subject_filter = f"{events.subject_root}.>"
+        self.prefix = api.subjects_of(events.stream_name)
         self.replicas = events.stream_replicas
+        self.spec = StreamSpec(events.stream_name, events.subject_root, events.stream_replicas)
         self.reader = DirectReader(nc, events.stream_name)
         self.appender = Appender(pool)
         self.witnesses: list[VerifierKey] = [parse_vkey(v) for v in settings.witnesses]
@@ -94,6 +99,7 @@ class TreeProcess:
         self._latest: tuple[int, bytes] | None = None
         self._waiters: list[tuple[int, asyncio.Future[bytes]]] = []
         self._signing = asyncio.Lock()
+        self._subs: list[Subscription] = []
 
     async def setup(self) -> None:
         """Tables, state, the checkpoint stream, and the request handlers."""
@@ -104,6 +110,7 @@ class TreeProcess:
             )
         self._latest = (int(row["size"]), bytes(row["note"])) if row else None
         await self.appender.load()
+        await ensure_stream(self.nc, self.spec)  # the tree may start before any service
         await ensure_checkpoint_stream(self.nc, self.settings.checkpoint_stream, self.replicas)
         handlers: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
             api.CHECKPOINT: self._on_checkpoint,
@@ -112,10 +119,21 @@ class TreeProcess:
             api.CASE: self._on_case,
         }
         for subject, handler in handlers.items():
-            await self.nc.subscribe(
-                f"{self.settings.api_prefix}.{subject}", queue="tlog", cb=self._answer(handler)
+            self._subs.append(
+                await self.nc.subscribe(
+                    f"{self.prefix}.{subject}", queue="tlog", cb=self._answer(handler)
+                )
             )
         await self.nc.flush()
+
+    async def close(self) -> None:
+        """Stop answering requests (the caller cancels `run` first)."""
+        for sub in self._subs:
+            await sub.unsubscribe()
+        self._subs.clear()
+        for _, future in self._waiters:
+            future.cancel()
+        await self.reader.close()
 
     def _answer(
         self, handler: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -156,7 +174,12 @@ class TreeProcess:
         """Append and checkpoint until cancelled."""
         last_checkpoint = time.monotonic()
         while True:
-            added = await self.step()
+            try:
+                added = await self.step()
+            except EventLogError as exc:  # the server restarting, a leader election: retry
+                log.warning("cannot read the stream", error=str(exc))
+                await asyncio.sleep(1.0)
+                continue
             grown = self._latest is None or self._latest[0] < self.appender.size
             if grown and time.monotonic() - last_checkpoint >= self.settings.checkpoint_interval_s:
                 await self.checkpoint()
@@ -287,6 +310,7 @@ async def main() -> None:
     try:
         await process.run()
     finally:
+        await process.close()
         with contextlib.suppress(Exception):
             await nc.close()
         await pool.close()

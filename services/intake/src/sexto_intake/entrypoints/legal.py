@@ -6,7 +6,6 @@ For the legal_reviewer role only (any other role: 403); every read is on the cas
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -22,7 +21,6 @@ from sexto_legal.export import build_bundle
 from sexto_legal.history import case_history
 from sexto_legal.transparency.api import TreeClient, TreeUnavailable, b64
 from sexto_legal.transparency.evidence import EvidenceMismatch
-from sexto_legal.transparency.settings import TreeSettings
 from sexto_legal.transparency.store import ProofRequestError
 from sexto_legal.verification import head_hash, verify_stored
 from sexto_service.disclosure import viewer
@@ -43,14 +41,9 @@ ZIP = "application/zip"
 Size = Annotated[int, Query(ge=0, le=2**62, description="a tree size (a number of leaves)")]
 
 
-@functools.cache
-def _tree_prefix() -> str:
-    return TreeSettings().api_prefix
-
-
 def _tree(request: Request) -> TreeClient:
     runtime: ServiceRuntime = request.app.state.runtime
-    return TreeClient(runtime.nc, _tree_prefix())
+    return TreeClient(runtime.nc, runtime.store.spec.name)
 
 
 @contextlib.contextmanager

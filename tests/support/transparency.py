@@ -1,4 +1,5 @@
-"""A tree process over a stream of its own, a database of its own, and a witness."""
+"""A tree process over a side stream (`side_store`), in a database of its own, with a
+witness: for the transparency tests and for exports of side-stream cases."""
 
 from __future__ import annotations
 
@@ -73,7 +74,6 @@ def tree_settings(witnesses: list[Signer], token: str, **more: object) -> TreeSe
         origin=ORIGIN,
         witnesses=[w.verifier.vkey() for w in witnesses],
         checkpoint_stream=f"CP{token.upper()}",
-        api_prefix=f"tlog{token}",
         **more,  # type: ignore[arg-type]
     )
 
@@ -101,9 +101,10 @@ async def tree(
     process = TreeProcess(nc, tree_pool, LOG_KEY, settings, event_settings(side_store))
     await process.setup()
     task = asyncio.create_task(process.run())
-    yield TreeRun(process, TreeClient(nc, prefix=settings.api_prefix), task)
+    yield TreeRun(process, TreeClient(nc, side_store.spec.name), task)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+    await process.close()
 
 
 async def all_messages(nc: Client, side_store: EventStore) -> list[StoredMessage]:
