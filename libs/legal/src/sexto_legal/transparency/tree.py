@@ -144,8 +144,10 @@ class TreeProcess:
                 if not isinstance(request, dict):
                     raise ProofRequestError("the request must be a JSON object")
                 answer = await handler(request)
-            except (ProofRequestError, ValueError, KeyError, TypeError) as exc:
-                answer = {"error": f"{type(exc).__name__}: {exc}"}
+            except ProofRequestError as exc:
+                answer = {"error": str(exc)}
+            except (ValueError, KeyError, TypeError) as exc:
+                answer = {"error": f"malformed request ({type(exc).__name__}: {exc})"}
             except TimeoutError:
                 answer = {"error": "the tree has not reached that stream sequence yet"}
             await msg.respond(json.dumps(answer).encode())

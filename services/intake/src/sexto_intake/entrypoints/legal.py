@@ -20,7 +20,7 @@ from sexto_events.refusals import CaseNotFound, Invalid, Unavailable
 from sexto_legal.export import build_bundle
 from sexto_legal.history import case_history
 from sexto_legal.transparency.api import TreeClient, TreeUnavailable, b64
-from sexto_legal.transparency.evidence import EvidenceMismatch
+from sexto_legal.transparency.evidence import EvidenceMismatch, case_evidence
 from sexto_legal.transparency.store import ProofRequestError
 from sexto_legal.verification import head_hash, verify_stored
 from sexto_service.disclosure import viewer
@@ -150,6 +150,26 @@ async def legal_export(case_id: str, request: Request, principal: Reviewer) -> R
             "Cache-Control": "no-store",  # personal data in clear: no copy on the way
         },
     )
+
+
+@router.get("/cases/{case_id}/transparency")
+async def legal_case_transparency(case_id: str, request: Request, principal: Reviewer) -> Any:
+    """The case's leaves in a cosigned checkpoint that holds all its events, each with its
+    inclusion proof, and the log's signed statement of the case's head in that checkpoint:
+    how many leaves the case has and which is the last (its completeness)."""
+    case = await _case(request, principal, case_id)
+    runtime: ServiceRuntime = request.app.state.runtime
+    await record_read(runtime, principal, case, "legal_transparency")
+    with _transparency_refusals():
+        evidence = await case_evidence(runtime.store, _tree(request), case)
+    return {
+        "case_id": case_id,
+        "checkpoint": evidence.leaves.checkpoint.decode(),
+        "case_head": evidence.leaves.head_statement.decode(),
+        "log_key": evidence.leaves.log_key,
+        "witnesses": evidence.leaves.witnesses,
+        "leaves": evidence.leaves.leaves,
+    }
 
 
 @router.get("/transparency/checkpoint")
