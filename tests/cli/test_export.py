@@ -247,13 +247,14 @@ async def test_a_stored_body_not_in_canonical_json_fails_the_export_as_the_verif
     assert "not written in canonical JSON" in checked.stdout
 
 
-def test_the_readme_says_only_an_independent_head_hash_protects_against_rehashing(
+def test_the_readme_says_the_transparency_log_catches_rehashing_and_what_to_keep(
     exported: tuple[Path, list[str], CaseRef],
 ) -> None:
     folder, _, case = exported
     readme = (folder / "README.md").read_text()
 
-    assert "recompute the hashes of it and of every" in readme
-    assert "independently" in readme
-    assert f"sexto verify --case {case.case_id}" in readme
-    assert "/v1/legal/cases/{case_id}/verification" in readme
+    assert "recomputes the hashes and the manifest" in readme
+    assert "a dropped last event is caught" in readme
+    assert "Keep `transparency/checkpoint.txt`" in readme
+    assert "--log-key <the log's published key>" in readme
+    assert f"case {case.case_id}" in readme
