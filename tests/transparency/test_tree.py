@@ -3,6 +3,7 @@ checkpoints signed, cosigned and published, proofs served, crash-safe."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -16,12 +17,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 from nats.aio.client import Client
+from sexto_events.catalogue.intake import CaseClosed
 from sexto_events.direct_get import StoredMessage
-from sexto_events.model import CaseRef, CaseVersion
+from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.store import EventStore
 from sexto_legal import tlog_check as t
 from sexto_legal.transparency import merkle
 from sexto_legal.transparency.store import ProofRequestError
+from sexto_legal.transparency.tree import TreeProcess
 
 from tests.support.events import note, reported
 from tests.support.transparency import (
@@ -30,8 +33,10 @@ from tests.support.transparency import (
     TreeRun,
     WitnessRun,
     all_messages,
+    event_settings,
     from_scratch,
     stored,
+    tree_settings,
     wait_for,
 )
 
@@ -176,3 +181,25 @@ async def test_a_tree_process_killed_mid_batch_resumes_to_the_tree_built_from_sc
 
 async def _at_least(size: Awaitable[int], wanted: int) -> bool:
     return await size >= wanted
+
+
+async def test_a_case_closure_is_checkpointed_at_once(
+    nc: Client, side_store: EventStore, tree_pool: asyncpg.Pool, witness: WitnessRun
+) -> None:
+    settings = tree_settings([witness.signer], uuid.uuid4().hex[:8], checkpoint_interval_s=3600)
+    process = TreeProcess(nc, tree_pool, LOG_KEY, settings, event_settings(side_store))
+    await process.setup()
+    task = asyncio.create_task(process.run())
+    try:
+        (case,) = await write(side_store, cases=1, notes=2)
+        await wait_for(lambda: process.appender.size == 3)
+        assert process.latest_size() is None  # growing, but the interval is an hour away
+        version = (await side_store.load(case)).version
+        closed = NewEvent(CaseClosed(resolution="educational_path_completed"), "iv-7",
+                          "intervener")  # fmt: skip
+        await side_store.append(case, [closed], version)
+        await wait_for(lambda: process.latest_size() == 4)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await process.close()

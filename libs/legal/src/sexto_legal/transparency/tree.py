@@ -126,6 +126,10 @@ class TreeProcess:
             )
         await self.nc.flush()
 
+    def latest_size(self) -> int | None:
+        """The size of the newest checkpoint made (None before the first)."""
+        return self._latest[0] if self._latest else None
+
     async def close(self) -> None:
         """Stop answering requests (the caller cancels `run` first)."""
         for sub in self._subs:
