@@ -8,7 +8,6 @@ import json
 import random
 import statistics
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +27,11 @@ from sexto_legal.transparency.tree import TreeProcess
 from sexto_legal.transparency.witness import Witness, witness_subject
 
 from bench.append import store_append_rate
+from tests.support.transparency import fresh_database
 
 MILLION = 1_000_000
 ROUNDS = 3
 ORIGIN = "sexto.bench/cases"
-
-
-async def fresh_database(postgres: EmbeddedPostgres) -> str:
-    """A database of its own (the tree's schema name is fixed)."""
-    name = f"tlog_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(postgres.dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return postgres.dsn.rsplit("/", 1)[0] + f"/{name}"
 
 
 async def fill_million(pool: asyncpg.Pool) -> None:
@@ -75,7 +64,7 @@ def process(
 
 async def proof_rows(nc: Client, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:
     """Inclusion proofs at 1 million leaves, served over NATS, beside one indexed read."""
-    pool = await create_pool(await fresh_database(postgres), max_size=4)
+    pool = await create_pool(await fresh_database(postgres.dsn), max_size=4)
     try:
         await fill_million(pool)
         settings = TreeSettings(origin=ORIGIN, checkpoint_stream="CPBENCH")
@@ -120,7 +109,7 @@ async def rate_rows(
     """The tree's catch-up rate beside the append rate; appending while the tree follows
     beside appending without it, alternated (rounds) so both share the machine's state."""
     without = [await store_append_rate(store_, 64, total)]
-    pool = await create_pool(await fresh_database(postgres), max_size=4)
+    pool = await create_pool(await fresh_database(postgres.dsn), max_size=4)
     witness_key = generate("witness.bench/w1", SIG_COSIGNATURE_V1)
     settings = TreeSettings(origin=ORIGIN, witnesses=[witness_key.verifier.vkey()],
                             checkpoint_interval_s=1.0)  # fmt: skip

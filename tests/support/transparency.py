@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,16 +29,21 @@ from sexto_legal.transparency.witness import Witness, witness_subject
 ORIGIN = "sexto.test/cases"
 
 
-@pytest.fixture
-async def tree_dsn(postgres: EmbeddedPostgres) -> str:
-    """A fresh database: the tree's schema is fixed, so each test gets a database."""
+async def fresh_database(dsn: str) -> str:
+    """A new database on the server of `dsn` (the tree's schema name is fixed)."""
     name = f"tlog_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(postgres.dsn)
+    conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    return postgres.dsn.rsplit("/", 1)[0] + f"/{name}"
+    return dsn.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+async def tree_dsn(postgres: EmbeddedPostgres) -> str:
+    """A fresh database: the tree's schema is fixed, so each test gets a database."""
+    return await fresh_database(postgres.dsn)
 
 
 @pytest.fixture
@@ -132,16 +137,3 @@ async def stored(pool: asyncpg.Pool) -> dict[merkle.NodeKey, bytes]:
     async with pool.acquire() as conn:
         rows = await conn.fetch("SELECT level, idx, hash FROM transparency.tree_nodes")
     return {(r["level"], r["idx"]): bytes(r["hash"]) for r in rows}
-
-
-async def wait_for(predicate: Callable[[], object], timeout: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")

@@ -16,17 +16,29 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
+from nats.aio.client import Client
 from sexto_events.disclosure import Viewer
 from sexto_events.model import CaseRef, CaseVersion
 from sexto_events.principal import Principal, Role
 from sexto_events.store import EventStore
 from sexto_legal import tlog_check as t
 from sexto_legal.export import build_bundle
+from sexto_legal.transparency.api import TreeClient
+from sexto_legal.transparency.evidence import EvidenceMismatch
 from sexto_legal.transparency.signing import Signer, sign_checkpoint
+from sexto_legal.transparency.tree import TreeProcess
 
 from tests.support.events import note, reported
-from tests.support.transparency import LOG_KEY, ORIGIN, TreeRun, WitnessRun
+from tests.support.transparency import (
+    LOG_KEY,
+    ORIGIN,
+    TreeRun,
+    WitnessRun,
+    event_settings,
+    tree_settings,
+)
 
 REVIEWER = Principal("reviewer-1", Role.LEGAL_REVIEWER)
 
@@ -174,3 +186,25 @@ async def test_the_verifier_needs_nothing_but_its_folder(bundle: Path, tmp_path:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+async def test_no_bundle_is_made_when_no_witness_cosigns(
+    nc: Client, side_store: EventStore, tree_pool: asyncpg.Pool
+) -> None:
+    away = Signer("witness.test/away", t.SIG_COSIGNATURE_V1, bytes(range(5, 37)))
+    settings = tree_settings([away], uuid.uuid4().hex[:8], witness_timeout_s=0.2)
+    process = TreeProcess(nc, tree_pool, LOG_KEY, settings, event_settings(side_store))
+    await process.setup()
+    task = asyncio.create_task(process.run())
+    case = CaseRef(f"t{uuid.uuid4().hex[:8]}", uuid.uuid4().hex)
+    await side_store.append(case, [reported()], CaseVersion.new())
+    try:
+        with pytest.raises(EvidenceMismatch, match="0 valid cosignature"):
+            await build_bundle(
+                side_store, case, tree=TreeClient(nc, side_store.spec.name),
+                exported_by=REVIEWER, viewer=Viewer.of(REVIEWER), now=datetime.now(UTC),
+            )  # fmt: skip
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await process.close()

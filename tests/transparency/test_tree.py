@@ -26,6 +26,7 @@ from sexto_legal.transparency import merkle
 from sexto_legal.transparency.store import ProofRequestError
 from sexto_legal.transparency.tree import TreeProcess
 
+from tests.events.test_consumer import wait_until
 from tests.support.events import note, reported
 from tests.support.transparency import (
     LOG_KEY,
@@ -37,7 +38,6 @@ from tests.support.transparency import (
     from_scratch,
     stored,
     tree_settings,
-    wait_for,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,7 +159,7 @@ async def test_a_tree_process_killed_mid_batch_resumes_to_the_tree_built_from_sc
 
     first = spawn()
     try:
-        await wait_for(lambda: _at_least(size(), 60))
+        await wait_until(lambda: _at_least(size(), 60))
     finally:
         os.kill(first.pid, signal.SIGKILL)  # no chance to finish its batch
         first.wait()
@@ -167,7 +167,7 @@ async def test_a_tree_process_killed_mid_batch_resumes_to_the_tree_built_from_sc
     assert 0 < partial < 400
     second = spawn()
     try:
-        await wait_for(lambda: _at_least(size(), 400))
+        await wait_until(lambda: _at_least(size(), 400))
     finally:
         os.kill(second.pid, signal.SIGKILL)
         second.wait()
@@ -192,13 +192,13 @@ async def test_a_case_closure_is_checkpointed_at_once(
     task = asyncio.create_task(process.run())
     try:
         (case,) = await write(side_store, cases=1, notes=2)
-        await wait_for(lambda: process.appender.size == 3)
+        await wait_until(lambda: process.appender.size == 3)
         assert process.latest_size() is None  # growing, but the interval is an hour away
         version = (await side_store.load(case)).version
         closed = NewEvent(CaseClosed(resolution="educational_path_completed"), "iv-7",
                           "intervener")  # fmt: skip
         await side_store.append(case, [closed], version)
-        await wait_for(lambda: process.latest_size() == 4)
+        await wait_until(lambda: process.latest_size() == 4)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -87,5 +87,9 @@ async def case_evidence(store: EventStore, tree: TreeClient, case: CaseRef) -> C
                 f"messages (stream sequences {seqs[:3]}... against {[m.seq for m in stored[:3]]}"
                 "...): is the tree process following this stream?"
             )
-        return CaseEvidence(stored, leaves)
+        evidence = CaseEvidence(stored, leaves)
+        failures, _ = evidence.check(case)
+        if failures:  # e.g. no witness cosigned: no bundle the verifier would refuse
+            raise EvidenceMismatch("; ".join(failures))
+        return evidence
     raise EvidenceMismatch(f"case {case.case_id} kept growing while its evidence was gathered")

@@ -226,8 +226,9 @@ class TreeProcess:
         """The witness's cosignature line, or nothing (logged) when it refuses or is away."""
         for _ in range(2):
             old = self._witness_sizes.get(witness, 0)
-            if old > size:
-                old = 0
+            if old > size:  # it cosigned a larger tree: this one was rebuilt or rolled back
+                log.error("witness has cosigned a larger tree", witness=witness.name, size=old)
+                return b""
             async with self.pool.acquire() as conn:
                 proof = await store.consistency_proof(conn, old, size)
             try:
