@@ -34,7 +34,7 @@ from sexto_events.model import CaseVersion
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.store import EventStore
 
-from bench import append, intake, legal, load, peer, replay, webhook
+from bench import append, intake, legal, load, peer, replay, tlog, webhook
 from bench.fixtures import fresh_cases, read_event
 from tests.support.events import reported
 
@@ -206,6 +206,14 @@ async def section_webhook(root: Path, postgres: EmbeddedPostgres) -> list[dict[s
         return await webhook.run(root, s.nc, s.nc_raw, s.store, postgres.dsn, MASTER_KEY, SCALE)
 
 
+async def section_tlog(root: Path, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:
+    """The transparency log: proofs at 1 million leaves; catch-up and append beside it."""
+    async with stack(root, postgres, "tlog") as s:
+        rows = await tlog.proof_rows(s.nc, postgres)
+        rows += await tlog.rate_rows(s.nc, s.store, postgres, int(3000 * SCALE), root)
+        return rows
+
+
 SECTIONS = {
     "append": section_append,
     "load": section_load,
@@ -214,6 +222,7 @@ SECTIONS = {
     "intake": section_intake,
     "peer": section_peer,
     "webhook": section_webhook,
+    "tlog": section_tlog,
 }
 
 

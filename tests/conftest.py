@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -13,7 +14,8 @@ import pytest
 from nats.aio.client import Client
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
-from sexto_devstack.procs import free_port
+from sexto_devstack.procs import environ, free_port, stop
+from sexto_devstack.transparency import start_transparency, transparency_env
 from sexto_events.connection import connect
 from sexto_events.db import create_pool
 from sexto_events.migrate import migrate_keys
@@ -26,7 +28,7 @@ from sexto_service.auth.issuer import ensure_key
 MASTER_KEY = bytes(range(32))
 
 # The intake service and its seeded directory, shared by the intake and evaluation tests.
-pytest_plugins = ["tests.support.world"]
+pytest_plugins = ["tests.support.world", "tests.support.transparency"]
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +59,27 @@ def postgres(servers_dir: Path) -> Iterator[EmbeddedPostgres]:
     server = EmbeddedPostgres(free_port(), servers_dir / "pg" / "data", durable=False).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def transparency_stack(
+    nats_server: NatsServer, postgres: EmbeddedPostgres, servers_dir: Path
+) -> Iterator[dict[str, str]]:
+    """The transparency log's witness and tree process over the suite's CASES stream, as
+    `make run` starts them (exports and `sexto verify --case` need them)."""
+    env = environ(
+        SEXTO_NATS_URL=nats_server.url,
+        SEXTO_DATABASE_URL=postgres.dsn,
+        SEXTO_TLOG_CHECKPOINT_INTERVAL_S="1",
+        **transparency_env(servers_dir / "tlog-stack"),
+    )
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        start_transparency(env, servers_dir / "logs", procs)
+        yield env
+    finally:
+        for proc in procs.values():
+            stop(proc)
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,12 @@ class Cli:
 
 
 @pytest.fixture(scope="session")
-def cli(nats_server: NatsServer, postgres: EmbeddedPostgres, issuer_key_file: Path) -> Cli:
+def cli(
+    nats_server: NatsServer,
+    postgres: EmbeddedPostgres,
+    issuer_key_file: Path,
+    transparency_stack: dict[str, str],
+) -> Cli:
     return Cli(
         {
             "SEXTO_ENVIRONMENT": "test",

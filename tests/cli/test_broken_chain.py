@@ -18,6 +18,7 @@ from sexto_events.store import EventStore
 from tests.cli.conftest import Cli, NewCase, write_case
 from tests.support.events import INVENTED_NAME, reported
 from tests.support.raw import copy_case, publish_raw
+from tests.support.transparency import TreeRun
 
 
 def on(side: EventStore) -> dict[str, str]:
@@ -88,7 +89,7 @@ async def test_an_event_that_cannot_be_decoded_is_shown_as_such(
 
 async def test_export_writes_the_bundle_of_a_broken_case_and_says_where_it_breaks(
     cli: Cli, nc: Client, store: EventStore, side_store: EventStore, new_case: NewCase,
-    tmp_path: Path,
+    tmp_path: Path, tree: TreeRun,
 ) -> None:  # fmt: skip
     case = new_case()
     ids, first_bad = await broken_copy(nc, store, side_store, case)
@@ -115,7 +116,7 @@ async def test_export_writes_the_bundle_of_a_broken_case_and_says_where_it_break
 
 
 async def test_export_of_an_event_naming_an_unknown_protocol_fails_loudly(
-    cli: Cli, side_store: EventStore, new_case: NewCase, tmp_path: Path
+    cli: Cli, side_store: EventStore, new_case: NewCase, tmp_path: Path, tree: TreeRun
 ) -> None:
     case = new_case()
     first = reported()

@@ -29,6 +29,7 @@ from sexto_legal.erasure import (
 from tests.cli.conftest import Cli, NewCase, close_case, write_case
 from tests.conftest import MASTER_KEY
 from tests.support.raw import copy_case
+from tests.support.transparency import TreeRun
 
 
 def invented_name() -> str:
@@ -270,7 +271,7 @@ async def test_the_case_key_of_an_open_case_is_shredded_only_with_force(
 
 async def test_a_hold_goes_on_a_broken_case_and_retention_reports_it_and_goes_on(
     cli: Cli, nc: Client, store: EventStore, side_store: EventStore, vault: KeyVault,
-    new_case: NewCase,
+    new_case: NewCase, tree: TreeRun,
 ) -> None:  # fmt: skip
     broken, sound = new_case(), new_case()
     for case in (broken, sound):

@@ -21,6 +21,7 @@ from sexto_events.store import EventStore
 from tests.cli.conftest import Cli, write_case
 from tests.support.events import INVENTED_NAME
 from tests.support.raw import copy_case, publish_raw
+from tests.support.transparency import TreeRun
 
 
 def run_verifier(folder: Path) -> subprocess.CompletedProcess[str]:
@@ -217,8 +218,9 @@ def test_a_damaged_bundle_fails_with_a_reason_not_a_traceback(
 
 
 async def test_a_stored_body_not_in_canonical_json_fails_the_export_as_the_verifier_would(
-    cli: Cli, nc: Client, store: EventStore, side_store: EventStore, tmp_path: Path
-) -> None:
+    cli: Cli, nc: Client, store: EventStore, side_store: EventStore, tmp_path: Path,
+    tree: TreeRun,
+) -> None:  # fmt: skip
     case = CaseRef(f"t{uuid.uuid4().hex[:10]}", uuid.uuid4().hex)
     await write_case(store, case)
     bodies = await store.read_raw(case)
@@ -245,13 +247,14 @@ async def test_a_stored_body_not_in_canonical_json_fails_the_export_as_the_verif
     assert "not written in canonical JSON" in checked.stdout
 
 
-def test_the_readme_says_only_an_independent_head_hash_protects_against_rehashing(
+def test_the_readme_says_the_transparency_log_catches_rehashing_and_what_to_keep(
     exported: tuple[Path, list[str], CaseRef],
 ) -> None:
     folder, _, case = exported
     readme = (folder / "README.md").read_text()
 
-    assert "recompute the hashes of it and of every" in readme
-    assert "independently" in readme
-    assert f"sexto verify --case {case.case_id}" in readme
-    assert "/v1/legal/cases/{case_id}/verification" in readme
+    assert "recomputes the hashes and the manifest" in readme
+    assert "a dropped last event is caught" in readme
+    assert "Keep `transparency/checkpoint.txt`" in readme
+    assert "--log-key <the log's published key>" in readme
+    assert f"case {case.case_id}" in readme

@@ -20,6 +20,7 @@ from sexto_service.auth.issuer import ensure_key, mint
 from tests.cli.conftest import Cli, NewCase, at, output_json, write_case
 from tests.support.events import INVENTED_NAME
 from tests.support.raw import copy_case
+from tests.support.transparency import TreeRun
 
 
 async def test_as_of_shows_exactly_what_was_recorded_by_then(
@@ -205,8 +206,9 @@ async def test_the_installed_sexto_command_runs(
 
 
 async def test_verify_names_a_broken_case_as_each_role_may_see_it(
-    cli: Cli, nc: Client, store: EventStore, side_store: EventStore, new_case: NewCase
-) -> None:
+    cli: Cli, nc: Client, store: EventStore, side_store: EventStore, new_case: NewCase,
+    tree: TreeRun,
+) -> None:  # fmt: skip
     case = new_case()
     await write_case(store, case)
     bodies = await store.read_raw(case)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 import zipfile
@@ -60,7 +61,9 @@ def test_verification_reports_the_whole_chain(world: World) -> None:
     assert reads(world, case_id, "legal_verification") == 1
 
 
-def test_the_exported_zip_verifies_on_its_own(world: World, tmp_path: Path) -> None:
+def test_the_exported_zip_verifies_on_its_own(
+    world: World, tmp_path: Path, transparency_stack: dict[str, str]
+) -> None:
     case_id = new_case(world)
 
     response = world.client.get(f"/v1/legal/cases/{case_id}/export", headers=reviewer(world))
@@ -70,9 +73,14 @@ def test_the_exported_zip_verifies_on_its_own(world: World, tmp_path: Path) -> N
     assert response.headers["cache-control"] == "no-store"
     zipfile.ZipFile(io.BytesIO(response.content)).extractall(tmp_path)
     folder = tmp_path / f"case-{case_id}"
-    checked = subprocess.run([sys.executable, "-I", str(folder / "verify.py")],
-                             capture_output=True, text=True, check=False)  # fmt: skip
+    published = json.loads(transparency_stack["SEXTO_TLOG_WITNESSES"])
+    checked = subprocess.run(
+        [sys.executable, "-I", str(folder / "verify.py"), "--quorum", "1",
+         "--log-key", transparency_stack["SEXTO_WITNESS_LOG_VKEY"], "--witness", published[0]],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
     assert checked.returncode == 0, checked.stdout
+    assert "checkpoint: sexto.local/cases, tree size" in checked.stdout
     assert "Maëlle Quintessa" in (folder / "personal-data.jsonl").read_text()
     assert reads(world, case_id, "legal_export") == 1
 

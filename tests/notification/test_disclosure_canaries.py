@@ -382,6 +382,8 @@ CLI_NOT_CASE_READS = {
     "shred": "erasure by an admin: echoes the key id it was given",
     "legal-hold": "places or lifts a hold: echoes the case id it was given",
     "retention": "erasure after retention: key ids and dates, never a field's value",
+    "checkpoint": "the transparency log's signed size and root: no case named",
+    "proof": "Merkle tree hashes by leaf index and tree size: no case named",
 }
 
 

@@ -33,6 +33,11 @@ NO_CASE_DATA = {
     "/v1/admin/interveners": "the directory (admins): certified interveners' ids, no case",
     "/v1/admin/interveners/{intervener_id}": "the directory (admins): one certification",
     "/v1/legal/cases/{case_id}/export": "a court bundle (zip) for legal reviewers, who see all",
+    "/v1/legal/cases/{case_id}/transparency": "a case's Merkle leaves for legal reviewers: "
+    "stream sequences, leaf indices, hashes and signed notes, no personal data",
+    "/v1/legal/transparency/checkpoint": "the transparency log's signed size and root",
+    "/v1/legal/transparency/proofs/inclusion": "hashes of the Merkle tree, no case named",
+    "/v1/legal/transparency/proofs/consistency": "hashes of the Merkle tree, no case named",
 }
 
 

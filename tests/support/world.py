@@ -91,7 +91,10 @@ def sexto_report(school: str, **changes: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def world(
-    nats_server: NatsServer, postgres: EmbeddedPostgres, issuer_key_file: Path
+    nats_server: NatsServer,
+    postgres: EmbeddedPostgres,
+    issuer_key_file: Path,
+    transparency_stack: dict[str, str],
 ) -> Iterator[World]:
     settings = service_settings(nats_server, postgres)
     app = create_app(settings, AuthSettings(local_key_file=issuer_key_file))

@@ -15,6 +15,10 @@ from rich.markup import escape
 from sexto_events.errors import EventLogError
 from sexto_legal.access import NotAllowed
 from sexto_legal.replay import BadFilter
+from sexto_legal.tlog_check import ProofError
+from sexto_legal.transparency.api import TreeUnavailable
+from sexto_legal.transparency.evidence import EvidenceMismatch
+from sexto_legal.transparency.store import ProofRequestError
 
 from sexto_cli.output import errors
 
@@ -36,6 +40,8 @@ def clear_errors() -> Iterator[None]:
         yield
     except (CliError, NotAllowed, EventLogError, BadFilter) as exc:
         fail(str(exc))
+    except (TreeUnavailable, EvidenceMismatch, ProofRequestError, ProofError) as exc:
+        fail(f"transparency log: {exc}")
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from sexto_cli.caller import Credentials
-from sexto_cli.commands import analysis, erasure, review
+from sexto_cli.commands import analysis, erasure, review, transparency
 
 app = typer.Typer(
     name="sexto",
@@ -71,3 +71,9 @@ app.command("legal-hold")(erasure.legal_hold)
 retention = typer.Typer(help="Retention of personal data after closure.", no_args_is_help=True)
 retention.command("run")(erasure.retention_run_command)
 app.add_typer(retention, name="retention")
+
+app.command()(transparency.checkpoint)
+proof = typer.Typer(help="Proofs of the transparency log.", no_args_is_help=True)
+proof.command("inclusion")(transparency.inclusion)
+proof.command("consistency")(transparency.consistency)
+app.add_typer(proof, name="proof")

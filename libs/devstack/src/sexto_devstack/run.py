@@ -26,6 +26,7 @@ from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_devstack.procs import environ, port_free, spawn, stop
 from sexto_devstack.seed import seed_directory
 from sexto_devstack.stackfile import StackDescription, remove_stack_file, write_stack_file
+from sexto_devstack.transparency import start_transparency, transparency_env
 
 SERVICES = ("intake", "evaluation", "escalation", "notification")
 DEFAULT_PORTS = {
@@ -118,6 +119,8 @@ def start_services(
             env=env,
         )  # fmt: skip
         urls[name] = f"http://127.0.0.1:{port}"
+    # The transparency log: its witness and its tree process, supervised as services.
+    start_transparency({**env, **transparency_env(plan.data_dir)}, logs, services)
     return urls
 
 

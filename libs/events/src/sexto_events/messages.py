@@ -529,6 +529,16 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "en": "the event log did not answer; retry",
         "fr": "le journal des événements n'a pas répondu; réessayez",
     },
+    "tlog-unavailable": {
+        "en": "the transparency log did not answer or is behind the event log; no bundle or "
+        "proof is given without it; retry",
+        "fr": "le journal de transparence n'a pas répondu ou est en retard sur le journal des "
+        "événements; aucun dossier ni preuve sans lui; réessayez",
+    },
+    "proof-request-invalid": {
+        "en": "{reason}",
+        "fr": "preuve impossible : {reason}",
+    },
     # the HTTP edge itself
     "unauthorized-missing": {
         "en": "send a bearer token: Authorization: Bearer <token>",

@@ -21,6 +21,7 @@ class Tool(StrEnum):
     SHRED = "shred"
     LEGAL_HOLD = "legal-hold"
     RETENTION = "retention"
+    PROOF = "proof"
 
 
 # A court bundle holds personal data in clear: legal reviewers only. Holds are placed by
@@ -40,6 +41,8 @@ ALLOWED: dict[Tool, frozenset[Role]] = {
     Tool.SHRED: frozenset({Role.ADMIN}),
     Tool.LEGAL_HOLD: frozenset({Role.LEGAL_REVIEWER}),
     Tool.RETENTION: frozenset({Role.ADMIN}),
+    # Checkpoints and proofs name no case; they are the legal reviewers' to hand to a court.
+    Tool.PROOF: frozenset({Role.LEGAL_REVIEWER}),
 }
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Verify a sexto court bundle with nothing but the Python standard library (3.8+).
 
-usage: python verify.py [BUNDLE_FOLDER]   (default: the folder this script is in)
+usage: python verify.py [BUNDLE_FOLDER] [--log-key VKEY] [--witness VKEY ...] [--quorum N]
+       (default folder: the one this script is in; tlog_check.py must lie beside it)
 
 Checks, in order: that every line of events.jsonl is one JSON object with no key twice,
 written exactly in RFC 8785 canonical form (as the log stores it); every event's hash over
@@ -9,24 +10,42 @@ the canonical JSON of its envelope without `hash`; every `prevhash` link, from a
 one at the start; that all events belong to the one case of the manifest, with no id
 twice; that the count and the head hash match the manifest; the SHA-256 of every file
 listed in the manifest; each protocol file (present, and matching its content-hash id);
-that custody.jsonl is exactly the custody derived again from the events.
+that custody.jsonl is exactly the custody derived again from the events; then the
+transparency log's evidence: the checkpoint signed by the log's key for its origin and
+cosigned by a quorum of witnesses, every event's leaf and inclusion proof to it, the
+case's events numbered 0..n-1 and linked leaf to leaf, and the log's signed statement that
+the case has exactly these n events up to the checkpoint. Pass the keys published by the
+operator (--log-key, --witness) to check against them rather than the bundle's own copy.
 Prints every failure, naming the event (position and id), and exits 1; exits 0 if all hold.
 """
 
 from __future__ import annotations
 
+import argparse
+import base64
+import binascii
 import hashlib
 import json
 import math
 import re
 import sys
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+if __package__:  # imported as sexto_legal.bundle_verify
+    from sexto_legal import tlog_check
+else:  # run as verify.py in a bundle folder: tlog_check.py lies beside it
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import tlog_check  # type: ignore[import-not-found, no-redef]
+
 EVENTS = "events.jsonl"
 MANIFEST = "manifest.json"
 CUSTODY = "custody.jsonl"
+CHECKPOINT = "transparency/checkpoint.txt"
+CASE_HEAD = "transparency/case-head.txt"
+PROOFS = "transparency/proofs.jsonl"
 
 
 class Unreadable(ValueError):
@@ -273,6 +292,117 @@ def check_custody(folder: Path, envelopes: list[dict[str, Any]]) -> list[str]:
     return failures
 
 
+def _event_name(line: bytes, position: int) -> str:
+    found = re.search(rb'"id":"([^"]*)"', line)
+    named = f" {found.group(1).decode(errors='replace')}" if found else ""
+    return f"event{named} at position {position}"
+
+
+def _open_evidence(
+    read: Callable[[str], bytes], manifest: dict[str, Any], pins: argparse.Namespace
+) -> tuple[tlog_check.VerifierKey, tlog_check.Checkpoint, list[str]]:
+    """The log's key, the checkpoint, and the quorum failures (if any)."""
+    info = manifest.get("transparency")
+    if not isinstance(info, dict):
+        raise tlog_check.ProofError(
+            "no transparency evidence in this bundle: nothing proves these are all of the "
+            "case's events, nor that the log was not rewritten"
+        )
+    log_key = tlog_check.parse_vkey(pins.log_key or str(info.get("log_key")))
+    witnesses = [tlog_check.parse_vkey(str(v)) for v in pins.witness or info.get("witnesses", [])]
+    quorum = pins.quorum if pins.quorum is not None else int(info.get("quorum", 1))
+    note = read(CHECKPOINT)
+    checkpoint = tlog_check.open_checkpoint(note, log_key, str(info.get("origin")))
+    failures = []
+    try:
+        tlog_check.require_quorum(note, witnesses, quorum)
+    except tlog_check.ProofError as exc:
+        failures.append(f"checkpoint: {exc}")
+    return log_key, checkpoint, failures
+
+
+def _check_leaves(
+    lines: list[bytes], manifest: dict[str, Any], checkpoint: tlog_check.Checkpoint,
+    proofs: list[Any],
+) -> tuple[list[str], int | None]:  # fmt: skip
+    """Failures of the events' leaves and inclusion proofs; the last event's leaf index."""
+    failures = []
+    if len(proofs) != len(lines):
+        failures.append(f"{PROOFS} has {len(proofs)} proofs for {len(lines)} events")
+    previous: int | None = None
+    for position in range(min(len(lines), len(proofs))):  # zip(strict=) needs Python 3.10
+        line, proof = lines[position], proofs[position]
+        where = _event_name(line, position)
+        try:
+            index, seq = int(proof["index"]), int(proof["seq"])
+            case_index, prev = int(proof["case_index"]), proof["prev_leaf"]
+            hashes = [base64.b64decode(h, validate=True) for h in proof["proof"]]
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            failures.append(f"{where}: its line in {PROOFS} is malformed")
+            continue
+        if case_index != position:
+            failures.append(
+                f"{where}: the log numbers it {case_index} among the case's events "
+                "(events missing before it, or reordered)"
+            )
+        if prev != previous:
+            failures.append(
+                f"{where}: the log links it to leaf {prev}, the bundle's previous event is "
+                f"leaf {previous} (an event is missing or reordered)"
+            )
+        leaf = tlog_check.event_leaf(
+            seq, manifest["territory"], manifest["case_id"], case_index,
+            prev if isinstance(prev, int) else None, line,
+        )  # fmt: skip
+        try:
+            tlog_check.verify_inclusion(
+                index, checkpoint.size, tlog_check.leaf_hash(leaf), hashes, checkpoint.root
+            )
+        except tlog_check.ProofError as exc:
+            failures.append(f"{where}: not in the log as signed: {exc}")
+        previous = index
+    return failures, previous
+
+
+def check_transparency(
+    read: Callable[[str], bytes],
+    manifest: dict[str, Any],
+    lines: list[bytes],
+    pins: argparse.Namespace,
+) -> tuple[list[str], list[str]]:
+    """Failures of the transparency evidence (its files given by `read`), and what a
+    reviewer keeps when it holds."""
+    try:
+        log_key, checkpoint, failures = _open_evidence(read, manifest, pins)
+        proofs = [strict_loads(p) for p in read(PROOFS).splitlines() if p]
+        head = tlog_check.parse_case_head(tlog_check.verify_note(read(CASE_HEAD), log_key))
+    except (tlog_check.ProofError, OSError, Unreadable, ValueError) as exc:
+        return [f"transparency: {exc}"], []
+    leaf_failures, last_leaf = _check_leaves(lines, manifest, checkpoint, proofs)
+    failures += leaf_failures
+    if (head.origin, head.size, head.root) != (checkpoint.origin, checkpoint.size, checkpoint.root):
+        failures.append("the case head statement is not about the bundle's checkpoint")
+    if (head.territory, head.case_id) != (manifest["territory"], manifest["case_id"]):
+        failures.append("the case head statement is about another case")
+    if head.case_size != len(lines):
+        failures.append(
+            f"the log says the case has {head.case_size} events up to tree size "
+            f"{checkpoint.size}, the bundle holds {len(lines)} (events missing or added)"
+        )
+    elif head.last_leaf != last_leaf:
+        failures.append(
+            f"the log says the case's last event is leaf {head.last_leaf}, the bundle's "
+            f"is leaf {last_leaf} (the last event is missing or replaced)"
+        )
+    kept = [
+        f"checkpoint: {checkpoint.origin}, tree size {checkpoint.size}, root "
+        f"{base64.b64encode(checkpoint.root).decode()} (keep {CHECKPOINT})",
+        f"log key: {log_key.vkey()}",
+        f"case head: leaf {last_leaf} of that checkpoint, event hash {manifest['head_hash']}",
+    ]
+    return failures, kept
+
+
 def _manifest_problems(manifest: Any) -> list[str]:
     if not isinstance(manifest, dict):
         return ["manifest.json is not a JSON object"]
@@ -285,9 +415,24 @@ def _manifest_problems(manifest: Any) -> list[str]:
     ]
 
 
+def no_pins() -> argparse.Namespace:
+    """Keys taken from the evidence itself (the caller compares them with the published)."""
+    return argparse.Namespace(log_key=None, witness=None, quorum=None)
+
+
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="verify.py", description="Verify a sexto court bundle.")
+    parser.add_argument("folder", nargs="?", help="the bundle (default: this script's folder)")
+    parser.add_argument("--log-key", help="the log's published verifier key")
+    parser.add_argument("--witness", action="append", help="a trusted witness's verifier key")
+    parser.add_argument("--quorum", type=int, help="cosignatures required (default: manifest)")
+    return parser.parse_args(argv[1:])
+
+
 def main(argv: list[str]) -> int:
     """Verify the bundle in argv[1] (or beside this script); print the outcome."""
-    folder = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent
+    pins = _arguments(argv)
+    folder = Path(pins.folder) if pins.folder else Path(__file__).resolve().parent
     try:
         manifest = strict_loads((folder / MANIFEST).read_bytes())
         problems = _manifest_problems(manifest)
@@ -303,6 +448,10 @@ def main(argv: list[str]) -> int:
     failures += check_files(folder, manifest)
     failures += check_protocols(folder, manifest, envelopes)
     failures += check_custody(folder, envelopes)
+    transparency, kept = check_transparency(
+        lambda name: (folder / name).read_bytes(), manifest, lines, pins
+    )
+    failures += transparency
     if failures:
         print(f"FAILED: case {manifest['case_id']} does not verify:")
         for failure in failures:
@@ -312,6 +461,8 @@ def main(argv: list[str]) -> int:
         f"OK: {len(lines)} events of case {manifest['case_id']} verified; "
         f"head hash {manifest['head_hash']}"
     )
+    for line in kept:
+        print(f"  {line}")
     return 0
 
 

@@ -33,6 +33,8 @@ from sexto_events.store import EventStore
 from sexto_legal.bundle_verify import Unreadable, canonical, strict_loads
 from sexto_legal.custody import custody_log
 from sexto_legal.disclosed import opens_personal_data
+from sexto_legal.transparency.api import TreeClient
+from sexto_legal.transparency.evidence import case_evidence
 
 BUNDLE_FORMAT = 1
 EVENTS = "events.jsonl"
@@ -110,16 +112,25 @@ class NotForThisReader(ValueError):
 
 
 async def build_bundle(
-    store: EventStore, case: CaseRef, *, exported_by: Principal, viewer: Viewer, now: datetime
+    store: EventStore,
+    case: CaseRef,
+    *,
+    tree: TreeClient,
+    exported_by: Principal,
+    viewer: Viewer,
+    now: datetime,
 ) -> Bundle:
-    """Everything a court needs to read and check the case's record.
+    """Everything a court needs to read and check the case's record, with the transparency
+    log's proof that these are all of the case's events up to a cosigned checkpoint.
 
     Raises NotForThisReader unless `viewer` is shown personal data in clear (the access
-    rules keep bundles to legal reviewers; this keeps the builder to the same rule).
+    rules keep bundles to legal reviewers; this keeps the builder to the same rule), and
+    TreeUnavailable when the transparency log does not answer (no bundle without proof).
     """
     if not opens_personal_data(viewer):
         raise NotForThisReader("a court bundle holds personal data in clear")
-    stored = await store.read_raw(case)
+    evidence = await case_evidence(store, tree, case)
+    stored = evidence.stored
     raws = [_parsed(m.body) for m in stored]
     # A broken chain does not stop the export: the bundle holds the events as stored and
     # the manifest records where the chain breaks (verify.py will name it too).
@@ -140,6 +151,8 @@ async def build_bundle(
     )
     bundle.files["README.md"] = _readme(case, len(stored), protocol_files).encode()
     bundle.files["verify.py"] = verifier_script()
+    bundle.files["tlog_check.py"] = (resources.files("sexto_legal") / "tlog_check.py").read_bytes()
+    bundle.files.update(evidence.files())
     manifest = {
         "format": BUNDLE_FORMAT,
         "case_id": case.case_id,
@@ -158,6 +171,7 @@ async def build_bundle(
         "not_canonical_at_export": not_canonical([m.body for m in stored]),
         "protocols": protocol_files,
         "missing_protocols": [v for v in named if v not in protocol_files],
+        "transparency": evidence.manifest(),
         "files": {
             name: hashlib.sha256(content).hexdigest()
             for name, content in sorted(bundle.files.items())
@@ -235,34 +249,41 @@ for a court, a complaint or an inquiry. It contains {count} events.
   In the log it is encrypted (AES-256-GCM, one key per data subject); the hashes cover the
   ciphertext, not this file. A subject erased by crypto-shredding reads `"erased": true`.
 - `manifest.json` — the case, the exporter, the event count, the head hash, the stream
-  sequences, and the SHA-256 of every other file.
-- `verify.py` — a verifier that needs only Python 3.8+ and its standard library.
+  sequences, the transparency log's origin and keys, and the SHA-256 of every other file.
+- `transparency/` — the transparency log's evidence: `checkpoint.txt` (the log's size and
+  Merkle root when the bundle was made, C2SP tlog-checkpoint signed by the log's key and
+  cosigned by its witnesses), `proofs.jsonl` (each event's leaf in the log's Merkle tree and
+  its RFC 6962 inclusion proof), `case-head.txt` (the log's signed statement of how many
+  events the case has in that tree, and which is the last).
+- `verify.py` and `tlog_check.py` — a verifier that needs only Python 3.8+ and its standard
+  library (Ed25519 included, in pure Python).
 
 ## How to verify
 
     python3 verify.py            # or: python3 verify.py path/to/this/folder
+    python3 verify.py --log-key <the log's published key> --witness <a witness's key>
 
 It checks that every line of `events.jsonl` is written exactly in canonical JSON (no key
 twice: what is read is what is hashed), recomputes every event's hash, checks every
 `prevhash` link, that all events belong to this case, that the count and head hash match
 the manifest, every file's SHA-256, that every protocol file is present and matches its
-id, and that `custody.jsonl` is exactly the custody derived again from the events.
-It prints `OK` and exits 0, or lists each failure naming the event (id and position) and
-exits 1. Anyone can re-implement these checks from this description: nothing secret is
-needed, and the verifier is short enough to read.
+id, and that `custody.jsonl` is exactly the custody derived again from the events. Then the
+transparency evidence: the checkpoint's signature and cosignatures, every event's inclusion
+in the signed tree, the events numbered 0..n-1 in the log and each linked to the previous,
+and the log's signed count of the case's events. It prints `OK`, the checkpoint to keep and
+the case's head in it, and exits 0, or lists each failure naming the event (id and
+position) and exits 1. Anyone can re-implement these checks from this description: nothing
+secret is needed, and the verifier is short enough to read.
 
 ## What the verification proves, and what it cannot
 
-- Any altered, inserted, removed or reordered event **inside** the chain is detected.
-- The chain and the manifest are checked against each other, not against the log: someone
-  able to edit this folder can alter an event, recompute the hashes of it and of every
-  later event, rewrite the manifest's head hash and file digests, and `verify.py` prints
-  `OK`. Likewise removing the **last** event(s) is caught by the manifest's count and head
-  hash only if the manifest itself is trusted. Only a head hash obtained **independently
-  of this folder** protects against both: ask the operator for the case's head hash from
-  the log itself (the intake service's `GET /v1/legal/cases/{{case_id}}/verification`, or
-  `sexto verify --case {case.case_id}` on the live log) and compare it with the manifest's
-  `head_hash`. Signed checkpoints of each case's head are planned to close this gap.
+- Any altered, inserted, removed or reordered event is detected, **even** if whoever edits
+  this folder recomputes the hashes and the manifest: each event's bytes are in the log's
+  Merkle tree as signed and cosigned, numbered within the case and linked to the previous
+  one, and the log signed how many events the case has (a dropped last event is caught).
+- The keys in `manifest.json` are the bundle's own claim: check against the keys the
+  operator publishes (`--log-key`, `--witness`). Keep `transparency/checkpoint.txt`: a later
+  bundle or proof is checked against it with a consistency proof (the log only grew).
 - `personal-data.jsonl` and `custody.jsonl` are derived views: the events are the
   authority. The personal data's authenticity is guaranteed by AES-GCM in the log, which
   only the key holder can check.

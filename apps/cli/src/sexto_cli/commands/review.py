@@ -19,9 +19,11 @@ from sexto_legal.access import Tool
 from sexto_legal.export import build_bundle
 from sexto_legal.history import case_history
 from sexto_legal.locate import locate_case
+from sexto_legal.transparency.evidence import case_evidence
 from sexto_legal.verification import LogVerification, verify_case, verify_log
 
 from sexto_cli.command import run
+from sexto_cli.commands.transparency import tree_of
 from sexto_cli.failures import clear_errors
 from sexto_cli.options import parse_time
 from sexto_cli.output import console, errors, progress
@@ -120,7 +122,8 @@ def verify(
     case_id: Annotated[str | None, typer.Option("--case", help="one case")] = None,
     every: Annotated[bool, typer.Option("--all", help="every case of the log")] = False,
 ) -> None:
-    """Verify hash chains; report the first broken position of each case.
+    """Verify hash chains; report the first broken position of each case. For one case,
+    also its transparency evidence: the case's head and the checkpoint that includes it.
 
     Cases and events are named as your role may see them (analysts: keyed pseudonyms;
     admins, who see no case: withheld, so a break is found with a legal reviewer).
@@ -129,14 +132,19 @@ def verify(
         raise typer.BadParameter("give either --case CASE or --all")
     if case_id is not None:
 
-        async def one(session: Session) -> tuple[ChainReport, str]:
+        async def one(session: Session) -> tuple[ChainReport, str, tuple[list[str], list[str]]]:
             case = await locate_case(session.nc, session.spec, case_id)
             report = await verify_case(session.store, case)
-            return report, _shown_chain(session.viewer(), case_id, report)
+            evidence = await case_evidence(session.store, tree_of(session), case)
+            return report, _shown_chain(session.viewer(), case_id, report), evidence.check(case)
 
-        report, line = run(ctx, Tool.VERIFY, one)
+        report, line, (failures, kept) = run(ctx, Tool.VERIFY, one)
         console.print(line)
-        if not report.ok:
+        for failure in failures:
+            console.print(f"[red]transparency: {escape(failure)}[/red]")
+        for held in kept if not failures else []:
+            console.print(held, highlight=False, markup=False)
+        if not report.ok or failures:
             raise typer.Exit(1)
         return
 
@@ -188,8 +196,8 @@ def export(
         case = await locate_case(session.nc, session.spec, case_id)
         await record_read(session.store, session.principal, case, "export", "legal")
         return await build_bundle(
-            session.store, case, exported_by=session.principal, viewer=session.viewer(),
-            now=datetime.now(UTC),
+            session.store, case, tree=tree_of(session), exported_by=session.principal,
+            viewer=session.viewer(), now=datetime.now(UTC),
         )  # fmt: skip
 
     bundle = run(ctx, Tool.EXPORT, work)

@@ -5,6 +5,8 @@ For the legal_reviewer role only (any other role: 403); every read is on the cas
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -14,9 +16,12 @@ from sexto_events.chain import ChainReport
 from sexto_events.messages import Message
 from sexto_events.model import CaseRef
 from sexto_events.principal import Principal, Role
-from sexto_events.refusals import CaseNotFound
+from sexto_events.refusals import CaseNotFound, Invalid, Unavailable
 from sexto_legal.export import build_bundle
 from sexto_legal.history import case_history
+from sexto_legal.transparency.api import TreeClient, TreeUnavailable, b64
+from sexto_legal.transparency.evidence import EvidenceMismatch, case_evidence
+from sexto_legal.transparency.store import ProofRequestError
 from sexto_legal.verification import head_hash, verify_stored
 from sexto_service.disclosure import viewer
 from sexto_service.idempotency import IdempotentRoute
@@ -33,6 +38,23 @@ Reviewer = Annotated[
 ]
 
 ZIP = "application/zip"
+Size = Annotated[int, Query(ge=0, le=2**62, description="a tree size (a number of leaves)")]
+
+
+def _tree(request: Request) -> TreeClient:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return TreeClient(runtime.nc, runtime.store.spec.name)
+
+
+@contextlib.contextmanager
+def _transparency_refusals() -> Iterator[None]:
+    """The transparency log's failures as problems: what to fix, or retry."""
+    try:
+        yield
+    except ProofRequestError as exc:
+        raise Invalid(Message("proof-request-invalid", reason=str(exc))) from None
+    except (TreeUnavailable, EvidenceMismatch):
+        raise Unavailable(Message("tlog-unavailable")) from None
 
 
 async def _case(request: Request, principal: Principal, case_id: str) -> CaseRef:
@@ -115,10 +137,11 @@ async def legal_export(case_id: str, request: Request, principal: Reviewer) -> R
     case = await _case(request, principal, case_id)
     runtime: ServiceRuntime = request.app.state.runtime
     await record_read(runtime, principal, case, "legal_export")
-    bundle = await build_bundle(
-        runtime.store, case, exported_by=principal, viewer=viewer(request, principal),
-        now=datetime.now(UTC),
-    )  # fmt: skip
+    with _transparency_refusals():
+        bundle = await build_bundle(
+            runtime.store, case, tree=_tree(request), exported_by=principal,
+            viewer=viewer(request, principal), now=datetime.now(UTC),
+        )  # fmt: skip
     return Response(
         bundle.zip_bytes(),
         media_type=ZIP,
@@ -127,3 +150,59 @@ async def legal_export(case_id: str, request: Request, principal: Reviewer) -> R
             "Cache-Control": "no-store",  # personal data in clear: no copy on the way
         },
     )
+
+
+@router.get("/cases/{case_id}/transparency")
+async def legal_case_transparency(case_id: str, request: Request, principal: Reviewer) -> Any:
+    """The case's leaves in a cosigned checkpoint that holds all its events, each with its
+    inclusion proof, and the log's signed statement of the case's head in that checkpoint:
+    how many leaves the case has and which is the last (its completeness)."""
+    case = await _case(request, principal, case_id)
+    runtime: ServiceRuntime = request.app.state.runtime
+    await record_read(runtime, principal, case, "legal_transparency")
+    with _transparency_refusals():
+        evidence = await case_evidence(runtime.store, _tree(request), case)
+    return {
+        "case_id": case_id,
+        "checkpoint": evidence.leaves.checkpoint.decode(),
+        "case_head": evidence.leaves.head_statement.decode(),
+        "log_key": evidence.leaves.log_key,
+        "witnesses": evidence.leaves.witnesses,
+        "leaves": evidence.leaves.leaves,
+    }
+
+
+@router.get("/transparency/checkpoint")
+async def legal_checkpoint(request: Request, principal: Reviewer) -> dict[str, Any]:
+    """The newest signed checkpoint of the transparency log, with its witnesses'
+    cosignatures (C2SP tlog-checkpoint in a signed note): what a reviewer keeps."""
+    with _transparency_refusals():
+        note = await _tree(request).checkpoint()
+    return {"checkpoint": note.decode()}
+
+
+@router.get("/transparency/proofs/inclusion")
+async def legal_inclusion_proof(
+    request: Request,
+    principal: Reviewer,
+    index: Annotated[int, Query(ge=0, le=2**62, description="the leaf's index")],
+    size: Size,
+) -> dict[str, Any]:
+    """The RFC 6962 inclusion proof of leaf `index` in the tree of `size` leaves."""
+    with _transparency_refusals():
+        proof = await _tree(request).inclusion(index, size)
+    return {"index": index, "size": size, "proof": b64(proof)}
+
+
+@router.get("/transparency/proofs/consistency")
+async def legal_consistency_proof(
+    request: Request,
+    principal: Reviewer,
+    first: Annotated[int, Query(alias="from", ge=0, le=2**62, description="the older size")],
+    second: Annotated[int, Query(alias="to", ge=0, le=2**62, description="the newer size")],
+) -> dict[str, Any]:
+    """The RFC 6962 consistency proof from tree size `from` to `to`: the newer tree
+    holds the older one unchanged."""
+    with _transparency_refusals():
+        proof = await _tree(request).consistency(first, second)
+    return {"from": first, "to": second, "proof": b64(proof)}

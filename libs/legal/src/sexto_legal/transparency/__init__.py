@@ -1,0 +1,1 @@
+"""The transparency log over the CASES stream: Merkle tree, signed checkpoints, witness."""
