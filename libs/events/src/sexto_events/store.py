@@ -165,7 +165,7 @@ class EventStore:
         self, case: CaseRef, events: Sequence[NewEvent], prevhash: str
     ) -> list[tuple[str, str, bytes, dict[str, Any]]]:
         """(event id, hash, body, stored envelope) of each event, chained from `prevhash`."""
-        envelopes = []
+        drafts = []
         for event in events:
             cls = type(event.data)
             type_name = cls.type_name()
@@ -176,13 +176,21 @@ class EventStore:
                     f"{type_name} is superseded by a newer version: write the current version"
                 )
             event_id = event.event_id or str(uuid_utils.uuid7())
-            data = event.data.model_dump(mode="json")
-            if subjects_of(cls, data, case.case_id):
-                if self.codec is None:
-                    raise EventLogError(
-                        f"{type_name} carries personal data but no key vault was configured"
-                    )
-                data = await self.codec.seal(cls, data, case.case_id, event_id)
+            drafts.append((cls, event.data.model_dump(mode="json"), case.case_id, event_id))
+        if self.codec is not None:
+            # One key lookup for every event of the command.
+            sealed = await self.codec.seal_many(drafts)
+        elif personal := [
+            cls for cls, data, _, _ in drafts if subjects_of(cls, data, case.case_id)
+        ]:
+            raise EventLogError(
+                f"{personal[0].type_name()} carries personal data but no key vault was configured"
+            )
+        else:
+            sealed = [data for _, data, _, _ in drafts]
+        envelopes = []
+        for event, (cls, _, _, event_id), data in zip(events, drafts, sealed, strict=True):
+            type_name = cls.type_name()
             attributes: dict[str, Any] = {
                 "specversion": SPEC_VERSION,
                 "id": event_id,
