@@ -1,0 +1,62 @@
+"""One shape for every row of the bench table, medians over rounds, and peak memory.
+
+Each row keeps the same keys run after run (`name`, `unit`, `ours`, `baseline`,
+`baseline_name`, `ratio`, `target`, `met`) so results can be compared over time; `ratio`
+is always "how many times better than the baseline" (rates: ours / baseline; latencies and
+memory: baseline / ours).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from pathlib import Path
+from typing import Any
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+"""Rounds of each noisy figure; the table shows the median."""
+
+
+def row(
+    name: str,
+    unit: str,
+    ours: float,
+    baseline: float,
+    baseline_name: str,
+    *,
+    lower_is_better: bool = False,
+    at_least: float | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A row; with `at_least`, the target is that ratio and `met` says whether it was."""
+    ratio = baseline / ours if lower_is_better else ours / baseline
+    return {
+        "name": name,
+        "unit": unit,
+        "ours": ours,
+        "baseline": baseline,
+        "baseline_name": baseline_name,
+        "ratio": ratio,
+        "target": "" if at_least is None else f">= {at_least:g}x",
+        "met": None if at_least is None else ratio >= at_least,
+        **extra,
+    }
+
+
+def median(samples: list[float]) -> float:
+    """The median of a figure's rounds."""
+    return statistics.median(samples)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """A live process's peak resident set size (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def child_peak_rss_mb(pid: int) -> tuple[int, float]:
+    """Wait for a child; its exit status and peak resident set size in MB (ru_maxrss)."""
+    _, status, usage = os.wait4(pid, 0)
+    return os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024
