@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import asyncpg
 import pytest
@@ -231,3 +232,59 @@ async def test_a_shredded_key_is_unusable_at_once_in_another_process(
     finally:
         stdin.close()
         await asyncio.wait_for(reader.wait(), 30)
+
+
+# --- opened personal data in the case cache ------------------------------------------
+
+
+async def test_a_cached_case_opens_its_personal_data_once_per_shred_epoch(
+    store: EventStore, other_store: EventStore, new_case: Callable[[], CaseRef]
+) -> None:
+    case, elsewhere = new_case(), new_case()
+    version = (
+        await store.append(case, [reported(name="Leocadia Thorne")], CaseVersion.new())
+    ).version
+    await store.append(case, [note("first")], version)
+    await store.append(elsewhere, [reported(student_ref="s9")], CaseVersion.new())
+    codec = other_store.codec
+    assert codec is not None
+    opened: list[int] = []
+    original = codec.open_many
+
+    async def counted(items: list[Any]) -> list[dict[str, Any]]:
+        opened.append(len(items))
+        return await original(items)
+
+    codec.open_many = counted  # type: ignore[method-assign,assignment]
+    try:
+        # The first load decodes the case; the first cached load opens it at the epoch.
+        for _ in range(4):
+            assert await first_name(other_store, case) == "Leocadia Thorne"
+        assert opened == [2, 2]  # the later loads opened nothing again
+
+        await vault_of(store).shred(subject_id("student", elsewhere.case_id, "s9"))
+
+        assert await first_name(other_store, case) == "Leocadia Thorne"
+        assert opened == [2, 2, 2]  # a shred anywhere: opened afresh
+    finally:
+        del codec.open_many
+
+
+async def test_a_case_cached_opened_elsewhere_reads_erased_on_its_next_load(
+    store: EventStore, other_store: EventStore, new_case: Callable[[], CaseRef]
+) -> None:
+    case = new_case()
+    ref = f"o-{case.case_id[:8]}"
+    version = (
+        await store.append(case, [reported(name="Wendeline Aspry", student_ref=ref)],
+                           CaseVersion.new())
+    ).version  # fmt: skip
+    assert await first_name(other_store, case) == "Wendeline Aspry"
+    loaded = await other_store.load(case)
+    # The other process writes on top of the case it holds opened.
+    await other_store.append(case, [note("second")], loaded.version)
+    assert version.seq < (await other_store.load(case)).version.seq
+
+    await vault_of(store).shred(subject_id("student", case.case_id, ref))
+
+    assert await first_name(other_store, case) == ERASED

@@ -1,15 +1,17 @@
 """Verified case prefixes kept in memory: the log is immutable, so a prefix never changes.
 
 A cached load asks the server only for the case's last event (one cheap direct get) and
-reads, verifies and decodes just the events after the cached head. Personal data is
-never kept decrypted: events carrying it are kept sealed and opened again at every load,
-so erasure (shredding) takes effect on the next load.
+reads, verifies and decodes just the events after the cached head. Events carrying
+personal data are kept sealed; their opened form is kept beside them only for the shred
+epoch it was opened at and at most the key cache's time to live: every load reads the
+epoch, and once any shred has committed they are opened again (an erased field reads
+erased on the next load, as before), so erasure takes effect on the next load.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sexto_events.model import CaseVersion, RecordedEvent
@@ -21,18 +23,50 @@ class CachedCase:
     """A verified prefix of a case: stored envelopes, decoded events, head."""
 
     raws: tuple[tuple[int, dict[str, Any]], ...]
-    events: tuple[RecordedEvent | None, ...]  # None: holds personal data, opened per load
+    events: tuple[RecordedEvent | None, ...]  # None: holds personal data, see `opened`
     head: CaseVersion
+    # Stream sequence -> the event opened, valid at shred epoch `epoch` until `until`.
+    opened: dict[int, RecordedEvent] = field(default_factory=dict)
+    epoch: int = -1
+    until: float = 0.0
+
+    def sealed(self) -> list[tuple[int, dict[str, Any]]]:
+        """The stored envelopes of the events holding personal data."""
+        return [raw for raw, event in zip(self.raws, self.events, strict=True) if not event]
+
+    def opened_at(self, epoch: int, now: float) -> dict[int, RecordedEvent]:
+        """The opened events still valid at `epoch` and `now` (none after a shred)."""
+        return self.opened if epoch == self.epoch and now < self.until else {}
+
+    def with_opened(self, opened: dict[int, RecordedEvent], epoch: int, until: float) -> CachedCase:
+        """This prefix with its personal data opened at `epoch`, kept until `until`."""
+        return replace(self, opened=opened, epoch=epoch, until=until)
 
     def extended(
         self, raws: list[tuple[int, dict[str, Any]]], events: list[RecordedEvent]
     ) -> CachedCase:
-        """This prefix followed by newer verified events."""
+        """This prefix followed by newer verified events (those holding personal data kept
+        opened with the prefix's: only when this process just sealed them, see the store)."""
         return CachedCase(
             self.raws + tuple(raws),
             self.events + tuple(keepable(e) for e in events),
             CaseVersion(events[-1].seq, events[-1].envelope.hash) if events else self.head,
+            self.opened,
+            self.epoch,
+            self.until,
         )
+
+    def extended_sealed(
+        self, raws: list[tuple[int, dict[str, Any]]], events: list[RecordedEvent]
+    ) -> CachedCase:
+        """Extended with events this process wrote: their personal data is known in clear
+        and was sealed under keys checked against the current epoch, so it joins the
+        opened events (which any shred since they were opened invalidates all together)."""
+        grown = self.extended(raws, events)
+        if not self.opened:
+            return grown
+        fresh = {e.seq: e for e in events if keepable(e) is None}
+        return replace(grown, opened={**self.opened, **fresh})
 
 
 def keepable(event: RecordedEvent) -> RecordedEvent | None:

@@ -118,6 +118,13 @@ class KeyVault:
         self.cache.put(keys, epoch)
         return keys
 
+    async def shred_epoch(self) -> int:
+        """How many shreds have committed: cached keys and opened data of an older epoch are
+        stale."""
+        async with self._pool.acquire() as conn:
+            epoch: int = await conn.fetchval(_EPOCH)
+        return epoch
+
     async def keys_for_reading(self, subjects: Iterable[str]) -> dict[str, bytes]:
         """The keys that still exist; a shredded subject is simply absent."""
         wanted = sorted(set(subjects))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -159,7 +160,7 @@ class EventStore:
             RecordedEvent(seq, Envelope.model_construct(**stored), event.data, stored["type"])
             for seq, event, (_, _, _, stored) in zip(seqs, events, built, strict=True)
         ]
-        self._cache.put(key, cached.extended(raws, recorded))  # type: ignore[union-attr]
+        self._cache.put(key, cached.extended_sealed(raws, recorded))  # type: ignore[union-attr]
 
     async def _build(
         self, case: CaseRef, events: Sequence[NewEvent], prevhash: str
@@ -282,18 +283,31 @@ class EventStore:
             newer = await self._read_verified(case, cached.head.seq + 1, None, cached)
             cached = cached.extended(*newer)
             self._cache.put(key, cached)  # type: ignore[union-attr]
-        return self._loaded(case, await self._reopen(cached))
+        return self._loaded(case, await self._reopen(key, cached))
 
     def _loaded(self, case: CaseRef, events: list[RecordedEvent]) -> LoadedCase:
         if not events:
             return LoadedCase(case)
         return LoadedCase(case, events, CaseVersion(events[-1].seq, events[-1].envelope.hash))
 
-    async def _reopen(self, cached: CachedCase) -> list[RecordedEvent]:
-        """The cached events, those holding personal data decoded (opened) afresh."""
-        sealed = [raw for raw, event in zip(cached.raws, cached.events, strict=True) if not event]
-        opened = iter(await self.decoder.decode(list(sealed)) if sealed else [])
-        return [event or next(opened) for event in cached.events]
+    async def _reopen(self, key: str, cached: CachedCase) -> list[RecordedEvent]:
+        """The cached events, those holding personal data as opened at the current shred
+        epoch: kept from an earlier load if no shred committed since, else opened afresh."""
+        sealed = cached.sealed()
+        if not sealed or self.codec is None:
+            opened = {e.seq: e for e in await self.decoder.decode(sealed)} if sealed else {}
+        else:
+            vault = self.codec.vault
+            epoch, now = await vault.shred_epoch(), time.monotonic()
+            kept = cached.opened_at(epoch, now)
+            todo = [raw for raw in sealed if raw[0] not in kept]
+            opened = {**kept, **{e.seq: e for e in await self.decoder.decode(todo)}}
+            if todo:
+                until = cached.until if kept else now + vault.cache.ttl
+                self._cache.put(key, cached.with_opened(opened, epoch, until))  # type: ignore[union-attr]
+        return [
+            event or opened[seq] for (seq, _), event in zip(cached.raws, cached.events, strict=True)
+        ]
 
     async def _read_verified(
         self,
