@@ -61,11 +61,10 @@ class Stack:
     store: EventStore
     cache_cases: int
 
-    def new_store(self) -> EventStore:
-        """A store on the current connection, with this section's case cache size."""
-        return EventStore(
-            self.nc, source="sexto/bench", codec=self.store.codec, cache_cases=self.cache_cases
-        )
+    def new_store(self, cache_cases: int | None = None) -> EventStore:
+        """A store on the current connection, with this section's case cache size or another."""
+        size = self.cache_cases if cache_cases is None else cache_cases
+        return EventStore(self.nc, source="sexto/bench", codec=self.store.codec, cache_cases=size)
 
 
 @asynccontextmanager
@@ -118,20 +117,29 @@ async def section_append(root: Path, postgres: EmbeddedPostgres) -> list[dict[st
 async def section_load(root: Path, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:
     """One case's load at 1 thousand and 1 million events (uncached: the whole case)."""
     rows: list[dict[str, Any]] = []
+    full = max(int(1_000_000 * SCALE), 100_000)
+    big_label = "1 million" if full == 1_000_000 else f"{full // 1000} thousand"
     async with stack(root, postgres, "load", cache_cases=0) as s:
         case = await load.write_case(s.store)
         await load.fill(s.nc_raw, 1000)
         rows += await load.measure(s.nc_raw, s.store, case, "1 thousand", int(1000 * SCALE))
+        cached = s.new_store(cache_cases=1000)
+        stores = {"case cache off": s.store, "case cache on (as services run)": cached}
+        rows += await load.growth(stores, int(300 * SCALE), int(200 * SCALE))
+        await cached.close()
         # Bulk-load with lazy fsync (the figure measured does not write), then measure on
         # the production setting again.
         await restart_nats(s, sync_always=False)
-        await load.fill(s.nc_raw, 1_000_000)
+        await load.fill(s.nc_raw, full)
         await restart_nats(s, sync_always=True)
-        rows += await load.measure(s.nc_raw, s.store, case, "1 million", int(1000 * SCALE))
-    small, big = (r["ours"] for r in rows if str(r["name"]).endswith("p50"))
+        rows += await load.measure(s.nc_raw, s.store, case, big_label, int(1000 * SCALE))
+    small, big = (
+        r["ours"] for r in rows if str(r["name"]).startswith("load one case (20 events)")
+        and str(r["name"]).endswith("p50")
+    )  # fmt: skip
     rows.append(
         {
-            "name": "load p50 slowdown, 1 million vs 1 thousand events",
+            "name": f"load p50 slowdown, {big_label} vs 1 thousand events",
             "unit": "x",
             "ours": big / small,
             "baseline": 1.0,

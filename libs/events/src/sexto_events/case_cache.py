@@ -25,14 +25,13 @@ class CachedCase:
     raws: tuple[tuple[int, dict[str, Any]], ...]
     events: tuple[RecordedEvent | None, ...]  # None: holds personal data, see `opened`
     head: CaseVersion
-    # Stream sequence -> the event opened, valid at shred epoch `epoch` until `until`.
+    sealed_at: tuple[int, ...] = ()  # positions of the events holding personal data
+    # Stream sequence -> the event opened, valid at shred epoch `epoch` until `until`; `full`
+    # is every event with those opened, when they cover them all (a load copies it whole).
     opened: dict[int, RecordedEvent] = field(default_factory=dict)
     epoch: int = -1
     until: float = 0.0
-
-    def sealed(self) -> list[tuple[int, dict[str, Any]]]:
-        """The stored envelopes of the events holding personal data."""
-        return [raw for raw, event in zip(self.raws, self.events, strict=True) if not event]
+    full: tuple[RecordedEvent, ...] | None = None
 
     def opened_at(self, epoch: int, now: float) -> dict[int, RecordedEvent]:
         """The opened events still valid at `epoch` and `now` (none after a shred)."""
@@ -40,20 +39,27 @@ class CachedCase:
 
     def with_opened(self, opened: dict[int, RecordedEvent], epoch: int, until: float) -> CachedCase:
         """This prefix with its personal data opened at `epoch`, kept until `until`."""
-        return replace(self, opened=opened, epoch=epoch, until=until)
+        full = tuple(
+            event or opened[seq] for (seq, _), event in zip(self.raws, self.events, strict=True)
+        )
+        return replace(self, opened=opened, epoch=epoch, until=until, full=full)
 
     def extended(
         self, raws: list[tuple[int, dict[str, Any]]], events: list[RecordedEvent]
     ) -> CachedCase:
-        """This prefix followed by newer verified events (those holding personal data kept
-        opened with the prefix's: only when this process just sealed them, see the store)."""
+        """This prefix followed by newer verified events."""
+        kept = tuple(keepable(e) for e in events)
+        start = len(self.events)
+        sealed = tuple(start + i for i, event in enumerate(kept) if event is None)
         return CachedCase(
             self.raws + tuple(raws),
-            self.events + tuple(keepable(e) for e in events),
+            self.events + kept,
             CaseVersion(events[-1].seq, events[-1].envelope.hash) if events else self.head,
+            self.sealed_at + sealed,
             self.opened,
             self.epoch,
             self.until,
+            self.full + tuple(events) if self.full is not None and not sealed else None,
         )
 
     def extended_sealed(
@@ -63,10 +69,10 @@ class CachedCase:
         and was sealed under keys checked against the current epoch, so it joins the
         opened events (which any shred since they were opened invalidates all together)."""
         grown = self.extended(raws, events)
-        if not self.opened:
+        if self.full is None:
             return grown
         fresh = {e.seq: e for e in events if keepable(e) is None}
-        return replace(grown, opened={**self.opened, **fresh})
+        return replace(grown, opened={**self.opened, **fresh}, full=self.full + tuple(events))
 
 
 def keepable(event: RecordedEvent) -> RecordedEvent | None:

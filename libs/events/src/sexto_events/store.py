@@ -293,21 +293,26 @@ class EventStore:
     async def _reopen(self, key: str, cached: CachedCase) -> list[RecordedEvent]:
         """The cached events, those holding personal data as opened at the current shred
         epoch: kept from an earlier load if no shred committed since, else opened afresh."""
-        sealed = cached.sealed()
-        if not sealed or self.codec is None:
-            opened = {e.seq: e for e in await self.decoder.decode(sealed)} if sealed else {}
-        else:
-            vault = self.codec.vault
-            epoch, now = await vault.shred_epoch(), time.monotonic()
-            kept = cached.opened_at(epoch, now)
-            todo = [raw for raw in sealed if raw[0] not in kept]
-            opened = {**kept, **{e.seq: e for e in await self.decoder.decode(todo)}}
-            if todo:
-                until = cached.until if kept else now + vault.cache.ttl
-                self._cache.put(key, cached.with_opened(opened, epoch, until))  # type: ignore[union-attr]
-        return [
-            event or opened[seq] for (seq, _), event in zip(cached.raws, cached.events, strict=True)
-        ]
+        if not cached.sealed_at:
+            return [event for event in cached.events if event is not None]
+        sealed = [cached.raws[i] for i in cached.sealed_at]
+        if self.codec is None:
+            opened = {e.seq: e for e in await self.decoder.decode(sealed)}
+            return [
+                event or opened[seq]
+                for (seq, _), event in zip(cached.raws, cached.events, strict=True)
+            ]
+        vault = self.codec.vault
+        epoch, now = await vault.shred_epoch(), time.monotonic()
+        kept = cached.opened_at(epoch, now)
+        if kept and cached.full is not None:
+            return list(cached.full)
+        todo = [raw for raw in sealed if raw[0] not in kept]
+        opened = {**kept, **{e.seq: e for e in await self.decoder.decode(todo)}}
+        until = cached.until if kept else now + vault.cache.ttl
+        cached = cached.with_opened(opened, epoch, until)
+        self._cache.put(key, cached)  # type: ignore[union-attr]
+        return list(cached.full or ())
 
     async def _read_verified(
         self,
