@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,17 @@ def row(
     *,
     lower_is_better: bool = False,
     at_least: float | None = None,
+    ceiling: float | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A row; with `at_least`, the target is that ratio and `met` says whether it was."""
+    """A row; the target is a ratio `at_least` or an absolute `ceiling` on ours, and `met`
+    says whether it was reached (None: no target)."""
     ratio = baseline / ours if lower_is_better else ours / baseline
+    target, met = "", None
+    if at_least is not None:
+        target, met = f">= {at_least:g}x", ratio >= at_least
+    if ceiling is not None:
+        target, met = f"<= {ceiling:g} {unit}", ours <= ceiling
     return {
         "name": name,
         "unit": unit,
@@ -37,8 +45,8 @@ def row(
         "baseline": baseline,
         "baseline_name": baseline_name,
         "ratio": ratio,
-        "target": "" if at_least is None else f">= {at_least:g}x",
-        "met": None if at_least is None else ratio >= at_least,
+        "target": target,
+        "met": met,
         **extra,
     }
 
@@ -56,7 +64,10 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for process {pid}")
 
 
-def child_peak_rss_mb(pid: int) -> tuple[int, float]:
-    """Wait for a child; its exit status and peak resident set size in MB (ru_maxrss)."""
-    _, status, usage = os.wait4(pid, 0)
-    return os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024
+def run_peak_rss_mb(args: list[str], env: dict[str, str], log: Path) -> tuple[int, float]:
+    """Run a command to its end: its exit status and peak resident set size in MB."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=out)
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_maxrss / 1024

@@ -1,8 +1,11 @@
 """`make bench`: every figure beside a baseline measured in the same run.
 
-Prints a table with ratios and writes JSON to bench/results/. Each section gets fresh
-servers so one section's data does not slow another. Scale with BENCH_SCALE (default 1.0;
-the 1-million-event load figure always fills to 1 million).
+Prints a table with ratios and writes JSON to bench/results/ (one row per figure, stable
+keys: see bench/rows.py). Each section gets fresh servers so one section's data does not
+slow another. Scale with BENCH_SCALE (default 1.0; the stream of the big load figure holds
+BENCH_SCALE x 1 million events, at least 100 thousand), repeat noisy figures with
+BENCH_ROUNDS (default 3, the median shown), pick sections with BENCH_ONLY, and make a
+missed target exit non-zero with BENCH_STRICT=1.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from bench.rows import ROUNDS, median, row
 from tests.support.events import reported
 
 RESULTS = Path(__file__).resolve().parent / "results"
+STRICT = os.environ.get("BENCH_STRICT") == "1"
+"""BENCH_STRICT=1: exit non-zero when a row misses its target."""
 SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
 MASTER_KEY = os.urandom(32)
 ONLY = {name for name in os.environ.get("BENCH_ONLY", "").split(",") if name}
@@ -167,7 +172,7 @@ async def section_legal(root: Path, postgres: EmbeddedPostgres) -> list[dict[str
         await restart_nats(s, sync_always=False)
         await legal.seed(s.nc_raw, s.store, int(1_000_000 * SCALE))
         await restart_nats(s, sync_always=True)
-        return await legal.run(s.nc_raw, s.nc, s.store, root, MASTER_KEY)
+        return await legal.run(s.nc_raw, s.nc, s.store, root, MASTER_KEY, s.nats.url, postgres.dsn)
 
 
 async def section_intake(root: Path, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:
@@ -256,6 +261,10 @@ async def main() -> None:
         postgres.stop()
         shutil.rmtree(root, ignore_errors=True)
     report(rows, time.perf_counter() - started)
+    missed = [r["name"] for r in rows if r["met"] is False]
+    if STRICT and missed:
+        print(f"BENCH_STRICT: {len(missed)} target(s) missed:", *missed, sep="\n  ")
+        raise SystemExit(1)
 
 
 async def seed_replay(store: EventStore, cases: int, per_case: int) -> None:
