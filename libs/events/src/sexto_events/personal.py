@@ -86,36 +86,20 @@ class KeyVault:
         return keys
 
     async def _create(self, conn: DbConnection, wanted: list[str]) -> dict[str, bytes]:
-        fresh = [
-            (s, aes_key_wrap(self._kek, AESGCM.generate_key(256)), self._kek_id) for s in wanted
-        ]
-        async with conn.transaction():
-            # Serialise with shred() per subject: a shred that commits between the
-            # tombstone check and the key insert must not leave a fresh key behind.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('sexto-key:' || s)) "
-                "FROM unnest($1::text[]) AS s",
-                wanted,
-            )
-            epoch = await conn.fetchval(_EPOCH)
-            shredded = await conn.fetch(
-                f"SELECT subject FROM {KEY_SCHEMA}.shredded_subjects WHERE subject = ANY($1)",
-                wanted,
-            )
-            if shredded:
-                raise SubjectErased(shredded[0]["subject"])
-            await conn.executemany(
-                f"INSERT INTO {KEY_SCHEMA}.subject_keys (subject, wrapped_key, kek_id) "
-                "VALUES ($1, $2, $3) ON CONFLICT (subject) DO NOTHING",
-                fresh,
-            )
+        wrapped = [aes_key_wrap(self._kek, AESGCM.generate_key(256)) for _ in wanted]
+        try:
+            # One round trip, one commit (sexto_keys.create_keys, migration 0002): the
+            # shred locks, the tombstone check, the insert and the epoch on the server.
             rows = await conn.fetch(
-                f"SELECT subject, wrapped_key, kek_id FROM {KEY_SCHEMA}.subject_keys "
-                "WHERE subject = ANY($1)",
-                wanted,
+                f"SELECT * FROM {KEY_SCHEMA}.create_keys($1, $2, $3)", wanted, wrapped, self._kek_id
             )
+        except asyncpg.RaiseError as exc:
+            if exc.args and exc.args[0] == "subject erased":
+                raise SubjectErased(str(exc.detail)) from None
+            raise
         keys = self._unwrap(rows)
-        self.cache.put(keys, epoch)
+        if rows:
+            self.cache.put(keys, rows[0]["epoch"])
         return keys
 
     async def shred_epoch(self) -> int:
