@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shutil
+import sys
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -13,6 +15,7 @@ from typing import Any, TypeVar
 
 import uuid_utils
 from nats.aio.client import Client
+from sexto_devstack.procs import environ
 from sexto_events.catalogue.escalation import (
     EscalatedStudent,
     EscalationRequested,
@@ -31,10 +34,12 @@ from sexto_events.store import EventStore
 from sexto_legal.analytics.export import export_analytics
 from sexto_legal.replay import ReplayFilter, replay_to_file
 from sexto_legal.verification import verify_log
+from sexto_service.auth.issuer import ensure_key
 
 from bench.fixtures import fresh_cases, note_event, read_event
 from bench.load import stream_size
 from bench.replay import raw_ordered_rate
+from bench.rows import row, run_peak_rss_mb
 from tests.support.events import reported
 
 T = TypeVar("T")
@@ -166,9 +171,32 @@ async def peak_growth_mb(work: Awaitable[T]) -> tuple[T, float]:
     return task.result(), max(peak, _rss_mb()) - base
 
 
+async def replay_peak_rss(
+    nats_url: str, dsn: str, folder: Path, master_key: bytes, since: int | None
+) -> float:
+    """Peak RSS (MB) of `sexto replay` as an analyst, in a process of its own: the whole log,
+    or only from `since` (the fixed cost of the same command)."""
+    out = folder / "replay-rss.jsonl"
+    env = environ(
+        SEXTO_ENVIRONMENT="test", SEXTO_NATS_URL=nats_url, SEXTO_DATABASE_URL=dsn,
+        SEXTO_MASTER_KEY=base64.b64encode(master_key).decode(),
+        SEXTO_AUTH_LOCAL_KEY_FILE=str(folder / "issuer-replay" / "ed25519.pem"),
+    )  # fmt: skip
+    args = [str(Path(sys.executable).with_name("sexto")), "--role", "analyst", "--as",
+            "analyst-bench", "replay", "--out", str(out),
+            *(["--since", str(since)] if since else [])]  # fmt: skip
+    log = folder / "replay-rss.log"
+    code, peak = await asyncio.to_thread(run_peak_rss_mb, args, env, log)
+    out.unlink(missing_ok=True)
+    if code != 0:
+        raise RuntimeError(f"sexto replay failed ({code}): see {log}")
+    return peak
+
+
 async def run(
-    nc_raw: Client, nc: Client, store: EventStore, folder: Path, master_key: bytes
-) -> list[dict[str, Any]]:
+    nc_raw: Client, nc: Client, store: EventStore, folder: Path, master_key: bytes,
+    nats_url: str, dsn: str,
+) -> list[dict[str, Any]]:  # fmt: skip
     """Replay to a file (analyst: pseudonymised), the analytics export of the same events
     and verify --all, beside the raw rate."""
     total = await stream_size(nc)
@@ -197,7 +225,19 @@ async def run(
     verify_rate = verified.events / (time.perf_counter() - start)
     assert verified.ok
     assert verified.events == total
+    ensure_key(folder / "issuer-replay" / "ed25519.pem")
+    whole = await replay_peak_rss(nats_url, dsn, folder, master_key, None)
+    tail = await replay_peak_rss(nats_url, dsn, folder, master_key, max(total - 100, 1))
     return [
+        row(
+            f"peak RSS of sexto replay over {total} events",
+            "MB",
+            whole,
+            tail,
+            "sexto replay of the last 100 events, same run",
+            lower_is_better=True,
+            at_least=0.5,
+        ),
         {
             "name": f"sexto replay of {total} events (about half sealed) to a file "
             f"({size_mb:.0f} MB, pseudonymised)",

@@ -1,9 +1,12 @@
-"""One case's load latency, with 1 thousand and 1 million events in the stream."""
+"""One case's load latency, with 1 thousand and 1 million events in the stream, and how a
+load and the command loop grow with the case (10, 100, 1,000 events)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
+from functools import partial
 from typing import Any
 
 from nats.aio.client import Client
@@ -12,10 +15,12 @@ from sexto_events.model import CaseRef, CaseVersion
 from sexto_events.store import EventStore
 
 from bench.fixtures import fresh_cases, raw_body, read_event
+from bench.rows import row
 from bench.stats import latencies_ms, percentile
 from tests.support.events import reported
 
 CASE_EVENTS = 20
+SIZES = (10, 100, 1000)
 
 
 async def write_case(store: EventStore) -> CaseRef:
@@ -25,6 +30,57 @@ async def write_case(store: EventStore) -> CaseRef:
     for _ in range(CASE_EVENTS - 1):
         version = (await store.append(case, [read_event()], version)).version
     return case
+
+
+async def case_of(store: EventStore, events: int) -> CaseRef:
+    """A case of `events` events: a sealed report, then facts appended 100 at a time."""
+    case = fresh_cases("growbench", 1)[0]
+    version = (await store.append(case, [reported()], CaseVersion.new())).version
+    written = 1
+    while written < events:
+        batch = min(100, events - written)
+        version = (await store.append(case, [read_event() for _ in range(batch)], version)).version
+        written += batch
+    return case
+
+
+async def loop_rate(store: EventStore, case: CaseRef, commands: int) -> float:
+    """Commands/s of load + append one event on one case, sequentially."""
+    start = time.perf_counter()
+    for _ in range(commands):
+        loaded = await store.load(case)
+        await store.append(case, [read_event()], loaded.version)
+    return commands / (time.perf_counter() - start)
+
+
+async def growth(stores: dict[str, EventStore], runs: int, commands: int) -> list[dict[str, Any]]:
+    """Load p50 and command loop rate per case size, each beside the 20-event case's."""
+    rows: list[dict[str, Any]] = []
+    writer = next(iter(stores.values()))
+    cases = {n: await case_of(writer, n) for n in (CASE_EVENTS, *SIZES)}
+    for mode, store in stores.items():
+        p50 = {}
+        for n, case in cases.items():
+            for _ in range(10):  # warm-up (and, with the case cache on, the cached prefix)
+                await store.load(case)
+            p50[n] = percentile(await latencies_ms(partial(store.load, case), runs), 50)
+        for n in SIZES:
+            rows.append(
+                row(f"load one case ({n} events), {mode}, p50", "ms", p50[n], p50[CASE_EVENTS],
+                    f"a 20-event case, {mode}", lower_is_better=True,
+                    at_least=0.5 if n == 1000 else None)
+            )  # fmt: skip
+    for mode, store in stores.items():
+        # Each size measured on a copy of its case, so the loads above stay comparable.
+        rates = {n: await loop_rate(store, await case_of(writer, n), commands)
+                 for n in (CASE_EVENTS, *SIZES)}  # fmt: skip
+        for n in SIZES:
+            rows.append(
+                row(f"command loop, case of {n} events, {mode}", "commands/s", rates[n],
+                    rates[CASE_EVENTS], f"a 20-event case, {mode}",
+                    at_least=0.5 if n == 1000 else None)
+            )  # fmt: skip
+    return rows
 
 
 async def fill(nc: Client, total: int, cases: int = 50_000) -> None:

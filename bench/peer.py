@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from eventsourcing.application import Application
+from eventsourcing.cryptography import AESCipher
 from eventsourcing.domain import Aggregate, event
 from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.store import EventStore
@@ -31,16 +32,23 @@ class Case(Aggregate):
     def record_read(self, view: str, service: str) -> None:
         self.reads += 1
 
+    @event("Noted")
+    def record_note(self, text: str) -> None:
+        self.reads += 1
+
 
 class CaseApp(Application[uuid.UUID]):
     """An eventsourcing application on PostgreSQL."""
 
 
-def eventsourcing_rate(host: str, port: int, dbname: str, commands: int, cache: bool) -> float:
+def eventsourcing_rate(
+    host: str, port: int, dbname: str, commands: int, cache: bool, cipher: bool = False
+) -> float:
     """Commands/s of get-aggregate, trigger one event, save, sequentially.
 
     With `cache`, its aggregate cache with fast-forward (reads only newer events), the
-    counterpart of our store's cache of verified case prefixes.
+    counterpart of our store's cache of verified case prefixes. With `cipher`, its AES-GCM
+    cipher on and the command records a note (the counterpart of our sealed note).
     """
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -53,6 +61,11 @@ def eventsourcing_rate(host: str, port: int, dbname: str, commands: int, cache: 
     }
     if cache:
         env |= {"AGGREGATE_CACHE_MAXSIZE": "1000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+    if cipher:
+        env |= {
+            "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+            "CIPHER_KEY": AESCipher.create_key(num_bytes=32),
+        }
     app: Any = CaseApp(env=env)
     ids = []
     for _ in range(CASES):
@@ -62,7 +75,10 @@ def eventsourcing_rate(host: str, port: int, dbname: str, commands: int, cache: 
     start = time.perf_counter()
     for i in range(commands):
         case = app.repository.get(ids[i % CASES])
-        case.record_read(view="history", service="intake")
+        if cipher:
+            case.record_note(text="met the student with a parent; phone sealed")
+        else:
+            case.record_read(view="history", service="intake")
         app.save(case)
     rate = commands / (time.perf_counter() - start)
     app.close()

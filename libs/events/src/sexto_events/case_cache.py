@@ -1,15 +1,17 @@
 """Verified case prefixes kept in memory: the log is immutable, so a prefix never changes.
 
 A cached load asks the server only for the case's last event (one cheap direct get) and
-reads, verifies and decodes just the events after the cached head. Personal data is
-never kept decrypted: events carrying it are kept sealed and opened again at every load,
-so erasure (shredding) takes effect on the next load.
+reads, verifies and decodes just the events after the cached head. Events carrying
+personal data are kept sealed; their opened form is kept beside them only for the shred
+epoch it was opened at and at most the key cache's time to live: every load reads the
+epoch, and once any shred has committed they are opened again (an erased field reads
+erased on the next load, as before), so erasure takes effect on the next load.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sexto_events.model import CaseVersion, RecordedEvent
@@ -21,18 +23,56 @@ class CachedCase:
     """A verified prefix of a case: stored envelopes, decoded events, head."""
 
     raws: tuple[tuple[int, dict[str, Any]], ...]
-    events: tuple[RecordedEvent | None, ...]  # None: holds personal data, opened per load
+    events: tuple[RecordedEvent | None, ...]  # None: holds personal data, see `opened`
     head: CaseVersion
+    sealed_at: tuple[int, ...] = ()  # positions of the events holding personal data
+    # Stream sequence -> the event opened, valid at shred epoch `epoch` until `until`; `full`
+    # is every event with those opened, when they cover them all (a load copies it whole).
+    opened: dict[int, RecordedEvent] = field(default_factory=dict)
+    epoch: int = -1
+    until: float = 0.0
+    full: tuple[RecordedEvent, ...] | None = None
+
+    def opened_at(self, epoch: int, now: float) -> dict[int, RecordedEvent]:
+        """The opened events still valid at `epoch` and `now` (none after a shred)."""
+        return self.opened if epoch == self.epoch and now < self.until else {}
+
+    def with_opened(self, opened: dict[int, RecordedEvent], epoch: int, until: float) -> CachedCase:
+        """This prefix with its personal data opened at `epoch`, kept until `until`."""
+        full = tuple(
+            event or opened[seq] for (seq, _), event in zip(self.raws, self.events, strict=True)
+        )
+        return replace(self, opened=opened, epoch=epoch, until=until, full=full)
 
     def extended(
         self, raws: list[tuple[int, dict[str, Any]]], events: list[RecordedEvent]
     ) -> CachedCase:
         """This prefix followed by newer verified events."""
+        kept = tuple(keepable(e) for e in events)
+        start = len(self.events)
+        sealed = tuple(start + i for i, event in enumerate(kept) if event is None)
         return CachedCase(
             self.raws + tuple(raws),
-            self.events + tuple(keepable(e) for e in events),
+            self.events + kept,
             CaseVersion(events[-1].seq, events[-1].envelope.hash) if events else self.head,
+            self.sealed_at + sealed,
+            self.opened,
+            self.epoch,
+            self.until,
+            self.full + tuple(events) if self.full is not None and not sealed else None,
         )
+
+    def extended_sealed(
+        self, raws: list[tuple[int, dict[str, Any]]], events: list[RecordedEvent]
+    ) -> CachedCase:
+        """Extended with events this process wrote: their personal data is known in clear
+        and was sealed under keys checked against the current epoch, so it joins the
+        opened events (which any shred since they were opened invalidates all together)."""
+        grown = self.extended(raws, events)
+        if self.full is None:
+            return grown
+        fresh = {e.seq: e for e in events if keepable(e) is None}
+        return replace(grown, opened={**self.opened, **fresh}, full=self.full + tuple(events))
 
 
 def keepable(event: RecordedEvent) -> RecordedEvent | None:

@@ -3,7 +3,8 @@
 Keys live in PostgreSQL (schema `sexto_keys`, migrated by `sexto_events.migrate`), wrapped
 (RFC 3394) by a master key from settings. Deleting a subject's key is erasure
 (crypto-shredding): the log keeps its ciphertext and still verifies, and the field reads as
-erased.
+erased. Unwrapped keys are cached briefly in each process (`sexto_events.key_cache`), valid
+only until the next shred commits anywhere.
 """
 
 from __future__ import annotations
@@ -23,11 +24,20 @@ from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 from pydantic import BaseModel
 
 from sexto_events.catalogue.base import ERASED, PersonalSpec, personal_spec
+from sexto_events.db import DbConnection
 from sexto_events.disclosure import SEALED_MARK
 from sexto_events.errors import EventLogError, EventSchemaError, SubjectErased
+from sexto_events.key_cache import KeyCache
 from sexto_events.tables import KEY_SCHEMA
 
 ALGORITHM = "A256GCM"
+
+_EPOCH = f"SELECT epoch FROM {KEY_SCHEMA}.shred_epoch"
+# One statement, one snapshot: the epoch is never newer than the keys read beside it.
+_READ = (
+    f"SELECT e.epoch, k.subject, k.wrapped_key, k.kek_id FROM {KEY_SCHEMA}.shred_epoch e "
+    f"LEFT JOIN {KEY_SCHEMA}.subject_keys k ON k.subject = ANY($1::text[])"
+)
 
 
 def _b64(raw: bytes) -> str:
@@ -39,48 +49,65 @@ def _unb64(text: str) -> bytes:
 
 
 class KeyVault:
-    """Per-data-subject keys in PostgreSQL, wrapped by the master key."""
+    """Per-data-subject keys in PostgreSQL, wrapped by the master key, cached unwrapped.
 
-    def __init__(self, pool: asyncpg.Pool, master_key: bytes) -> None:
+    `cache_keys` bounds the cache (0 turns it off), `cache_seconds` is how long a key stays.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        master_key: bytes,
+        *,
+        cache_keys: int = 10_000,
+        cache_seconds: float = 60.0,
+    ) -> None:
         if len(master_key) != 32:
             raise ValueError("the master key must be 32 bytes (256 bits)")
         self._pool = pool
         self._kek = master_key
         self._kek_id = hashlib.sha256(master_key).hexdigest()[:16]
+        self.cache = KeyCache(cache_keys, cache_seconds)
 
     async def keys_for_writing(self, subjects: Iterable[str]) -> dict[str, bytes]:
         """Each subject's key, created on first use; refuses subjects already shredded."""
         wanted = sorted(set(subjects))
         if not wanted:
             return {}
-        fresh = [
-            (s, aes_key_wrap(self._kek, AESGCM.generate_key(256)), self._kek_id) for s in wanted
-        ]
-        async with self._pool.acquire() as conn, conn.transaction():
-            # Serialise with shred() per subject: a shred that commits between the
-            # tombstone check and the key insert must not leave a fresh key behind.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('sexto-key:' || s)) "
-                "FROM unnest($1::text[]) AS s",
-                wanted,
-            )
-            shredded = await conn.fetch(
-                f"SELECT subject FROM {KEY_SCHEMA}.shredded_subjects WHERE subject = ANY($1)",
-                wanted,
-            )
-            if shredded:
-                raise SubjectErased(shredded[0]["subject"])
-            await conn.executemany(
-                f"INSERT INTO {KEY_SCHEMA}.subject_keys (subject, wrapped_key, kek_id) "
-                "VALUES ($1, $2, $3) ON CONFLICT (subject) DO NOTHING",
-                fresh,
-            )
+        async with self._pool.acquire() as conn:
+            keys: dict[str, bytes] = {}
+            if any(self.cache.holds(s) for s in wanted):
+                # A key valid at the current epoch existed and no shred committed since:
+                # its subject is not shredded.
+                keys = self.cache.get(wanted, await conn.fetchval(_EPOCH))
+            missing = [s for s in wanted if s not in keys]
+            if missing:
+                keys |= await self._create(conn, missing)
+        return keys
+
+    async def _create(self, conn: DbConnection, wanted: list[str]) -> dict[str, bytes]:
+        wrapped = [aes_key_wrap(self._kek, AESGCM.generate_key(256)) for _ in wanted]
+        try:
+            # One round trip, one commit (sexto_keys.create_keys, migration 0002): the
+            # shred locks, the tombstone check, the insert and the epoch on the server.
             rows = await conn.fetch(
-                f"SELECT subject, wrapped_key, kek_id FROM {KEY_SCHEMA}.subject_keys "
-                "WHERE subject = ANY($1)",
-                wanted,
+                f"SELECT * FROM {KEY_SCHEMA}.create_keys($1, $2, $3)", wanted, wrapped, self._kek_id
             )
-        return self._unwrap(rows)
+        except asyncpg.RaiseError as exc:
+            if exc.args and exc.args[0] == "subject erased":
+                raise SubjectErased(str(exc.detail)) from None
+            raise
+        keys = self._unwrap(rows)
+        if rows:
+            self.cache.put(keys, rows[0]["epoch"])
+        return keys
+
+    async def shred_epoch(self) -> int:
+        """How many shreds have committed: cached keys and opened data of an older epoch are
+        stale."""
+        async with self._pool.acquire() as conn:
+            epoch: int = await conn.fetchval(_EPOCH)
+        return epoch
 
     async def keys_for_reading(self, subjects: Iterable[str]) -> dict[str, bytes]:
         """The keys that still exist; a shredded subject is simply absent."""
@@ -88,12 +115,21 @@ class KeyVault:
         if not wanted:
             return {}
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                f"SELECT subject, wrapped_key, kek_id FROM {KEY_SCHEMA}.subject_keys "
-                "WHERE subject = ANY($1)",
-                wanted,
-            )
-        return self._unwrap(rows)
+            cached = [s for s in wanted if self.cache.holds(s)]
+            fetched, epoch = await self._read(conn, [s for s in wanted if s not in cached])
+            hits = self.cache.get(cached, epoch)
+            if len(hits) < len(cached):
+                # A shred committed since some were cached: read them all in one snapshot.
+                fetched, _ = await self._read(conn, wanted)
+                return fetched
+        return hits | fetched
+
+    async def _read(self, conn: DbConnection, subjects: list[str]) -> tuple[dict[str, bytes], int]:
+        rows = await conn.fetch(_READ, subjects)
+        epoch: int = rows[0]["epoch"]
+        keys = self._unwrap([row for row in rows if row["subject"] is not None])
+        self.cache.put(keys, epoch)
+        return keys, epoch
 
     def _unwrap(self, rows: Sequence[asyncpg.Record]) -> dict[str, bytes]:
         keys = {}
@@ -121,6 +157,9 @@ class KeyVault:
                 "ON CONFLICT (subject) DO NOTHING",
                 subject,
             )
+            # Committed with the delete: every process's cached keys are stale from now.
+            await conn.execute(f"UPDATE {KEY_SCHEMA}.shred_epoch SET epoch = epoch + 1")
+        self.cache.drop(subject)
         return bool(deleted != "DELETE 0")
 
 
@@ -248,21 +287,28 @@ class PersonalDataCodec:
     def __init__(self, vault: KeyVault) -> None:
         self.vault = vault
 
-    async def seal(
-        self, cls: type[BaseModel], data: dict[str, Any], case_id: str, event_id: str
-    ) -> dict[str, Any]:
-        """`data` with every personal field replaced by its ciphertext."""
-        subjects = subjects_of(cls, data, case_id)
-        if not subjects:
-            return data
-        keys = await self.vault.keys_for_writing(subjects)
+    async def seal_many(
+        self, items: Sequence[tuple[type[BaseModel], dict[str, Any], str, str]]
+    ) -> list[dict[str, Any]]:
+        """Seal (cls, data, case id, event id) items with one key lookup for all."""
+        held = [subjects_of(cls, data, case_id) for cls, data, case_id, _ in items]
+        subjects = set().union(*held)
+        keys = await self.vault.keys_for_writing(subjects) if subjects else {}
+        sealed = []
+        for (cls, data, case_id, event_id), own in zip(items, held, strict=True):
+            if not own:
+                sealed.append(data)
+                continue
 
-        def seal(value: Any, subject: str, where: str) -> Any:
-            if not isinstance(value, str):
-                raise EventSchemaError(cls.__name__, [f"{where}: personal data must be text"])
-            return seal_value(keys[subject], subject, event_id, value)
+            def seal(
+                value: Any, subject: str, where: str, cls: type = cls, event_id: str = event_id
+            ) -> Any:
+                if not isinstance(value, str):
+                    raise EventSchemaError(cls.__name__, [f"{where}: personal data must be text"])
+                return seal_value(keys[subject], subject, event_id, value)
 
-        return walk_personal(cls, data, case_id, seal)
+            sealed.append(walk_personal(cls, data, case_id, seal))
+        return sealed
 
     async def open_many(
         self, items: Sequence[tuple[type[BaseModel], dict[str, Any], str, str]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -159,13 +160,13 @@ class EventStore:
             RecordedEvent(seq, Envelope.model_construct(**stored), event.data, stored["type"])
             for seq, event, (_, _, _, stored) in zip(seqs, events, built, strict=True)
         ]
-        self._cache.put(key, cached.extended(raws, recorded))  # type: ignore[union-attr]
+        self._cache.put(key, cached.extended_sealed(raws, recorded))  # type: ignore[union-attr]
 
     async def _build(
         self, case: CaseRef, events: Sequence[NewEvent], prevhash: str
     ) -> list[tuple[str, str, bytes, dict[str, Any]]]:
         """(event id, hash, body, stored envelope) of each event, chained from `prevhash`."""
-        envelopes = []
+        drafts = []
         for event in events:
             cls = type(event.data)
             type_name = cls.type_name()
@@ -176,13 +177,21 @@ class EventStore:
                     f"{type_name} is superseded by a newer version: write the current version"
                 )
             event_id = event.event_id or str(uuid_utils.uuid7())
-            data = event.data.model_dump(mode="json")
-            if subjects_of(cls, data, case.case_id):
-                if self.codec is None:
-                    raise EventLogError(
-                        f"{type_name} carries personal data but no key vault was configured"
-                    )
-                data = await self.codec.seal(cls, data, case.case_id, event_id)
+            drafts.append((cls, event.data.model_dump(mode="json"), case.case_id, event_id))
+        if self.codec is not None:
+            # One key lookup for every event of the command.
+            sealed = await self.codec.seal_many(drafts)
+        elif personal := [
+            cls for cls, data, _, _ in drafts if subjects_of(cls, data, case.case_id)
+        ]:
+            raise EventLogError(
+                f"{personal[0].type_name()} carries personal data but no key vault was configured"
+            )
+        else:
+            sealed = [data for _, data, _, _ in drafts]
+        envelopes = []
+        for event, (cls, _, _, event_id), data in zip(events, drafts, sealed, strict=True):
+            type_name = cls.type_name()
             attributes: dict[str, Any] = {
                 "specversion": SPEC_VERSION,
                 "id": event_id,
@@ -274,18 +283,36 @@ class EventStore:
             newer = await self._read_verified(case, cached.head.seq + 1, None, cached)
             cached = cached.extended(*newer)
             self._cache.put(key, cached)  # type: ignore[union-attr]
-        return self._loaded(case, await self._reopen(cached))
+        return self._loaded(case, await self._reopen(key, cached))
 
     def _loaded(self, case: CaseRef, events: list[RecordedEvent]) -> LoadedCase:
         if not events:
             return LoadedCase(case)
         return LoadedCase(case, events, CaseVersion(events[-1].seq, events[-1].envelope.hash))
 
-    async def _reopen(self, cached: CachedCase) -> list[RecordedEvent]:
-        """The cached events, those holding personal data decoded (opened) afresh."""
-        sealed = [raw for raw, event in zip(cached.raws, cached.events, strict=True) if not event]
-        opened = iter(await self.decoder.decode(list(sealed)) if sealed else [])
-        return [event or next(opened) for event in cached.events]
+    async def _reopen(self, key: str, cached: CachedCase) -> list[RecordedEvent]:
+        """The cached events, those holding personal data as opened at the current shred
+        epoch: kept from an earlier load if no shred committed since, else opened afresh."""
+        if not cached.sealed_at:
+            return [event for event in cached.events if event is not None]
+        sealed = [cached.raws[i] for i in cached.sealed_at]
+        if self.codec is None:
+            opened = {e.seq: e for e in await self.decoder.decode(sealed)}
+            return [
+                event or opened[seq]
+                for (seq, _), event in zip(cached.raws, cached.events, strict=True)
+            ]
+        vault = self.codec.vault
+        epoch, now = await vault.shred_epoch(), time.monotonic()
+        kept = cached.opened_at(epoch, now)
+        if kept and cached.full is not None:
+            return list(cached.full)
+        todo = [raw for raw in sealed if raw[0] not in kept]
+        opened = {**kept, **{e.seq: e for e in await self.decoder.decode(todo)}}
+        until = cached.until if kept else now + vault.cache.ttl
+        cached = cached.with_opened(opened, epoch, until)
+        self._cache.put(key, cached)  # type: ignore[union-attr]
+        return list(cached.full or ())
 
     async def _read_verified(
         self,

@@ -19,6 +19,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     Table,
     Text,
     UniqueConstraint,
@@ -45,6 +46,15 @@ shredded_subjects = Table(
     Column("subject", Text, primary_key=True),
     Column("shredded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+shred_epoch = Table(
+    "shred_epoch",
+    KEYS,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("epoch", BigInteger, nullable=False),
+)
+"""One row, bumped by every shred in its transaction: a cached key read at an older epoch
+is never used (`sexto_events.key_cache`)."""
 
 RUNTIME = MetaData()
 """The consumer runtime's tables, placed in each service's schema by `runtime_tables`.

@@ -1,0 +1,290 @@
+"""The unwrapped-key cache: bounded, short-lived, and stale in every process once a shred
+commits (the shred epoch), proven across separate connections and a separate process."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+from nats.aio.client import Client
+from sexto_devstack.nats_server import NatsServer
+from sexto_devstack.postgres import EmbeddedPostgres
+from sexto_events.catalogue.base import ERASED
+from sexto_events.catalogue.intake import CaseReported
+from sexto_events.connection import connect
+from sexto_events.db import create_pool
+from sexto_events.errors import SubjectErased
+from sexto_events.key_cache import KeyCache
+from sexto_events.model import CaseRef, CaseVersion
+from sexto_events.personal import KeyVault, PersonalDataCodec, subject_id
+from sexto_events.store import EventStore
+from sexto_events.tables import KEY_SCHEMA
+
+from tests.conftest import MASTER_KEY
+from tests.support.events import note, reported
+
+# --- the cache alone -----------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_key_is_served_at_the_epoch_it_was_read_at_only() -> None:
+    cache = KeyCache(10, 60.0, Clock())
+    cache.put({"student:c:s1": b"k1"}, epoch=3)
+
+    assert cache.get(["student:c:s1"], epoch=3) == {"student:c:s1": b"k1"}
+    assert cache.get(["student:c:s1"], epoch=4) == {}
+    assert len(cache) == 0  # a newer epoch drops everything read before it
+
+
+def test_keys_read_before_a_newer_epoch_was_seen_are_not_kept() -> None:
+    cache = KeyCache(10, 60.0, Clock())
+    cache.get([], epoch=5)
+    cache.put({"student:c:s1": b"k1"}, epoch=4)  # a slow reader's keys, older than a shred
+
+    assert len(cache) == 0
+
+
+def test_a_key_expires_after_its_time_to_live() -> None:
+    clock = Clock()
+    cache = KeyCache(10, 60.0, clock)
+    cache.put({"student:c:s1": b"k1"}, epoch=0)
+    clock.now = 59.9
+    assert cache.get(["student:c:s1"], epoch=0) == {"student:c:s1": b"k1"}
+    clock.now = 60.0
+    assert cache.get(["student:c:s1"], epoch=0) == {}
+
+
+def test_the_cache_is_bounded_least_recently_used_first_out() -> None:
+    cache = KeyCache(2, 60.0, Clock())
+    cache.put({"a": b"1", "b": b"2"}, epoch=0)
+    cache.get(["a"], epoch=0)
+    cache.put({"c": b"3"}, epoch=0)
+
+    assert len(cache) == 2
+    assert cache.get(["a", "b", "c"], epoch=0) == {"a": b"1", "c": b"3"}
+
+
+def test_a_cache_of_size_zero_keeps_nothing() -> None:
+    cache = KeyCache(0, 60.0, Clock())
+    cache.put({"a": b"1"}, epoch=0)
+    assert len(cache) == 0
+
+
+# --- two vaults on separate connections, and two processes ---------------------------
+
+
+@pytest.fixture
+async def other_pool(postgres: EmbeddedPostgres, vault: KeyVault) -> AsyncIterator[asyncpg.Pool]:
+    created = await create_pool(postgres.dsn)
+    yield created
+    await created.close()
+
+
+@pytest.fixture
+async def other_store(
+    nats_server: NatsServer, other_pool: asyncpg.Pool
+) -> AsyncIterator[EventStore]:
+    """Another process's store: its own NATS connection, pool, vault and key cache."""
+    nc: Client = await connect(nats_server.url, name="sexto-tests-other")
+    store = EventStore(
+        nc, source="sexto/tests", codec=PersonalDataCodec(KeyVault(other_pool, MASTER_KEY))
+    )
+    yield store
+    await store.close()
+    await nc.close()
+
+
+def vault_of(store: EventStore) -> KeyVault:
+    assert store.codec is not None
+    return store.codec.vault
+
+
+async def first_name(store: EventStore, case: CaseRef) -> object:
+    data = (await store.load(case)).events[0].data
+    assert isinstance(data, CaseReported)
+    return data.students[0].name
+
+
+async def test_a_cached_key_is_served_without_reading_the_key_table(
+    store: EventStore, other_store: EventStore, other_pool: asyncpg.Pool,
+    new_case: Callable[[], CaseRef],
+) -> None:  # fmt: skip
+    case = new_case()
+    ref = f"k-{case.case_id[:8]}"
+    await store.append(
+        case, [reported(name="Quillon Ashgrove", student_ref=ref)], CaseVersion.new()
+    )
+    subject = subject_id("student", case.case_id, ref)
+    assert await first_name(other_store, case) == "Quillon Ashgrove"
+
+    # Deleted behind the vault's back (no shred, no epoch bump): only the cache still has it.
+    await other_pool.execute(f"DELETE FROM {KEY_SCHEMA}.subject_keys WHERE subject = $1", subject)
+
+    assert await first_name(other_store, case) == "Quillon Ashgrove"
+    assert await KeyVault(other_pool, MASTER_KEY).keys_for_reading([subject]) == {}
+
+
+async def test_a_shredded_key_is_unusable_at_once_in_another_vaults_warm_cache(
+    store: EventStore, other_store: EventStore, new_case: Callable[[], CaseRef]
+) -> None:
+    case = new_case()
+    ref = f"s-{case.case_id[:8]}"
+    subject = subject_id("student", case.case_id, ref)
+    await store.append(case, [reported(name="Ysmay Corriveau", student_ref=ref)], CaseVersion.new())
+    # Both caches warm, for reading and for writing.
+    assert await first_name(store, case) == "Ysmay Corriveau"
+    assert await first_name(other_store, case) == "Ysmay Corriveau"
+    assert subject in await vault_of(other_store).keys_for_writing([subject])
+    assert vault_of(other_store).cache.holds(subject)
+
+    assert await vault_of(store).shred(subject)
+
+    # The other vault's very next use, with no message to wait for.
+    assert await first_name(other_store, case) == ERASED
+    assert await vault_of(other_store).keys_for_reading([subject]) == {}
+    with pytest.raises(SubjectErased):
+        await vault_of(other_store).keys_for_writing([subject])
+    assert await first_name(store, case) == ERASED
+
+
+async def test_keys_of_other_subjects_stay_usable_after_a_shred_elsewhere(
+    store: EventStore, other_store: EventStore, new_case: Callable[[], CaseRef]
+) -> None:
+    kept, erased = new_case(), new_case()
+    await store.append(
+        kept, [reported(name="Brisa Montclair", student_ref="s1")], CaseVersion.new()
+    )
+    await store.append(erased, [reported(student_ref="s1")], CaseVersion.new())
+    assert await first_name(other_store, kept) == "Brisa Montclair"
+
+    await vault_of(store).shred(subject_id("student", erased.case_id, "s1"))
+
+    assert await first_name(other_store, kept) == "Brisa Montclair"  # read again, still there
+
+
+async def test_a_command_of_several_sealed_events_looks_its_keys_up_once(
+    store: EventStore, new_case: Callable[[], CaseRef]
+) -> None:
+    case = new_case()
+    version = (await store.append(case, [reported()], CaseVersion.new())).version
+    subject = subject_id("case", case.case_id)
+    vault = vault_of(store)
+    vault.cache.drop(subject)
+    calls: list[list[str]] = []
+    original = vault.keys_for_writing
+
+    async def counted(subjects: object) -> dict[str, bytes]:
+        wanted = sorted(subjects)  # type: ignore[call-overload]
+        calls.append(wanted)
+        return await original(wanted)
+
+    vault.keys_for_writing = counted  # type: ignore[method-assign]
+    try:
+        await store.append(case, [note("first"), note("second"), note("third")], version)
+    finally:
+        del vault.keys_for_writing
+    assert calls == [[subject]]
+    texts = [e.data.text for e in (await store.load(case)).events[1:]]  # type: ignore[attr-defined]
+    assert texts == ["first", "second", "third"]
+
+
+async def test_a_shredded_key_is_unusable_at_once_in_another_process(
+    store: EventStore, vault: KeyVault, nats_server: NatsServer, postgres: EmbeddedPostgres,
+    new_case: Callable[[], CaseRef],
+) -> None:  # fmt: skip
+    case = new_case()
+    ref = f"p-{case.case_id[:8]}"
+    await store.append(case, [reported(name="Odalric Fenwood", student_ref=ref)], CaseVersion.new())
+    reader = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.support.key_reader_proc", nats_server.url, postgres.dsn,
+        case.territory, case.case_id, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert reader.stdin is not None
+    assert reader.stdout is not None
+    stdin, stdout = reader.stdin, reader.stdout
+
+    async def answer() -> str:
+        return (await asyncio.wait_for(stdout.readline(), 30)).decode().strip()
+
+    async def ask() -> str:
+        stdin.write(b"\n")
+        await stdin.drain()
+        return await answer()
+
+    try:
+        assert await answer() == "Odalric Fenwood"
+        assert await ask() == "Odalric Fenwood"  # its cache is warm
+
+        assert await vault.shred(subject_id("student", case.case_id, ref))
+
+        assert await ask() == "<erased>"
+    finally:
+        stdin.close()
+        await asyncio.wait_for(reader.wait(), 30)
+
+
+# --- opened personal data in the case cache ------------------------------------------
+
+
+async def test_a_cached_case_opens_its_personal_data_once_per_shred_epoch(
+    store: EventStore, other_store: EventStore, new_case: Callable[[], CaseRef]
+) -> None:
+    case, elsewhere = new_case(), new_case()
+    version = (
+        await store.append(case, [reported(name="Leocadia Thorne")], CaseVersion.new())
+    ).version
+    await store.append(case, [note("first")], version)
+    await store.append(elsewhere, [reported(student_ref="s9")], CaseVersion.new())
+    codec = other_store.codec
+    assert codec is not None
+    opened: list[int] = []
+    original = codec.open_many
+
+    async def counted(items: list[Any]) -> list[dict[str, Any]]:
+        opened.append(len(items))
+        return await original(items)
+
+    codec.open_many = counted  # type: ignore[method-assign,assignment]
+    try:
+        # The first load decodes the case; the first cached load opens it at the epoch.
+        for _ in range(4):
+            assert await first_name(other_store, case) == "Leocadia Thorne"
+        assert opened == [2, 2]  # the later loads opened nothing again
+
+        await vault_of(store).shred(subject_id("student", elsewhere.case_id, "s9"))
+
+        assert await first_name(other_store, case) == "Leocadia Thorne"
+        assert opened == [2, 2, 2]  # a shred anywhere: opened afresh
+    finally:
+        del codec.open_many
+
+
+async def test_a_case_cached_opened_elsewhere_reads_erased_on_its_next_load(
+    store: EventStore, other_store: EventStore, new_case: Callable[[], CaseRef]
+) -> None:
+    case = new_case()
+    ref = f"o-{case.case_id[:8]}"
+    version = (
+        await store.append(case, [reported(name="Wendeline Aspry", student_ref=ref)],
+                           CaseVersion.new())
+    ).version  # fmt: skip
+    assert await first_name(other_store, case) == "Wendeline Aspry"
+    loaded = await other_store.load(case)
+    # The other process writes on top of the case it holds opened.
+    await other_store.append(case, [note("second")], loaded.version)
+    assert version.seq < (await other_store.load(case)).version.seq
+
+    await vault_of(store).shred(subject_id("student", case.case_id, ref))
+
+    assert await first_name(other_store, case) == ERASED
