@@ -18,6 +18,8 @@ import uuid_utils
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
 
 from sexto_events.case_cache import CachedCase, CaseCache, cached_case
 from sexto_events.catalogue.base import EventData
@@ -49,7 +51,7 @@ from sexto_events.model import (
 )
 from sexto_events.personal import PersonalDataCodec, subjects_of
 from sexto_events.stream import StreamSpec, ensure_stream
-from sexto_events.tracing import current_traceparent
+from sexto_events.tracing import current_traceparent, producing, sent, trace_headers
 
 MAX_EVENT_BYTES = 64 * 1024
 MAX_EVENTS_PER_APPEND = 100
@@ -75,8 +77,10 @@ class EventStore:
         clock: Callable[[], datetime] = _utcnow,
         timeout: float = 5.0,
         cache_cases: int = 1000,
+        tracer: Tracer | None = None,
     ) -> None:
         self._nc = nc
+        self._tracer = tracer or trace.get_tracer("sexto.events")
         self.source = source
         self.codec = codec
         self.catalogue = catalogue
@@ -109,6 +113,20 @@ class EventStore:
             raise ValueError("append needs at least one event")
         if len(events) > MAX_EVENTS_PER_APPEND:
             raise ValueError(f"at most {MAX_EVENTS_PER_APPEND} events per append")
+        # One PRODUCER span per append: the envelopes' `traceparent` and the NATS headers
+        # name it, so each consumer's span is its child.
+        with producing(
+            self._tracer,
+            root=self.spec.subject_root,
+            subject=self.subject_for(case, type(events[0].data)),
+            case_id=case.case_id,
+            types=[type(e.data).type_name() for e in events],
+        ):
+            return await self._append(case, events, expected)
+
+    async def _append(
+        self, case: CaseRef, events: Sequence[NewEvent], expected: CaseVersion
+    ) -> AppendResult:
         built = await self._build(case, events, expected.head_hash)
         ids = [event_id for event_id, _, _, _ in built]
         bodies = [
@@ -134,6 +152,7 @@ class EventStore:
             seqs = list(range(last - len(built) + 1, last + 1))
             self._reader.appended(self.case_filter(case), len(built))
             self._cache_appended(case, expected, events, built, seqs)
+            sent(event_ids=ids, seqs=seqs)
             return AppendResult(CaseVersion(last, built[-1][1]), ids, seqs)
         if error is None or error.get("err_code") in (WRONG_LAST_SEQUENCE, BATCH_DUPLICATE_MSG_ID):
             return await self._resolve_conflict(case, ids, expected)
@@ -213,6 +232,7 @@ class EventStore:
         self, case: CaseRef, bodies: list[tuple[str, str, bytes]], expected_seq: int
     ) -> dict[str, Any]:
         expect = {
+            **trace_headers(),
             "Nats-Expected-Last-Subject-Sequence": str(expected_seq),
             "Nats-Expected-Last-Subject-Sequence-Subject": self.case_filter(case),
         }

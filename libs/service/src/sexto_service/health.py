@@ -16,8 +16,12 @@ from sexto_service.problems import problem
 Check = Callable[[], Awaitable[None]]
 
 
-def health_router(checks: Callable[[], dict[str, Check]]) -> APIRouter:
-    """Routes answering liveness, readiness (every check passes) and Prometheus metrics."""
+def health_router(
+    checks: Callable[[], dict[str, Check]],
+    before_scrape: Callable[[], Awaitable[None]] | None = None,
+) -> APIRouter:
+    """Routes answering liveness, readiness (every check passes) and Prometheus metrics
+    (`before_scrape` brings the figures read from the servers up to date)."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz")
@@ -45,6 +49,8 @@ def health_router(checks: Callable[[], dict[str, Check]]) -> APIRouter:
                          "description": "Prometheus text exposition format"}},
     )  # fmt: skip
     async def metrics() -> Response:
+        if before_scrape is not None:
+            await before_scrape()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

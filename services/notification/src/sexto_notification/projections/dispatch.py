@@ -27,6 +27,7 @@ from sexto_events.envelope import disclose_event
 from sexto_events.ids import derived_event_id
 from sexto_events.model import RecordedEvent
 from sexto_events.principal import Role
+from sexto_events.tracing import current_traceparent
 
 from sexto_notification.domain.policy import (
     STAFF_STEPS,
@@ -218,7 +219,8 @@ class Dispatcher(ReadModel):
             _suffix(event.data),
             event.envelope.time_dt,
             event.envelope.correlationid,
-            event.envelope.traceparent,
+            # This consumer's span: the sender's attempt continues the trace from here.
+            current_traceparent() or event.envelope.traceparent,
             channel.value,
             target,
             kind,

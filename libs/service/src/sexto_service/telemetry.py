@@ -1,0 +1,151 @@
+"""Traces and structured logs of a service, configured by the standard `OTEL_*` variables.
+
+No exporter unless `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set, then
+OTLP over http/protobuf; `OTEL_SERVICE_NAME` overrides the service's own name
+(`sexto-<service>`); `OTEL_TRACES_SAMPLER(_ARG)` and `OTEL_SDK_DISABLED` are read by the
+SDK itself. Spans are made even without an exporter: the events' `traceparent`, the
+webhooks' header and the log lines' `trace_id` then still join what one request caused.
+
+A process has one export pipeline; each service in it has its own tracer provider (its
+own `service.name`) over that pipeline, so services run in one process (the tests) stay
+apart in a trace.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from typing import Any
+
+import httpx
+import structlog
+from fastapi import FastAPI
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import (
+    ReadableSpan,
+    Span,
+    SpanProcessor,
+    SynchronousMultiSpanProcessor,
+    TracerProvider,
+)
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from sexto_events.tracing import add_trace_ids
+
+# Query strings may carry what a caller typed (a search, a partner's token): never recorded.
+URL_ATTRIBUTES = ("http.url", "http.target", "url.full", "url.query")
+# Probes and scrapes are not part of any case.
+NOT_TRACED = "healthz,readyz,metrics"
+
+_pipeline: SynchronousMultiSpanProcessor | None = None
+
+
+class TelemetrySettingsRefused(ValueError):
+    """An `OTEL_*` variable asks for something this build cannot do."""
+
+
+class NoQueryStrings(SpanProcessor):
+    """Cuts the query string off every URL attribute as the span starts (the HTTP
+    instrumentations set them at start), before any exporter sees it."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        for key in URL_ATTRIBUTES:
+            value = (span.attributes or {}).get(key)
+            if isinstance(value, str):
+                span.set_attribute(key, "" if key == "url.query" else value.split("?", 1)[0])
+
+    def on_end(self, span: ReadableSpan) -> None:
+        return None
+
+
+def _exporter_from_env() -> SpanProcessor | None:
+    """OTLP http/protobuf when an endpoint is set; nothing otherwise (or when told `none`)."""
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    if not endpoint or os.environ.get("OTEL_TRACES_EXPORTER", "otlp").strip() == "none":
+        return None
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+    )
+    if protocol.strip() != "http/protobuf":
+        raise TelemetrySettingsRefused(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: only http/protobuf is available; "
+            "unset it or set it to http/protobuf"
+        )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+        OTLPSpanExporter,
+    )
+
+    # The exporter reads the endpoint, headers, timeout and compression from the variables.
+    return BatchSpanProcessor(OTLPSpanExporter())
+
+
+def span_pipeline() -> SynchronousMultiSpanProcessor:
+    """The process's one export pipeline, made once from the environment."""
+    global _pipeline  # noqa: PLW0603 - one per process, like the SDK's own global provider
+    if _pipeline is None:
+        pipeline = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]
+        pipeline.add_span_processor(NoQueryStrings())
+        exporter = _exporter_from_env()
+        if exporter is not None:
+            pipeline.add_span_processor(exporter)
+        atexit.register(pipeline.shutdown)
+        _pipeline = pipeline
+    return _pipeline
+
+
+def add_span_processor(processor: SpanProcessor) -> None:
+    """Send every span of this process to `processor` too (an in-memory exporter in tests)."""
+    span_pipeline().add_span_processor(processor)
+
+
+def tracer_provider(service: str) -> TracerProvider:
+    """The service's tracer provider over the process's pipeline; the first one made in a
+    process is also the global one (what the asyncpg instrumentation uses)."""
+    named = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: f"sexto-{service}"}
+    provider = TracerProvider(
+        resource=Resource.create(named),
+        active_span_processor=span_pipeline(),
+        shutdown_on_exit=False,  # the pipeline is shut down once, at exit
+    )
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        trace.set_tracer_provider(provider)
+        # Statements only, never their parameters (names and words travel as parameters).
+        AsyncPGInstrumentor(capture_parameters=False).instrument(  # type: ignore[no-untyped-call]
+            tracer_provider=provider
+        )
+    return provider
+
+
+def instrument_app(app: FastAPI, provider: TracerProvider) -> None:
+    """A SERVER span per request, continuing the caller's `traceparent` if it sent one."""
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=provider,
+        excluded_urls=NOT_TRACED,
+        # The ASGI receive/send spans say nothing about a case and cost per request.
+        exclude_spans=["receive", "send"],
+    )
+
+
+def instrument_client(client: httpx.AsyncClient, provider: TracerProvider) -> None:
+    """A CLIENT span per outgoing request, its `traceparent` sent as a header."""
+    HTTPXClientInstrumentor.instrument_client(client, tracer_provider=provider)
+
+
+def configure_logs() -> None:
+    """JSON log lines, each with the active span's `trace_id` and `span_id`."""
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_ids,
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(),
+    ]
+    structlog.configure(processors=processors, cache_logger_on_first_use=False)
