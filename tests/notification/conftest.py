@@ -43,6 +43,8 @@ class LiveReceiver:
     taken: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     posts: int = 0
     failing: bool = False
+    # The headers of every POST, as received (lower-case names).
+    headers: list[dict[str, str]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
     def __post_init__(self) -> None:
@@ -51,6 +53,7 @@ class LiveReceiver:
 
         def handle(headers: Any, body: bytes) -> int:
             self.posts += 1
+            self.headers.append({k.lower(): v for k, v in headers.items()})
             return 503 if self.failing else int(original(headers, body))
 
         self.helper.handle = handle

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sexto_events.messages import Message
 
 from sexto_service.problems import problem
+from sexto_service.telemetry import untraced
 
 Check = Callable[[], Awaitable[None]]
 
@@ -33,7 +34,8 @@ def health_router(
         results: dict[str, str] = {}
         for name, check in checks().items():
             try:
-                await asyncio.wait_for(check(), 2.0)
+                with untraced():
+                    await asyncio.wait_for(check(), 2.0)
                 results[name] = "ok"
             except Exception as exc:
                 results[name] = f"failing: {type(exc).__name__}"
@@ -50,7 +52,8 @@ def health_router(
     )  # fmt: skip
     async def metrics() -> Response:
         if before_scrape is not None:
-            await before_scrape()
+            with untraced():
+                await before_scrape()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

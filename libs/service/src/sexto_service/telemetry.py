@@ -15,25 +15,32 @@ from __future__ import annotations
 
 import atexit
 import os
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
 import structlog
 from fastapi import FastAPI
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import (
+    Event,
     ReadableSpan,
-    Span,
-    SpanProcessor,
     SynchronousMultiSpanProcessor,
     TracerProvider,
 )
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.trace import Status
 from sexto_events.tracing import add_trace_ids
 
 # Query strings may carry what a caller typed (a search, a partner's token): never recorded.
@@ -48,21 +55,61 @@ class TelemetrySettingsRefused(ValueError):
     """An `OTEL_*` variable asks for something this build cannot do."""
 
 
-class NoQueryStrings(SpanProcessor):
-    """Cuts the query string off every URL attribute as the span starts (the HTTP
-    instrumentations set them at start), before any exporter sees it."""
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        for key in URL_ATTRIBUTES:
-            value = (span.attributes or {}).get(key)
-            if isinstance(value, str):
-                span.set_attribute(key, "" if key == "url.query" else value.split("?", 1)[0])
-
-    def on_end(self, span: ReadableSpan) -> None:
-        return None
+def _url(key: str, value: Any) -> Any:
+    if not isinstance(value, str) or key not in URL_ATTRIBUTES:
+        return value
+    return "" if key == "url.query" else value.split("?", 1)[0]
 
 
-def _exporter_from_env() -> SpanProcessor | None:
+def redacted(span: ReadableSpan) -> ReadableSpan:
+    """The span as it may leave the process: URLs without query strings, and an exception
+    named by its type only (a message may quote what was stored or sent: a name, words)."""
+    attributes = {k: _url(k, v) for k, v in (span.attributes or {}).items()}
+    events = [
+        Event(e.name, {"exception.type": (e.attributes or {}).get("exception.type", "")},
+              e.timestamp)
+        if e.name == "exception" else e
+        for e in span.events
+    ]  # fmt: skip
+    status = span.status
+    if status.description:
+        status = Status(status.status_code, status.description.split(":", 1)[0])
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class Redacting(SpanExporter):
+    """Every exporter of the process sees spans through `redacted` only."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self._inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Export the redacted spans."""
+        return self._inner.export([redacted(span) for span in spans])
+
+    def shutdown(self) -> None:
+        """Shut the inner exporter down."""
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flush the inner exporter."""
+        return self._inner.force_flush(timeout_millis)
+
+
+def _exporter_from_env() -> SpanExporter | None:
     """OTLP http/protobuf when an endpoint is set; nothing otherwise (or when told `none`)."""
     endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
         "OTEL_EXPORTER_OTLP_ENDPOINT"
@@ -82,7 +129,7 @@ def _exporter_from_env() -> SpanProcessor | None:
     )
 
     # The exporter reads the endpoint, headers, timeout and compression from the variables.
-    return BatchSpanProcessor(OTLPSpanExporter())
+    return OTLPSpanExporter()
 
 
 def span_pipeline() -> SynchronousMultiSpanProcessor:
@@ -90,17 +137,19 @@ def span_pipeline() -> SynchronousMultiSpanProcessor:
     global _pipeline  # noqa: PLW0603 - one per process, like the SDK's own global provider
     if _pipeline is None:
         pipeline = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]
-        pipeline.add_span_processor(NoQueryStrings())
         exporter = _exporter_from_env()
         if exporter is not None:
-            pipeline.add_span_processor(exporter)
+            pipeline.add_span_processor(BatchSpanProcessor(Redacting(exporter)))
         atexit.register(pipeline.shutdown)
         _pipeline = pipeline
     return _pipeline
 
 
-def add_span_processor(processor: SpanProcessor) -> None:
-    """Send every span of this process to `processor` too (an in-memory exporter in tests)."""
+def add_span_exporter(exporter: SpanExporter, *, batch: bool = False) -> None:
+    """Send every span of this process to `exporter` too, redacted (an in-memory exporter
+    in the tests, synchronously; a no-op one in the benchmark, in batches)."""
+    wrapped = Redacting(exporter)
+    processor = BatchSpanProcessor(wrapped) if batch else SimpleSpanProcessor(wrapped)
     span_pipeline().add_span_processor(processor)
 
 
@@ -136,6 +185,12 @@ def instrument_app(app: FastAPI, provider: TracerProvider) -> None:
 def instrument_client(client: httpx.AsyncClient, provider: TracerProvider) -> None:
     """A CLIENT span per outgoing request, its `traceparent` sent as a header."""
     HTTPXClientInstrumentor.instrument_client(client, tracer_provider=provider)
+
+
+def untraced() -> AbstractContextManager[None]:
+    """No spans from the instrumentations inside: a poll of the outbox, a probe or a scrape
+    is no part of any case and would start a trace of its own every few seconds."""
+    return suppress_instrumentation()
 
 
 def configure_logs() -> None:

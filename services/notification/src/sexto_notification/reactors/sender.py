@@ -38,6 +38,7 @@ from sexto_events.model import CaseRef, NewEvent, RecordedEvent
 from sexto_events.tracing import context_from_traceparent
 from sexto_protocols import by_id
 from sexto_service.runtime import ServiceRuntime
+from sexto_service.telemetry import untraced
 from standardwebhooks.webhooks import Webhook
 
 from sexto_notification.app.mail import MailFailure, MailTransport, build
@@ -167,9 +168,10 @@ class Sender:
         room = self.settings.concurrency - len(self._inflight)
         if room <= 0:
             return
-        async with self.runtime.pool.acquire() as conn:
-            ids = [r["id"] for r in await conn.fetch(_HEADS, room, list(self._inflight))]
-            rows = await conn.fetch(_CLAIM, ids, self.settings.lease_s) if ids else []
+        with untraced():  # a poll is no part of a case; each attempt is (see `_attempt`)
+            async with self.runtime.pool.acquire() as conn:
+                ids = [r["id"] for r in await conn.fetch(_HEADS, room, list(self._inflight))]
+                rows = await conn.fetch(_CLAIM, ids, self.settings.lease_s) if ids else []
         for row in rows:
             task = asyncio.create_task(self._attempt(dict(row)))
             self._inflight[row["id"]] = task
