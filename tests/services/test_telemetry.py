@@ -1,0 +1,140 @@
+"""Tracing configured by the standard OTEL_* variables: no exporter unless an endpoint is
+set, then OTLP over http/protobuf (received here by a real HTTP server and decoded);
+the service's own name unless OTEL_SERVICE_NAME; the sampler the variables name."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import structlog
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from sexto_devstack.procs import free_port
+from sexto_service import telemetry
+from sexto_service.telemetry import Redacting, TelemetrySettingsRefused, tracer_provider
+
+
+class Collector:
+    """A minimal OTLP/HTTP trace receiver on loopback: keeps each request it is sent."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, ExportTraceServiceRequest]] = []
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                collector.requests.append((self.path, self.headers["content-type"], request))
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                return None
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    running = Collector()
+    yield running
+    running.server.shutdown()
+    running.server.server_close()
+
+
+def test_without_an_endpoint_there_is_no_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    assert telemetry._exporter_from_env() is None
+
+
+def test_an_exporter_told_none_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    assert telemetry._exporter_from_env() is None
+
+
+def test_a_protocol_this_build_cannot_speak_is_refused_naming_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    with pytest.raises(TelemetrySettingsRefused, match="http/protobuf"):
+        telemetry._exporter_from_env()
+
+
+def test_with_an_endpoint_spans_go_out_as_otlp_http_protobuf_redacted(
+    monkeypatch: pytest.MonkeyPatch, collector: Collector
+) -> None:
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    # Made first: the process's pipeline (made once, at first use) must not take this
+    # test's endpoint for the rest of the session.
+    resource = tracer_provider("intake").resource
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{collector.port}")
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_PROTOCOL", raising=False)
+    exporter = telemetry._exporter_from_env()
+    assert isinstance(exporter, OTLPSpanExporter)
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(SimpleSpanProcessor(Redacting(exporter)))
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span(
+        "POST /v1/cases", attributes={"http.url": "http://x/v1/cases?q=Invented+Name"}
+    ):
+        pass
+    provider.shutdown()
+
+    ((path, content_type, request),) = collector.requests
+    assert path == "/v1/traces"
+    assert content_type == "application/x-protobuf"
+    (resource_spans,) = request.resource_spans
+    names = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+    assert names["service.name"] == "sexto-intake"
+    (span,) = resource_spans.scope_spans[0].spans
+    assert span.name == "POST /v1/cases"
+    attributes = {a.key: a.value.string_value for a in span.attributes}
+    assert attributes["http.url"] == "http://x/v1/cases"
+
+
+def test_otel_service_name_overrides_the_service_s_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "sexto-intake-eu-1")
+    assert tracer_provider("intake").resource.attributes["service.name"] == "sexto-intake-eu-1"
+    monkeypatch.delenv("OTEL_SERVICE_NAME")
+    assert tracer_provider("intake").resource.attributes["service.name"] == "sexto-intake"
+
+
+def test_the_sampler_is_the_one_the_variables_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    off = tracer_provider("evaluation").get_tracer("tests")
+    with off.start_as_current_span("dropped") as span:
+        assert not span.is_recording()
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+    on = tracer_provider("evaluation").get_tracer("tests")
+    with on.start_as_current_span("kept") as span:
+        assert span.is_recording()
+
+
+def test_log_lines_carry_the_active_trace_and_span_ids(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    telemetry.configure_logs()
+    tracer = tracer_provider("escalation").get_tracer("tests")
+    with tracer.start_as_current_span("request") as span:
+        structlog.get_logger("tests").info("something happened", case_id="c-1")
+        context = span.get_span_context()
+    structlog.get_logger("tests").info("outside any span")
+    inside, outside = capsys.readouterr().out.strip().splitlines()[-2:]
+    assert f'"trace_id": "{context.trace_id:032x}"' in inside
+    assert f'"span_id": "{context.span_id:016x}"' in inside
+    assert "trace_id" not in outside
