@@ -34,7 +34,7 @@ from sexto_events.model import CaseVersion
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.store import EventStore
 
-from bench import append, intake, legal, load, peer, replay, webhook
+from bench import append, intake, legal, load, peer, replay, tracing, webhook
 from bench.fixtures import fresh_cases, read_event
 from tests.support.events import reported
 
@@ -206,6 +206,20 @@ async def section_webhook(root: Path, postgres: EmbeddedPostgres) -> list[dict[s
         return await webhook.run(root, s.nc, s.nc_raw, s.store, postgres.dsn, MASTER_KEY, SCALE)
 
 
+async def section_tracing(root: Path, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:
+    """Tracing on (no-op exporter) beside off: intake throughput and the command loop."""
+    async with stack(root, postgres, "tracing") as s:
+        rows = [await tracing.intake_rates(root, s.nats.url, postgres.dsn, SCALE)]
+        untraced, traced, provider = tracing.stores(s.nc, s.store.codec)
+        try:
+            rows.append(await tracing.command_loop_rates(untraced, traced, int(1000 * SCALE)))
+        finally:
+            await untraced.close()
+            await traced.close()
+            provider.shutdown()
+    return rows
+
+
 SECTIONS = {
     "append": section_append,
     "load": section_load,
@@ -214,6 +228,7 @@ SECTIONS = {
     "intake": section_intake,
     "peer": section_peer,
     "webhook": section_webhook,
+    "tracing": section_tracing,
 }
 
 
