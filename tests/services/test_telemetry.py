@@ -1,56 +1,30 @@
 """Tracing configured by the standard OTEL_* variables: no exporter unless an endpoint is
-set, then OTLP over http/protobuf (received here by a real HTTP server and decoded);
+set, then OTLP over http/protobuf (received by `make traces`' receiver and decoded);
 the service's own name unless OTEL_SERVICE_NAME; the sampler the variables name."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 import structlog
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from sexto_devstack.procs import free_port
+from sexto_devstack.traces import TraceSink
 from sexto_service import telemetry
 from sexto_service.telemetry import Redacting, TelemetrySettingsRefused, tracer_provider
 
 
-class Collector:
-    """A minimal OTLP/HTTP trace receiver on loopback: keeps each request it is sent."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str, ExportTraceServiceRequest]] = []
-        collector = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                request = ExportTraceServiceRequest()
-                request.ParseFromString(body)
-                collector.requests.append((self.path, self.headers["content-type"], request))
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                return None
-
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
-def collector() -> Iterator[Collector]:
-    running = Collector()
-    yield running
-    running.server.shutdown()
-    running.server.server_close()
+def collector() -> Iterator[TraceSink]:
+    """`make traces`' receiver: OTLP/HTTP protobuf, decoded."""
+    shown: list[str] = []
+    sink = TraceSink(free_port(), shown.append).start()
+    sink.shown = shown  # type: ignore[attr-defined]
+    yield sink
+    sink.stop()
 
 
 def test_without_an_endpoint_there_is_no_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,13 +49,14 @@ def test_a_protocol_this_build_cannot_speak_is_refused_naming_the_fix(
 
 
 def test_with_an_endpoint_spans_go_out_as_otlp_http_protobuf_redacted(
-    monkeypatch: pytest.MonkeyPatch, collector: Collector
+    monkeypatch: pytest.MonkeyPatch, collector: TraceSink
 ) -> None:
     monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
     # Made first: the process's pipeline (made once, at first use) must not take this
     # test's endpoint for the rest of the session.
     resource = tracer_provider("intake").resource
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{collector.port}")
+    port = collector.server.server_address[1]
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
     monkeypatch.delenv("OTEL_TRACES_EXPORTER", raising=False)
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_PROTOCOL", raising=False)
     exporter = telemetry._exporter_from_env()
@@ -95,8 +70,7 @@ def test_with_an_endpoint_spans_go_out_as_otlp_http_protobuf_redacted(
         pass
     provider.shutdown()
 
-    ((path, content_type, request),) = collector.requests
-    assert path == "/v1/traces"
+    ((content_type, request),) = collector.requests
     assert content_type == "application/x-protobuf"
     (resource_spans,) = request.resource_spans
     names = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
@@ -105,6 +79,9 @@ def test_with_an_endpoint_spans_go_out_as_otlp_http_protobuf_redacted(
     assert span.name == "POST /v1/cases"
     attributes = {a.key: a.value.string_value for a in span.attributes}
     assert attributes["http.url"] == "http://x/v1/cases"
+    (line,) = collector.shown  # type: ignore[attr-defined]
+    assert "sexto-intake" in line
+    assert "POST /v1/cases (internal)" in line
 
 
 def test_otel_service_name_overrides_the_service_s_own(monkeypatch: pytest.MonkeyPatch) -> None:
