@@ -27,7 +27,6 @@ from sexto_events.envelope import disclose_event
 from sexto_events.ids import derived_event_id
 from sexto_events.model import RecordedEvent
 from sexto_events.principal import Role
-from sexto_events.tracing import current_traceparent
 
 from sexto_notification.domain.policy import (
     STAFF_STEPS,
@@ -219,8 +218,9 @@ class Dispatcher(ReadModel):
             _suffix(event.data),
             event.envelope.time_dt,
             event.envelope.correlationid,
-            # This consumer's span: the sender's attempt continues the trace from here.
-            current_traceparent() or event.envelope.traceparent,
+            # The event's own (its producer): the sender's attempt continues that trace, and a
+            # rebuilt outbox holds the same rows (a read model is the log's, nothing else).
+            event.envelope.traceparent,
             channel.value,
             target,
             kind,
