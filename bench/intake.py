@@ -112,8 +112,8 @@ async def steady(url: str, headers: dict[str, str], rate: float, seconds: float)
     return latencies
 
 
-async def run(root: Path, nats_url: str, database_url: str, scale: float) -> list[dict[str, Any]]:
-    """Both endpoints, saturated then at a steady 100 requests/s."""
+def service_env(root: Path, nats_url: str, database_url: str) -> tuple[dict[str, str], Path]:
+    """The environment of a benchmarked intake server, and its token issuer's key file."""
     key_file = root / "issuer" / "ed25519.pem"
     ensure_key(key_file)
     env = environ(
@@ -124,6 +124,12 @@ async def run(root: Path, nats_url: str, database_url: str, scale: float) -> lis
         # One partner at full speed: the per-caller write limit would refuse it by design.
         SEXTO_RATE_WRITES_PER_MINUTE="0",
     )
+    return env, key_file
+
+
+async def run(root: Path, nats_url: str, database_url: str, scale: float) -> list[dict[str, Any]]:
+    """Both endpoints, saturated then at a steady 100 requests/s."""
+    env, key_file = service_env(root, nats_url, database_url)
     intake, intake_url = start_server(
         ["--factory", "sexto_intake.bootstrap:create_app"], env, root / "intake.log"
     )

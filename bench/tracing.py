@@ -15,7 +15,7 @@ from nats.aio.client import Client
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NoOpTracer
-from sexto_devstack.procs import environ, stop
+from sexto_devstack.procs import stop
 from sexto_events.personal import PersonalDataCodec
 from sexto_events.principal import Role
 from sexto_events.store import EventStore
@@ -24,7 +24,8 @@ from sexto_service.auth.issuer import ensure_key, mint
 from bench import intake, peer
 from bench.traced_intake import NoOpExporter
 
-ROUNDS = 2
+ROUNDS = 2  # intake: a server started per side and round
+LOOP_ROUNDS = 5  # the command loop: about a second a round
 TARGET = 0.95  # at most 5 % slower
 
 
@@ -45,15 +46,7 @@ async def intake_rates(
     root: Path, nats_url: str, database_url: str, scale: float
 ) -> dict[str, Any]:
     """Requests/s of POST /v1/cases, 32 concurrent clients, tracing off and on."""
-    key_file = root / "issuer" / "ed25519.pem"
-    ensure_key(key_file)
-    env = environ(
-        SEXTO_NATS_URL=nats_url,
-        SEXTO_DATABASE_URL=database_url,
-        SEXTO_AUTH_LOCAL_KEY_FILE=str(key_file),
-        PYTHONPATH=str(intake.ROOT),
-        SEXTO_RATE_WRITES_PER_MINUTE="0",
-    )
+    env, key_file = intake.service_env(root, nats_url, database_url)
     sides = {
         "off": (["--factory", "sexto_intake.bootstrap:create_app"],
                 {**env, "OTEL_SDK_DISABLED": "true"}),
@@ -84,7 +77,7 @@ async def command_loop_rates(
 ) -> dict[str, Any]:
     """Commands/s of the command loop (load + append one event), tracing off and on."""
     best = {"off": 0.0, "on": 0.0}
-    for _ in range(ROUNDS):
+    for _ in range(LOOP_ROUNDS):
         best["off"] = max(best["off"], await peer.store_rate(untraced, commands, personal=False))
         best["on"] = max(best["on"], await peer.store_rate(traced, commands, personal=False))
     return row("command loop: load + append one event, tracing on (no-op exporter)",

@@ -28,10 +28,13 @@ from sexto_events.catalogue.notification import DeliveryAttempted
 from sexto_service.telemetry import redacted, span_pipeline
 
 from tests.evaluation.test_grids import IMPULSIVE
-from tests.notification.conftest import LiveReceiver, Notify, eventually
+from tests.notification.conftest import eventually
 from tests.notification.test_four_services import services  # noqa: F401 (fixture)
-from tests.notification.test_lifecycle_paths import Journey, subscribe_police
-from tests.notification.test_webhooks import secret
+from tests.notification.test_lifecycle_paths import (  # noqa: F401 (fixture)
+    Journey,
+    journey,
+    subscribe_police,
+)
 from tests.support.services import caught_up
 from tests.support.tracing import Recorder, recorder, service_of, tree
 
@@ -62,17 +65,11 @@ def recording() -> Iterator[Recorder]:
 
 
 @pytest.fixture
-def journey(
-    notify: Notify,
-    services: tuple[TestClient, TestClient],  # noqa: F811
-) -> Iterator[Journey]:
-    receiver = LiveReceiver([secret()])
-    receiver.helper.tracer = provider(RECEIVER).get_tracer("tests.receiver")
-    receiver.up()
-    try:
-        yield Journey(notify, services[0], services[1], receiver=receiver)
-    finally:
-        receiver.down()
+def case_journey(journey: Journey) -> Journey:  # noqa: F811
+    """The lifecycle paths' journey, its receiver's spans those of the partner's service."""
+    assert journey.receiver is not None
+    journey.receiver.helper.tracer = provider(RECEIVER).get_tracer("tests.receiver")
+    return journey
 
 
 @dataclass
@@ -98,13 +95,13 @@ class Traced:
                 if s.name == name and (service is None or service_of(s) == service)]  # fmt: skip
 
 
-def clients(journey: Journey) -> list[TestClient]:
-    notify = journey.notify
-    return [notify.world.client, notify.client, journey.evaluation, journey.escalation]
+def clients(trip: Journey) -> list[TestClient]:
+    notify = trip.notify
+    return [notify.world.client, notify.client, trip.evaluation, trip.escalation]
 
 
 def run_case(
-    journey: Journey, spans: Recorder, students: list[dict[str, Any]], summary: str
+    trip: Journey, spans: Recorder, students: list[dict[str, Any]], summary: str
 ) -> Traced:
     """Report, grids, assessment, escalation, acknowledgement, webhooks: every request of
     the partner in one trace (its own root span, sent as `traceparent`)."""
@@ -114,28 +111,28 @@ def run_case(
     root = tracer.start_span("partner: one case", kind=SpanKind.CLIENT)
     headers: dict[str, str] = {}
     TraceContextTextMapPropagator().inject(headers, context=set_span_in_context(root))
-    for client in clients(journey):
+    for client in clients(trip):
         client.headers.update(headers)
     try:
-        subscribe_police(journey)
-        journey.report(students, summary=summary)
-        for ref, student in zip(journey.refs, students, strict=True):
+        subscribe_police(trip)
+        trip.report(students, summary=summary)
+        for ref, student in zip(trip.refs, students, strict=True):
             involvement = ["depicted"] if "depicted" in student["roles"] else ["sent"]
-            journey.grade({**IMPULSIVE, "involvement": involvement}, ref)
-        journey.wait_queued("requested")
-        journey.step("acknowledge", {"call_reference": "911-TRACE-1"})
-        journey.heard("escalation.requested", "escalation.acknowledged")
+            trip.grade({**IMPULSIVE, "involvement": involvement}, ref)
+        trip.wait_queued("requested")
+        trip.step("acknowledge", {"call_reference": "911-TRACE-1"})
+        trip.heard("escalation.requested", "escalation.acknowledged")
         eventually(
             lambda: sum(isinstance(e.data, DeliveryAttempted)
-                        for e in journey.notify.events(journey.case_id)) >= 2,
+                        for e in trip.notify.events(trip.case_id)) >= 2,
             "both webhook attempts are on the record",
         )  # fmt: skip
     finally:
         root.end()
-        for client in clients(journey):
+        for client in clients(trip):
             for name in headers:
                 client.headers.pop(name, None)
-    for client in clients(journey):
+    for client in clients(trip):
         caught_up(client)  # every consumer's span of this case has ended
     root_id = root.get_span_context().span_id
     found = list(spans.get_finished_spans())
@@ -157,14 +154,14 @@ VICTIM = {"name": "Invented Depicted-Trace", "roles": ["depicted"], "age": 14}
 
 
 def test_one_case_is_one_trace_across_the_four_services_and_the_webhook_receiver(
-    journey: Journey, recording: Recorder, capfd: pytest.CaptureFixture[str]
+    case_journey: Journey, recording: Recorder, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    traced = run_case(journey, recording, [SENDER, VICTIM], "An invented summary, in words.")
+    traced = run_case(case_journey, recording, [SENDER, VICTIM], "An invented summary, in words.")
     mine = traced.mine
     if os.environ.get("SEXTO_SHOW_TRACE"):  # SEXTO_SHOW_TRACE=1 pytest ... draws the trace
         with capfd.disabled():
             drawn = tree(mine, traced.trace_id)
-            print(f"\ntrace {traced.trace_id:032x} of case {journey.case_id}\n{drawn}")
+            print(f"\ntrace {traced.trace_id:032x} of case {case_journey.case_id}\n{drawn}")
 
     assert SERVICES | {PARTNER, RECEIVER} <= {service_of(s) for s in mine}
     # The partner's requests: a SERVER span in each service, child of the partner's span.
@@ -245,8 +242,8 @@ def test_one_case_is_one_trace_across_the_four_services_and_the_webhook_receiver
         assert [(s.attributes or {})["sexto.event_types"] for s in outcome] == [
             (DeliveryAttempted.type_name(),)
         ]
-    assert journey.receiver is not None
-    hooks = [h for h in journey.receiver.headers if h.get("webhook-id")]
+    assert case_journey.receiver is not None
+    hooks = [h for h in case_journey.receiver.headers if h.get("webhook-id")]
     assert hooks
     assert all(h["content-type"] == "application/cloudevents+json" for h in hooks)
     assert all(h["traceparent"].split("-")[1] == f"{traced.trace_id:032x}" for h in hooks)
@@ -259,7 +256,7 @@ def test_one_case_is_one_trace_across_the_four_services_and_the_webhook_receiver
     assert all(s.name.startswith("process ") and s.context.trace_id != traced.trace_id
                for s in linked if s.context)  # fmt: skip
     # Every event of the case carries the trace in its envelope.
-    events = journey.notify.events(journey.case_id)
+    events = case_journey.notify.events(case_journey.case_id)
     assert events
     assert all((e.envelope.traceparent or "").split("-")[1] == f"{traced.trace_id:032x}"
                for e in events)  # fmt: skip
@@ -294,7 +291,7 @@ def leaks(span: ReadableSpan, canaries: tuple[str, ...]) -> list[str]:
 
 
 def test_no_span_attribute_event_or_log_line_holds_a_name_or_words_of_a_case(
-    journey: Journey, recording: Recorder, capfd: pytest.CaptureFixture[str]
+    case_journey: Journey, recording: Recorder, capfd: pytest.CaptureFixture[str]
 ) -> None:
     first, second = CANARY_NAMES
     students = [{**SENDER, "name": first}, {**VICTIM, "name": second}]
@@ -306,11 +303,11 @@ def test_no_span_attribute_event_or_log_line_holds_a_name_or_words_of_a_case(
     ))  # fmt: skip
     assert leaks(planted, canaries) == ["name", "attribute a"]
 
-    traced = run_case(journey, recording, students, CANARY_SUMMARY)
+    traced = run_case(case_journey, recording, students, CANARY_SUMMARY)
 
     # The canaries are in the case (sealed on the log, opened for those who may read them).
-    assert first in journey.history().text
-    assert CANARY_SUMMARY in journey.history().text
+    assert first in case_journey.history().text
+    assert CANARY_SUMMARY in case_journey.history().text
     assert len(traced.mine) > 50
     for span in traced.spans:  # every span recorded meanwhile, of any trace
         assert leaks(span, canaries) == [], span.name
