@@ -73,18 +73,20 @@ def _suffix(event_type: str) -> str:
 def producing(
     tracer: Tracer, *, root: str, subject: str, case_id: str, types: Sequence[str]
 ) -> Iterator[None]:
-    """The PRODUCER span of one append (one or several events, one atomic batch)."""
-    name = f"send {_suffix(types[0])}" if len(types) == 1 else f"send {len(types)} events"
+    """The PRODUCER span of one append (one event, or several as one atomic batch)."""
     attributes: dict[str, Any] = {
         "messaging.system": SYSTEM,
         "messaging.operation.type": "send",
-        "messaging.operation.name": "send",
         "messaging.destination.name": subject,
         "messaging.destination.template": DESTINATION_TEMPLATE.format(root=root),
         "sexto.case_id": case_id,
-        "sexto.event_types": list(types),
     }
-    if len(types) > 1:
+    if len(types) == 1:
+        name = f"send {_suffix(types[0])}"
+        attributes["sexto.event_type"] = types[0]
+    else:
+        name = f"send {len(types)} events"
+        attributes["sexto.event_types"] = list(types)
         attributes["messaging.batch.message_count"] = len(types)
     with tracer.start_as_current_span(name, kind=SpanKind.PRODUCER, attributes=attributes):
         yield
@@ -94,11 +96,11 @@ def sent(*, event_ids: Sequence[str], seqs: Sequence[int]) -> None:
     """Name, on the active PRODUCER span, the events the server stored."""
     span = trace.get_current_span()
     if span.is_recording():
-        span.set_attribute("sexto.event_ids", list(event_ids))
         if len(event_ids) == 1:
             span.set_attribute("messaging.message.id", event_ids[0])
-        if seqs:
-            span.set_attribute("sexto.stream_seq", seqs[-1])
+        else:
+            span.set_attribute("sexto.event_ids", list(event_ids))
+        span.set_attribute("sexto.stream_seq", seqs[-1])
 
 
 class Batch:
@@ -123,7 +125,6 @@ def processing_batch(tracer: Tracer, *, consumer: str, stream: str) -> Iterator[
     attributes = {
         "messaging.system": SYSTEM,
         "messaging.operation.type": "process",
-        "messaging.operation.name": "process",
         "messaging.destination.name": stream,
         "messaging.consumer.group.name": consumer,
     }
@@ -149,7 +150,6 @@ def processing(
     attributes: dict[str, Any] = {
         "messaging.system": SYSTEM,
         "messaging.operation.type": "process",
-        "messaging.operation.name": "process",
         "messaging.destination.name": subject,
         "messaging.consumer.group.name": consumer,
         "messaging.message.id": event_id,
