@@ -51,7 +51,7 @@ from sexto_events.model import (
 )
 from sexto_events.personal import PersonalDataCodec, subjects_of
 from sexto_events.stream import StreamSpec, ensure_stream
-from sexto_events.tracing import current_traceparent, producing, sent, trace_headers
+from sexto_events.tracing import producing, sent
 
 MAX_EVENT_BYTES = 64 * 1024
 MAX_EVENTS_PER_APPEND = 100
@@ -121,13 +121,19 @@ class EventStore:
             subject=self.subject_for(case, type(events[0].data)),
             case_id=case.case_id,
             types=[type(e.data).type_name() for e in events],
-        ):
-            return await self._append(case, events, expected)
+        ) as trace_context:
+            return await self._append(case, events, expected, trace_context)
 
     async def _append(
-        self, case: CaseRef, events: Sequence[NewEvent], expected: CaseVersion
+        self,
+        case: CaseRef,
+        events: Sequence[NewEvent],
+        expected: CaseVersion,
+        trace_context: dict[str, str],
     ) -> AppendResult:
-        built = await self._build(case, events, expected.head_hash)
+        built = await self._build(
+            case, events, expected.head_hash, trace_context.get("traceparent")
+        )
         ids = [event_id for event_id, _, _, _ in built]
         bodies = [
             (self.subject_for(case, type(e.data)), event_id, body)
@@ -135,7 +141,7 @@ class EventStore:
         ]
         for attempt in range(3):
             try:
-                ack = await self._publish(case, bodies, expected.seq)
+                ack = await self._publish(case, bodies, expected.seq, trace_context)
                 break
             except (NatsTimeout, NoRespondersError):
                 # The outcome is unknown: the same ids make the retry safe (de-duplicated or
@@ -181,7 +187,11 @@ class EventStore:
         self._cache.put(key, cached.extended(raws, recorded))  # type: ignore[union-attr]
 
     async def _build(
-        self, case: CaseRef, events: Sequence[NewEvent], prevhash: str
+        self,
+        case: CaseRef,
+        events: Sequence[NewEvent],
+        prevhash: str,
+        traceparent: str | None = None,
     ) -> list[tuple[str, str, bytes, dict[str, Any]]]:
         """(event id, hash, body, stored envelope) of each event, chained from `prevhash`."""
         envelopes = []
@@ -216,7 +226,7 @@ class EventStore:
                 "actorrole": event.actor_role,
                 "correlationid": event.correlation_id or event_id,
                 "causationid": event.causation_id or event_id,
-                "traceparent": current_traceparent(),
+                "traceparent": traceparent,
                 "protocolversion": event.protocol_version,
                 "prevhash": prevhash,
             }
@@ -229,10 +239,14 @@ class EventStore:
         return envelopes
 
     async def _publish(
-        self, case: CaseRef, bodies: list[tuple[str, str, bytes]], expected_seq: int
+        self,
+        case: CaseRef,
+        bodies: list[tuple[str, str, bytes]],
+        expected_seq: int,
+        trace_context: dict[str, str],
     ) -> dict[str, Any]:
         expect = {
-            **trace_headers(),
+            **trace_context,
             "Nats-Expected-Last-Subject-Sequence": str(expected_seq),
             "Nats-Expected-Last-Subject-Sequence-Subject": self.case_filter(case),
         }

@@ -72,8 +72,9 @@ def _suffix(event_type: str) -> str:
 @contextmanager
 def producing(
     tracer: Tracer, *, root: str, subject: str, case_id: str, types: Sequence[str]
-) -> Iterator[None]:
-    """The PRODUCER span of one append (one event, or several as one atomic batch)."""
+) -> Iterator[dict[str, str]]:
+    """The PRODUCER span of one append (one event, or several as one atomic batch); gives
+    its `traceparent` (and `tracestate`), made once for the envelopes and the headers."""
     attributes: dict[str, Any] = {
         "messaging.system": SYSTEM,
         "messaging.operation.type": "send",
@@ -89,7 +90,7 @@ def producing(
         attributes["sexto.event_types"] = list(types)
         attributes["messaging.batch.message_count"] = len(types)
     with tracer.start_as_current_span(name, kind=SpanKind.PRODUCER, attributes=attributes):
-        yield
+        yield trace_headers()
 
 
 def sent(*, event_ids: Sequence[str], seqs: Sequence[int]) -> None:
