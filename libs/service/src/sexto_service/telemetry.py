@@ -43,7 +43,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.trace import Status
 from sexto_events.tracing import add_trace_ids
 
-# Query strings may carry what a caller typed (a search, a partner's token): never recorded.
+# Query strings may carry what a caller typed (a search, a partner's token): cut before export.
 URL_ATTRIBUTES = ("http.url", "http.target", "url.full", "url.query")
 # Probes and scrapes are not part of any case.
 NOT_TRACED = "healthz,readyz,metrics"
