@@ -117,9 +117,7 @@ class EventStore:
         # name it, so each consumer's span is its child.
         with producing(
             self._tracer,
-            root=self.spec.subject_root,
             subject=self.subject_for(case, type(events[0].data)),
-            case_id=case.case_id,
             types=[type(e.data).type_name() for e in events],
         ) as trace_context:
             return await self._append(case, events, expected, trace_context)
@@ -158,7 +156,7 @@ class EventStore:
             seqs = list(range(last - len(built) + 1, last + 1))
             self._reader.appended(self.case_filter(case), len(built))
             self._cache_appended(case, expected, events, built, seqs)
-            sent(event_ids=ids, seqs=seqs)
+            sent(event_ids=ids)
             return AppendResult(CaseVersion(last, built[-1][1]), ids, seqs)
         if error is None or error.get("err_code") in (WRONG_LAST_SEQUENCE, BATCH_DUPLICATE_MSG_ID):
             return await self._resolve_conflict(case, ids, expected)

@@ -21,8 +21,6 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 SYSTEM = "nats"
-# The subject as a template: the real subject names a case (kept as an attribute, an id).
-DESTINATION_TEMPLATE = "{root}.{{territory}}.{{case}}.{{context}}.{{event}}"
 
 
 def current_traceparent() -> str | None:
@@ -70,17 +68,14 @@ def _suffix(event_type: str) -> str:
 
 
 @contextmanager
-def producing(
-    tracer: Tracer, *, root: str, subject: str, case_id: str, types: Sequence[str]
-) -> Iterator[dict[str, str]]:
+def producing(tracer: Tracer, *, subject: str, types: Sequence[str]) -> Iterator[dict[str, str]]:
     """The PRODUCER span of one append (one event, or several as one atomic batch); gives
     its `traceparent` (and `tracestate`), made once for the envelopes and the headers."""
+    # Few attributes: each costs on every append (the subject names the territory and case).
     attributes: dict[str, Any] = {
         "messaging.system": SYSTEM,
         "messaging.operation.type": "send",
         "messaging.destination.name": subject,
-        "messaging.destination.template": DESTINATION_TEMPLATE.format(root=root),
-        "sexto.case_id": case_id,
     }
     if len(types) == 1:
         name = f"send {_suffix(types[0])}"
@@ -93,7 +88,7 @@ def producing(
         yield trace_headers()
 
 
-def sent(*, event_ids: Sequence[str], seqs: Sequence[int]) -> None:
+def sent(*, event_ids: Sequence[str]) -> None:
     """Name, on the active PRODUCER span, the events the server stored."""
     span = trace.get_current_span()
     if span.is_recording():
@@ -101,7 +96,6 @@ def sent(*, event_ids: Sequence[str], seqs: Sequence[int]) -> None:
             span.set_attribute("messaging.message.id", event_ids[0])
         else:
             span.set_attribute("sexto.event_ids", list(event_ids))
-        span.set_attribute("sexto.stream_seq", seqs[-1])
 
 
 class Batch:
