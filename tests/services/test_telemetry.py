@@ -4,6 +4,7 @@ the service's own name unless OTEL_SERVICE_NAME; the sampler the variables name.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 
 import pytest
@@ -115,3 +116,13 @@ def test_log_lines_carry_the_active_trace_and_span_ids(
     assert f'"trace_id": "{context.trace_id:032x}"' in inside
     assert f'"span_id": "{context.span_id:016x}"' in inside
     assert "trace_id" not in outside
+
+
+def test_ids_come_from_a_generator_of_their_own_not_the_shared_random_state() -> None:
+    tracer = tracer_provider("intake").get_tracer("tests")
+    ids = []
+    for _ in range(2):
+        random.seed(7)  # a test or a library seeding the shared state changes nothing
+        with tracer.start_as_current_span("one") as span:
+            ids.append(span.get_span_context().trace_id)
+    assert ids[0] != ids[1]

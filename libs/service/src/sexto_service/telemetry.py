@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -40,6 +41,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Status
 from sexto_events.tracing import add_trace_ids
 
@@ -145,6 +147,22 @@ def span_pipeline() -> SynchronousMultiSpanProcessor:
     return _pipeline
 
 
+class OwnRandomIds(IdGenerator):
+    """Trace and span ids from a generator of their own, seeded by the system: not the
+    `random` module's shared state (which a test or a library may seed or watch)."""
+
+    def __init__(self) -> None:
+        self._random = random.Random()  # noqa: S311 - ids must be unique, not secret
+
+    def generate_span_id(self) -> int:
+        """A non-zero 64-bit span id."""
+        return self._random.getrandbits(64) or 1
+
+    def generate_trace_id(self) -> int:
+        """A non-zero 128-bit trace id."""
+        return self._random.getrandbits(128) or 1
+
+
 def add_span_exporter(exporter: SpanExporter, *, batch: bool = False) -> None:
     """Send every span of this process to `exporter` too, redacted (an in-memory exporter
     in the tests, synchronously; a no-op one in the benchmark, in batches)."""
@@ -159,6 +177,7 @@ def tracer_provider(service: str) -> TracerProvider:
     named = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: f"sexto-{service}"}
     provider = TracerProvider(
         resource=Resource.create(named),
+        id_generator=OwnRandomIds(),
         active_span_processor=span_pipeline(),
         shutdown_on_exit=False,  # the pipeline is shut down once, at exit
     )
