@@ -11,7 +11,7 @@ export NATS_PORT PG_PORT INTAKE_PORT EVALUATION_PORT ESCALATION_PORT NOTIFICATIO
 export SEXTO_DATA_DIR DATABASE_URL
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test fuzz lint format bench clean token
+.PHONY: install run test fuzz lint format bench clean token traces
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -25,6 +25,11 @@ install: $(VENV)/.synced
 
 run: install
 	$(PY) -m sexto_devstack.run
+
+# Print the spans of `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 make run` (another terminal).
+TRACES_PORT ?= 4318
+traces: install
+	$(PY) -m sexto_devstack.traces --port $(TRACES_PORT)
 
 lint: install
 	$(VENV)/bin/ruff check .

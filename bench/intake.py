@@ -118,9 +118,8 @@ SERVICES = ("evaluation", "escalation", "notification")
 """Started after the latency figures, to take the reports intake wrote (peak RSS rows)."""
 
 
-async def run(root: Path, nats_url: str, database_url: str, scale: float) -> list[dict[str, Any]]:
-    """Both endpoints saturated (median of rounds), then at a steady 100 and 200 requests/s;
-    then each service's peak memory once the other three have taken every report."""
+def service_env(root: Path, nats_url: str, database_url: str) -> tuple[dict[str, str], Path]:
+    """The environment of a benchmarked intake server, and its token issuer's key file."""
     key_file = root / "issuer" / "ed25519.pem"
     ensure_key(key_file)
     env = environ(
@@ -132,6 +131,13 @@ async def run(root: Path, nats_url: str, database_url: str, scale: float) -> lis
         # One partner at full speed: the per-caller write limit would refuse it by design.
         SEXTO_RATE_WRITES_PER_MINUTE="0",
     )
+    return env, key_file
+
+
+async def run(root: Path, nats_url: str, database_url: str, scale: float) -> list[dict[str, Any]]:
+    """Both endpoints saturated (median of rounds), then at a steady 100 and 200 requests/s;
+    then each service's peak memory once the other three have taken every report."""
+    env, key_file = service_env(root, nats_url, database_url)
     intake, intake_url = start_server(
         ["--factory", "sexto_intake.bootstrap:create_app"], env, root / "intake.log"
     )

@@ -37,7 +37,7 @@ from sexto_events.model import CaseVersion
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.store import EventStore
 
-from bench import append, intake, legal, load, peer, replay, tlog, webhook
+from bench import append, intake, legal, load, peer, replay, tlog, tracing, webhook
 from bench.fixtures import fresh_cases, read_event
 from bench.rows import ROUNDS, median, row
 from tests.support.events import reported
@@ -242,6 +242,20 @@ async def section_tlog(root: Path, postgres: EmbeddedPostgres) -> list[dict[str,
         return rows
 
 
+async def section_tracing(root: Path, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:
+    """Tracing on (no-op exporter) beside off: intake throughput and the command loop."""
+    async with stack(root, postgres, "tracing") as s:
+        rows = [await tracing.intake_rates(root, s.nats.url, postgres.dsn, SCALE)]
+        untraced, traced, provider = tracing.stores(s.nc, s.store.codec)
+        try:
+            rows.append(await tracing.command_loop_rates(untraced, traced, int(1000 * SCALE)))
+        finally:
+            await untraced.close()
+            await traced.close()
+            provider.shutdown()
+    return rows
+
+
 SECTIONS = {
     "append": section_append,
     "load": section_load,
@@ -251,6 +265,7 @@ SECTIONS = {
     "peer": section_peer,
     "webhook": section_webhook,
     "tlog": section_tlog,
+    "tracing": section_tracing,
 }
 
 

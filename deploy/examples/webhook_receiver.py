@@ -18,6 +18,11 @@ timestamp is outside the tolerance (a replayed old delivery). Answer 2xx once yo
 stored the event; anything else (or no answer) makes sexto retry with backoff. Retries
 carry the same `webhook-id`: keep the ids you have taken and answer 2xx to a repeat without
 acting again, so each event counts once.
+
+The body is a structured CloudEvent (`content-type: application/cloudevents+json`). Each
+delivery also carries the W3C `traceparent` of sexto's attempt: with the OpenTelemetry SDK
+installed (optional), the receiver's span continues that trace, so the partner's handling
+shows in the same trace as the case; without it nothing changes.
 """
 
 from __future__ import annotations
@@ -33,6 +38,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+try:  # optional: continue sexto's trace when OpenTelemetry is installed
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.trace import SpanKind
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+except ImportError:  # standard library only: deliveries are verified all the same
+    otel_trace = None  # type: ignore[assignment]
 
 DEFAULT_TOLERANCE_S = 300
 MAX_BODY = 1024 * 1024  # sexto's events are a few kilobytes
@@ -101,16 +113,34 @@ class Receiver:
         secrets: list[str],
         on_event: Callable[[str, dict[str, Any]], None],
         tolerance_s: float = DEFAULT_TOLERANCE_S,
+        tracer: Any = None,
     ) -> None:
+        """`tracer`: an OpenTelemetry tracer (default: the global one, when installed)."""
         self.secrets = secrets
         self.on_event = on_event
         self.tolerance_s = tolerance_s
         self.seen: set[str] = set()  # keep this in your database in production
         self.rejected = 0
         self._lock = threading.Lock()
+        if tracer is None and otel_trace is not None:
+            tracer = otel_trace.get_tracer("sexto.webhook_receiver")
+        self.tracer = tracer
 
     def handle(self, headers: Mapping[str, str], body: bytes) -> int:
-        """The HTTP status to answer."""
+        """The HTTP status to answer, in a span continuing the sender's `traceparent`."""
+        if self.tracer is None:
+            return self._handle(headers, body)
+        lower = {k.lower(): v for k, v in headers.items()}
+        parent = TraceContextTextMapPropagator().extract(lower)
+        with self.tracer.start_as_current_span(
+            "receive sexto webhook", context=parent, kind=SpanKind.SERVER,
+            attributes={"webhook.id": lower.get("webhook-id", "")},
+        ) as span:  # fmt: skip
+            status = self._handle(headers, body)
+            span.set_attribute("http.response.status_code", status)
+            return status
+
+    def _handle(self, headers: Mapping[str, str], body: bytes) -> int:
         try:
             event = verify(self.secrets, headers, body, self.tolerance_s)
         except InvalidDelivery:

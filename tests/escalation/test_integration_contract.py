@@ -42,6 +42,9 @@ def test_the_asyncapi_document_describes_what_police_consume(path3: Path3) -> No
     assert channel["address"] == "cases.{territory}.{case}.escalation.requested"
     payload = document["components"]["messages"]["EscalationRequested"]["payload"]
     assert payload["properties"]["type"] == {"const": "org.sexto.escalation.requested.v2"}
+    message = document["components"]["messages"]["EscalationRequested"]
+    assert message["contentType"] == "application/cloudevents+json"
+    assert set(message["headers"]["properties"]) == {"traceparent", "tracestate"}
     assert "seal_numbers" in document["components"]["schemas"]["EscalationRequested"]["properties"]
     assert refs_resolve(document, document)
     # Every later assessment is followed: police subscribe to the change too.

@@ -1,4 +1,4 @@
-"""Settings refuse unsafe secrets; trace context travels inside the envelope."""
+"""Settings refuse unsafe secrets; trace context travels in the envelope and the headers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ import pytest
 from nats.aio.client import Client
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NoOpTracer, SpanKind
 from pydantic import ValidationError
 from sexto_events.connection import EventLogClient
 from sexto_events.model import CaseRef, CaseVersion
@@ -42,30 +45,79 @@ def test_settings_come_from_the_sexto_environment(monkeypatch: pytest.MonkeyPatc
     assert settings.master_key_bytes() == base64.b64decode(key)
 
 
-async def test_the_active_trace_is_carried_in_the_envelope_and_restored(
-    store: EventStore, new_case: Callable[[], CaseRef]
+def traced_store(nc: Client, store: EventStore) -> tuple[EventStore, InMemorySpanExporter]:
+    """A store on the suite's stream whose spans are kept in memory."""
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    traced = EventStore(
+        nc, source="sexto/tests", codec=store.codec, tracer=provider.get_tracer("tests")
+    )
+    return traced, spans
+
+
+async def test_an_append_is_a_producer_span_carried_in_the_envelope_and_the_headers(
+    nc: Client, store: EventStore, new_case: Callable[[], CaseRef]
 ) -> None:
+    traced, spans = traced_store(nc, store)
     tracer = TracerProvider().get_tracer("tests")
     case = new_case()
     with tracer.start_as_current_span("http request") as span:
-        await store.append(case, [note("traced")], CaseVersion.new())
+        result = await traced.append(case, [note("traced")], CaseVersion.new())
         trace_id = span.get_span_context().trace_id
-        span_id = span.get_span_context().span_id
+        request_id = span.get_span_context().span_id
 
+    (producer,) = spans.get_finished_spans()
+    assert producer.kind is SpanKind.PRODUCER
+    assert producer.name == "send intake.note_added"
+    assert producer.parent is not None
+    assert producer.parent.span_id == request_id
+    assert producer.context is not None
+    assert producer.context.trace_id == trace_id
+    attributes = dict(producer.attributes or {})
+    assert attributes["messaging.system"] == "nats"
+    assert attributes["messaging.destination.name"] == traced.subject_for(
+        case, type(note("x").data)
+    )
+    assert attributes["messaging.message.id"] == result.event_ids[0]
+    expected = f"00-{trace_id:032x}-{producer.context.span_id:016x}-"
     envelope = (await store.load(case)).events[0].envelope
     assert envelope.traceparent is not None
-    assert envelope.traceparent.startswith(f"00-{trace_id:032x}-{span_id:016x}-")
+    assert envelope.traceparent.startswith(expected)
     parent = trace.get_current_span(context_from_traceparent(envelope.traceparent))
     assert parent.get_span_context().trace_id == trace_id
+    stored = await nc.jetstream().get_msg("CASES", result.seqs[0])
+    assert (stored.headers or {})["traceparent"].startswith(expected)
+    await traced.close()
 
 
-async def test_outside_any_trace_no_traceparent_is_written(
-    store: EventStore, new_case: Callable[[], CaseRef]
+async def test_a_traced_append_outside_any_request_starts_its_own_trace(
+    nc: Client, store: EventStore, new_case: Callable[[], CaseRef]
 ) -> None:
+    traced, spans = traced_store(nc, store)
     case = new_case()
-    await store.append(case, [note("untraced")], CaseVersion.new())
+    await traced.append(case, [note("on its own")], CaseVersion.new())
+
+    (producer,) = spans.get_finished_spans()
+    assert producer.parent is None
+    assert producer.context is not None
+    envelope = (await store.load(case)).events[0].envelope
+    assert envelope.traceparent is not None
+    assert envelope.traceparent.split("-")[1] == f"{producer.context.trace_id:032x}"
+    await traced.close()
+
+
+async def test_a_process_without_tracing_writes_no_traceparent(
+    nc: Client, store: EventStore, new_case: Callable[[], CaseRef]
+) -> None:
+    untraced = EventStore(nc, source="sexto/tests", codec=store.codec, tracer=NoOpTracer())
+    case = new_case()
+    result = await untraced.append(case, [note("untraced")], CaseVersion.new())
 
     assert (await store.load(case)).events[0].envelope.traceparent is None
+    stored = await nc.jetstream().get_msg("CASES", result.seqs[0])
+    assert "traceparent" not in (stored.headers or {})
+    await untraced.close()
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,8 @@ class LiveReceiver:
     taken: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     posts: int = 0
     failing: bool = False
+    # The headers of every POST, as received (lower-case names).
+    headers: list[dict[str, str]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
     def __post_init__(self) -> None:
@@ -51,6 +53,7 @@ class LiveReceiver:
 
         def handle(headers: Any, body: bytes) -> int:
             self.posts += 1
+            self.headers.append({k.lower(): v for k, v in headers.items()})
             return 503 if self.failing else int(original(headers, body))
 
         self.helper.handle = handle
@@ -127,6 +130,11 @@ class Notify:
         """A case reported through intake, once this service knows it."""
         body = self.world.report(sexto_report(self.world.school)).json()
         case_id = body["case_id"]
+        self.wait_known(case_id)
+        return case_id, [s["student_ref"] for s in body["students"]]
+
+    def wait_known(self, case_id: str) -> None:
+        """Return once this service's read model has the case (reported moments ago)."""
 
         async def known() -> bool:
             async with self.runtime.pool.acquire() as conn:
@@ -136,7 +144,6 @@ class Notify:
             return found is not None
 
         eventually(lambda: self.call(known), "the notification service knows the case")
-        return case_id, [s["student_ref"] for s in body["students"]]
 
     def events(self, case_id: str) -> list[RecordedEvent]:
         loaded = self.call(self.runtime.store.load, CaseRef(self.world.territory, case_id))

@@ -96,6 +96,9 @@ class Journey:
             ).status_code == 200,
             "the evaluation knows the case",
         )  # fmt: skip
+        # The steps that follow go to notification and intake too: their read models first.
+        self.notify.wait_known(self.case_id)
+        world.wait_for_case(self.case_id, self.school)
 
     def grade(self, answers: dict[str, Any], ref: str, reason: str | None = None) -> Any:
         body: dict[str, Any] = {"answers": answers}
@@ -396,9 +399,7 @@ def test_a_student_seen_in_an_earlier_case_and_not_after_shredding(
 
     def third_case_is_clean() -> bool:
         journey.report([{**SENDER, "student_number": number}])
-        case = journey.notify.world.client.get(
-            f"/v1/cases/{journey.case_id}", headers=journey.school
-        ).json()
+        case = journey.notify.world.wait_for_case(journey.case_id, journey.school).json()
         return bool(case["students"][0]["earlier_cases"] == 1)  # the second case only
 
     assert eventually(third_case_is_clean, "the shredded student no longer matches")

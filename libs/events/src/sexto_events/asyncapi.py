@@ -100,11 +100,26 @@ def build_asyncapi(
     }
 
 
+# What travels beside the body, on NATS and on webhooks alike.
+TRACE_HEADERS = {
+    "type": "object",
+    "properties": {
+        "traceparent": {
+            "type": "string",
+            "description": "W3C trace context of the append (on a webhook: of the delivery "
+            "attempt, in the same trace); the event's own `traceparent` names the append",
+        },
+        "tracestate": {"type": "string", "description": "W3C trace state, when any"},
+    },
+}
+
+
 def _message(cls: type[EventData], payload: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": cls.type_name(),
         "title": cls.__name__,
         "summary": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
         "contentType": CONTENT_TYPE,
+        "headers": TRACE_HEADERS,
         "payload": payload,
     }

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -25,8 +26,10 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
+from opentelemetry import context as otel_context
 from opentelemetry import trace
-from prometheus_client import Counter
+from opentelemetry.trace import Tracer
+from prometheus_client import Counter, Histogram
 from sqlalchemy import Table
 
 from sexto_events.chain import body_matches_hash, compute_hash
@@ -35,16 +38,25 @@ from sexto_events.decode import EventDecoder, parse_body
 from sexto_events.errors import EventLogError
 from sexto_events.model import RecordedEvent
 from sexto_events.pull import PullFeed
-from sexto_events.tracing import context_from_traceparent
+from sexto_events.tracing import processing, processing_batch, producer_context
 
 log = structlog.get_logger("sexto.consumer")
-tracer = trace.get_tracer("sexto.consumer")
 
 APPLIED = Counter("sexto_consumer_events_applied", "Events applied", ["consumer"])
 DEAD_LETTERED = Counter(
     "sexto_consumer_dead_letters", "Events parked as dead letters", ["consumer"]
 )
 RETRIED = Counter("sexto_consumer_retries", "Events negatively acknowledged", ["consumer"])
+REDELIVERED = Counter(
+    "sexto_consumer_redeliveries", "Events delivered again (after a nak or an ack wait)",
+    ["consumer"],
+)  # fmt: skip
+PROCESSING = Histogram(
+    "sexto_consumer_processing_seconds",
+    "Time a handler took to apply one event (inside the batch's transaction)",
+    ["consumer"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
 
 
 class EventHandler(Protocol):
@@ -112,6 +124,8 @@ class _Item:
     case_key: str
     event: RecordedEvent | None = None
     error: Exception | None = None
+    # The producer's trace context (NATS headers, else the envelope); None if untraced.
+    parent: otel_context.Context | None = None
 
 
 @dataclass
@@ -136,6 +150,7 @@ class DurableConsumer:
         filter_subject: str = "cases.>",
         settings: ConsumerSettings | None = None,
         chained: bool = True,
+        tracer: Tracer | None = None,
     ) -> None:
         """`chained`: each case's events are applied in their chain's order (a consumer of
         every event of a case); False for one that follows a part of the events only (its
@@ -152,6 +167,7 @@ class DurableConsumer:
         self.filter_subject = filter_subject
         self.chained = chained
         self.settings = settings or ConsumerSettings()
+        self._tracer = tracer or trace.get_tracer("sexto.events")
         self._stopping = asyncio.Event()
 
     async def setup(self) -> None:
@@ -243,7 +259,17 @@ class DurableConsumer:
 
     async def process(self, msgs: list[Msg]) -> None:
         """Apply a fetched batch: whole in one transaction, else one by one."""
-        items = await self._decode_all(msgs)
+        redelivered = sum(1 for m in msgs if (m.metadata.num_delivered or 1) > 1)
+        if redelivered:
+            REDELIVERED.labels(self.durable).inc(redelivered)
+        with processing_batch(self._tracer, consumer=self.durable, stream=self.stream) as batch:
+            items = await self._decode_all(msgs)
+            for item in items:
+                item.parent = producer_context(item.msg.headers, item.raw.get("traceparent"))
+                batch.link(item.parent)
+            await self._process(items)
+
+    async def _process(self, items: list[_Item]) -> None:
         healthy = [i for i in items if i.error is None]
         try:
             outcome = await self._apply_in_tx(healthy)
@@ -336,15 +362,15 @@ class DurableConsumer:
                     outcome.wait.append(item)  # its predecessor is not applied yet
                     continue
                 assert item.event is not None
-                traceparent = item.event.envelope.traceparent
-                if traceparent:  # continue the writer's trace; an untraced event starts none
-                    ctx = context_from_traceparent(traceparent)
-                    with tracer.start_as_current_span(
-                        f"apply {item.event.envelope.type}", context=ctx
-                    ):
-                        await self.handler.apply(item.event, conn)
-                else:
+                with processing(
+                    self._tracer, parent=item.parent, consumer=self.durable,
+                    subject=item.msg.subject, event_id=item.event.id,
+                    event_type=item.event.envelope.type, seq=item.seq,
+                    deliveries=item.msg.metadata.num_delivered or 1,
+                ):  # fmt: skip
+                    started = time.perf_counter()
                     await self.handler.apply(item.event, conn)
+                    PROCESSING.labels(self.durable).observe(time.perf_counter() - started)
                 heads[item.case_key] = changed[item.case_key] = (
                     item.seq,
                     item.event.envelope.hash,

@@ -19,6 +19,8 @@ import uuid_utils
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
 
 from sexto_events.case_cache import CachedCase, CaseCache, cached_case
 from sexto_events.catalogue.base import EventData
@@ -50,7 +52,7 @@ from sexto_events.model import (
 )
 from sexto_events.personal import PersonalDataCodec, subjects_of
 from sexto_events.stream import StreamSpec, ensure_stream
-from sexto_events.tracing import current_traceparent
+from sexto_events.tracing import producing, sent
 
 MAX_EVENT_BYTES = 64 * 1024
 MAX_EVENTS_PER_APPEND = 100
@@ -76,8 +78,10 @@ class EventStore:
         clock: Callable[[], datetime] = _utcnow,
         timeout: float = 5.0,
         cache_cases: int = 1000,
+        tracer: Tracer | None = None,
     ) -> None:
         self._nc = nc
+        self._tracer = tracer or trace.get_tracer("sexto.events")
         self.source = source
         self.codec = codec
         self.catalogue = catalogue
@@ -110,7 +114,25 @@ class EventStore:
             raise ValueError("append needs at least one event")
         if len(events) > MAX_EVENTS_PER_APPEND:
             raise ValueError(f"at most {MAX_EVENTS_PER_APPEND} events per append")
-        built = await self._build(case, events, expected.head_hash)
+        # One PRODUCER span per append: the envelopes' `traceparent` and the NATS headers
+        # name it, so each consumer's span is its child.
+        with producing(
+            self._tracer,
+            subject=self.subject_for(case, type(events[0].data)),
+            types=[type(e.data).type_name() for e in events],
+        ) as trace_context:
+            return await self._append(case, events, expected, trace_context)
+
+    async def _append(
+        self,
+        case: CaseRef,
+        events: Sequence[NewEvent],
+        expected: CaseVersion,
+        trace_context: dict[str, str],
+    ) -> AppendResult:
+        built = await self._build(
+            case, events, expected.head_hash, trace_context.get("traceparent")
+        )
         ids = [event_id for event_id, _, _, _ in built]
         bodies = [
             (self.subject_for(case, type(e.data)), event_id, body)
@@ -118,7 +140,7 @@ class EventStore:
         ]
         for attempt in range(3):
             try:
-                ack = await self._publish(case, bodies, expected.seq)
+                ack = await self._publish(case, bodies, expected.seq, trace_context)
                 break
             except (NatsTimeout, NoRespondersError):
                 # The outcome is unknown: the same ids make the retry safe (de-duplicated or
@@ -135,6 +157,7 @@ class EventStore:
             seqs = list(range(last - len(built) + 1, last + 1))
             self._reader.appended(self.case_filter(case), len(built))
             self._cache_appended(case, expected, events, built, seqs)
+            sent(event_ids=ids)
             return AppendResult(CaseVersion(last, built[-1][1]), ids, seqs)
         if error is None or error.get("err_code") in (WRONG_LAST_SEQUENCE, BATCH_DUPLICATE_MSG_ID):
             return await self._resolve_conflict(case, ids, expected)
@@ -163,7 +186,11 @@ class EventStore:
         self._cache.put(key, cached.extended_sealed(raws, recorded))  # type: ignore[union-attr]
 
     async def _build(
-        self, case: CaseRef, events: Sequence[NewEvent], prevhash: str
+        self,
+        case: CaseRef,
+        events: Sequence[NewEvent],
+        prevhash: str,
+        traceparent: str | None = None,
     ) -> list[tuple[str, str, bytes, dict[str, Any]]]:
         """(event id, hash, body, stored envelope) of each event, chained from `prevhash`."""
         drafts = []
@@ -206,7 +233,7 @@ class EventStore:
                 "actorrole": event.actor_role,
                 "correlationid": event.correlation_id or event_id,
                 "causationid": event.causation_id or event_id,
-                "traceparent": current_traceparent(),
+                "traceparent": traceparent,
                 "protocolversion": event.protocol_version,
                 "prevhash": prevhash,
             }
@@ -219,9 +246,14 @@ class EventStore:
         return envelopes
 
     async def _publish(
-        self, case: CaseRef, bodies: list[tuple[str, str, bytes]], expected_seq: int
+        self,
+        case: CaseRef,
+        bodies: list[tuple[str, str, bytes]],
+        expected_seq: int,
+        trace_context: dict[str, str],
     ) -> dict[str, Any]:
         expect = {
+            **trace_context,
             "Nats-Expected-Last-Subject-Sequence": str(expected_seq),
             "Nats-Expected-Last-Subject-Sequence-Subject": self.case_filter(case),
         }

@@ -1,18 +1,38 @@
-"""W3C trace context carried inside the envelope (`traceparent`), across every hop."""
+"""W3C trace context across every hop: our own small NATS instrumentation (nats-py has
+none), following the OpenTelemetry messaging conventions.
+
+An append is a PRODUCER span whose context travels twice: in the NATS headers
+(`traceparent`, `tracestate`) and in the envelope's `traceparent` (stored, hashed, read by
+a replay years later). Each consumed event is a CONSUMER span whose parent is that
+producer; a fetched batch is one span linking every producer. Attributes carry ids and
+event types only: never a name, a word or anything sealed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
 from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+SYSTEM = "nats"
 
 
 def current_traceparent() -> str | None:
     """The traceparent of the active span, or None outside any trace."""
+    return trace_headers().get("traceparent")
+
+
+def trace_headers() -> dict[str, str]:
+    """`traceparent` (and `tracestate`) of the active span, for message headers."""
     carrier: dict[str, str] = {}
     _PROPAGATOR.inject(carrier)
-    return carrier.get("traceparent")
+    return carrier
 
 
 def context_from_traceparent(traceparent: str | None) -> otel_context.Context:
@@ -20,3 +40,120 @@ def context_from_traceparent(traceparent: str | None) -> otel_context.Context:
     if not traceparent:
         return otel_context.Context()
     return _PROPAGATOR.extract({"traceparent": traceparent})
+
+
+def producer_context(
+    headers: Mapping[str, str] | None, traceparent: str | None
+) -> otel_context.Context | None:
+    """The producer's context of a consumed message: its headers, else its envelope's
+    `traceparent` (an event written before headers carried it); None if untraced."""
+    if headers and "traceparent" in headers:
+        return _PROPAGATOR.extract(dict(headers))
+    return context_from_traceparent(traceparent) if traceparent else None
+
+
+def add_trace_ids(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: the active span's `trace_id` and `span_id` on the line."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        event_dict["trace_id"] = format(span_context.trace_id, "032x")
+        event_dict["span_id"] = format(span_context.span_id, "016x")
+    return event_dict
+
+
+def _suffix(event_type: str) -> str:
+    """`org.sexto.intake.case_reported.v1` -> `intake.case_reported` (low cardinality)."""
+    parts = event_type.split(".")
+    return ".".join(parts[2:4]) if len(parts) >= 4 else event_type
+
+
+@contextmanager
+def producing(tracer: Tracer, *, subject: str, types: Sequence[str]) -> Iterator[dict[str, str]]:
+    """The PRODUCER span of one append (one event, or several as one atomic batch); gives
+    its `traceparent` (and `tracestate`), made once for the envelopes and the headers."""
+    # Few attributes: each costs on every append (the subject names the territory and case).
+    attributes: dict[str, Any] = {
+        "messaging.system": SYSTEM,
+        "messaging.operation.type": "send",
+        "messaging.destination.name": subject,
+    }
+    if len(types) == 1:
+        name = f"send {_suffix(types[0])}"
+        attributes["sexto.event_type"] = types[0]
+    else:
+        name = f"send {len(types)} events"
+        attributes["sexto.event_types"] = list(types)
+        attributes["messaging.batch.message_count"] = len(types)
+    with tracer.start_as_current_span(name, kind=SpanKind.PRODUCER, attributes=attributes):
+        yield trace_headers()
+
+
+def sent(*, event_ids: Sequence[str]) -> None:
+    """Name, on the active PRODUCER span, the events the server stored."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        if len(event_ids) == 1:
+            span.set_attribute("messaging.message.id", event_ids[0])
+        else:
+            span.set_attribute("sexto.event_ids", list(event_ids))
+
+
+class Batch:
+    """The span of one fetched batch; each event's producer is added as a link."""
+
+    def __init__(self, span: trace.Span) -> None:
+        self._span = span
+
+    def link(self, parent: otel_context.Context | None) -> None:
+        """Link the batch to the producer of one of its events (none if untraced)."""
+        if parent is None:
+            return
+        span_context = trace.get_current_span(parent).get_span_context()
+        if span_context.is_valid:
+            self._span.add_link(span_context)
+
+
+@contextmanager
+def processing_batch(tracer: Tracer, *, consumer: str, stream: str) -> Iterator[Batch]:
+    """The CONSUMER span of one fetched batch: a batch has no single parent, so it links
+    to each event's producer; the runtime's own queries (checkpoints) run inside it."""
+    attributes = {
+        "messaging.system": SYSTEM,
+        "messaging.operation.type": "process",
+        "messaging.destination.name": stream,
+        "messaging.consumer.group.name": consumer,
+    }
+    with tracer.start_as_current_span(
+        f"process {consumer}", kind=SpanKind.CONSUMER, attributes=attributes
+    ) as span:
+        yield Batch(span)
+
+
+@contextmanager
+def processing(
+    tracer: Tracer,
+    *,
+    parent: otel_context.Context | None,
+    consumer: str,
+    subject: str,
+    event_id: str,
+    event_type: str,
+    seq: int,
+    deliveries: int,
+) -> Iterator[None]:
+    """The CONSUMER span of one event, child of its producer (of the batch if untraced)."""
+    attributes: dict[str, Any] = {
+        "messaging.system": SYSTEM,
+        "messaging.operation.type": "process",
+        "messaging.destination.name": subject,
+        "messaging.consumer.group.name": consumer,
+        "messaging.message.id": event_id,
+        "sexto.event_type": event_type,
+        "sexto.stream_seq": seq,
+        "messaging.nats.delivery_count": deliveries,
+    }
+    with tracer.start_as_current_span(
+        f"process {_suffix(event_type)}", context=parent, kind=SpanKind.CONSUMER,
+        attributes=attributes,
+    ):  # fmt: skip
+        yield

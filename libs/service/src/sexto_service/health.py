@@ -12,12 +12,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sexto_events.messages import Message
 
 from sexto_service.problems import problem
+from sexto_service.telemetry import untraced
 
 Check = Callable[[], Awaitable[None]]
 
 
-def health_router(checks: Callable[[], dict[str, Check]]) -> APIRouter:
-    """Routes answering liveness, readiness (every check passes) and Prometheus metrics."""
+def health_router(
+    checks: Callable[[], dict[str, Check]],
+    before_scrape: Callable[[], Awaitable[None]] | None = None,
+) -> APIRouter:
+    """Routes answering liveness, readiness (every check passes) and Prometheus metrics
+    (`before_scrape` brings the figures read from the servers up to date)."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz")
@@ -29,7 +34,8 @@ def health_router(checks: Callable[[], dict[str, Check]]) -> APIRouter:
         results: dict[str, str] = {}
         for name, check in checks().items():
             try:
-                await asyncio.wait_for(check(), 2.0)
+                with untraced():
+                    await asyncio.wait_for(check(), 2.0)
                 results[name] = "ok"
             except Exception as exc:
                 results[name] = f"failing: {type(exc).__name__}"
@@ -45,6 +51,9 @@ def health_router(checks: Callable[[], dict[str, Check]]) -> APIRouter:
                          "description": "Prometheus text exposition format"}},
     )  # fmt: skip
     async def metrics() -> Response:
+        if before_scrape is not None:
+            with untraced():
+                await before_scrape()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

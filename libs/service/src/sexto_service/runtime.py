@@ -14,6 +14,7 @@ import structlog
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from nats.aio.client import Client
+from opentelemetry.sdk.trace import TracerProvider
 from sexto_events.connection import connect
 from sexto_events.consumer import ConsumerSettings, DurableConsumer, EventHandler
 from sexto_events.db import checked_schema, create_pool
@@ -24,11 +25,12 @@ from sexto_events.settings import EventLogSettings
 from sexto_events.store import EventStore
 from sexto_events.stream import StreamSpec
 
-from sexto_service import idempotency
+from sexto_service import idempotency, telemetry
 from sexto_service.auth.tokens import AuthSettings, TokenVerifier
 from sexto_service.disclosure import disclosure_router
 from sexto_service.health import Check, health_router
 from sexto_service.http_guard import InputGuard
+from sexto_service.lag import refresh_consumer_metrics
 from sexto_service.openapi import document_problems
 from sexto_service.problems import ServerErrors, install_problem_handlers
 from sexto_service.ratelimit import RateLimitSettings, WriteLimiter
@@ -46,6 +48,8 @@ class ServiceRuntime:
     pool: asyncpg.Pool
     vault: KeyVault
     store: EventStore
+    # The service's own spans (its `service.name`), over the process's export pipeline.
+    tracer_provider: TracerProvider
     stores: dict[str, EventStore] = field(default_factory=dict)
     # Analysts' keyed pseudonyms (the analysis key of the settings), one per process.
     pseudonyms: Pseudonymiser | None = None
@@ -93,9 +97,10 @@ async def migrate_service(definition: ServiceDefinition, dsn: str) -> None:
 
 
 async def start_runtime(
-    definition: ServiceDefinition, settings: EventLogSettings
+    definition: ServiceDefinition, settings: EventLogSettings, provider: TracerProvider
 ) -> ServiceRuntime:
     """Connect to NATS and PostgreSQL, check the stream, migrate, start consumers."""
+    tracer = provider.get_tracer("sexto.events")
     schema = checked_schema(definition.name)
     nc = await connect(
         settings.nats_url, name=f"sexto-{definition.name}", max_reconnect_attempts=-1
@@ -105,14 +110,18 @@ async def start_runtime(
     vault = KeyVault(pool, settings.master_key_bytes())
     spec = StreamSpec(settings.stream_name, settings.subject_root, settings.stream_replicas)
     store = EventStore(
-        nc, source=f"sexto/{definition.name}", codec=PersonalDataCodec(vault), spec=spec
+        nc,
+        source=f"sexto/{definition.name}",
+        codec=PersonalDataCodec(vault),
+        spec=spec,
+        tracer=tracer,
     )
     await store.ensure_stream()
-    runtime = ServiceRuntime(definition.name, settings, nc, pool, vault, store)
+    runtime = ServiceRuntime(definition.name, settings, nc, pool, vault, store, provider)
     runtime.pseudonyms = settings.pseudonymiser()
     runtime.stores[spec.name] = store
     for extra in definition.streams:
-        other = EventStore(nc, source=store.source, codec=store.codec, spec=extra)
+        other = EventStore(nc, source=store.source, codec=store.codec, spec=extra, tracer=tracer)
         await other.ensure_stream()
         runtime.stores[extra.name] = other
     for handler in (*definition.read_models(), *definition.reactors(store)):
@@ -132,6 +141,7 @@ async def start_runtime(
             filter_subject=f"{source.subject_root}.{subjects or '>'}",
             settings=ConsumerSettings(),
             chained=subjects is None,
+            tracer=tracer,
         )
         await consumer.setup()
         runtime.consumers.append(consumer)
@@ -172,6 +182,7 @@ async def stop_runtime(runtime: ServiceRuntime) -> None:
     with contextlib.suppress(Exception):
         await runtime.nc.drain()
     await runtime.pool.close()
+    runtime.tracer_provider.force_flush()
     log.info("service stopped", service=runtime.name)
 
 
@@ -219,11 +230,15 @@ def build_app(
     auth: AuthSettings | None = None,
 ) -> FastAPI:
     """The FastAPI app of a service; nothing connects until the lifespan starts."""
+    telemetry.configure_logs()
+    provider = telemetry.tracer_provider(definition.name)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.verifier = TokenVerifier(auth or AuthSettings())
-        app.state.runtime = await start_runtime(definition, settings or EventLogSettings())
+        app.state.runtime = await start_runtime(
+            definition, settings or EventLogSettings(), provider
+        )
         try:
             yield
         finally:
@@ -234,7 +249,12 @@ def build_app(
     app.add_middleware(InputGuard)
     app.add_middleware(ServerErrors)  # added last: the outermost of ours
     install_problem_handlers(app)
-    app.include_router(health_router(lambda: readiness_checks(app)))
+    app.include_router(
+        health_router(
+            lambda: readiness_checks(app),
+            before_scrape=lambda: refresh_consumer_metrics(getattr(app.state, "runtime", None)),
+        )
+    )
     app.include_router(disclosure_router)
     for router in definition.routers:
         app.include_router(router)
@@ -250,4 +270,5 @@ def build_app(
                 "route_class=IdempotentRoute (sexto_service.idempotency)"
             )
     document_problems(app, routes)
+    telemetry.instrument_app(app, provider)
     return app

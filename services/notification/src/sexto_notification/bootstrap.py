@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sexto_events.settings import EventLogSettings
 from sexto_service.auth.tokens import AuthSettings
 from sexto_service.runtime import ServiceDefinition, ServiceRuntime, build_app
+from sexto_service.telemetry import instrument_client
 
 from sexto_notification.app.mail import MailTransport, transport_for
 from sexto_notification.app.urls import webhook_client
@@ -61,6 +62,7 @@ def create_app(
     async def start_sending(runtime: ServiceRuntime) -> None:
         refuse_development_settings(own, runtime.settings.environment)
         http = webhook_client(own.allow_insecure_urls)
+        instrument_client(http, runtime.tracer_provider)
         sender = Sender(runtime, own, mail or transport_for(own), http)
 
         async def run() -> None:

@@ -20,6 +20,7 @@ from sexto_events.ids import derived_event_id
 from sexto_events.model import CaseRef, NewEvent
 from sexto_protocols.lifecycle import CaseLifecycle, Status
 from sexto_service.runtime import ServiceRuntime
+from sexto_service.telemetry import untraced
 
 from sexto_escalation.config import EscalationSettings
 from sexto_escalation.domain.deadlines import WATCHED_STATUSES, breaches
@@ -31,12 +32,13 @@ log = structlog.get_logger("sexto.escalation.deadlines")
 async def check_once(runtime: ServiceRuntime, settings: EscalationSettings) -> int:
     """Record every breach not yet recorded; returns how many were recorded now."""
     now = datetime.now(UTC)
-    async with runtime.pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT case_id, territory, status, most_urgent, requested_at, overdue "
-            "FROM escalation.escalations WHERE status = ANY($1)",
-            WATCHED_STATUSES,
-        )
+    with untraced():  # the periodic scan is no part of a case; a breach recorded is
+        async with runtime.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT case_id, territory, status, most_urgent, requested_at, overdue "
+                "FROM escalation.escalations WHERE status = ANY($1)",
+                WATCHED_STATUSES,
+            )
     limits = {
         "acknowledge": settings.acknowledge_within_s,
         "collect_kit": settings.collect_kit_within_s,

@@ -218,6 +218,8 @@ class Dispatcher(ReadModel):
             _suffix(event.data),
             event.envelope.time_dt,
             event.envelope.correlationid,
+            # The event's own (its producer): the sender's attempt continues that trace, and a
+            # rebuilt outbox holds the same rows (a read model is the log's, nothing else).
             event.envelope.traceparent,
             channel.value,
             target,

@@ -15,11 +15,13 @@ import asyncio
 import contextlib
 import functools
 import random
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import structlog
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 from sexto_events.catalogue.base import Erased
 from sexto_events.catalogue.notification import (
@@ -33,8 +35,10 @@ from sexto_events.db import column_names
 from sexto_events.errors import EventLogError
 from sexto_events.ids import derived_event_id
 from sexto_events.model import CaseRef, NewEvent, RecordedEvent
+from sexto_events.tracing import context_from_traceparent
 from sexto_protocols import by_id
 from sexto_service.runtime import ServiceRuntime
+from sexto_service.telemetry import untraced
 from standardwebhooks.webhooks import Webhook
 
 from sexto_notification.app.mail import MailFailure, MailTransport, build
@@ -68,6 +72,24 @@ LATENCY = Histogram(
     ["channel"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600, 3600),
 )
+
+WEBHOOK_ATTEMPTS = Counter(
+    "sexto_webhook_attempts", "Webhook attempts by subscription", ["subscription", "outcome"]
+)
+WEBHOOK_REQUEST = Histogram(
+    "sexto_webhook_request_seconds",
+    "One webhook request, from sending to the partner's answer (or giving up)",
+    ["subscription", "outcome"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+WEBHOOK_DELIVERY = Histogram(
+    "sexto_webhook_delivery_seconds",
+    "From the event's time on the record to the partner's 2xx, by subscription",
+    ["subscription"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600, 3600),
+)
+# The content type the AsyncAPI document declares for every event (structured CloudEvents).
+WEBHOOK_CONTENT_TYPE = "application/cloudevents+json"
 
 _HEADS = """
 SELECT id FROM (
@@ -112,6 +134,7 @@ class Sender:
         self.mail = mail
         self.http = http
         self.box = SecretBox(runtime.settings.master_key_bytes())
+        self.tracer = runtime.tracer_provider.get_tracer("sexto.notification")
         self._wake = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}
 
@@ -145,9 +168,10 @@ class Sender:
         room = self.settings.concurrency - len(self._inflight)
         if room <= 0:
             return
-        async with self.runtime.pool.acquire() as conn:
-            ids = [r["id"] for r in await conn.fetch(_HEADS, room, list(self._inflight))]
-            rows = await conn.fetch(_CLAIM, ids, self.settings.lease_s) if ids else []
+        with untraced():  # a poll is no part of a case; each attempt is (see `_attempt`)
+            async with self.runtime.pool.acquire() as conn:
+                ids = [r["id"] for r in await conn.fetch(_HEADS, room, list(self._inflight))]
+                rows = await conn.fetch(_CLAIM, ids, self.settings.lease_s) if ids else []
         for row in rows:
             task = asyncio.create_task(self._attempt(dict(row)))
             self._inflight[row["id"]] = task
@@ -158,6 +182,26 @@ class Sender:
         self._wake.set()  # the next delivery of that recipient and case may now go
 
     async def _attempt(self, row: dict[str, Any]) -> None:
+        """One attempt, in the trace of the event it delivers (its webhook's CLIENT span and
+        the recorded outcome's PRODUCER span are children of this one)."""
+        attributes = {
+            "sexto.delivery_id": row["id"],
+            "sexto.case_id": row["case_id"],
+            "sexto.channel": row["channel"],
+            "sexto.about_event_type": row["event_type"],
+            "sexto.attempt": row["attempts"] + 1,
+        }
+        if row["channel"] == Channel.WEBHOOK.value:
+            attributes["sexto.subscription_id"] = row["target"]
+        with self.tracer.start_as_current_span(
+            f"deliver {row['channel']}",
+            context=context_from_traceparent(row["traceparent"]),
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+        ):
+            await self._attempt_traced(row)
+
+    async def _attempt_traced(self, row: dict[str, Any]) -> None:
         """One attempt, bounded well within the lease; whatever happens is recorded."""
         case = CaseRef(row["territory"], row["case_id"])
         outcome: tuple[str, AttemptResult] | None
@@ -280,25 +324,35 @@ class Sender:
             return row["template"], AttemptResult(False, str(exc)[:200])
         body: str = row["body"]
         headers = {
-            "content-type": "application/json",
+            "content-type": WEBHOOK_CONTENT_TYPE,
             "user-agent": "sexto-notification/1",
             "webhook-id": row["id"],
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": signature_header(secrets, row["id"], now, body),
         }
+        started = time.perf_counter()
+        result = await self._post(sub["url"], body, headers)
+        outcome = "sent" if result.sent else "failed"
+        WEBHOOK_REQUEST.labels(row["target"], outcome).observe(time.perf_counter() - started)
+        WEBHOOK_ATTEMPTS.labels(row["target"], outcome).inc()
+        if result.sent:
+            WEBHOOK_DELIVERY.labels(row["target"]).observe(
+                (datetime.now(UTC) - row["event_time"]).total_seconds()
+            )
+        return row["template"], result
+
+    async def _post(self, url: str, body: str, headers: dict[str, str]) -> AttemptResult:
+        """One POST; the instrumented client adds the `traceparent` of its CLIENT span."""
         try:
             response = await self.http.post(
-                sub["url"],
-                content=body.encode(),
-                headers=headers,
-                timeout=self.settings.request_timeout_s,
+                url, content=body.encode(), headers=headers, timeout=self.settings.request_timeout_s
             )
         except httpx.TimeoutException:
-            return row["template"], AttemptResult(False, "timeout")
+            return AttemptResult(False, "timeout")
         except httpx.HTTPError as exc:
-            return row["template"], AttemptResult(False, f"not reached ({type(exc).__name__})")
+            return AttemptResult(False, f"not reached ({type(exc).__name__})")
         ok = 200 <= response.status_code < 300
-        return row["template"], AttemptResult(ok, f"http {response.status_code}")
+        return AttemptResult(ok, f"http {response.status_code}")
 
     async def _email(
         self, row: dict[str, Any], events: list[RecordedEvent]

@@ -1,0 +1,128 @@
+"""Tracing configured by the standard OTEL_* variables: no exporter unless an endpoint is
+set, then OTLP over http/protobuf (received by `make traces`' receiver and decoded);
+the service's own name unless OTEL_SERVICE_NAME; the sampler the variables name."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+import structlog
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from sexto_devstack.procs import free_port
+from sexto_devstack.traces import TraceSink
+from sexto_service import telemetry
+from sexto_service.telemetry import Redacting, TelemetrySettingsRefused, tracer_provider
+
+
+@pytest.fixture
+def collector() -> Iterator[TraceSink]:
+    """`make traces`' receiver: OTLP/HTTP protobuf, decoded."""
+    shown: list[str] = []
+    sink = TraceSink(free_port(), shown.append).start()
+    sink.shown = shown  # type: ignore[attr-defined]
+    yield sink
+    sink.stop()
+
+
+def test_without_an_endpoint_there_is_no_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    assert telemetry._exporter_from_env() is None
+
+
+def test_an_exporter_told_none_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    assert telemetry._exporter_from_env() is None
+
+
+def test_a_protocol_this_build_cannot_speak_is_refused_naming_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    with pytest.raises(TelemetrySettingsRefused, match="http/protobuf"):
+        telemetry._exporter_from_env()
+
+
+def test_with_an_endpoint_spans_go_out_as_otlp_http_protobuf_redacted(
+    monkeypatch: pytest.MonkeyPatch, collector: TraceSink
+) -> None:
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    # Made first: the process's pipeline (made once, at first use) must not take this
+    # test's endpoint for the rest of the session.
+    resource = tracer_provider("intake").resource
+    port = collector.server.server_address[1]
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_PROTOCOL", raising=False)
+    exporter = telemetry._exporter_from_env()
+    assert isinstance(exporter, OTLPSpanExporter)
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(SimpleSpanProcessor(Redacting(exporter)))
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span(
+        "POST /v1/cases", attributes={"http.url": "http://x/v1/cases?q=Invented+Name"}
+    ):
+        pass
+    provider.shutdown()
+
+    ((content_type, request),) = collector.requests
+    assert content_type == "application/x-protobuf"
+    (resource_spans,) = request.resource_spans
+    names = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+    assert names["service.name"] == "sexto-intake"
+    (span,) = resource_spans.scope_spans[0].spans
+    assert span.name == "POST /v1/cases"
+    attributes = {a.key: a.value.string_value for a in span.attributes}
+    assert attributes["http.url"] == "http://x/v1/cases"
+    (line,) = collector.shown  # type: ignore[attr-defined]
+    assert "sexto-intake" in line
+    assert "POST /v1/cases (internal)" in line
+
+
+def test_otel_service_name_overrides_the_service_s_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "sexto-intake-eu-1")
+    assert tracer_provider("intake").resource.attributes["service.name"] == "sexto-intake-eu-1"
+    monkeypatch.delenv("OTEL_SERVICE_NAME")
+    assert tracer_provider("intake").resource.attributes["service.name"] == "sexto-intake"
+
+
+def test_the_sampler_is_the_one_the_variables_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    off = tracer_provider("evaluation").get_tracer("tests")
+    with off.start_as_current_span("dropped") as span:
+        assert not span.is_recording()
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+    on = tracer_provider("evaluation").get_tracer("tests")
+    with on.start_as_current_span("kept") as span:
+        assert span.is_recording()
+
+
+def test_log_lines_carry_the_active_trace_and_span_ids(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    telemetry.configure_logs()
+    tracer = tracer_provider("escalation").get_tracer("tests")
+    with tracer.start_as_current_span("request") as span:
+        structlog.get_logger("tests").info("something happened", case_id="c-1")
+        context = span.get_span_context()
+    structlog.get_logger("tests").info("outside any span")
+    inside, outside = capsys.readouterr().out.strip().splitlines()[-2:]
+    assert f'"trace_id": "{context.trace_id:032x}"' in inside
+    assert f'"span_id": "{context.span_id:016x}"' in inside
+    assert "trace_id" not in outside
+
+
+def test_ids_come_from_a_generator_of_their_own_not_the_shared_random_state() -> None:
+    tracer = tracer_provider("intake").get_tracer("tests")
+    ids = []
+    for _ in range(2):
+        random.seed(7)  # a test or a library seeding the shared state changes nothing
+        with tracer.start_as_current_span("one") as span:
+            ids.append(span.get_span_context().trace_id)
+    assert ids[0] != ids[1]
