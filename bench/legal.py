@@ -139,7 +139,7 @@ async def seed(nc_raw: Client, store: EventStore, total: int) -> int:
     for start in range(0, len(cases), 2000):
         subjects = [f"{kind}:{c.case_id}{ref}" for c in cases[start : start + 2000]
                     for kind, ref in (("case", ""), ("student", ":stu-1"))]  # fmt: skip
-        keys |= await store.codec.vault.keys_for_writing(subjects)
+        keys |= (await store.codec.vault.keys_for_writing(subjects))[0]
     js = nc_raw.jetstream(publish_async_max_pending=8192)
     for event in case_events():
         suffix = type(event.data).subject_suffix()

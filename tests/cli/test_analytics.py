@@ -20,14 +20,16 @@ import pytest
 from nats.aio.client import Client
 from sexto_events.catalogue.escalation import EscalationOverdue, ReferralRecorded
 from sexto_events.catalogue.intake import (
+    CaseClosed,
     CaseReported,
     DiscoveryChannel,
     Protocol,
+    StudentAdded,
     StudentInvolved,
     StudentRole,
 )
 from sexto_events.catalogue.registry import CATALOGUE
-from sexto_events.disclosure import Pseudonymiser, Viewer
+from sexto_events.disclosure import POLICY_VERSION, Pseudonymiser, Viewer
 from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.principal import Role
 from sexto_events.store import EventStore
@@ -38,6 +40,7 @@ from sexto_legal.analytics.tables import columns_markdown
 from tests.cli.conftest import T0, Cli, NewCase, at, close_case, output_json, write_case
 from tests.cli.test_replay_stats import write_generated
 from tests.support.events import INVENTED_NAME
+from tests.support.raw import envelope_for, publish_raw
 
 
 def q(out: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
@@ -54,6 +57,20 @@ def q(out: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
     )
     with duckdb.connect() as con:
         return con.execute(sql, list(params)).fetchall()
+
+
+# The erasure's own record keeps the key id it shredded (pseudonymised), by design.
+ERASURE_RECORDS = ("legal.subject_shredded.parquet", "legal.case_erased.parquet")
+
+
+def every_cell(out: Path, leave_out: tuple[str, ...] = ()) -> str:
+    """Every row of every table of every partition but these files, as text."""
+    return "\n".join(
+        str(row)
+        for path in sorted(out.rglob("*.parquet"))
+        if path.name not in leave_out
+        for row in q(out, f"SELECT * FROM read_parquet('{path}')")
+    )
 
 
 NEWEST_FIRST = 'PARTITION BY "case" ORDER BY version DESC'
@@ -187,11 +204,7 @@ async def test_nothing_personal_reaches_the_export(
 
     case = await exported_case(cli, store, new_case(), out)
 
-    text = "\n".join(
-        str(row)
-        for path in sorted(out.rglob("*.parquet"))
-        for row in q(out, f"SELECT * FROM read_parquet('{path}')")
-    )
+    text = every_cell(out)
     for secret in (INVENTED_NAME, case.case_id, "stu-1", "po-12", "intervener-7", "SB-0042",
                    "school-042", "first incident"):  # fmt: skip
         assert secret not in text
@@ -279,6 +292,58 @@ async def test_a_shredded_student_is_withdrawn_from_the_next_export(
     # the erasure's own record stays
     assert q(out, "SELECT count(*) FROM {events:legal.subject_shredded} WHERE territory = ?",
              case.territory) == [(1,)]  # fmt: skip
+    assert pseudonym not in every_cell(out, ERASURE_RECORDS)  # in no other table, any run
+
+
+async def test_a_student_added_then_shredded_is_withdrawn_from_every_table(
+    cli: Cli, store: EventStore, new_case: NewCase, tmp_path: Path
+) -> None:
+    out = tmp_path / "export"
+    case = new_case()
+    await write_case(store, case)
+    version = (await store.load(case)).version
+    added = StudentAdded(
+        student=StudentInvolved(
+            student_ref="stu-2",
+            roles=[StudentRole.SENDER],
+            age=15,
+            grade="sec-3",
+            name="Invented Other",
+        )
+    )
+    await store.append(case, [NewEvent(added, "intervener-7", "intervener", time=at(3))],
+                       version)  # fmt: skip
+    await export(cli, out)
+    ((cell,),) = q(out, "SELECT student FROM {events:intake.student_added} WHERE territory = ?",
+                   case.territory)  # fmt: skip
+    pseudonym = json.loads(cell)["student_ref"]
+    kept = q(
+        out,
+        'SELECT student FROM {students} WHERE student <> ? AND "case" IN '
+        '(SELECT "case" FROM {cases} WHERE territory = ?)',
+        pseudonym,
+        case.territory,
+    )
+    assert len(kept) == 1  # stu-1, who stays
+    assert pseudonym in every_cell(out)
+
+    shred = await cli("shred", f"student:{case.case_id}:stu-2", "--reason", "erasure_request",
+                      role="admin")  # fmt: skip
+    assert shred.exit_code == 0, shred.output
+    await export(cli, out)
+
+    run = manifest(out)["runs"][-1]
+    assert run["withdrawn_students"] == 1
+    # the student_added row, and the student's row in run 1's `students`; no value of
+    # another row named them, so none was edited (the report lists stu-1 only)
+    assert (run["withdrawn_rows"], run["withdrawn_cells"]) == (2, 0)
+    assert q(out, "SELECT count(*) FROM {events:intake.student_added} WHERE territory = ?",
+             case.territory) == [(0,)]  # fmt: skip
+    assert pseudonym not in every_cell(out, ERASURE_RECORDS)
+    latest = q(out, f"SELECT students FROM ({LATEST}) WHERE territory = ?", case.territory)
+    assert latest == [(1,)]
+    still = q(out, "SELECT student FROM {students} WHERE student = ?", kept[0][0])
+    assert len(still) == 2  # stu-1's rows of both runs stay
 
 
 async def test_a_folder_of_another_analysis_key_is_refused(
@@ -309,6 +374,77 @@ async def test_a_folder_of_another_analysis_key_is_refused(
     fresh = tmp_path / "fresh"
     assert "run 1:" in await export(cli, fresh, SEXTO_ANALYSIS_KEY=other_key)
     assert manifest(fresh)["key_fingerprint"] != before["key_fingerprint"]
+
+
+async def test_a_folder_exported_under_another_disclosure_policy_version_is_refused(
+    cli: Cli, store: EventStore, new_case: NewCase, tmp_path: Path
+) -> None:
+    out = tmp_path / "export"
+    case = await exported_case(cli, store, new_case(), out)
+    # as an older sexto, applying another version of the disclosure table, left it
+    older = {**manifest(out), "policy_version": f"{POLICY_VERSION}-older"}
+    (out / "manifest.json").write_text(json.dumps(older))
+    await close_case(store, case, at(40))
+
+    refused = await cli("export-analytics", "--out", str(out), role="analyst")
+
+    assert refused.exit_code == 2
+    assert f"disclosure policy version {POLICY_VERSION}-older" in refused.output
+    assert "applies version" in refused.output
+    assert "new (empty) folder" in refused.output
+    assert "Traceback" not in refused.output
+    assert manifest(out) == older
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "run-00001"]
+    assert "run 1:" in await export(cli, tmp_path / "new")
+
+
+async def test_an_unreadable_event_stays_in_the_manifest_until_a_run_can_read_it(
+    nc: Client, side_store: EventStore, new_case: NewCase, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    case = new_case()
+    await write_case(side_store, case)
+    last = json.loads((await side_store.read_raw(case))[-1].body)
+    # a closure written by a newer sexto, in a type version this catalogue does not declare
+    future = "org.sexto.intake.case_closed.v9"
+    body = envelope_for(case, future, {"resolution": "educational_path_completed"},
+                        str(last["hash"])).to_bytes()  # fmt: skip
+    seq = await publish_raw(nc, side_store, case, "intake.case_closed", body)
+    viewer = Viewer(Role.ANALYST, Pseudonymiser(b"k" * 32))
+    out = tmp_path / "export"
+
+    first = await export_analytics(nc, side_store, out, viewer=viewer)
+
+    assert first.record is not None
+    assert (first.record.unreadable, first.pending) == (1, 1)
+    assert manifest(out)["unreadable"] == [seq]
+    assert manifest(out)["watermark"] == seq  # the watermark moves on; the event is kept
+    assert not (out / "run-00001" / "events" / "intake.case_closed.parquet").exists()
+    committed = manifest(out)
+
+    still = await export_analytics(nc, side_store, out, viewer=viewer)  # tried, unreadable
+
+    assert (still.record, still.pending) == (None, 1)
+    assert manifest(out) == committed
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "run-00001"]
+
+    # a newer catalogue, that declares the type
+    monkeypatch.setitem(CATALOGUE._types, future, CaseClosed)
+    read = await export_analytics(nc, side_store, out, viewer=viewer)
+
+    assert read.record is not None
+    assert (read.record.run, read.record.retried, read.record.events) == (2, 1, 1)
+    assert (read.record.unreadable, read.pending) == (0, 0)
+    after = manifest(out)
+    assert after["unreadable"] == []
+    assert after["watermark"] == seq
+    closed = q(out, "SELECT seq, stored_type, resolution FROM {events:intake.case_closed}")
+    assert closed == [(seq, future, "educational_path_completed")]
+    rows = q(out, "SELECT run, version, events FROM {cases} ORDER BY run")
+    assert [r[0] for r in rows] == [1, 2]
+    assert rows[1][1:] == (seq, rows[0][2] + 1)  # folded again from its first event
+    assert (await export_analytics(nc, side_store, out, viewer=viewer)).record is None
+    assert manifest(out) == after
 
 
 class Interrupted(Exception):

@@ -61,10 +61,34 @@ def test_events_this_process_sealed_join_the_opened_list() -> None:
     events = [read(1), note(2)]
     opened = cached_case(raws(events), events).with_opened({2: events[1]}, epoch=1, until=60.0)
 
-    grown = opened.extended_sealed(raws([note(3)]), [note(3)])
-    unopened = cached_case(raws(events), events).extended_sealed(raws([note(3)]), [note(3)])
+    grown = opened.extended_sealed(raws([note(3)]), [note(3)], epoch=1)
+    unopened = cached_case(raws(events), events).extended_sealed(raws([note(3)]), [note(3)], 1)
 
     assert grown.full is not None
     assert [e.seq for e in grown.full] == [1, 2, 3]
     assert (grown.epoch, grown.until) == (1, 60.0)
     assert unopened.full is None
+
+
+def test_events_sealed_at_another_epoch_than_the_opened_ones_drop_the_opened_list() -> None:
+    # A shred between the writer's key check (epoch 1) and the append, with a load in
+    # between that opened the case at epoch 2: the written plaintext may name the erased.
+    events = [read(1), note(2)]
+    opened = cached_case(raws(events), events).with_opened({2: events[1]}, epoch=2, until=60.0)
+
+    grown = opened.extended_sealed(raws([note(3)]), [note(3)], epoch=1)
+
+    assert grown.full is None
+    assert grown.opened_at(2, now=0.0) == {}
+    assert grown.sealed_at == (1, 2)  # the next load opens every one of them afresh
+    assert [seq for seq, _ in grown.raws] == [1, 2, 3]
+
+
+def test_events_written_without_personal_data_join_the_opened_list_at_any_epoch() -> None:
+    events = [read(1), note(2)]
+    opened = cached_case(raws(events), events).with_opened({2: events[1]}, epoch=2, until=60.0)
+
+    grown = opened.extended_sealed(raws([read(3)]), [read(3)], epoch=None)
+
+    assert grown.full is not None
+    assert [e.seq for e in grown.full] == [1, 2, 3]

@@ -14,18 +14,18 @@ from nats.aio.client import Client
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_events.catalogue.base import ERASED
-from sexto_events.catalogue.intake import CaseReported
+from sexto_events.catalogue.intake import CaseReported, StudentAdded, StudentInvolved, StudentRole
 from sexto_events.connection import connect
 from sexto_events.db import create_pool
 from sexto_events.errors import SubjectErased
 from sexto_events.key_cache import KeyCache
-from sexto_events.model import CaseRef, CaseVersion
+from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.personal import KeyVault, PersonalDataCodec, subject_id
 from sexto_events.store import EventStore
 from sexto_events.tables import KEY_SCHEMA
 
 from tests.conftest import MASTER_KEY
-from tests.support.events import note, reported
+from tests.support.events import INVENTED_NAME, note, reported
 
 # --- the cache alone -----------------------------------------------------------------
 
@@ -145,7 +145,7 @@ async def test_a_shredded_key_is_unusable_at_once_in_another_vaults_warm_cache(
     # Both caches warm, for reading and for writing.
     assert await first_name(store, case) == "Ysmay Corriveau"
     assert await first_name(other_store, case) == "Ysmay Corriveau"
-    assert subject in await vault_of(other_store).keys_for_writing([subject])
+    assert subject in (await vault_of(other_store).keys_for_writing([subject]))[0]
     assert vault_of(other_store).cache.holds(subject)
 
     assert await vault_of(store).shred(subject)
@@ -184,7 +184,7 @@ async def test_a_command_of_several_sealed_events_looks_its_keys_up_once(
     calls: list[list[str]] = []
     original = vault.keys_for_writing
 
-    async def counted(subjects: object) -> dict[str, bytes]:
+    async def counted(subjects: object) -> tuple[dict[str, bytes], int | None]:
         wanted = sorted(subjects)  # type: ignore[call-overload]
         calls.append(wanted)
         return await original(wanted)
@@ -288,3 +288,41 @@ async def test_a_case_cached_opened_elsewhere_reads_erased_on_its_next_load(
     await vault_of(store).shred(subject_id("student", case.case_id, ref))
 
     assert await first_name(other_store, case) == ERASED
+
+
+async def test_a_write_sealed_before_a_shred_does_not_put_plaintext_in_a_case_opened_after(
+    store: EventStore, other_store: EventStore, new_case: Callable[[], CaseRef]
+) -> None:
+    case = new_case()
+    ref = f"w-{case.case_id[:8]}"
+    subject = subject_id("student", case.case_id, ref)
+    version = (await store.append(case, [reported()], CaseVersion.new())).version
+    await vault_of(store).keys_for_writing([subject])  # the key exists and is cached
+    await store.load(case)  # the case is cached, so the next load opens it at its epoch
+    vault = vault_of(store)
+    original = vault.keys_for_writing
+    names: list[object] = []
+
+    async def shred_after_the_check(subjects: object) -> tuple[dict[str, bytes], int | None]:
+        checked = await original(subjects)  # type: ignore[arg-type]
+        # Between the writer's key check and its append: the student is erased elsewhere
+        # and another request of this process opens the case at the new epoch.
+        assert await vault_of(other_store).shred(subject)
+        names.append((await store.load(case)).events[0].data.students[0].name)  # type: ignore[attr-defined]
+        return checked
+
+    student = StudentInvolved(
+        student_ref=ref, roles=[StudentRole.DEPICTED], age=14, name="Ottoline Brackwater"
+    )
+    added = NewEvent(StudentAdded(student=student), actor="i-7", actor_role="intervener")
+    vault.keys_for_writing = shred_after_the_check  # type: ignore[method-assign]
+    try:
+        await store.append(case, [added], version)
+    finally:
+        del vault.keys_for_writing
+    assert names == [INVENTED_NAME]  # the load in between opened the case (another subject)
+
+    for _ in range(2):
+        written = (await store.load(case)).events[-1].data
+        assert isinstance(written, StudentAdded)
+        assert written.student.name == ERASED

@@ -63,14 +63,21 @@ class CachedCase:
         )
 
     def extended_sealed(
-        self, raws: list[tuple[int, dict[str, Any]]], events: list[RecordedEvent]
+        self,
+        raws: list[tuple[int, dict[str, Any]]],
+        events: list[RecordedEvent],
+        epoch: int | None,
     ) -> CachedCase:
-        """Extended with events this process wrote: their personal data is known in clear
-        and was sealed under keys checked against the current epoch, so it joins the
-        opened events (which any shred since they were opened invalidates all together)."""
+        """Extended with events this process wrote: their personal data is known in clear,
+        sealed under keys checked at shred epoch `epoch` (None: nothing was sealed). It joins
+        the opened events only if they were opened at that same epoch; otherwise a shred
+        may lie between the two (a subject erased in the opened events but not in what was
+        written), so the opened events are dropped and the next load opens them all."""
         grown = self.extended(raws, events)
         if self.full is None:
             return grown
+        if epoch is not None and epoch != self.epoch:
+            return replace(grown, opened={}, epoch=-1, until=0.0, full=None)
         fresh = {e.seq: e for e in events if keepable(e) is None}
         return replace(grown, opened={**self.opened, **fresh}, full=self.full + tuple(events))
 

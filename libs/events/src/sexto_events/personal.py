@@ -69,23 +69,31 @@ class KeyVault:
         self._kek_id = hashlib.sha256(master_key).hexdigest()[:16]
         self.cache = KeyCache(cache_keys, cache_seconds)
 
-    async def keys_for_writing(self, subjects: Iterable[str]) -> dict[str, bytes]:
-        """Each subject's key, created on first use; refuses subjects already shredded."""
+    async def keys_for_writing(
+        self, subjects: Iterable[str]
+    ) -> tuple[dict[str, bytes], int | None]:
+        """Each subject's key, created on first use, and the shred epoch they were checked at
+        (None without subjects); refuses subjects already shredded."""
         wanted = sorted(set(subjects))
         if not wanted:
-            return {}
+            return {}, None
         async with self._pool.acquire() as conn:
             keys: dict[str, bytes] = {}
+            epochs: list[int] = []
             if any(self.cache.holds(s) for s in wanted):
                 # A key valid at the current epoch existed and no shred committed since:
                 # its subject is not shredded.
-                keys = self.cache.get(wanted, await conn.fetchval(_EPOCH))
+                epochs.append(await conn.fetchval(_EPOCH))
+                keys = self.cache.get(wanted, epochs[0])
             missing = [s for s in wanted if s not in keys]
             if missing:
-                keys |= await self._create(conn, missing)
-        return keys
+                created, epoch = await self._create(conn, missing)
+                keys |= created
+                epochs.append(epoch)
+        # The oldest check: a shred after it may have erased a subject of these keys.
+        return keys, min(epochs)
 
-    async def _create(self, conn: DbConnection, wanted: list[str]) -> dict[str, bytes]:
+    async def _create(self, conn: DbConnection, wanted: list[str]) -> tuple[dict[str, bytes], int]:
         wrapped = [aes_key_wrap(self._kek, AESGCM.generate_key(256)) for _ in wanted]
         try:
             # One round trip, one commit (sexto_keys.create_keys, migration 0002): the
@@ -98,9 +106,9 @@ class KeyVault:
                 raise SubjectErased(str(exc.detail)) from None
             raise
         keys = self._unwrap(rows)
-        if rows:
-            self.cache.put(keys, rows[0]["epoch"])
-        return keys
+        epoch: int = rows[0]["epoch"]
+        self.cache.put(keys, epoch)
+        return keys, epoch
 
     async def shred_epoch(self) -> int:
         """How many shreds have committed: cached keys and opened data of an older epoch are
@@ -289,11 +297,11 @@ class PersonalDataCodec:
 
     async def seal_many(
         self, items: Sequence[tuple[type[BaseModel], dict[str, Any], str, str]]
-    ) -> list[dict[str, Any]]:
-        """Seal (cls, data, case id, event id) items with one key lookup for all."""
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Seal (cls, data, case id, event id) items with one key lookup for all; also the
+        shred epoch the keys were checked at (None when nothing was sealed)."""
         held = [subjects_of(cls, data, case_id) for cls, data, case_id, _ in items]
-        subjects = set().union(*held)
-        keys = await self.vault.keys_for_writing(subjects) if subjects else {}
+        keys, epoch = await self.vault.keys_for_writing(set().union(*held))
         sealed = []
         for (cls, data, case_id, event_id), own in zip(items, held, strict=True):
             if not own:
@@ -308,7 +316,7 @@ class PersonalDataCodec:
                 return seal_value(keys[subject], subject, event_id, value)
 
             sealed.append(walk_personal(cls, data, case_id, seal))
-        return sealed
+        return sealed, epoch
 
     async def open_many(
         self, items: Sequence[tuple[type[BaseModel], dict[str, Any], str, str]]

@@ -130,7 +130,7 @@ class EventStore:
         expected: CaseVersion,
         trace_context: dict[str, str],
     ) -> AppendResult:
-        built = await self._build(
+        built, epoch = await self._build(
             case, events, expected.head_hash, trace_context.get("traceparent")
         )
         ids = [event_id for event_id, _, _, _ in built]
@@ -156,7 +156,7 @@ class EventStore:
             last = int(ack["seq"])
             seqs = list(range(last - len(built) + 1, last + 1))
             self._reader.appended(self.case_filter(case), len(built))
-            self._cache_appended(case, expected, events, built, seqs)
+            self._cache_appended(case, expected, events, built, seqs, epoch)
             sent(event_ids=ids)
             return AppendResult(CaseVersion(last, built[-1][1]), ids, seqs)
         if error is None or error.get("err_code") in (WRONG_LAST_SEQUENCE, BATCH_DUPLICATE_MSG_ID):
@@ -172,8 +172,10 @@ class EventStore:
         events: Sequence[NewEvent],
         built: list[tuple[str, str, bytes, dict[str, Any]]],
         seqs: list[int],
+        epoch: int | None,
     ) -> None:
-        """Extend a cached case with what this process just wrote on top of it."""
+        """Extend a cached case with what this process just wrote on top of it, its keys
+        checked at shred epoch `epoch`."""
         key = self.case_filter(case)
         cached = self._cache.get(key) if self._cache else None
         if cached is None or cached.head != expected:
@@ -183,7 +185,7 @@ class EventStore:
             RecordedEvent(seq, Envelope.model_construct(**stored), event.data, stored["type"])
             for seq, event, (_, _, _, stored) in zip(seqs, events, built, strict=True)
         ]
-        self._cache.put(key, cached.extended_sealed(raws, recorded))  # type: ignore[union-attr]
+        self._cache.put(key, cached.extended_sealed(raws, recorded, epoch))  # type: ignore[union-attr]
 
     async def _build(
         self,
@@ -191,8 +193,9 @@ class EventStore:
         events: Sequence[NewEvent],
         prevhash: str,
         traceparent: str | None = None,
-    ) -> list[tuple[str, str, bytes, dict[str, Any]]]:
-        """(event id, hash, body, stored envelope) of each event, chained from `prevhash`."""
+    ) -> tuple[list[tuple[str, str, bytes, dict[str, Any]]], int | None]:
+        """(event id, hash, body, stored envelope) of each event, chained from `prevhash`,
+        and the shred epoch the sealing keys were checked at (None when nothing was sealed)."""
         drafts = []
         for event in events:
             cls = type(event.data)
@@ -205,9 +208,10 @@ class EventStore:
                 )
             event_id = event.event_id or str(uuid_utils.uuid7())
             drafts.append((cls, event.data.model_dump(mode="json"), case.case_id, event_id))
+        epoch = None
         if self.codec is not None:
             # One key lookup for every event of the command.
-            sealed = await self.codec.seal_many(drafts)
+            sealed, epoch = await self.codec.seal_many(drafts)
         elif personal := [
             cls for cls, data, _, _ in drafts if subjects_of(cls, data, case.case_id)
         ]:
@@ -243,7 +247,7 @@ class EventStore:
                 raise EventTooLarge(type_name, len(body), MAX_EVENT_BYTES)
             envelopes.append((event_id, str(stored["hash"]), body, stored))
             prevhash = stored["hash"]
-        return envelopes
+        return envelopes, epoch
 
     async def _publish(
         self,

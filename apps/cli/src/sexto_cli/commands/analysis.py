@@ -184,6 +184,7 @@ def export_analytics_command(
     done = summary.record
     if done is None:
         console.print(f"{out} is up to date: nothing after stream sequence {summary.watermark}")
+        _warn_pending(summary.pending)
         return
     console.print(
         f"run {done.run}: {done.events} events (sequences {done.from_seq}-{done.to_seq}), "
@@ -191,8 +192,20 @@ def export_analytics_command(
         f"{done.withdrawn_students} shredded student(s) withdrawn ({done.withdrawn_rows} "
         f"row(s), {done.withdrawn_cells} value(s))"
     )
-    if done.unreadable:
-        warn(f"{done.unreadable} stored event(s) could not be read and are left out")
+    if done.retried:
+        console.print(
+            f"{done.retried} earlier unreadable event(s) tried again; "
+            f"{done.events} event(s) exported in all"
+        )
+    _warn_pending(summary.pending)
+
+
+def _warn_pending(pending: int) -> None:
+    if pending:
+        warn(
+            f"{pending} stored event(s) could not be read and are left out for now: the "
+            "manifest keeps them and every run tries them again (a newer sexto may read them)"
+        )
 
 
 def _hours(value: float | None) -> str:

@@ -1,14 +1,15 @@
 """`sexto export-analytics`: the log as analysts may see it, in Parquet, one partition per
 run from the last run's watermark.
 
-A run reads the events after the manifest's watermark up to the stream's last sequence
-when it starts, in stream order, in batches (bounded memory: rows go to Parquet row groups
-as they come; only each touched case's small fold is kept). Each event is disclosed to the
-analyst by the one disclosure function (sexto_legal.disclosed) and written to its type's
-table; each case touched is folded (from its first event: the events before the watermark
-are read back from the log) and written again to `cases` and `students` with its new
-version. A student shredded since is withdrawn from every partition, earlier ones
-rewritten file by file (a temporary file renamed over the old one).
+A run first tries again the events earlier runs could not read (the manifest keeps their
+sequences until they read), then reads the events after the manifest's watermark up to the
+stream's last sequence when it starts, in stream order, in batches (bounded memory: rows
+go to Parquet row groups as they come; only each touched case's small fold is kept). Each
+event is disclosed to the analyst by the one disclosure function (sexto_legal.disclosed)
+and written to its type's table; each case touched is folded (from its first event: the
+events before the watermark are read back from the log) and written again to `cases` and
+`students` with its new version. A student shredded since is withdrawn from every
+partition, earlier ones rewritten file by file (a temporary file renamed over the old one).
 
 The partition is written in a hidden temporary folder renamed to `run-NNNNN` when complete,
 then the manifest last: an interrupted run leaves the committed runs and the manifest as
@@ -62,11 +63,13 @@ _UNREADABLE = (EventLogError, KeyError, TypeError, ValueError)
 
 @dataclass(frozen=True, slots=True)
 class ExportSummary:
-    """What a run did (None: nothing new since the last run)."""
+    """What a run did (None: nothing new since the last run, and none of the earlier
+    unreadable events reads yet); `pending`, the unreadable events left for the next run."""
 
     record: RunRecord | None
     watermark: int
     out: Path
+    pending: int = 0
 
 
 class _Table:
@@ -143,14 +146,19 @@ async def export_analytics(
     manifest = _open_folder(out, key_fingerprint(viewer.pseudonyms))
     high = (await stream_state(nc, spec)).last_seq
     start = manifest.watermark + 1
-    if high < start:
+    if high < start and not manifest.unreadable:
         return ExportSummary(None, manifest.watermark, out)
+    pending = len(manifest.unreadable)
     run = manifest.next_run
     before = set(manifest.withdrawn)
     temporary = _new_folder(out / f".run-{run:05d}.part")
     try:
         record = await _write_run(nc, store, manifest, temporary, viewer, run, start, high,
                                   progress)  # fmt: skip
+        if high < start and record.events == 0:
+            # Only earlier unreadable events were tried, and none reads yet: no partition.
+            shutil.rmtree(temporary)
+            return ExportSummary(None, manifest.watermark, out, pending)
         earlier = [run_dir(out, r.run) for r in manifest.runs]
         rows, cells = _withdraw_all(earlier, set(manifest.withdrawn) - before)
         os.replace(temporary, run_dir(out, run))
@@ -163,7 +171,7 @@ async def export_analytics(
     manifest.watermark = high
     manifest.policy_version = POLICY_VERSION
     write_manifest(out, manifest)
-    return ExportSummary(record, high, out)
+    return ExportSummary(record, high, out, len(manifest.unreadable))
 
 
 def _open_folder(out: Path, fingerprint: str) -> Manifest:
@@ -198,32 +206,45 @@ async def _write_run(
     high: int,
     progress: Callable[[int, int], None] | None,
 ) -> RunRecord:
+    """Write the run's partition: the earlier runs' unreadable events tried again (the
+    manifest keeps those still unreadable), then the events from `start` to `high`."""
     partition = _Partition(folder, viewer)
     facts: dict[CaseRef, CaseFacts] = {}
     partial: set[CaseRef] = set()
-    events = unreadable = 0
-    async for msgs in scan(nc, store.spec, start=StreamPosition(seq=start)):
-        for msg in msgs:
-            seq = message_seq(msg)
-            if seq > high:
-                break
-            try:
-                raw = parse_body(msg.data)
-                shown = disclosed_stored(viewer, raw)
-                case = CaseRef(str(raw["territory"]), str(raw["subject"]))
-                partition.add_event(seq, shown)
-            except _UNREADABLE:
-                unreadable += 1
-                continue
-            events += 1
-            if case not in facts:
-                facts[case] = CaseFacts(str(shown["subject"]), case.territory)
-                if raw.get("prevhash"):  # its first events are before the watermark
-                    partial.add(case)
-            if case not in partial:
-                _fold(facts[case], seq, shown)
-        if progress is not None:
-            progress(min(message_seq(msgs[-1]), high) - start + 1, high - start + 1)
+    events = 0
+    unreadable: list[int] = []
+
+    def take(seq: int, body: bytes) -> None:
+        nonlocal events
+        try:
+            raw = parse_body(body)
+            shown = disclosed_stored(viewer, raw)
+            case = CaseRef(str(raw["territory"]), str(raw["subject"]))
+            partition.add_event(seq, shown)
+        except _UNREADABLE:
+            unreadable.append(seq)
+            return
+        events += 1
+        if case not in facts:
+            facts[case] = CaseFacts(str(shown["subject"]), case.territory)
+            if raw.get("prevhash"):  # its first events are before the watermark
+                partial.add(case)
+        if case not in partial:
+            _fold(facts[case], seq, shown)
+
+    retried = manifest.unreadable
+    js = nc.jetstream()
+    for seq in retried:  # all before `start`: stream order is kept
+        take(seq, (await js.get_msg(store.spec.name, seq, direct=True)).data or b"")
+    if start <= high:
+        async for msgs in scan(nc, store.spec, start=StreamPosition(seq=start)):
+            for msg in msgs:
+                seq = message_seq(msg)
+                if seq > high:
+                    break
+                take(seq, msg.data)
+            if progress is not None:
+                progress(min(message_seq(msgs[-1]), high) - start + 1, high - start + 1)
     for case in sorted(partial, key=str):
         facts[case] = CaseFacts(facts[case].case, case.territory)
         for stored in await store.read_raw(case, up_to_seq=high):
@@ -246,11 +267,12 @@ async def _write_run(
     newly = withdrawn - set(manifest.withdrawn)
     rows, cells = _withdraw_all([folder], withdrawn)
     manifest.withdrawn = sorted(withdrawn)
+    manifest.unreadable = unreadable
     return RunRecord(
         run=run, from_seq=start, to_seq=high, events=events, cases=cases.count,
-        students=students.count, unreadable=unreadable, withdrawn_students=len(newly),
+        students=students.count, unreadable=len(unreadable), withdrawn_students=len(newly),
         withdrawn_rows=rows, withdrawn_cells=cells,
-        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"), retried=len(retried),
     )  # fmt: skip
 
 
@@ -275,9 +297,10 @@ def _withdraw_all(folders: Iterable[Path], students: set[str]) -> tuple[int, int
 
 
 def _withdraw_file(path: Path, students: set[str]) -> tuple[int, int]:
-    """Rewrite one file without these students: a row naming one in a string column goes;
-    one in a list column or inside JSON text is taken out of the value. The new file is
-    written beside and renamed over the old one (a reader sees one or the other)."""
+    """Rewrite one file without these students: a row about one goes (its string column
+    holds their pseudonym, or its JSON object is theirs); one in a list column or in a list
+    inside JSON text is taken out of the value. The new file is written beside and renamed
+    over the old one (a reader sees one or the other)."""
     source = pq.ParquetFile(path)
     file_schema = source.schema_arrow
     part = path.with_name(f".{path.name}.part")
@@ -286,10 +309,10 @@ def _withdraw_file(path: Path, students: set[str]) -> tuple[int, int]:
         for batch in source.iter_batches(batch_size=ROWS_PER_GROUP):
             kept: list[dict[str, Any]] = []
             for row in batch.to_pylist():
-                if any(row.get(name) in students for name in _string_columns(file_schema)):
+                edits = _scrub_row(row, file_schema, students)
+                if edits is None:
                     removed += 1
                     continue
-                edits = _scrub_row(row, file_schema, students)
                 scrubbed += edits
                 kept.append(row)
             writer.write_table(pa.Table.from_pylist(kept, schema=file_schema))
@@ -300,23 +323,27 @@ def _withdraw_file(path: Path, students: set[str]) -> tuple[int, int]:
     return removed, scrubbed
 
 
-def _string_columns(file_schema: pa.Schema) -> list[str]:
-    return [f.name for f in file_schema if pa.types.is_string(f.type)]
-
-
-def _scrub_row(row: dict[str, Any], file_schema: pa.Schema, students: set[str]) -> int:
+def _scrub_row(row: dict[str, Any], file_schema: pa.Schema, students: set[str]) -> int | None:
+    """Take these students out of a row in place: the values edited, or None when the row
+    is about one of them and must go."""
     edits = 0
     for f in file_schema:
         value = row.get(f.name)
+        if isinstance(value, str) and value in students:
+            return None
         if isinstance(value, list):
             kept = [item for item in value if item not in students]
             edits += len(value) - len(kept)
             row[f.name] = kept
         elif isinstance(value, str) and value[:1] in "[{" and any(s in value for s in students):
-            cleaned = _scrub_json(json.loads(value), students)
-            row[f.name] = json.dumps(cleaned, ensure_ascii=False, separators=(",", ":"),
-                                     sort_keys=True)  # fmt: skip
-            edits += 1
+            parsed = json.loads(value)
+            if _names(parsed, students):
+                return None  # an object that is theirs (intake.student_added's `student`)
+            cleaned = _scrub_json(parsed, students)
+            if cleaned != parsed:
+                row[f.name] = json.dumps(cleaned, ensure_ascii=False, separators=(",", ":"),
+                                         sort_keys=True)  # fmt: skip
+                edits += 1
     return edits
 
 
@@ -331,8 +358,10 @@ def _scrub_json(value: Any, students: set[str]) -> Any:
 
 
 def _names(item: Any, students: set[str]) -> bool:
+    """True when a JSON value is one of these students: their ref, or an object holding it
+    (directly or in an object it holds, not in a list: a list's items are taken out)."""
     if isinstance(item, str):
         return item in students
     if isinstance(item, dict):
-        return any(isinstance(v, str) and v in students for v in item.values())
+        return any(_names(v, students) for v in item.values() if not isinstance(v, list))
     return False

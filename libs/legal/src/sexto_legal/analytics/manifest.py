@@ -28,6 +28,10 @@ class NotAnExport(EventLogError):
     """The output folder is not empty and holds no export's manifest."""
 
 
+class OtherPolicyVersion(EventLogError):
+    """The output folder holds an export made under another disclosure policy version."""
+
+
 def key_fingerprint(pseudonyms: Pseudonymiser) -> str:
     """A keyed token telling analysis keys apart without revealing them (a pseudonym of a
     fixed value under the key: one HMAC-SHA256, not invertible)."""
@@ -36,7 +40,9 @@ def key_fingerprint(pseudonyms: Pseudonymiser) -> str:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One run's partition: the sequences it read and the rows it wrote and withdrew."""
+    """One run's partition: the sequences it read and the rows it wrote and withdrew;
+    `retried`, earlier runs' unreadable events it read again (`unreadable` counts those
+    still unreadable too)."""
 
     run: int
     from_seq: int
@@ -49,6 +55,7 @@ class RunRecord:
     withdrawn_rows: int
     withdrawn_cells: int
     finished_at: str
+    retried: int = 0
 
 
 @dataclass
@@ -60,6 +67,9 @@ class Manifest:
     watermark: int = 0  # every event up to this stream sequence is exported
     runs: list[RunRecord] = field(default_factory=list)
     withdrawn: list[str] = field(default_factory=list)  # shredded students' pseudonyms
+    # Sequences up to the watermark not exported yet (unreadable when read): every run
+    # tries them again, so an event a newer catalogue can read is exported then.
+    unreadable: list[int] = field(default_factory=list)
 
     @property
     def next_run(self) -> int:
@@ -78,7 +88,8 @@ def run_dir(out: Path, run: int) -> Path:
 
 def read_manifest(out: Path, fingerprint: str, policy_version: str) -> Manifest:
     """The folder's manifest (a new one for an empty or missing folder); refuses a folder
-    of another analysis key, or a non-empty folder that is not an export."""
+    of another analysis key or disclosure policy version, or a non-empty folder that is not
+    an export."""
     path = out / MANIFEST
     if not path.exists():
         if out.exists() and any(out.iterdir()):
@@ -92,7 +103,7 @@ def read_manifest(out: Path, fingerprint: str, policy_version: str) -> Manifest:
         runs = [RunRecord(**r) for r in raw["runs"]]
         manifest = Manifest(
             raw["key_fingerprint"], raw["policy_version"], int(raw["watermark"]), runs,
-            list(raw["withdrawn"]),
+            list(raw["withdrawn"]), [int(seq) for seq in raw.get("unreadable", [])],
         )  # fmt: skip
     except (ValueError, KeyError, TypeError) as exc:
         raise NotAnExport(f"{path} cannot be read as an export's manifest ({exc})") from None
@@ -102,6 +113,15 @@ def read_manifest(out: Path, fingerprint: str, policy_version: str) -> Manifest:
             f"{manifest.key_fingerprint}; yours is {fingerprint}): its pseudonyms would not "
             "join with yours. Export to another folder, or run with the SEXTO_ANALYSIS_KEY "
             "that folder was made with"
+        )
+    if manifest.policy_version != policy_version:
+        # Its partitions show what the folder's policy version gave analysts: partitions
+        # added under another would mix columns and treatments in one table.
+        raise OtherPolicyVersion(
+            f"{out} holds an export made under disclosure policy version "
+            f"{manifest.policy_version}, and this sexto applies version {policy_version}: "
+            "its partitions would not agree with new ones. Export into a new (empty) "
+            "folder, which re-exports the whole log under the current policy"
         )
     return manifest
 

@@ -122,7 +122,8 @@ async def recognise(
     if not numbers:
         return Recognition(territory, {}, {})
     key_id = index_key_id(territory)
-    key = (await runtime.vault.keys_for_writing([key_id]))[key_id]
+    keys, _ = await runtime.vault.keys_for_writing([key_id])
+    key = keys[key_id]
     indexes = {ref: blind_index(key, number) for ref, number in numbers.items()}
     async with runtime.pool.acquire() as conn:
         rows = await conn.fetch(
