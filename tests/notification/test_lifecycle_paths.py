@@ -402,7 +402,8 @@ def test_a_student_seen_in_an_earlier_case_and_not_after_shredding(
         case = journey.notify.world.wait_for_case(journey.case_id, journey.school).json()
         return bool(case["students"][0]["earlier_cases"] == 1)  # the second case only
 
-    assert eventually(third_case_is_clean, "the shredded student no longer matches")
+    # Each poll reports a case and waits for it: a loaded machine needs more than the default.
+    assert eventually(third_case_is_clean, "the shredded student no longer matches", within=60)
     assert journey.case_id != second_case
 
 
