@@ -37,8 +37,14 @@ class EventLogClient(Client):
         return out
 
 
+def server_urls(url: str) -> list[str]:
+    """The servers of a comma-separated URL list (a cluster's nodes), in order."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 async def connect(url: str, **options: Any) -> Client:
-    """Connect to NATS with the event log's client."""
+    """Connect to NATS with the event log's client; `url` may list a cluster's nodes,
+    comma-separated, and the client fails over between them."""
     client = EventLogClient()
-    await client.connect(url, **options)
+    await client.connect(server_urls(url), **options)
     return client

@@ -7,7 +7,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import asyncpg
 import structlog
@@ -32,6 +32,13 @@ from sexto_service.http_guard import InputGuard
 from sexto_service.openapi import document_problems
 from sexto_service.problems import ServerErrors, install_problem_handlers
 from sexto_service.ratelimit import RateLimitSettings, WriteLimiter
+from sexto_service.replication import (
+    FsyncNotAlways,
+    ReplicasMissing,
+    fsync_problems,
+    monitor_urls,
+    replica_problems,
+)
 
 log = structlog.get_logger("sexto.service")
 
@@ -111,7 +118,9 @@ async def start_runtime(
     runtime = ServiceRuntime(definition.name, settings, nc, pool, vault, store)
     runtime.pseudonyms = settings.pseudonymiser()
     runtime.stores[spec.name] = store
-    for extra in definition.streams:
+    for declared in definition.streams:
+        # Every stream of a cluster is replicated like the case log.
+        extra = replace(declared, replicas=settings.stream_replicas)
         other = EventStore(nc, source=store.source, codec=store.codec, spec=extra)
         await other.ensure_stream()
         runtime.stores[extra.name] = other
@@ -189,6 +198,17 @@ def readiness_checks(app: FastAPI) -> dict[str, Check]:
         info = json.loads((await runtime.nc.request(f"$JS.API.STREAM.INFO.{name}", b"", 2)).data)
         if "error" in info:
             raise LookupError(info["error"].get("description"))
+        problems = replica_problems(runtime.store.spec.replicas, info)
+        if problems:
+            log.warning("stream not replicated", problems=problems)
+            raise ReplicasMissing("; ".join(problems))
+
+    async def fsync_check() -> None:
+        assert runtime is not None
+        problems = await fsync_problems(monitor_urls(runtime.settings.nats_monitor_urls))
+        if problems:
+            log.warning("log servers not durable", problems=problems)
+            raise FsyncNotAlways("; ".join(problems))
 
     async def db_check() -> None:
         assert runtime is not None
@@ -208,6 +228,7 @@ def readiness_checks(app: FastAPI) -> dict[str, Check]:
     return {
         "nats": nats_check,
         "stream": stream_check,
+        "fsync": fsync_check,
         "database": db_check,
         "consumers": consumers_check,
     }
