@@ -11,7 +11,7 @@ export NATS_PORT PG_PORT INTAKE_PORT EVALUATION_PORT ESCALATION_PORT NOTIFICATIO
 export SEXTO_DATA_DIR DATABASE_URL
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run test fuzz lint format bench clean token
+.PHONY: install run run-cluster test fuzz lint format bench clean token
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -25,6 +25,11 @@ install: $(VENV)/.synced
 
 run: install
 	$(PY) -m sexto_devstack.run
+
+# Three NATS nodes on free loopback ports (streams R3, fsync always), two instances of each
+# service (the second on its port + 100) sharing durable consumers.
+run-cluster: install
+	$(PY) -m sexto_devstack.run --cluster --instances 2
 
 lint: install
 	$(VENV)/bin/ruff check .

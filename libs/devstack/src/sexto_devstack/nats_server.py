@@ -43,6 +43,11 @@ class NatsServer:
         return f"nats://127.0.0.1:{self.port}"
 
     @property
+    def monitor_urls(self) -> list[str]:
+        """The monitoring endpoint, if the server has one."""
+        return [f"http://127.0.0.1:{self.http_port}"] if self.http_port else []
+
+    @property
     def store_dir(self) -> Path:
         """Where JetStream keeps the streams."""
         return self.data_dir / "jetstream"
@@ -64,9 +69,7 @@ class NatsServer:
             f'  store_dir: "{self.store_dir}"\n'
             # An acknowledged event must be on disk: the default lazy fsync loses
             # acknowledged writes on power loss.
-            + ("  sync_interval: always\n" if self.sync_always else "")
-            + "}\n"
-            + self.extra_config
+             + ("  sync_interval: always\n" if self.sync_always else "") + "}\n" + self.extra_config
         )
         self.process = spawn([nats_server_binary(), "-c", str(config)], log=self.log)
         wait_for_port(self.port, self.process, self.log)

@@ -34,7 +34,7 @@ class RestartPolicy:
 
     def backoff(self, consecutive: int) -> float:
         """The wait before the `consecutive`-th restart in a row (doubling, capped)."""
-        return min(self.first_backoff_s * 2 ** max(consecutive - 1, 0), self.max_backoff_s)
+        return float(min(self.first_backoff_s * 2.0 ** max(consecutive - 1, 0), self.max_backoff_s))
 
 
 @dataclass
