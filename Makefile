@@ -11,7 +11,7 @@ export NATS_PORT PG_PORT INTAKE_PORT EVALUATION_PORT ESCALATION_PORT NOTIFICATIO
 export SEXTO_DATA_DIR DATABASE_URL
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install run run-cluster test fuzz lint format bench clean token
+.PHONY: install run run-cluster test test-cluster fuzz lint format bench clean token
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -44,6 +44,11 @@ test: install lint
 # SEXTO_FUZZ_EXAMPLES=50 make fuzz for a quicker round.
 fuzz: install
 	$(PY) -m pytest -m fuzz tests/fuzz -q
+
+# A 3-node NATS cluster on loopback, broken on purpose: leader killed, follower paused,
+# a node back from an empty disk, no quorum; the accounts' refusals.
+test-cluster: install
+	$(PY) -m pytest -m cluster tests/cluster -q
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -8,7 +8,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sexto_events.errors import ConcurrencyConflict
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from sexto_events.errors import AppendFailed, ConcurrencyConflict
 from sexto_events.messages import DEFAULT_LANGUAGE, LANGUAGES, TITLES, Message, validation_text
 from sexto_events.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal, Unavailable
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -147,6 +149,23 @@ async def _conflict(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# The log did not acknowledge in time (a cluster without a quorum, a leader being elected):
+# the command may be retried with the same Idempotency-Key, whose ids make it a no-op if the
+# first attempt was stored after all. Nothing of the request is kept meanwhile.
+LOG_UNAVAILABLE = (AppendFailed, NatsTimeout, NoRespondersError)
+RETRY_AFTER_S = 2
+
+
+async def _log_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("event log unavailable", error_type=type(exc).__name__, method=request.method)
+    response = problem(
+        503, "log-unavailable", Message("log-unavailable"), request_language(request),
+        situation="unavailable",
+    )  # fmt: skip
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
 async def _unauthorized(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Unauthorized)
     response = problem(401, "unauthorized", exc.message, request_language(request))
@@ -196,3 +215,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Unauthorized, _unauthorized)
     app.add_exception_handler(ConcurrencyConflict, _conflict)
     app.add_exception_handler(Refusal, _refused)
+    for unavailable in LOG_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _log_unavailable)
