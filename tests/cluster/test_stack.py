@@ -70,7 +70,7 @@ def report(stack: Stack, instance: str, key: str, timeout: float = 60) -> httpx.
 def stored_messages(stack: Stack) -> int:
     async def count() -> int:
         assert stack.nats is not None
-        nc = await connect(stack.nats.url)
+        nc = await connect(stack.nats_url_for("operator"))
         try:
             return int((await stream_info(nc))["state"]["messages"])
         finally:
@@ -95,7 +95,7 @@ def quiet_count(stack: Stack, still_s: float = 2.0, timeout: float = 60) -> int:
 def case_event_types(stack: Stack, case_id: str) -> list[str]:
     async def read() -> list[str]:
         assert stack.nats is not None
-        nc = await connect(stack.nats.url)
+        nc = await connect(stack.nats_url_for("operator"))
         store = EventStore(nc, source="sexto/tests", spec=StreamSpec(replicas=3))
         try:
             raw = await store.read_raw(CaseRef("spvm", case_id))

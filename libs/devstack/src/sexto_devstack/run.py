@@ -15,7 +15,9 @@ Once everything is ready, `<SEXTO_DATA_DIR>/stack.json` says where the servers a
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -28,6 +30,7 @@ from types import FrameType
 import httpx
 from sexto_service.auth.issuer import ensure_key
 
+from sexto_devstack.accounts import User, accounts_config
 from sexto_devstack.nats_cluster import NatsCluster
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
@@ -48,6 +51,7 @@ DEFAULT_PORTS = {
 INSTANCE_PORT_STEP = 100
 READY_TIMEOUT_S = 60.0
 ROOT = Path(__file__).resolve().parents[4]
+DIRECTORY = ROOT / "deploy" / "seed" / "directory.json"
 
 
 class Shutdown(Exception):
@@ -169,6 +173,9 @@ class Stack:
     postgres: EmbeddedPostgres | None = None
     env: dict[str, str] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
+    # The cluster runs with the accounts of deploy/nats (generated from the seeded
+    # directory), each user with a fresh random password: every service connects as itself.
+    passwords: dict[str, str] = field(default_factory=dict)
 
     @property
     def logs(self) -> Path:
@@ -184,8 +191,15 @@ class Stack:
         """NATS (one server or a cluster) and PostgreSQL, unless DATABASE_URL is given."""
         plan = self.plan
         if plan.cluster:
-            self.nats = NatsCluster.on_free_ports(plan.data_dir / "nats-cluster").start()
-            print(f"nats cluster   {self.nats.url} (3 nodes, R3, sync_interval: always)")
+            directory = json.loads(DIRECTORY.read_text(encoding="utf-8"))
+            accounts = accounts_config(directory, self._password)
+            self.nats = NatsCluster.on_free_ports(
+                plan.data_dir / "nats-cluster", extra_config=accounts
+            ).start()
+            print(
+                f"nats cluster   {self.nats.url} (3 nodes, R3, sync_interval: always, "
+                "accounts per service and territory)"
+            )
         else:
             self.nats = NatsServer(plan.ports["NATS_PORT"], plan.data_dir / "nats").start()
             print(f"nats-server    {self.nats.url} (JetStream, sync_interval: always)")
@@ -210,6 +224,19 @@ class Stack:
             ),
         )
 
+    def _password(self, user: User) -> str:
+        self.passwords[user.name] = secrets.token_urlsafe(18)
+        return json.dumps(self.passwords[user.name])
+
+    def nats_url_for(self, user: str) -> str:
+        """The servers' URL with a user's credentials (no credentials without accounts)."""
+        assert self.nats is not None
+        if user not in self.passwords:
+            return self.nats.url
+        secret = self.passwords[user]
+        return ",".join(u.replace("nats://", f"nats://{user}:{secret}@") for u in
+                        self.nats.url.split(","))  # fmt: skip
+
     @property
     def database_url(self) -> str:
         """The application database's connection string."""
@@ -223,8 +250,9 @@ class Stack:
             started = {}
             for service in SERVICES:
                 name = instance_name(service, n)
+                env = {**self.env, "SEXTO_NATS_URL": self.nats_url_for(service)}
                 self.supervisor.add(
-                    name, service_starter(service, name, ports[name], self.env, self.logs)
+                    name, service_starter(service, name, ports[name], env, self.logs)
                 )
                 started[name] = f"http://127.0.0.1:{ports[name]}"
             wait_ready(started, self.supervisor, self.logs)
@@ -252,7 +280,7 @@ def main() -> None:
         stack.start_services()
         added = seed_directory(
             stack.urls["intake"],
-            ROOT / "deploy" / "seed" / "directory.json",
+            DIRECTORY,
             stack.issuer_key,
             plan.data_dir / "directory-seeded",
         )
@@ -264,7 +292,12 @@ def main() -> None:
         assert stack.nats is not None
         described = write_stack_file(
             StackDescription(
-                plan.data_dir, stack.nats.url, stack.database_url, stack.issuer_key, stack.urls
+                plan.data_dir,
+                # The command line's legal tooling connects as the operator.
+                stack.nats_url_for("operator"),
+                stack.database_url,
+                stack.issuer_key,
+                stack.urls,
             )
         )
         print(f"stack          described in {described} (read by .venv/bin/sexto)", flush=True)
