@@ -57,7 +57,11 @@ async def storm(stack: Stack, receiver: CountingReceiver) -> int:
     incidents = int(number("CHAOS_INCIDENTS", 1000))
     rate = number("CHAOS_RATE", 20)
     rng = random.Random(int(number("CHAOS_SEED", time.time())))
-    nc = await connect(stack.nats_url_for("operator"), max_reconnect_attempts=-1)
+
+    async def expected(_: Exception) -> None:
+        return None  # nodes die on purpose here: the client's reconnects are no news
+
+    nc = await connect(stack.nats_url_for("operator"), max_reconnect_attempts=-1, error_cb=expected)
     load = Load(stack.urls, stack.issuer_key, f"chaos-{int(time.time())}")
     await load.subscribe(receiver.url)
     faults = Faults(stack, nc, number("CHAOS_FAULT_INTERVAL_S", 2.5), rng)
@@ -71,7 +75,9 @@ async def storm(stack: Stack, receiver: CountingReceiver) -> int:
     keeper = asyncio.create_task(keep_up())
     injector = asyncio.create_task(faults.run(stop))
     print(f"chaos: sending {incidents} incidents at {rate:g}/s under faults", flush=True)
+    began = time.monotonic()
     sent = await load.send(incidents, rate)
+    loaded_in = time.monotonic() - began
     stop.set()
     await injector
     await keeper
@@ -79,13 +85,16 @@ async def storm(stack: Stack, receiver: CountingReceiver) -> int:
     found = Findings()
     store = EventStore(nc, source="sexto/chaos", spec=StreamSpec(replicas=3), timeout=10)
     await check_log(store, load.accepted, receiver, found)
+    state = json.loads((await nc.request("$JS.API.STREAM.INFO.CASES", b"", 10)).data)["state"]
     await store.close()
     await load.close()
     await nc.close()
     await check_read_models(stack, found)
     report = stack.plan.data_dir / "chaos-report.json"
     report.write_text(json.dumps(
-        {**details(found, load.accepted), "faults": dict(faults.done)}, indent=2))  # fmt: skip
+        {**details(found, load.accepted), "faults": dict(faults.done),
+         "stream": {"messages": state["messages"], "bytes": state["bytes"]},
+         "load_seconds": round(loaded_in, 1)}, indent=2))  # fmt: skip
     print(f"details in {report}", flush=True)
     print(summary_of(sent, load.accepted, faults.done, seconds, found), flush=True)
     return 1 if found.failed() else 0
