@@ -17,26 +17,11 @@ import httpx
 from sexto_events.principal import Role
 from sexto_service.auth.issuer import ensure_key, mint
 
+from tests.support.grids import DEPICTED, IMPULSIVE, MALICIOUS
+
 SCHOOL, TERRITORY = "ecole-des-erables", "spvm"
-GRID = {
-    "trigger": "romantic_relationship",
-    "intentions": ["romantic_exchange"],
-    "distribution_reach": "one_person",
-    "still_spreading": "no",
-    "involvement": ["sent"],
-    "coercion_or_threats": "no",
-    "prior_incidents": "no",
-    "age_band": "14_15",
-    "significant_age_gap": "no",
-    "vulnerability": "no",
-}
 # The depicted student's grid says so; a redistributor acting out of revenge calls the police.
-GRIDS = [
-    {**GRID, "involvement": ["depicted"]},
-    {**GRID, "intentions": ["revenge"], "distribution_reach": "class_or_school",
-     "involvement": ["redistributed"]},
-    GRID,
-]  # fmt: skip
+GRIDS = [DEPICTED, MALICIOUS, IMPULSIVE]
 STEP_DEADLINE_S = 180.0
 # Not yet possible (the grids not yet open, the escalation not yet requested): try again.
 NOT_YET = {404, 409}

@@ -59,21 +59,52 @@ class Writer:
             self.acknowledged.append(event_id)
 
 
-async def writing(store: EventStore, cases: int) -> tuple[list[Writer], asyncio.Event, Any]:
-    """Start `cases` writers; returns them, the event that stops them, and their task."""
+@dataclass
+class Writing:
+    """Writers appending to their cases in the background."""
+
+    store: EventStore
+    writers: list[Writer]
+    stop: asyncio.Event
+    task: Any
+
+    def total(self) -> int:
+        """Events acknowledged so far, all writers together."""
+        return sum(len(w.acknowledged) for w in self.writers)
+
+    async def more(self, events: int, timeout: float = 60) -> None:
+        """Until every writer has `events` more acknowledged than the busiest one had."""
+        target = max(len(w.acknowledged) for w in self.writers) + events
+        deadline = time.monotonic() + timeout
+        while any(len(w.acknowledged) < target for w in self.writers):
+            counts = [len(w.acknowledged) for w in self.writers]
+            assert time.monotonic() < deadline, f"stalled at {counts}, waiting for {target}"
+            await asyncio.sleep(0.05)
+
+    async def finish(self) -> int:
+        """Stop the writers; the events acknowledged in all."""
+        self.stop.set()
+        await self.task
+        return self.total()
+
+    async def check(self, cluster: NatsCluster) -> None:
+        """Each case holds exactly its acknowledged events, in order, once, chain verified;
+        every node holds them all."""
+        total = 0
+        for writer in self.writers:
+            loaded = await self.store.load(writer.case)  # verifies the chain
+            assert [e.id for e in loaded.events] == writer.acknowledged, writer.case
+            total += len(loaded.events)
+        assert total == self.total()
+        await all_nodes_hold(cluster, total)
+
+
+async def writing(store: EventStore, cases: int) -> Writing:
+    """Start `cases` writers, each on a case of its own."""
     territory = f"t{uuid.uuid4().hex[:8]}"
     writers = [Writer(store, CaseRef(territory, f"case-{i}")) for i in range(cases)]
     stop = asyncio.Event()
-    task = asyncio.gather(*(w.run(stop) for w in writers))
-    return writers, stop, task
-
-
-async def wait_acknowledged(writers: list[Writer], more_than: int, timeout: float = 60) -> None:
-    """Until every writer has more than `more_than` acknowledged events."""
-    deadline = time.monotonic() + timeout
-    while any(len(w.acknowledged) <= more_than for w in writers):
-        assert time.monotonic() < deadline, [len(w.acknowledged) for w in writers]
-        await asyncio.sleep(0.05)
+    return Writing(store, writers, stop, asyncio.gather(*(w.run(stop) for w in writers)))
 
 
 async def stream_info(nc: Client, name: str = "CASES") -> dict[str, Any]:
@@ -99,6 +130,12 @@ async def leader(nc: Client, cluster: NatsCluster) -> NatsServer:
     return node_named(cluster, (await stream_info(nc))["cluster"]["leader"])
 
 
+async def a_follower(nc: Client, cluster: NatsCluster) -> NatsServer:
+    """A node that does not lead the stream now."""
+    head = await leader(nc, cluster)
+    return next(n for n in cluster.nodes if n is not head)
+
+
 def node_state(node: NatsServer, name: str = "CASES") -> dict[str, Any] | None:
     """The stream's state as this node itself holds it (its /jsz), or None if it holds none."""
     url = f"http://127.0.0.1:{node.http_port}/jsz?streams=true"
@@ -118,13 +155,3 @@ async def all_nodes_hold(cluster: NatsCluster, messages: int, timeout: float = 6
             return
         assert time.monotonic() < deadline, f"nodes hold {held}, expected {messages} each"
         await asyncio.sleep(0.2)
-
-
-async def check_every_acknowledged_event_once(store: EventStore, writers: list[Writer]) -> int:
-    """Each case holds exactly its acknowledged events, in order, once, chain verified."""
-    total = 0
-    for writer in writers:
-        loaded = await store.load(writer.case)  # verifies the chain
-        assert [e.id for e in loaded.events] == writer.acknowledged, writer.case
-        total += len(loaded.events)
-    return total

@@ -26,6 +26,7 @@ from sexto_events.stream import StreamSpec
 from sexto_service.auth.issuer import ensure_key, mint
 
 from tests.cluster.support import stream_info
+from tests.support.world import sexto_report
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,14 +56,7 @@ def headers(stack: Stack, key: str) -> dict[str, str]:
 
 
 def report(stack: Stack, instance: str, key: str, timeout: float = 60) -> httpx.Response:
-    body = {
-        "protocol": "sexto-qc",
-        "school_id": "ecole-des-erables",
-        "discovered_at": "2026-11-02T09:30:00-05:00",
-        "discovery_channel": "staff_observation",
-        "summary": "A staff member saw students passing a phone around.",
-        "students": [{"name": "Nérée Fauxnom", "role": "depicted", "age": 13}],
-    }
+    body = sexto_report("ecole-des-erables")
     return httpx.post(f"{stack.urls[instance]}/v1/cases", json=body,
                       headers=headers(stack, key), timeout=timeout)  # fmt: skip
 
