@@ -16,11 +16,11 @@ from sexto_devstack.nats_cluster import NatsCluster
 from sexto_devstack.nats_server import NatsServer
 from sexto_events.catalogue.audit import CaseRead
 from sexto_events.disclosure import POLICY_VERSION
-from sexto_events.errors import AppendFailed
+from sexto_events.errors import LogUnavailable
 from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.store import EventStore
 
-UNKNOWN_OUTCOME = (AppendFailed, NatsError, TimeoutError, ConnectionError)
+UNKNOWN_OUTCOME = (LogUnavailable, NatsError, TimeoutError, ConnectionError)
 
 
 def a_note(event_id: str) -> NewEvent:

@@ -37,6 +37,7 @@ from sexto_events.errors import (
     ConcurrencyConflict,
     EventLogError,
     EventTooLarge,
+    LogUnavailable,
     UnknownEventType,
 )
 from sexto_events.model import (
@@ -123,7 +124,7 @@ class EventStore:
                 # The outcome is unknown: the same ids make the retry safe (de-duplicated or
                 # found already stored by the conflict check below).
                 if attempt == 2:
-                    raise AppendFailed(
+                    raise LogUnavailable(
                         f"no acknowledgement for case {case} after 3 tries; the append may or "
                         "may not be stored: retry with the same event ids"
                     ) from None

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
-from sexto_events.errors import AppendFailed, ConcurrencyConflict
+from sexto_events.errors import ConcurrencyConflict, LogUnavailable
 from sexto_events.messages import DEFAULT_LANGUAGE, LANGUAGES, TITLES, Message, validation_text
 from sexto_events.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal, Unavailable
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -152,7 +152,7 @@ async def _conflict(request: Request, exc: Exception) -> JSONResponse:
 # The log did not acknowledge in time (a cluster without a quorum, a leader being elected):
 # the command may be retried with the same Idempotency-Key, whose ids make it a no-op if the
 # first attempt was stored after all. Nothing of the request is kept meanwhile.
-LOG_UNAVAILABLE = (AppendFailed, NatsTimeout, NoRespondersError)
+LOG_UNAVAILABLE = (LogUnavailable, NatsTimeout, NoRespondersError)
 RETRY_AFTER_S = 2
 
 
