@@ -131,9 +131,12 @@ async def leader(nc: Client, cluster: NatsCluster) -> NatsServer:
 
 
 async def a_follower(nc: Client, cluster: NatsCluster) -> NatsServer:
-    """A node that does not lead the stream now."""
+    """A node that neither leads the stream now nor serves this client (a paused server
+    keeps its clients' connections open and answers none of their requests until the
+    client's ping times out, minutes later)."""
     head = await leader(nc, cluster)
-    return next(n for n in cluster.nodes if n is not head)
+    serving = nc.connected_url.port if nc.connected_url else None
+    return next(n for n in cluster.nodes if n is not head and n.port != serving)
 
 
 def node_state(node: NatsServer, name: str = "CASES") -> dict[str, Any] | None:
