@@ -56,6 +56,7 @@ MAX_EVENT_BYTES = 64 * 1024
 MAX_EVENTS_PER_APPEND = 100
 WRONG_LAST_SEQUENCE = 10071
 BATCH_DUPLICATE_MSG_ID = 10201
+UNAVAILABLE = 503  # the API error's HTTP-like code for "temporarily unavailable"
 
 
 def _utcnow() -> datetime:
@@ -138,6 +139,13 @@ class EventStore:
             return AppendResult(CaseVersion(last, built[-1][1]), ids, seqs)
         if error is None or error.get("err_code") in (WRONG_LAST_SEQUENCE, BATCH_DUPLICATE_MSG_ID):
             return await self._resolve_conflict(case, ids, expected)
+        if error.get("code") == UNAVAILABLE:
+            # The cluster answered that it cannot store now (no quorum, a leader being
+            # elected): as after a timeout, the same ids make the retry safe.
+            raise LogUnavailable(
+                f"the log cannot store the append to case {case} now: "
+                f"{error.get('description')}; retry with the same event ids"
+            )
         raise AppendFailed(
             f"the server refused the append to case {case}: {error.get('description')}"
         )
