@@ -529,6 +529,10 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "en": "the event log did not answer; retry",
         "fr": "le journal des événements n'a pas répondu; réessayez",
     },
+    "database-unavailable": {
+        "en": "the database did not answer; retry",
+        "fr": "la base de données n'a pas répondu; réessayez",
+    },
     # the HTTP edge itself
     "unauthorized-missing": {
         "en": "send a bearer token: Authorization: Bearer <token>",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -156,14 +158,26 @@ LOG_UNAVAILABLE = (LogUnavailable, NatsTimeout, NoRespondersError)
 RETRY_AFTER_S = 2
 
 
-async def _log_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("event log unavailable", error_type=type(exc).__name__, method=request.method)
-    response = problem(
-        503, "log-unavailable", Message("log-unavailable"), request_language(request),
-        situation="unavailable",
-    )  # fmt: skip
-    response.headers["Retry-After"] = str(RETRY_AFTER_S)
-    return response
+# PostgreSQL restarting or out of reach (a failover of a managed server): the request
+# wrote nothing it cannot write again under the same Idempotency-Key.
+DATABASE_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    ConnectionRefusedError,
+)
+
+
+def _unavailable(kind: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def answer(request: Request, exc: Exception) -> JSONResponse:
+        log.warning(kind, error_type=type(exc).__name__, method=request.method)
+        response = problem(
+            503, kind, Message(kind), request_language(request), situation="unavailable"
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+
+    return answer
 
 
 async def _unauthorized(request: Request, exc: Exception) -> JSONResponse:
@@ -216,4 +230,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConcurrencyConflict, _conflict)
     app.add_exception_handler(Refusal, _refused)
     for unavailable in LOG_UNAVAILABLE:
-        app.add_exception_handler(unavailable, _log_unavailable)
+        app.add_exception_handler(unavailable, _unavailable("log-unavailable"))
+    for away in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(away, _unavailable("database-unavailable"))
