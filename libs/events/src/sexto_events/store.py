@@ -147,7 +147,8 @@ class EventStore:
                 f"{error.get('description')}; retry with the same event ids"
             )
         raise AppendFailed(
-            f"the server refused the append to case {case}: {error.get('description')}"
+            f"the server refused the append to case {case}: {error.get('description')} "
+            f"(code {error.get('code')}, err_code {error.get('err_code')})"
         )
 
     def _cache_appended(

@@ -30,7 +30,7 @@ from sexto_events.catalogue.notification import (
 )
 from sexto_events.commands import append_once
 from sexto_events.db import column_names
-from sexto_events.errors import EventLogError, LogUnavailable
+from sexto_events.errors import AppendFailed, EventLogError, LogUnavailable
 from sexto_events.ids import derived_event_id
 from sexto_events.model import CaseRef, NewEvent, RecordedEvent
 from sexto_protocols import by_id
@@ -200,7 +200,10 @@ class Sender:
         it shows among the failed ones and can be cancelled."""
         NOT_RECORDED.labels(row["channel"]).inc()
         reason = f"not recorded ({type(exc).__name__})"
-        log.warning("delivery attempt not recorded", delivery=row["id"], error=reason)
+        # A refusal's text names the case by id and the server's reason: no personal data.
+        detail = str(exc)[:300] if isinstance(exc, AppendFailed) else None
+        log.warning("delivery attempt not recorded", delivery=row["id"], error=reason,
+                    detail=detail)  # fmt: skip
         status = status_unrecorded(case_unreadable=unreadable(exc))
         s = self.settings
         delay = retry_delay(
