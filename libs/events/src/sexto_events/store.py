@@ -57,6 +57,10 @@ MAX_EVENTS_PER_APPEND = 100
 WRONG_LAST_SEQUENCE = 10071
 BATCH_DUPLICATE_MSG_ID = 10201
 UNAVAILABLE = 503  # the API error's HTTP-like code for "temporarily unavailable"
+# "duplicate message id is in process" (our retry after a timeout met the first try still
+# in raft), "store is closed" (a leader stepping down under a committed entry), "too many
+# requests": the append may or may not land; none is a refusal (make chaos met the first).
+OUTCOME_PENDING = (10158, 10077, 10167)
 
 
 def _utcnow() -> datetime:
@@ -139,9 +143,10 @@ class EventStore:
             return AppendResult(CaseVersion(last, built[-1][1]), ids, seqs)
         if error is None or error.get("err_code") in (WRONG_LAST_SEQUENCE, BATCH_DUPLICATE_MSG_ID):
             return await self._resolve_conflict(case, ids, expected)
-        if error.get("code") == UNAVAILABLE:
-            # The cluster answered that it cannot store now (no quorum, a leader being
-            # elected): as after a timeout, the same ids make the retry safe.
+        if error.get("code") == UNAVAILABLE or error.get("err_code") in OUTCOME_PENDING:
+            # The cluster cannot store now (no quorum, a leader being elected), or an earlier
+            # try of this very append is still being proposed and may yet land: as after a
+            # timeout, the same ids make the retry safe.
             raise LogUnavailable(
                 f"the log cannot store the append to case {case} now: "
                 f"{error.get('description')}; retry with the same event ids"
