@@ -4,13 +4,16 @@ a node back from an empty disk. Every acknowledged event is kept, once, on every
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 from nats.aio.client import Client
 from sexto_devstack.nats_cluster import NatsCluster, wait_healthy
+from sexto_events.errors import ConcurrencyConflict
+from sexto_events.model import CaseRef, CaseVersion
 from sexto_events.store import EventStore
 
-from tests.cluster.support import a_follower, leader, node_state, stream_info, writing
+from tests.cluster.support import a_follower, a_note, leader, node_state, stream_info, writing
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
@@ -97,3 +100,13 @@ async def test_appends_resume_once_a_quorum_is_back(
     await appends.more(10)
     await appends.finish()
     await appends.check(cluster)
+
+
+async def test_a_stale_writer_on_a_replicated_stream_is_a_concurrency_conflict(
+    r3_store: EventStore,
+) -> None:
+    case = CaseRef(f"t{uuid.uuid4().hex[:8]}", "stale")
+    first = await r3_store.append(case, [a_note(str(uuid.uuid4()))], CaseVersion(0, ""))
+    with pytest.raises(ConcurrencyConflict):  # not a refusal: the caller decides again
+        await r3_store.append(case, [a_note(str(uuid.uuid4()))], CaseVersion(0, ""))
+    assert [e.id for e in (await r3_store.load(case)).events] == first.event_ids

@@ -55,11 +55,15 @@ from sexto_events.tracing import current_traceparent
 MAX_EVENT_BYTES = 64 * 1024
 MAX_EVENTS_PER_APPEND = 100
 WRONG_LAST_SEQUENCE = 10071
+# The same refusal worded without the sequence: what a clustered stream's leader answers
+# (make chaos met it on a 3-node cluster; a single server answers 10071).
+WRONG_LAST_SEQUENCE_CLUSTERED = 10164
 BATCH_DUPLICATE_MSG_ID = 10201
+CONFLICT_CODES = (WRONG_LAST_SEQUENCE, WRONG_LAST_SEQUENCE_CLUSTERED, BATCH_DUPLICATE_MSG_ID)
 UNAVAILABLE = 503  # the API error's HTTP-like code for "temporarily unavailable"
 # "duplicate message id is in process" (our retry after a timeout met the first try still
 # in raft), "store is closed" (a leader stepping down under a committed entry), "too many
-# requests": the append may or may not land; none is a refusal (make chaos met the first).
+# requests": the append may or may not land; none is a refusal (nats-server's error table).
 OUTCOME_PENDING = (10158, 10077, 10167)
 
 
@@ -141,7 +145,7 @@ class EventStore:
             self._reader.appended(self.case_filter(case), len(built))
             self._cache_appended(case, expected, events, built, seqs)
             return AppendResult(CaseVersion(last, built[-1][1]), ids, seqs)
-        if error is None or error.get("err_code") in (WRONG_LAST_SEQUENCE, BATCH_DUPLICATE_MSG_ID):
+        if error is None or error.get("err_code") in CONFLICT_CODES:
             return await self._resolve_conflict(case, ids, expected)
         if error.get("code") == UNAVAILABLE or error.get("err_code") in OUTCOME_PENDING:
             # The cluster cannot store now (no quorum, a leader being elected), or an earlier
