@@ -164,7 +164,9 @@ DATABASE_UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.InterfaceError,
-    ConnectionRefusedError,
+    # A pooled connection cut by the restart: refused, reset, or left mid-operation.
+    asyncpg.InternalClientError,
+    ConnectionError,
 )
 
 
