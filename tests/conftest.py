@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -14,7 +13,8 @@ import pytest
 from nats.aio.client import Client
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
-from sexto_devstack.procs import environ, free_port, stop
+from sexto_devstack.procs import environ, free_port
+from sexto_devstack.supervisor import Supervisor
 from sexto_devstack.transparency import start_transparency, transparency_env
 from sexto_events.connection import connect
 from sexto_events.db import create_pool
@@ -73,13 +73,12 @@ def transparency_stack(
         SEXTO_TLOG_CHECKPOINT_INTERVAL_S="1",
         **transparency_env(servers_dir / "tlog-stack"),
     )
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    supervisor = Supervisor()  # not checked: a process that dies stays dead, and tests fail
     try:
-        start_transparency(env, servers_dir / "logs", procs)
+        start_transparency(env, servers_dir / "logs", supervisor)
         yield env
     finally:
-        for proc in procs.values():
-            stop(proc)
+        supervisor.stop_all()
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
+from sexto_devstack.accounts import accounts_config, users
 from sexto_devstack.nats_server import nats_server_binary
 from sexto_escalation.config import EscalationSettings
 from sexto_events.settings import EventLogSettings
@@ -14,12 +16,13 @@ from sexto_notification.config import NotificationSettings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "nats"
 CONFIGS = [DEPLOY / "single.conf", *sorted((DEPLOY / "cluster").glob("node-*.conf"))]
-PASSWORDS = ["INTAKE", "EVALUATION", "ESCALATION", "NOTIFICATION", "DISPATCH_SPVM", "SYS"]
+DIRECTORY = json.loads((DEPLOY.parents[0] / "seed" / "directory.json").read_text())
+PASSWORDS = [u.password_variable for u in users(DIRECTORY)] + ["SYS_NATS_PASSWORD"]
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
 def test_nats_config_is_valid_and_fsyncs_always(config: Path) -> None:
-    env = {**os.environ, **{f"{name}_NATS_PASSWORD": "placeholder" for name in PASSWORDS}}
+    env = {**os.environ, **dict.fromkeys(PASSWORDS, "placeholder")}
     result = subprocess.run(
         [nats_server_binary(), "-t", "-c", config.name],
         cwd=config.parent, env=env, capture_output=True, text=True, check=False,
@@ -27,6 +30,21 @@ def test_nats_config_is_valid_and_fsyncs_always(config: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "sync_interval: always" in config.read_text()
+
+
+def test_the_accounts_file_is_what_the_generator_makes_of_the_directory() -> None:
+    assert (DEPLOY / "accounts.conf").read_text() == accounts_config(DIRECTORY), (
+        "regenerate: python -m sexto_devstack.accounts deploy/seed/directory.json "
+        "> deploy/nats/accounts.conf"
+    )
+
+
+def test_every_territory_has_its_police_user_and_every_service_its_own() -> None:
+    names = [u.name for u in users(DIRECTORY)]
+    territories = [t["territory_id"] for t in DIRECTORY["territories"]]
+    assert {f"dispatch-{t}" for t in territories} <= set(names)
+    assert {"intake", "evaluation", "escalation", "notification"} <= set(names)
+    assert len(names) == len(set(names))
 
 
 def test_the_example_settings_name_only_real_settings() -> None:

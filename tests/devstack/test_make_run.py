@@ -160,3 +160,39 @@ def test_a_taken_port_is_named_with_how_to_choose_another(stack_env: dict[str, s
     port = stack_env["ESCALATION_PORT"]
     assert f"port {port} (ESCALATION_PORT) is already in use" in result.stderr
     assert "make run ESCALATION_PORT=" in result.stderr
+
+
+def pid_listening_as(port: str) -> int:
+    for status in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            cmdline = status.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"uvicorn" in b" ".join(cmdline) and port.encode() in cmdline:
+            return int(status.parent.name)
+    raise AssertionError(f"no service on port {port}")
+
+
+@pytest.mark.slow
+def test_a_killed_service_is_restarted_and_answers_again(stack_env: dict[str, str]) -> None:
+    proc, _ = start(stack_env)
+    try:
+        os.kill(pid_listening_as(stack_env["INTAKE_PORT"]), signal.SIGKILL)
+        assert proc.stdout is not None
+        seen = [proc.stdout.readline().rstrip() for _ in range(2)]
+        assert seen[0] == "supervisor: intake exited with code -9; restarting in 0.5s"
+        assert seen[1].startswith("supervisor: restarted intake (pid ")
+        deadline = time.monotonic() + 60
+        ready = 0
+        while time.monotonic() < deadline and ready != 200:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{stack_env['INTAKE_PORT']}/readyz").status_code
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert ready == 200
+        report_a_case_over_http(stack_env)
+    finally:
+        out = stop(proc, signal.SIGINT)
+    assert "restarts: intake 1" in out
+    assert proc.returncode == 0
+    assert children_of_data_dir(stack_env["SEXTO_DATA_DIR"]) == []

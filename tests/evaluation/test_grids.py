@@ -11,27 +11,10 @@ import sexto_protocols as protocols
 from sexto_events.principal import Role
 
 from tests.evaluation.conftest import Evaluation
+from tests.support.grids import DEPICTED, IMPULSIVE, MALICIOUS
 
-IMPULSIVE = {
-    "trigger": "romantic_relationship",
-    "intentions": ["romantic_exchange"],
-    "distribution_reach": "one_person",
-    "still_spreading": "no",
-    "involvement": ["sent"],
-    "coercion_or_threats": "no",
-    "prior_incidents": "no",
-    # The report's students are 14, 15 and 15: one band, no significant gap.
-    "age_band": "14_15",
-    "significant_age_gap": "no",
-    "vulnerability": "no",
-}
-DEPICTED = {**IMPULSIVE, "involvement": ["depicted"]}  # the depicted student's grid
-MALICIOUS = {
-    **IMPULSIVE,
-    "intentions": ["revenge"],
-    "distribution_reach": "class_or_school",
-    "involvement": ["redistributed"],
-}
+__all__ = ["DEPICTED", "IMPULSIVE", "MALICIOUS"]  # imported from here by other tests
+
 UK_FACTORS = ("age_difference", "external_coercion", "more_vulnerable", "severe_content",
               "widely_distributed", "previous_incident", "other_concern")  # fmt: skip
 NO_FACTOR = dict.fromkeys(UK_FACTORS, "no")

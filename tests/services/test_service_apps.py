@@ -53,7 +53,7 @@ def test_readyz_checks_nats_the_stream_and_the_database(client: TestClient) -> N
     response = client.get("/readyz")
 
     assert response.status_code == 200
-    checks = {"nats": "ok", "stream": "ok", "database": "ok", "consumers": "ok"}
+    checks = {"nats": "ok", "stream": "ok", "fsync": "ok", "database": "ok", "consumers": "ok"}
     assert response.json()["checks"] == checks
 
 

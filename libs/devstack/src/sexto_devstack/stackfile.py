@@ -13,7 +13,8 @@ killed outright leaves it behind with the `pid` of a process that is gone: reade
      "services": {"intake": "http://127.0.0.1:8001", ...}}
 
 It holds no secret of its own; `database_url` is DATABASE_URL as given when one is set
-(which may carry a password), so the file is readable by its owner only (0600).
+(which may carry a password), and under `make run-cluster` `nats_url` carries the operator
+user's password of that run, so the file is readable by its owner only (0600).
 """
 
 from __future__ import annotations

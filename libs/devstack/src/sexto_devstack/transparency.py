@@ -18,6 +18,7 @@ from sexto_legal.tlog_check import SIG_COSIGNATURE_V1, SIG_ED25519
 from sexto_legal.transparency.signing import load_or_create
 
 from sexto_devstack.procs import spawn
+from sexto_devstack.supervisor import Start, Supervisor
 
 ORIGIN = "sexto.local/cases"
 WITNESS = "witness.sexto.local/w1"
@@ -59,17 +60,36 @@ def _wait_for_line(proc: subprocess.Popen[bytes], log: Path, prefix: str) -> Non
 
 
 def start_transparency(
-    env: dict[str, str], logs: Path, procs: dict[str, subprocess.Popen[bytes]]
+    env: dict[str, str],
+    logs: Path,
+    supervisor: Supervisor,
+    *,
+    nats_url: str | None = None,
+    witness_nats_url: str | None = None,
 ) -> None:
-    """Start the witness, then the tree (each added to `procs` as soon as it runs), and
+    """Start the witness, then the tree, under the supervisor (restarted if they die), and
     wait until both are ready. The logs are started afresh so readiness is this run's.
-    The witness joins the log's NATS server (in production it is run by someone else)."""
-    env = {"SEXTO_WITNESS_NATS_URL": env["SEXTO_NATS_URL"], **env}
-    for name, module, ready in (("witness", "sexto_legal.transparency.witness", "witness "),
-                                ("tlog", "sexto_legal.transparency.tree", "tree ")):  # fmt: skip
+    The witness joins the log's NATS servers (in production it is run by someone else);
+    with accounts, each connects as its own user (`nats_url`, `witness_nats_url`)."""
+    tree_env = {**env, "SEXTO_NATS_URL": nats_url or env["SEXTO_NATS_URL"]}
+    witness_env = {
+        **tree_env,
+        "SEXTO_WITNESS_NATS_URL": witness_nats_url or tree_env["SEXTO_NATS_URL"],
+    }
+    for name, module, ready, child_env in (
+        ("witness", "sexto_legal.transparency.witness", "witness ", witness_env),
+        ("tlog", "sexto_legal.transparency.tree", "tree ", tree_env),
+    ):
         log = logs / f"{name}.log"
         log.unlink(missing_ok=True)
-        procs[name] = spawn([sys.executable, "-m", module], log=log, env=env)
-        _wait_for_line(procs[name], log, ready)
+        proc = supervisor.add(name, _starter(module, log, child_env))
+        _wait_for_line(proc, log, ready)
     log_key, witness = env["SEXTO_WITNESS_LOG_VKEY"], env["SEXTO_WITNESS_NAME"]
     print(f"transparency   log key {log_key}, witness {witness}", flush=True)
+
+
+def _starter(module: str, log: Path, env: dict[str, str]) -> Start:
+    def start() -> subprocess.Popen[bytes]:
+        return spawn([sys.executable, "-m", module], log=log, env=env)
+
+    return start

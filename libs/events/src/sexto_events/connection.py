@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from nats.aio.client import Client
 
@@ -37,8 +38,27 @@ class EventLogClient(Client):
         return out
 
 
+def server_urls(url: str) -> list[str]:
+    """The servers of a comma-separated URL list (a cluster's nodes), in order."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
+def url_credentials(urls: list[str]) -> dict[str, str]:
+    """The user and password the URLs carry (the first that has them), as client options."""
+    for each in urls:
+        parts = urlsplit(each)
+        if parts.username is not None and parts.password is not None:
+            return {"user": unquote(parts.username), "password": unquote(parts.password)}
+    return {}
+
+
 async def connect(url: str, **options: Any) -> Client:
-    """Connect to NATS with the event log's client."""
+    """Connect to NATS with the event log's client; `url` may list a cluster's nodes,
+    comma-separated, and the client fails over between them."""
+    urls = server_urls(url)
+    # Credentials in the URLs go to every server, the ones the cluster announces too: the
+    # client would otherwise reconnect to an announced node without them and be refused.
+    options = {**url_credentials(urls), **options}
     client = EventLogClient()
-    await client.connect(url, **options)
+    await client.connect(urls, **options)
     return client

@@ -22,7 +22,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from sexto_events.errors import EventLogError
+from sexto_events.errors import EventLogError, LogUnavailable
 
 STATUS = "Status"
 SIZE_HINTS = 100_000
@@ -71,9 +71,9 @@ class _Batch:
             self.pending = 0
             self.done.set_result(None)
         else:
-            self.done.set_exception(
-                EventLogError(f"direct get failed with status {status}: {headers}")
-            )
+            # 503: no server of the stream could answer now (a quorum being restored).
+            failed = LogUnavailable if status == "503" else EventLogError
+            self.done.set_exception(failed(f"direct get failed with status {status}: {headers}"))
 
 
 class DirectReader:
@@ -154,7 +154,7 @@ class DirectReader:
             try:
                 await asyncio.wait_for(batch.done, self._timeout)
             except TimeoutError:
-                raise EventLogError(
+                raise LogUnavailable(
                     "the NATS server did not answer a direct get in time: check that the "
                     "stream exists and allows direct access"
                 ) from None

@@ -79,6 +79,11 @@ class AppendFailed(EventLogError):
     """The server refused an append for a reason other than a concurrency conflict."""
 
 
+class LogUnavailable(EventLogError):
+    """The log did not answer in time (no quorum, a leader being elected): the outcome of
+    a write is unknown, and retrying it with the same event ids is safe."""
+
+
 class SubjectErased(EventLogError):
     """Personal data cannot be written for a data subject whose key was shredded."""
 

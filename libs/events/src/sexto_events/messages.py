@@ -539,6 +539,10 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "en": "{reason}",
         "fr": "preuve impossible : {reason}",
     },
+    "database-unavailable": {
+        "en": "the database did not answer; retry",
+        "fr": "la base de données n'a pas répondu; réessayez",
+    },
     # the HTTP edge itself
     "unauthorized-missing": {
         "en": "send a bearer token: Authorization: Bearer <token>",

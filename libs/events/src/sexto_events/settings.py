@@ -28,7 +28,12 @@ class EventLogSettings(BaseSettings):
     master_key: SecretStr = SecretStr(DEVELOPMENT_MASTER_KEY)
     stream_name: str = "CASES"
     subject_root: str = "cases"
-    stream_replicas: int = 1
+    stream_replicas: int = Field(default=1, ge=1, le=5)
+    nats_monitor_urls: str = Field(
+        default="",
+        description="comma-separated monitoring endpoints (http://host:8222) of every NATS "
+        "server: readiness checks that each reports fsync on every write (/varz)",
+    )
     log_level: str = "INFO"
     analysis_key: SecretStr | None = Field(
         default=None,

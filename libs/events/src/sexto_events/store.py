@@ -40,6 +40,7 @@ from sexto_events.errors import (
     ConcurrencyConflict,
     EventLogError,
     EventTooLarge,
+    LogUnavailable,
     UnknownEventType,
 )
 from sexto_events.model import (
@@ -57,7 +58,16 @@ from sexto_events.tracing import producing, sent
 MAX_EVENT_BYTES = 64 * 1024
 MAX_EVENTS_PER_APPEND = 100
 WRONG_LAST_SEQUENCE = 10071
+# The same refusal worded without the sequence: what a clustered stream's leader answers
+# (make chaos met it on a 3-node cluster; a single server answers 10071).
+WRONG_LAST_SEQUENCE_CLUSTERED = 10164
 BATCH_DUPLICATE_MSG_ID = 10201
+CONFLICT_CODES = (WRONG_LAST_SEQUENCE, WRONG_LAST_SEQUENCE_CLUSTERED, BATCH_DUPLICATE_MSG_ID)
+UNAVAILABLE = 503  # the API error's HTTP-like code for "temporarily unavailable"
+# "duplicate message id is in process" (our retry after a timeout met the first try still
+# in raft), "store is closed" (a leader stepping down under a committed entry), "too many
+# requests": the append may or may not land; none is a refusal (nats-server's error table).
+OUTCOME_PENDING = (10158, 10077, 10167)
 
 
 def _utcnow() -> datetime:
@@ -146,7 +156,7 @@ class EventStore:
                 # The outcome is unknown: the same ids make the retry safe (de-duplicated or
                 # found already stored by the conflict check below).
                 if attempt == 2:
-                    raise AppendFailed(
+                    raise LogUnavailable(
                         f"no acknowledgement for case {case} after 3 tries; the append may or "
                         "may not be stored: retry with the same event ids"
                     ) from None
@@ -159,10 +169,19 @@ class EventStore:
             self._cache_appended(case, expected, events, built, seqs, epoch)
             sent(event_ids=ids)
             return AppendResult(CaseVersion(last, built[-1][1]), ids, seqs)
-        if error is None or error.get("err_code") in (WRONG_LAST_SEQUENCE, BATCH_DUPLICATE_MSG_ID):
+        if error is None or error.get("err_code") in CONFLICT_CODES:
             return await self._resolve_conflict(case, ids, expected)
+        if error.get("code") == UNAVAILABLE or error.get("err_code") in OUTCOME_PENDING:
+            # The cluster cannot store now (no quorum, a leader being elected), or an earlier
+            # try of this very append is still being proposed and may yet land: as after a
+            # timeout, the same ids make the retry safe.
+            raise LogUnavailable(
+                f"the log cannot store the append to case {case} now: "
+                f"{error.get('description')}; retry with the same event ids"
+            )
         raise AppendFailed(
-            f"the server refused the append to case {case}: {error.get('description')}"
+            f"the server refused the append to case {case}: {error.get('description')} "
+            f"(code {error.get('code')}, err_code {error.get('err_code')})"
         )
 
     def _cache_appended(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sexto_events.errors import ConcurrencyConflict
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from sexto_events.errors import ConcurrencyConflict, LogUnavailable
 from sexto_events.messages import DEFAULT_LANGUAGE, LANGUAGES, TITLES, Message, validation_text
 from sexto_events.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal, Unavailable
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -147,6 +151,37 @@ async def _conflict(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# The log did not acknowledge in time (a cluster without a quorum, a leader being elected):
+# the command may be retried with the same Idempotency-Key, whose ids make it a no-op if the
+# first attempt was stored after all. Nothing of the request is kept meanwhile.
+LOG_UNAVAILABLE = (LogUnavailable, NatsTimeout, NoRespondersError)
+RETRY_AFTER_S = 2
+
+
+# PostgreSQL restarting or out of reach (a failover of a managed server): the request
+# wrote nothing it cannot write again under the same Idempotency-Key.
+DATABASE_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    # A pooled connection cut by the restart: refused, reset, or left mid-operation.
+    asyncpg.InternalClientError,
+    ConnectionError,
+)
+
+
+def _unavailable(kind: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def answer(request: Request, exc: Exception) -> JSONResponse:
+        log.warning(kind, error_type=type(exc).__name__, method=request.method)
+        response = problem(
+            503, kind, Message(kind), request_language(request), situation="unavailable"
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+
+    return answer
+
+
 async def _unauthorized(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Unauthorized)
     response = problem(401, "unauthorized", exc.message, request_language(request))
@@ -196,3 +231,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Unauthorized, _unauthorized)
     app.add_exception_handler(ConcurrencyConflict, _conflict)
     app.add_exception_handler(Refusal, _refused)
+    for unavailable in LOG_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _unavailable("log-unavailable"))
+    for away in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(away, _unavailable("database-unavailable"))

@@ -7,7 +7,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import asyncpg
 import structlog
@@ -34,6 +34,13 @@ from sexto_service.lag import refresh_consumer_metrics
 from sexto_service.openapi import document_problems
 from sexto_service.problems import ServerErrors, install_problem_handlers
 from sexto_service.ratelimit import RateLimitSettings, WriteLimiter
+from sexto_service.replication import (
+    FsyncNotAlways,
+    ReplicasMissing,
+    fsync_problems,
+    monitor_urls,
+    replica_problems,
+)
 
 log = structlog.get_logger("sexto.service")
 
@@ -120,7 +127,9 @@ async def start_runtime(
     runtime = ServiceRuntime(definition.name, settings, nc, pool, vault, store, provider)
     runtime.pseudonyms = settings.pseudonymiser()
     runtime.stores[spec.name] = store
-    for extra in definition.streams:
+    for declared in definition.streams:
+        # Every stream of a cluster is replicated like the case log.
+        extra = replace(declared, replicas=settings.stream_replicas)
         other = EventStore(nc, source=store.source, codec=store.codec, spec=extra, tracer=tracer)
         await other.ensure_stream()
         runtime.stores[extra.name] = other
@@ -200,6 +209,17 @@ def readiness_checks(app: FastAPI) -> dict[str, Check]:
         info = json.loads((await runtime.nc.request(f"$JS.API.STREAM.INFO.{name}", b"", 2)).data)
         if "error" in info:
             raise LookupError(info["error"].get("description"))
+        problems = replica_problems(runtime.store.spec.replicas, info)
+        if problems:
+            log.warning("stream not replicated", problems=problems)
+            raise ReplicasMissing("; ".join(problems))
+
+    async def fsync_check() -> None:
+        assert runtime is not None
+        problems = await fsync_problems(monitor_urls(runtime.settings.nats_monitor_urls))
+        if problems:
+            log.warning("log servers not durable", problems=problems)
+            raise FsyncNotAlways("; ".join(problems))
 
     async def db_check() -> None:
         assert runtime is not None
@@ -219,6 +239,7 @@ def readiness_checks(app: FastAPI) -> dict[str, Check]:
     return {
         "nats": nats_check,
         "stream": stream_check,
+        "fsync": fsync_check,
         "database": db_check,
         "consumers": consumers_check,
     }

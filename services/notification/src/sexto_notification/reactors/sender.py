@@ -32,7 +32,7 @@ from sexto_events.catalogue.notification import (
 )
 from sexto_events.commands import append_once
 from sexto_events.db import column_names
-from sexto_events.errors import EventLogError
+from sexto_events.errors import AppendFailed, EventLogError, LogUnavailable
 from sexto_events.ids import derived_event_id
 from sexto_events.model import CaseRef, NewEvent, RecordedEvent
 from sexto_events.tracing import context_from_traceparent
@@ -112,6 +112,13 @@ WHERE id = ANY($1::text[]) AND status = 'pending' AND next_attempt_at <= now()
   AND (leased_until IS NULL OR leased_until < now())
 RETURNING {column_names(deliveries)}
 """
+
+
+def unreadable(exc: BaseException) -> bool:
+    """True when the case's record itself cannot be read (a broken chain, a stored message
+    that is not an event); false when the log only did not answer in time (a node down, a
+    leader being elected), which a later attempt gets past."""
+    return isinstance(exc, EventLogError) and not isinstance(exc, LogUnavailable)
 
 
 def signature_header(secrets: list[str], msg_id: str, at: datetime, body: str) -> str:
@@ -237,8 +244,11 @@ class Sender:
         it shows among the failed ones and can be cancelled."""
         NOT_RECORDED.labels(row["channel"]).inc()
         reason = f"not recorded ({type(exc).__name__})"
-        log.warning("delivery attempt not recorded", delivery=row["id"], error=reason)
-        status = status_unrecorded(case_unreadable=isinstance(exc, EventLogError))
+        # A refusal's text names the case by id and the server's reason: no personal data.
+        detail = str(exc)[:300] if isinstance(exc, AppendFailed) else None
+        log.warning("delivery attempt not recorded", delivery=row["id"], error=reason,
+                    detail=detail)  # fmt: skip
+        status = status_unrecorded(case_unreadable=unreadable(exc))
         s = self.settings
         delay = retry_delay(
             row["attempts"] + 1,
