@@ -126,6 +126,17 @@ def test_cosignature_format_and_quorum() -> None:
         t.cosignature_time(moved, WITNESS.verifier)
 
 
+def test_a_quorum_counts_distinct_witness_keys_and_is_never_below_one() -> None:
+    note = note_of(13)
+    cosigned = note + cosign(t.open_checkpoint(note, LOG.verifier, ORIGIN).text(), WITNESS, 1)
+    twice = [WITNESS.verifier, WITNESS.verifier]
+    assert t.require_quorum(cosigned, twice, 1) == [WITNESS.name]
+    with pytest.raises(t.ProofError, match="1 valid cosignature.*2 required"):
+        t.require_quorum(cosigned, twice, 2)
+    with pytest.raises(t.ProofError, match="a quorum of 0 cosignatures proves nothing"):
+        t.require_quorum(note, [WITNESS.verifier], 0)
+
+
 def request(old: int, size: int, proof_hashes: list[bytes] | None = None,
             note: bytes | None = None) -> AddCheckpoint:  # fmt: skip
     hashes = consistency(old, size) if proof_hashes is None else proof_hashes

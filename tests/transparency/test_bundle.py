@@ -179,6 +179,47 @@ async def test_a_checkpoint_without_its_witness_cosignature_is_refused(
     assert f"checkpoint has no cosignature by witness {witness.signer.name}" in checked.stdout
 
 
+def strip_cosignatures(folder: Path, witness: WitnessRun, quorum: int) -> None:
+    """What someone able to edit the folder can do: drop the witness's cosignature and write
+    the quorum they like into the manifest."""
+    note = (folder / "transparency/checkpoint.txt").read_bytes()
+    (folder / "transparency/checkpoint.txt").write_bytes(
+        b"".join(line for line in note.splitlines(keepends=True)
+                 if witness.signer.name.encode() not in line))  # fmt: skip
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["transparency"]["quorum"] = quorum
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    refresh_manifest(folder)
+
+
+async def test_a_manifest_quorum_of_zero_never_excuses_a_missing_cosignature(
+    bundle: Path, witness: WitnessRun
+) -> None:
+    strip_cosignatures(bundle, witness, quorum=0)
+    pinned = verify(bundle, "--log-key", LOG_KEY.verifier.vkey(),
+                    "--witness", witness.signer.verifier.vkey())  # fmt: skip
+    assert pinned.returncode == 1, pinned.stdout
+    assert "0 valid cosignature(s) from distinct trusted witnesses, 1 required" in pinned.stdout
+    unpinned = verify(bundle)
+    assert unpinned.returncode == 1, unpinned.stdout
+    assert "a quorum of 0 witness cosignatures proves nothing" in unpinned.stdout
+    asked = verify(bundle, "--log-key", LOG_KEY.verifier.vkey(), "--quorum", "0")
+    assert asked.returncode == 1, asked.stdout
+
+
+async def test_without_pinned_keys_the_ok_says_it_proves_nothing_about_who_runs_the_log(
+    bundle: Path, witness: WitnessRun
+) -> None:
+    unpinned = verify(bundle)
+    assert unpinned.returncode == 0, unpinned.stdout
+    assert "WARNING: keys not pinned" in unpinned.stdout
+    assert "proves nothing about who runs the log" in unpinned.stdout
+    pinned = verify(bundle, "--log-key", LOG_KEY.verifier.vkey(),
+                    "--witness", witness.signer.verifier.vkey())  # fmt: skip
+    assert pinned.returncode == 0, pinned.stdout
+    assert "WARNING" not in pinned.stdout
+
+
 async def test_the_verifier_needs_nothing_but_its_folder(bundle: Path, tmp_path: Path) -> None:
     moved = shutil.copytree(bundle, tmp_path / "elsewhere")
     checked = await asyncio.to_thread(
