@@ -26,7 +26,7 @@ from sexto_events.store import EventStore
 from sexto_legal import tlog_check as t
 from sexto_legal.export import build_bundle
 from sexto_legal.transparency.api import TreeClient
-from sexto_legal.transparency.evidence import EvidenceMismatch
+from sexto_legal.transparency.evidence import NotWitnessed
 from sexto_legal.transparency.signing import Signer, sign_checkpoint
 from sexto_legal.transparency.tree import TreeProcess
 
@@ -240,7 +240,28 @@ async def test_no_bundle_is_made_when_no_witness_cosigns(
     case = CaseRef(f"t{uuid.uuid4().hex[:8]}", uuid.uuid4().hex)
     await side_store.append(case, [reported()], CaseVersion.new())
     try:
-        with pytest.raises(EvidenceMismatch, match="0 valid cosignature"):
+        with pytest.raises(NotWitnessed, match="0 valid cosignature"):
+            await build_bundle(
+                side_store, case, tree=TreeClient(nc, side_store.spec.name),
+                exported_by=REVIEWER, viewer=Viewer.of(REVIEWER), now=datetime.now(UTC),
+            )  # fmt: skip
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await process.close()
+
+
+async def test_no_bundle_is_made_by_a_log_without_witnesses(
+    nc: Client, side_store: EventStore, tree_pool: asyncpg.Pool
+) -> None:
+    settings = tree_settings([], uuid.uuid4().hex[:8])
+    process = TreeProcess(nc, tree_pool, LOG_KEY, settings, event_settings(side_store))
+    await process.setup()
+    task = asyncio.create_task(process.run())
+    case = CaseRef(f"t{uuid.uuid4().hex[:8]}", uuid.uuid4().hex)
+    await side_store.append(case, [reported()], CaseVersion.new())
+    try:
+        with pytest.raises(NotWitnessed, match="no witness configured"):
             await build_bundle(
                 side_store, case, tree=TreeClient(nc, side_store.spec.name),
                 exported_by=REVIEWER, viewer=Viewer.of(REVIEWER), now=datetime.now(UTC),

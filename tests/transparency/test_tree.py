@@ -128,6 +128,16 @@ async def test_bad_proof_requests_name_what_to_fix(tree: TreeRun, side_store: Ev
         await tree.client.consistency(3, 2)
 
 
+async def test_the_tree_refuses_to_start_without_a_witness_outside_development(
+    nc: Client, tree_pool: asyncpg.Pool, side_store: EventStore
+) -> None:
+    settings = tree_settings([], uuid.uuid4().hex[:8])
+    production = event_settings(side_store).model_copy(update={"environment": "production"})
+    with pytest.raises(ValueError, match="no witness configured in the production environment"):
+        TreeProcess(nc, tree_pool, LOG_KEY, settings, production)
+    TreeProcess(nc, tree_pool, LOG_KEY, settings, event_settings(side_store))  # development
+
+
 @pytest.mark.slow
 async def test_a_tree_process_killed_mid_batch_resumes_to_the_tree_built_from_scratch(
     nc: Client, side_store: EventStore, tree_dsn: str, tree_pool: asyncpg.Pool, tmp_path: Path

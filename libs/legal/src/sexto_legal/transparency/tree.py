@@ -87,6 +87,14 @@ class TreeProcess:
         settings: TreeSettings,
         events: EventLogSettings,
     ) -> None:
+        if not settings.witnesses and events.environment not in ("development", "test"):
+            # Uncosigned checkpoints prove nothing against a log operator who rewrites its
+            # history, and every export would be refused: refuse to start instead.
+            raise ValueError(
+                f"no witness configured in the {events.environment} environment: set "
+                "SEXTO_TLOG_WITNESSES to the verifier keys of the witnesses that cosign this "
+                "log's checkpoints (a JSON list)"
+            )
         self.nc, self.pool, self.signer, self.settings = nc, pool, signer, settings
         self.subject_filter = f"{events.subject_root}.>"
         self.prefix = api.subjects_of(events.stream_name)
