@@ -22,7 +22,8 @@ from sexto_events.direct_get import StoredMessage
 from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.store import EventStore
 from sexto_legal import tlog_check as t
-from sexto_legal.transparency import merkle
+from sexto_legal.transparency import api, merkle
+from sexto_legal.transparency.api import TreeBehind, TreeFault
 from sexto_legal.transparency.store import ProofRequestError
 from sexto_legal.transparency.tree import TreeProcess
 
@@ -126,6 +127,24 @@ async def test_bad_proof_requests_name_what_to_fix(tree: TreeRun, side_store: Ev
         await tree.client.inclusion(0, 9)
     with pytest.raises(ProofRequestError, match="older size 3 must be between 0 and the newer 2"):
         await tree.client.consistency(3, 2)
+
+
+async def test_tree_refusals_say_whether_to_fix_retry_or_blame_the_tree(
+    nc: Client, tree: TreeRun, side_store: EventStore, tree_pool: asyncpg.Pool
+) -> None:
+    await write(side_store, cases=1, notes=2)
+    await tree.client.checkpoint(covers_seq=3)
+    subject = f"{tree.process.prefix}.{api.INCLUSION}"
+    reply = await nc.request(subject, json.dumps({"index": "one", "size": 3}).encode(), 5)
+    assert json.loads(reply.data) == {"error": "`index` must be a whole number, not 'one'",
+                                      "kind": api.INVALID}  # fmt: skip
+    tree.process.settings.request_wait_s = 0.2
+    with pytest.raises(TreeBehind, match=r"not reached that stream sequence within 0\.2 s; retry"):
+        await tree.client.checkpoint(covers_seq=10**6)
+    async with tree_pool.acquire() as conn:  # a stored node lost: the tree's fault, not ours
+        await conn.execute("DELETE FROM transparency.tree_nodes WHERE level = 0 AND idx = 0")
+    with pytest.raises(TreeFault, match=r"the tree could not answer \(KeyError\)"):
+        await tree.client.inclusion(1, 3)
 
 
 async def test_the_tree_refuses_to_start_without_a_witness_outside_development(

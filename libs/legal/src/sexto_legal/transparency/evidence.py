@@ -21,8 +21,6 @@ ATTEMPTS = 5
 QUORUM = 1  # a bundle no witness cosigned proves nothing against the log's operator
 
 
-
-
 class EvidenceMismatch(RuntimeError):
     """The tree and the stream disagree on the case's messages (a tree behind its stream, or
     a stream the tree does not follow)."""

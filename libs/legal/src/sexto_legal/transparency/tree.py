@@ -20,7 +20,7 @@ import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -53,7 +53,8 @@ from sexto_legal.transparency.witness import encode_request, witness_subject
 log = structlog.get_logger("sexto.tlog")
 
 CLOSURE = ".intake.case_closed"
-REQUEST_WAIT_S = 10.0
+T = TypeVar("T")
+KINDS: dict[type, str] = {int: "a whole number", str: "a string"}
 
 
 async def ensure_checkpoint_stream(nc: Client, name: str, replicas: int) -> None:
@@ -74,6 +75,14 @@ async def ensure_checkpoint_stream(nc: Client, name: str, replicas: int) -> None
     error = json.loads(reply.data).get("error")
     if error and "already in use" not in str(error.get("description", "")):
         raise RuntimeError(f"cannot create stream {name}: {error.get('description')}")
+
+
+def _field(request: dict[str, Any], name: str, kind: type[T], default: T | None = None) -> T:
+    """A request's member of `kind`, or ProofRequestError naming it (a caller's mistake)."""
+    value = request.get(name, default)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ProofRequestError(f"`{name}` must be {KINDS[kind]}, not {value!r}")
+    return value
 
 
 class TreeProcess:
@@ -157,11 +166,17 @@ class TreeProcess:
                     raise ProofRequestError("the request must be a JSON object")
                 answer = await handler(request)
             except ProofRequestError as exc:
-                answer = {"error": str(exc)}
-            except (ValueError, KeyError, TypeError) as exc:
-                answer = {"error": f"malformed request ({type(exc).__name__}: {exc})"}
+                answer = {"error": str(exc), "kind": api.INVALID}
+            except json.JSONDecodeError as exc:
+                answer = {"error": f"the request is not JSON ({exc})", "kind": api.INVALID}
             except TimeoutError:
-                answer = {"error": "the tree has not reached that stream sequence yet"}
+                wait = self.settings.request_wait_s
+                answer = {"error": f"the tree has not reached that stream sequence within "
+                          f"{wait} s; retry", "kind": api.NOT_YET}  # fmt: skip
+            except Exception as exc:  # a fault of ours (a stored node missing): say so, by type
+                log.error("request failed", subject=msg.subject, error_type=type(exc).__name__)
+                answer = {"error": f"the tree could not answer ({type(exc).__name__})",
+                          "kind": api.INTERNAL}  # fmt: skip
             await msg.respond(json.dumps(answer).encode())
 
         return respond
@@ -272,25 +287,27 @@ class TreeProcess:
                 return self._latest[1]
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiters.append((covers_seq, future))
-        return await asyncio.wait_for(future, REQUEST_WAIT_S)
+        return await asyncio.wait_for(future, self.settings.request_wait_s)
 
     async def _on_checkpoint(self, request: dict[str, Any]) -> dict[str, Any]:
-        note = await self._covering(int(request.get("covers_seq", 0)))
+        note = await self._covering(_field(request, "covers_seq", int, 0))
         return {"note": note.decode()}
 
     async def _on_inclusion(self, request: dict[str, Any]) -> dict[str, Any]:
+        index, size = _field(request, "index", int), _field(request, "size", int)
         async with self.pool.acquire() as conn:
-            proof = await store.inclusion_proof(conn, int(request["index"]), int(request["size"]))
+            proof = await store.inclusion_proof(conn, index, size)
         return {"proof": api.b64(proof)}
 
     async def _on_consistency(self, request: dict[str, Any]) -> dict[str, Any]:
+        size1, size2 = _field(request, "from", int), _field(request, "to", int)
         async with self.pool.acquire() as conn:
-            proof = await store.consistency_proof(conn, int(request["from"]), int(request["to"]))
+            proof = await store.consistency_proof(conn, size1, size2)
         return {"proof": api.b64(proof)}
 
     async def _on_case(self, request: dict[str, Any]) -> dict[str, Any]:
-        territory, case_id = str(request["territory"]), str(request["case_id"])
-        note = await self._covering(int(request.get("covers_seq", 0)))
+        territory, case_id = _field(request, "territory", str), _field(request, "case_id", str)
+        note = await self._covering(_field(request, "covers_seq", int, 0))
         size = int(note.split(b"\n")[1])
         async with self.pool.acquire() as conn:
             leaves = await store.case_leaves(conn, territory, case_id, size)
