@@ -9,7 +9,9 @@ after its last committed leaf, with no consumer state to disagree with it.
 
 A checkpoint is made at most every `checkpoint_interval_s` while the tree grows, at once
 after a batch holding a case closure, and on request (an export asks for one covering the
-case's last event before it answers).
+case's last event before it answers). Checkpoints are signed and cosigned by a task of their
+own, so a witness slow or away never holds up the appending of leaves; and each request is
+answered by a task of its own, so one waiting for a checkpoint never holds up the others.
 """
 
 from __future__ import annotations
@@ -116,7 +118,9 @@ class TreeProcess:
         self._latest: tuple[int, bytes] | None = None
         self._waiters: list[tuple[int, asyncio.Future[bytes]]] = []
         self._signing = asyncio.Lock()
+        self._due = asyncio.Event()  # a checkpoint is wanted: the cosigning task makes it
         self._subs: list[Subscription] = []
+        self._requests: set[asyncio.Task[None]] = set()
 
     async def setup(self) -> None:
         """Tables, state, the checkpoint stream, and the request handlers."""
@@ -154,6 +158,9 @@ class TreeProcess:
         self._subs.clear()
         for _, future in self._waiters:
             future.cancel()
+        for task in self._requests:
+            task.cancel()
+        await asyncio.gather(*self._requests, return_exceptions=True)
         await self.reader.close()
 
     def _answer(
@@ -179,7 +186,12 @@ class TreeProcess:
                           "kind": api.INTERNAL}  # fmt: skip
             await msg.respond(json.dumps(answer).encode())
 
-        return respond
+        async def spawn(msg: Msg) -> None:  # nats-py awaits its callbacks one at a time
+            task = asyncio.create_task(respond(msg))
+            self._requests.add(task)
+            task.add_done_callback(self._requests.discard)
+
+        return spawn
 
     async def step(self) -> int:
         """Append the next batch of the stream; checkpoint when due. Returns leaves added."""
@@ -189,18 +201,21 @@ class TreeProcess:
         )
         added = await self.appender.append(messages)
         if added and any(m.subject.endswith(CLOSURE) for m in messages):
-            await self.checkpoint()
-        ready = [(s, f) for s, f in self._waiters if s <= self.appender.last_seq]
-        if ready:
-            note = await self.checkpoint()
-            for _, future in ready:
-                if not future.done():
-                    future.set_result(note)
-            self._waiters = [w for w in self._waiters if w not in ready]
+            self._due.set()
+        if any(s <= self.appender.last_seq for s, _ in self._waiters):
+            self._due.set()
         return added
 
     async def run(self) -> None:
-        """Append and checkpoint until cancelled."""
+        """Append until cancelled, while a task of its own makes the checkpoints asked for."""
+        cosigning = asyncio.create_task(self._checkpoint_when_due())
+        try:
+            await self._append_forever()
+        finally:
+            cosigning.cancel()
+            await asyncio.gather(cosigning, return_exceptions=True)
+
+    async def _append_forever(self) -> None:
         last_checkpoint = time.monotonic()
         while True:
             try:
@@ -211,17 +226,40 @@ class TreeProcess:
                 continue
             grown = self._latest is None or self._latest[0] < self.appender.size
             if grown and time.monotonic() - last_checkpoint >= self.settings.checkpoint_interval_s:
-                await self.checkpoint()
+                self._due.set()
                 last_checkpoint = time.monotonic()
             if not added:
                 await asyncio.sleep(self.settings.idle_wait_s)
 
+    async def _checkpoint_when_due(self) -> None:
+        """Checkpoint the tree as it is whenever one is wanted; answer the requests waiting
+        for a checkpoint that holds their stream sequence."""
+        while True:
+            await self._due.wait()
+            self._due.clear()
+            try:
+                note, last_seq = await self._checkpoint()
+            except Exception as exc:  # NATS or PostgreSQL away: the waiters time out, retry
+                log.error("checkpoint failed", error_type=type(exc).__name__)
+                await asyncio.sleep(1.0)
+                self._due.set()
+                continue
+            ready = [(s, f) for s, f in self._waiters if s <= last_seq]
+            for _, future in ready:
+                if not future.done():
+                    future.set_result(note)
+            self._waiters = [w for w in self._waiters if w not in ready]
+
     async def checkpoint(self) -> bytes:
         """The signed, cosigned checkpoint of the committed tree, published and stored."""
+        return (await self._checkpoint())[0]
+
+    async def _checkpoint(self) -> tuple[bytes, int]:
+        """The checkpoint (as `checkpoint`) and the last stream sequence its tree holds."""
         async with self._signing:
-            size = self.appender.size
+            size, last_seq = self.appender.size, self.appender.last_seq
             if self._latest is not None and self._latest[0] == size:
-                return self._latest[1]
+                return self._latest[1], last_seq
             body = Checkpoint(self.settings.origin, size, self.appender.root())
             note = sign_checkpoint(body, self.signer)
             for witness in self.witnesses:
@@ -243,7 +281,7 @@ class TreeProcess:
                 raise RuntimeError(f"checkpoint not stored on its stream: {ack.data!r}")
             self._latest = (size, note)
             log.info("checkpoint", size=size)
-            return note
+            return note, last_seq
 
     async def _cosignature(self, witness: VerifierKey, size: int, note: bytes) -> bytes:
         """The witness's cosignature line, or nothing (logged) when it refuses or is away."""
@@ -287,7 +325,12 @@ class TreeProcess:
                 return self._latest[1]
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiters.append((covers_seq, future))
-        return await asyncio.wait_for(future, self.settings.request_wait_s)
+        if covers_seq <= self.appender.last_seq:
+            self._due.set()
+        try:
+            return await asyncio.wait_for(future, self.settings.request_wait_s)
+        finally:
+            self._waiters = [w for w in self._waiters if w[1] is not future]
 
     async def _on_checkpoint(self, request: dict[str, Any]) -> dict[str, Any]:
         note = await self._covering(_field(request, "covers_seq", int, 0))
@@ -311,8 +354,7 @@ class TreeProcess:
         size = int(note.split(b"\n")[1])
         async with self.pool.acquire() as conn:
             leaves = await store.case_leaves(conn, territory, case_id, size)
-            root = await store.root_at(conn, size)
-            proofs = [await store.inclusion_proof(conn, leaf.index, size) for leaf in leaves]
+            root, proofs = await store.inclusion_proofs(conn, [leaf.index for leaf in leaves], size)
         head = CaseHead(self.settings.origin, size, root, territory, case_id, len(leaves),
                         leaves[-1].index if leaves else None)  # fmt: skip
         return {
