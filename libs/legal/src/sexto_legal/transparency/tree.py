@@ -87,6 +87,17 @@ def _field(request: dict[str, Any], name: str, kind: type[T], default: T | None 
     return value
 
 
+async def _stop(tasks: set[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and wait for them, cancelling again any still running: in Python 3.11
+    `asyncio.wait_for` (used by nats-py's requests) can lose a cancellation that races a
+    result, and a task that lost it would never end."""
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+
+
 class TreeProcess:
     """Appends, checkpoints and answers; one per log."""
 
@@ -158,9 +169,7 @@ class TreeProcess:
         self._subs.clear()
         for _, future in self._waiters:
             future.cancel()
-        for task in self._requests:
-            task.cancel()
-        await asyncio.gather(*self._requests, return_exceptions=True)
+        await _stop(self._requests)
         await self.reader.close()
 
     def _answer(
@@ -212,8 +221,7 @@ class TreeProcess:
         try:
             await self._append_forever()
         finally:
-            cosigning.cancel()
-            await asyncio.gather(cosigning, return_exceptions=True)
+            await _stop({cosigning})
 
     async def _append_forever(self) -> None:
         last_checkpoint = time.monotonic()
