@@ -229,39 +229,26 @@ async def test_the_verifier_needs_nothing_but_its_folder(bundle: Path, tmp_path:
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-async def test_no_bundle_is_made_when_no_witness_cosigns(
-    nc: Client, side_store: EventStore, tree_pool: asyncpg.Pool
-) -> None:
-    away = Signer("witness.test/away", t.SIG_COSIGNATURE_V1, bytes(range(5, 37)))
-    settings = tree_settings([away], uuid.uuid4().hex[:8], witness_timeout_s=0.2)
+AWAY = Signer("witness.test/away", t.SIG_COSIGNATURE_V1, bytes(range(5, 37)))
+
+
+@pytest.mark.parametrize(
+    ("witnesses", "named"),
+    [([AWAY], "0 valid cosignature"), ([], "no witness configured")],
+    ids=["witness-away", "no-witness-configured"],
+)
+async def test_no_bundle_is_made_that_no_witness_cosigned(
+    nc: Client, side_store: EventStore, tree_pool: asyncpg.Pool, witnesses: list[Signer],
+    named: str,
+) -> None:  # fmt: skip
+    settings = tree_settings(witnesses, uuid.uuid4().hex[:8], witness_timeout_s=0.2)
     process = TreeProcess(nc, tree_pool, LOG_KEY, settings, event_settings(side_store))
     await process.setup()
     task = asyncio.create_task(process.run())
     case = CaseRef(f"t{uuid.uuid4().hex[:8]}", uuid.uuid4().hex)
     await side_store.append(case, [reported()], CaseVersion.new())
     try:
-        with pytest.raises(NotWitnessed, match="0 valid cosignature"):
-            await build_bundle(
-                side_store, case, tree=TreeClient(nc, side_store.spec.name),
-                exported_by=REVIEWER, viewer=Viewer.of(REVIEWER), now=datetime.now(UTC),
-            )  # fmt: skip
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await process.close()
-
-
-async def test_no_bundle_is_made_by_a_log_without_witnesses(
-    nc: Client, side_store: EventStore, tree_pool: asyncpg.Pool
-) -> None:
-    settings = tree_settings([], uuid.uuid4().hex[:8])
-    process = TreeProcess(nc, tree_pool, LOG_KEY, settings, event_settings(side_store))
-    await process.setup()
-    task = asyncio.create_task(process.run())
-    case = CaseRef(f"t{uuid.uuid4().hex[:8]}", uuid.uuid4().hex)
-    await side_store.append(case, [reported()], CaseVersion.new())
-    try:
-        with pytest.raises(NotWitnessed, match="no witness configured"):
+        with pytest.raises(NotWitnessed, match=named):
             await build_bundle(
                 side_store, case, tree=TreeClient(nc, side_store.spec.name),
                 exported_by=REVIEWER, viewer=Viewer.of(REVIEWER), now=datetime.now(UTC),
