@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 from sexto_events.store import EventStore
 from sexto_legal import tlog_check as t
@@ -23,7 +24,7 @@ async def newest(cli: Cli, stack: dict[str, str]) -> t.Checkpoint:
     return t.open_checkpoint(note, t.parse_vkey(stack["SEXTO_WITNESS_LOG_VKEY"]), ORIGIN)
 
 
-async def test_verify_prints_the_case_head_and_the_checkpoint_that_includes_it(
+async def test_verify_prints_the_case_head_and_the_checkpoint_as_each_role_may_see_them(
     cli: Cli, store: EventStore, new_case: NewCase, transparency_stack: dict[str, str]
 ) -> None:
     case = new_case()
@@ -38,6 +39,17 @@ async def test_verify_prints_the_case_head_and_the_checkpoint_that_includes_it(
     assert f"log key: {transparency_stack['SEXTO_WITNESS_LOG_VKEY']}" in result.output
     assert f"event hash {head}" in result.output
     assert (await newest(cli, transparency_stack)).size >= 6
+    # the same lines as other roles may see them: the hashes through the disclosure table
+    analyst = await cli("verify", "--case", case.case_id, role="analyst")
+    admin = await cli("verify", "--case", case.case_id, role="admin")
+    for shown in (analyst, admin):
+        assert shown.exit_code == 0, shown.output
+        assert "chain verified" in shown.output
+        assert f"checkpoint: {ORIGIN}, tree size" in shown.output
+        assert head not in shown.output
+        assert case.case_id not in shown.output
+    assert re.search(r"event hash h-\S+", analyst.output), analyst.output  # keyed pseudonym
+    assert 'event hash {"withheld": true}' in admin.output
 
 
 async def test_checkpoints_grow_and_the_consistency_proof_verifies(
@@ -70,3 +82,19 @@ async def test_a_proof_beyond_the_tree_is_refused_naming_the_sizes(
     analyst = await cli("checkpoint", role="analyst")
     assert analyst.exit_code == 2
     assert "`proof` is for the roles legal_reviewer" in analyst.output
+
+
+async def test_verify_reports_the_chain_when_the_transparency_log_does_not_answer(
+    cli: Cli, store: EventStore, side_store: EventStore, new_case: NewCase
+) -> None:
+    case = new_case()
+    await write_case(side_store, case)  # a stream no tree process follows
+    side = {"SEXTO_STREAM_NAME": side_store.spec.name,
+            "SEXTO_SUBJECT_ROOT": side_store.spec.subject_root}  # fmt: skip
+
+    result = await cli("verify", "--case", case.case_id, **side)
+
+    assert result.exit_code == 2, result.output
+    assert "chain verified" in result.output
+    assert "transparency: could not be checked" in result.output
+    assert "Traceback" not in result.output

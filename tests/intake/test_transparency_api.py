@@ -6,9 +6,16 @@ from __future__ import annotations
 import base64
 import json
 
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sexto_events.model import CaseRef
 from sexto_events.principal import Role
+from sexto_intake.entrypoints.legal import RETRY_S, _transparency_refusals
 from sexto_legal import tlog_check as t
+from sexto_legal.transparency.api import TreeBehind, TreeFault, TreeUnavailable
+from sexto_legal.transparency.evidence import NotWitnessed
+from sexto_legal.transparency.store import ProofRequestError
+from sexto_service.problems import ServerErrors, install_problem_handlers
 
 from tests.intake.conftest import World
 from tests.intake.test_history import new_case
@@ -132,3 +139,38 @@ def test_a_cases_leaves_prove_its_stored_events_and_their_number(
     assert (head.size, head.root, head.case_size, head.last_leaf) == (
         cp.size, cp.root, len(stored), previous,
     )  # fmt: skip
+
+
+def test_tree_refusals_are_problems_that_say_whether_to_fix_or_retry() -> None:
+    refusals: dict[str, Exception] = {
+        "invalid": ProofRequestError("leaf index 9 is not in a tree of size 3 (0..2)"),
+        "not-yet": TreeBehind("the tree has not reached that stream sequence within 10 s"),
+        "not-witnessed": NotWitnessed("checkpoint has 0 valid cosignature(s)"),
+        "away": TreeUnavailable("the transparency tree process did not answer"),
+        "fault": TreeFault("the tree could not answer (KeyError)"),
+    }
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.add_middleware(ServerErrors)
+
+    @app.get("/{name}")
+    async def refused(name: str) -> None:
+        with _transparency_refusals():
+            raise refusals[name]
+
+    client = TestClient(app, raise_server_exceptions=False)
+    invalid = client.get("/invalid")
+    assert (invalid.status_code, invalid.headers["content-type"]) == (422, PROBLEM)
+    assert "leaf index 9 is not in a tree of size 3" in invalid.json()["detail"]
+    not_yet = client.get("/not-yet")
+    assert (not_yet.status_code, not_yet.headers["Retry-After"]) == (503, str(RETRY_S))
+    assert f"retry in {RETRY_S} s" in not_yet.json()["detail"]
+    witnessless = client.get("/not-witnessed")
+    assert witnessless.status_code == 503
+    assert "no witness cosigned" in witnessless.json()["detail"]
+    assert "Retry-After" not in witnessless.headers
+    away = client.get("/away")
+    assert away.status_code == 503
+    assert "did not answer" in away.json()["detail"]
+    fault = client.get("/fault")
+    assert (fault.status_code, fault.headers["content-type"]) == (500, PROBLEM)

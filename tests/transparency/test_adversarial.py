@@ -4,13 +4,22 @@ history). Pure: no servers."""
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+from pathlib import Path
 
 import pytest
 from sexto_legal import tlog_check as t
 from sexto_legal.transparency import merkle
 from sexto_legal.transparency.signing import Signer, cosign, sign_checkpoint
-from sexto_legal.transparency.witness import AddCheckpoint, Refused, decide, encode_request
+from sexto_legal.transparency.witness import (
+    AddCheckpoint,
+    Refused,
+    Witness,
+    decide,
+    encode_request,
+)
 
 from tests.transparency.test_vectors import stored_nodes
 
@@ -126,6 +135,17 @@ def test_cosignature_format_and_quorum() -> None:
         t.cosignature_time(moved, WITNESS.verifier)
 
 
+def test_a_quorum_counts_distinct_witness_keys_and_is_never_below_one() -> None:
+    note = note_of(13)
+    cosigned = note + cosign(t.open_checkpoint(note, LOG.verifier, ORIGIN).text(), WITNESS, 1)
+    twice = [WITNESS.verifier, WITNESS.verifier]
+    assert t.require_quorum(cosigned, twice, 1) == [WITNESS.name]
+    with pytest.raises(t.ProofError, match=r"1 valid cosignature.*2 required"):
+        t.require_quorum(cosigned, twice, 2)
+    with pytest.raises(t.ProofError, match="a quorum of 0 cosignatures proves nothing"):
+        t.require_quorum(note, [WITNESS.verifier], 0)
+
+
 def request(old: int, size: int, proof_hashes: list[bytes] | None = None,
             note: bytes | None = None) -> AddCheckpoint:  # fmt: skip
     hashes = consistency(old, size) if proof_hashes is None else proof_hashes
@@ -161,3 +181,20 @@ def test_the_request_body_is_tlog_witness_add_checkpoint() -> None:
     body = encode_request(7, consistency(7, 13), note_of(13))
     assert body.startswith(b"old 7\n")
     assert b"\n\nsexto.test/cases\n13\n" in body
+
+
+async def test_the_witness_state_is_durable_file_and_folder_before_it_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    witness = Witness(WITNESS, LOG.verifier, ORIGIN, tmp_path / "latest-checkpoint")
+    await witness.add_checkpoint(encode_request(0, consistency(0, 13), note_of(13)), 1)
+    assert synced == ["file", "folder"]  # the rename is on disk only once its folder is
+    assert Witness(WITNESS, LOG.verifier, ORIGIN, tmp_path / "latest-checkpoint").latest

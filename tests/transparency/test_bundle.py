@@ -26,7 +26,7 @@ from sexto_events.store import EventStore
 from sexto_legal import tlog_check as t
 from sexto_legal.export import build_bundle
 from sexto_legal.transparency.api import TreeClient
-from sexto_legal.transparency.evidence import EvidenceMismatch
+from sexto_legal.transparency.evidence import NotWitnessed
 from sexto_legal.transparency.signing import Signer, sign_checkpoint
 from sexto_legal.transparency.tree import TreeProcess
 
@@ -179,6 +179,47 @@ async def test_a_checkpoint_without_its_witness_cosignature_is_refused(
     assert f"checkpoint has no cosignature by witness {witness.signer.name}" in checked.stdout
 
 
+def strip_cosignatures(folder: Path, witness: WitnessRun, quorum: int) -> None:
+    """What someone able to edit the folder can do: drop the witness's cosignature and write
+    the quorum they like into the manifest."""
+    note = (folder / "transparency/checkpoint.txt").read_bytes()
+    (folder / "transparency/checkpoint.txt").write_bytes(
+        b"".join(line for line in note.splitlines(keepends=True)
+                 if witness.signer.name.encode() not in line))  # fmt: skip
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["transparency"]["quorum"] = quorum
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    refresh_manifest(folder)
+
+
+async def test_a_manifest_quorum_of_zero_never_excuses_a_missing_cosignature(
+    bundle: Path, witness: WitnessRun
+) -> None:
+    strip_cosignatures(bundle, witness, quorum=0)
+    pinned = verify(bundle, "--log-key", LOG_KEY.verifier.vkey(),
+                    "--witness", witness.signer.verifier.vkey())  # fmt: skip
+    assert pinned.returncode == 1, pinned.stdout
+    assert "0 valid cosignature(s) from distinct trusted witnesses, 1 required" in pinned.stdout
+    unpinned = verify(bundle)
+    assert unpinned.returncode == 1, unpinned.stdout
+    assert "a quorum of 0 witness cosignatures proves nothing" in unpinned.stdout
+    asked = verify(bundle, "--log-key", LOG_KEY.verifier.vkey(), "--quorum", "0")
+    assert asked.returncode == 1, asked.stdout
+
+
+async def test_without_pinned_keys_the_ok_says_it_proves_nothing_about_who_runs_the_log(
+    bundle: Path, witness: WitnessRun
+) -> None:
+    unpinned = verify(bundle)
+    assert unpinned.returncode == 0, unpinned.stdout
+    assert "WARNING: keys not pinned" in unpinned.stdout
+    assert "proves nothing about who runs the log" in unpinned.stdout
+    pinned = verify(bundle, "--log-key", LOG_KEY.verifier.vkey(),
+                    "--witness", witness.signer.verifier.vkey())  # fmt: skip
+    assert pinned.returncode == 0, pinned.stdout
+    assert "WARNING" not in pinned.stdout
+
+
 async def test_the_verifier_needs_nothing_but_its_folder(bundle: Path, tmp_path: Path) -> None:
     moved = shutil.copytree(bundle, tmp_path / "elsewhere")
     checked = await asyncio.to_thread(
@@ -188,18 +229,26 @@ async def test_the_verifier_needs_nothing_but_its_folder(bundle: Path, tmp_path:
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-async def test_no_bundle_is_made_when_no_witness_cosigns(
-    nc: Client, side_store: EventStore, tree_pool: asyncpg.Pool
-) -> None:
-    away = Signer("witness.test/away", t.SIG_COSIGNATURE_V1, bytes(range(5, 37)))
-    settings = tree_settings([away], uuid.uuid4().hex[:8], witness_timeout_s=0.2)
+AWAY = Signer("witness.test/away", t.SIG_COSIGNATURE_V1, bytes(range(5, 37)))
+
+
+@pytest.mark.parametrize(
+    ("witnesses", "named"),
+    [([AWAY], "0 valid cosignature"), ([], "no witness configured")],
+    ids=["witness-away", "no-witness-configured"],
+)
+async def test_no_bundle_is_made_that_no_witness_cosigned(
+    nc: Client, side_store: EventStore, tree_pool: asyncpg.Pool, witnesses: list[Signer],
+    named: str,
+) -> None:  # fmt: skip
+    settings = tree_settings(witnesses, uuid.uuid4().hex[:8], witness_timeout_s=0.2)
     process = TreeProcess(nc, tree_pool, LOG_KEY, settings, event_settings(side_store))
     await process.setup()
     task = asyncio.create_task(process.run())
     case = CaseRef(f"t{uuid.uuid4().hex[:8]}", uuid.uuid4().hex)
     await side_store.append(case, [reported()], CaseVersion.new())
     try:
-        with pytest.raises(EvidenceMismatch, match="0 valid cosignature"):
+        with pytest.raises(NotWitnessed, match=named):
             await build_bundle(
                 side_store, case, tree=TreeClient(nc, side_store.spec.name),
                 exported_by=REVIEWER, viewer=Viewer.of(REVIEWER), now=datetime.now(UTC),

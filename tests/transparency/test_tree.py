@@ -22,9 +22,12 @@ from sexto_events.direct_get import StoredMessage
 from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.store import EventStore
 from sexto_legal import tlog_check as t
-from sexto_legal.transparency import merkle
+from sexto_legal.transparency import api, merkle
+from sexto_legal.transparency.api import TreeBehind, TreeFault
+from sexto_legal.transparency.signing import Signer
 from sexto_legal.transparency.store import ProofRequestError
 from sexto_legal.transparency.tree import TreeProcess
+from sexto_legal.transparency.witness import witness_subject
 
 from tests.events.test_consumer import wait_until
 from tests.support.events import note, reported
@@ -128,6 +131,34 @@ async def test_bad_proof_requests_name_what_to_fix(tree: TreeRun, side_store: Ev
         await tree.client.consistency(3, 2)
 
 
+async def test_tree_refusals_say_whether_to_fix_retry_or_blame_the_tree(
+    nc: Client, tree: TreeRun, side_store: EventStore, tree_pool: asyncpg.Pool
+) -> None:
+    await write(side_store, cases=1, notes=2)
+    await tree.client.checkpoint(covers_seq=3)
+    subject = f"{tree.process.prefix}.{api.INCLUSION}"
+    reply = await nc.request(subject, json.dumps({"index": "one", "size": 3}).encode(), 5)
+    assert json.loads(reply.data) == {"error": "`index` must be a whole number, not 'one'",
+                                      "kind": api.INVALID}  # fmt: skip
+    tree.process.settings.request_wait_s = 0.2
+    with pytest.raises(TreeBehind, match=r"not reached that stream sequence within 0\.2 s; retry"):
+        await tree.client.checkpoint(covers_seq=10**6)
+    async with tree_pool.acquire() as conn:  # a stored node lost: the tree's fault, not ours
+        await conn.execute("DELETE FROM transparency.tree_nodes WHERE level = 0 AND idx = 0")
+    with pytest.raises(TreeFault, match=r"the tree could not answer \(KeyError\)"):
+        await tree.client.inclusion(1, 3)
+
+
+async def test_the_tree_refuses_to_start_without_a_witness_outside_development(
+    nc: Client, tree_pool: asyncpg.Pool, side_store: EventStore
+) -> None:
+    settings = tree_settings([], uuid.uuid4().hex[:8])
+    production = event_settings(side_store).model_copy(update={"environment": "production"})
+    with pytest.raises(ValueError, match="no witness configured in the production environment"):
+        TreeProcess(nc, tree_pool, LOG_KEY, settings, production)
+    TreeProcess(nc, tree_pool, LOG_KEY, settings, event_settings(side_store))  # development
+
+
 @pytest.mark.slow
 async def test_a_tree_process_killed_mid_batch_resumes_to_the_tree_built_from_scratch(
     nc: Client, side_store: EventStore, tree_dsn: str, tree_pool: asyncpg.Pool, tmp_path: Path
@@ -203,3 +234,51 @@ async def test_a_case_closure_is_checkpointed_at_once(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await process.close()
+
+
+async def test_a_request_waiting_for_the_tree_does_not_hold_up_the_others(
+    tree: TreeRun, side_store: EventStore
+) -> None:
+    await write(side_store, cases=1, notes=2)
+    await tree.client.checkpoint(covers_seq=3)
+    tree.process.settings.request_wait_s = 30.0
+    waiting = asyncio.create_task(tree.client.checkpoint(covers_seq=10**6))
+    try:
+        await wait_until(lambda: tree.process._waiters)
+        note = await tree.client.checkpoint(covers_seq=3)  # the same subject, answered first
+        assert t.open_checkpoint(note, LOG_KEY.verifier, ORIGIN).size == 3
+        assert not waiting.done()
+    finally:
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+
+
+async def test_a_witness_that_never_answers_does_not_hold_up_the_appending(
+    nc: Client, side_store: EventStore, tree_pool: asyncpg.Pool
+) -> None:
+    silent = Signer("witness.test/silent", t.SIG_COSIGNATURE_V1, bytes(range(9, 41)))
+    asked = asyncio.Event()
+
+    async def never_answer(msg: object) -> None:
+        asked.set()
+
+    sub = await nc.subscribe(witness_subject(silent.verifier), cb=never_answer)
+    settings = tree_settings([silent], uuid.uuid4().hex[:8], checkpoint_interval_s=3600,
+                             witness_timeout_s=120)  # fmt: skip
+    process = TreeProcess(nc, tree_pool, LOG_KEY, settings, event_settings(side_store))
+    await process.setup()
+    task = asyncio.create_task(process.run())
+    try:
+        (case,) = await write(side_store, cases=1, notes=0)
+        closed = NewEvent(CaseClosed(resolution="educational_path_completed"), "iv-7",
+                          "intervener")  # fmt: skip
+        await side_store.append(case, [closed], (await side_store.load(case)).version)
+        await asyncio.wait_for(asked.wait(), 30)  # the closure's checkpoint awaits the witness
+        await write(side_store, cases=2, notes=1)
+        await wait_until(lambda: process.appender.size == 6, timeout=30)
+        assert process.latest_size() is None  # still waiting for the witness, off the path
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await process.close()
+        await sub.unsubscribe()

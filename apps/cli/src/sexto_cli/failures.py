@@ -16,7 +16,7 @@ from sexto_events.errors import EventLogError
 from sexto_legal.access import NotAllowed
 from sexto_legal.replay import BadFilter
 from sexto_legal.tlog_check import ProofError
-from sexto_legal.transparency.api import TreeUnavailable
+from sexto_legal.transparency.api import TreeFault, TreeUnavailable
 from sexto_legal.transparency.evidence import EvidenceMismatch
 from sexto_legal.transparency.store import ProofRequestError
 
@@ -40,7 +40,7 @@ def clear_errors() -> Iterator[None]:
         yield
     except (CliError, NotAllowed, EventLogError, BadFilter) as exc:
         fail(str(exc))
-    except (TreeUnavailable, EvidenceMismatch, ProofRequestError, ProofError) as exc:
+    except (TreeUnavailable, TreeFault, EvidenceMismatch, ProofRequestError, ProofError) as exc:
         fail(f"transparency log: {exc}")
     except ValidationError as exc:
         problems = "; ".join(

@@ -535,6 +535,20 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "fr": "le journal de transparence n'a pas répondu ou est en retard sur le journal des "
         "événements; aucun dossier ni preuve sans lui; réessayez",
     },
+    "tlog-behind": {
+        "en": "the transparency log has not yet reached the case's latest events; retry in "
+        "{seconds} s (Retry-After)",
+        "fr": "le journal de transparence n'a pas encore atteint les derniers événements du "
+        "dossier; réessayez dans {seconds} s (Retry-After)",
+    },
+    "tlog-not-witnessed": {
+        "en": "no witness cosigned the transparency log's checkpoint (none configured, or none "
+        "answered): no bundle or proof is given that a court's verifier would refuse; the "
+        "operator must configure or restore a witness (SEXTO_TLOG_WITNESSES)",
+        "fr": "aucun témoin n'a cosigné le point de contrôle du journal de transparence (aucun "
+        "configuré, ou aucun n'a répondu) : aucun dossier ni preuve qu'un vérificateur "
+        "refuserait; l'exploitant doit configurer ou rétablir un témoin (SEXTO_TLOG_WITNESSES)",
+    },
     "proof-request-invalid": {
         "en": "{reason}",
         "fr": "preuve impossible : {reason}",

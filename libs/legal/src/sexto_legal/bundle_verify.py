@@ -15,7 +15,11 @@ transparency log's evidence: the checkpoint signed by the log's key for its orig
 cosigned by a quorum of witnesses, every event's leaf and inclusion proof to it, the
 case's events numbered 0..n-1 and linked leaf to leaf, and the log's signed statement that
 the case has exactly these n events up to the checkpoint. Pass the keys published by the
-operator (--log-key, --witness) to check against them rather than the bundle's own copy.
+operator (--log-key, --witness) to check against them rather than the bundle's own copy:
+without them the bundle is checked against its own keys, which proves nothing about who
+runs the log, and the OK line is followed by a WARNING saying so (the exit code is 0 all
+the same: the bundle is consistent with itself). The quorum is never below 1, and never
+taken from the bundle when witnesses are pinned (then 1 unless --quorum says more).
 Prints every failure, naming the event (position and id), and exits 1; exits 0 if all hold.
 """
 
@@ -46,6 +50,13 @@ CUSTODY = "custody.jsonl"
 CHECKPOINT = "transparency/checkpoint.txt"
 CASE_HEAD = "transparency/case-head.txt"
 PROOFS = "transparency/proofs.jsonl"
+
+
+UNPINNED = (
+    "keys not pinned: checked against the log and witness keys written in the bundle "
+    "itself, which proves nothing about who runs the log or who witnessed it; run again "
+    "with --log-key and --witness set to the keys the operator and witnesses published"
+)
 
 
 class Unreadable(ValueError):
@@ -298,6 +309,22 @@ def _event_name(line: bytes, position: int) -> str:
     return f"event{named} at position {position}"
 
 
+def _quorum(pins: argparse.Namespace, info: dict[str, Any]) -> int:
+    """Cosignatures required: never fewer than one, and never the bundle's own say when the
+    reviewer pinned witnesses (whoever edits the folder could write quorum 0)."""
+    if pins.quorum is not None:
+        wanted = int(pins.quorum)
+    elif pins.witness:
+        wanted = 1
+    else:
+        wanted = int(info.get("quorum", 1))
+    if wanted < 1:
+        raise tlog_check.ProofError(
+            f"a quorum of {wanted} witness cosignatures proves nothing: at least 1 is required"
+        )
+    return wanted
+
+
 def _open_evidence(
     read: Callable[[str], bytes], manifest: dict[str, Any], pins: argparse.Namespace
 ) -> tuple[tlog_check.VerifierKey, tlog_check.Checkpoint, list[str]]:
@@ -310,7 +337,7 @@ def _open_evidence(
         )
     log_key = tlog_check.parse_vkey(pins.log_key or str(info.get("log_key")))
     witnesses = [tlog_check.parse_vkey(str(v)) for v in pins.witness or info.get("witnesses", [])]
-    quorum = pins.quorum if pins.quorum is not None else int(info.get("quorum", 1))
+    quorum = _quorum(pins, info)
     note = read(CHECKPOINT)
     checkpoint = tlog_check.open_checkpoint(note, log_key, str(info.get("origin")))
     failures = []
@@ -425,7 +452,11 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("folder", nargs="?", help="the bundle (default: this script's folder)")
     parser.add_argument("--log-key", help="the log's published verifier key")
     parser.add_argument("--witness", action="append", help="a trusted witness's verifier key")
-    parser.add_argument("--quorum", type=int, help="cosignatures required (default: manifest)")
+    parser.add_argument(
+        "--quorum", type=int,
+        help="distinct witnesses whose cosignatures are required, at least 1 (default: 1 "
+        "with --witness, else the manifest's, never below 1)",
+    )  # fmt: skip
     return parser.parse_args(argv[1:])
 
 
@@ -463,6 +494,8 @@ def main(argv: list[str]) -> int:
     )
     for line in kept:
         print(f"  {line}")
+    if not pins.log_key or not pins.witness:
+        print(f"WARNING: {UNPINNED}")
     return 0
 
 

@@ -458,17 +458,21 @@ def cosignature_time(note: bytes, witness: VerifierKey) -> int:
 
 
 def require_quorum(note: bytes, witnesses: list[VerifierKey], quorum: int) -> list[str]:
-    """The names of trusted witnesses whose cosignatures verify; ProofError below `quorum`."""
-    good, why = [], []
+    """The names of trusted witnesses whose cosignatures verify; ProofError below `quorum`
+    distinct witness keys (one public key listed twice, under one name or two, counts once)."""
+    if quorum < 1:
+        raise ProofError(f"a quorum of {quorum} cosignatures proves nothing: at least 1")
+    good: dict[bytes, str] = {}
+    why = []
     for witness in witnesses:
         try:
             cosignature_time(note, witness)
-            good.append(witness.name)
+            good.setdefault(witness.public_key, witness.name)
         except ProofError as exc:
             why.append(str(exc))
     if len(good) < quorum:
         raise ProofError(
-            f"checkpoint has {len(good)} valid cosignature(s) from trusted witnesses, "
-            f"{quorum} required: " + "; ".join(why)
+            f"checkpoint has {len(good)} valid cosignature(s) from distinct trusted "
+            f"witnesses, {quorum} required: " + "; ".join(why)
         )
-    return good
+    return list(good.values())

@@ -140,7 +140,10 @@ async def _refused(request: Request, exc: Exception) -> JSONResponse:
         detail = (
             f"{detail}; {Message('allowed-next', allowed=allowed or ['nothing']).text(language)}"
         )
-    return problem(status, exc.kind, detail, language, situation=situation, **exc.extra)
+    response = problem(status, exc.kind, detail, language, situation=situation, **exc.extra)
+    if isinstance(exc, Unavailable) and "retry_after" in exc.extra:
+        response.headers["Retry-After"] = str(exc.extra["retry_after"])
+    return response
 
 
 async def _conflict(request: Request, exc: Exception) -> JSONResponse:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 from sexto_events.chain import ChainReport
+from sexto_events.direct_get import StoredMessage
 from sexto_events.disclosure import POLICY_VERSION, Viewer
 from sexto_events.envelope import disclose_event
 from sexto_events.recording import record_read
@@ -19,7 +21,9 @@ from sexto_legal.access import Tool
 from sexto_legal.export import build_bundle
 from sexto_legal.history import case_history
 from sexto_legal.locate import locate_case
-from sexto_legal.transparency.evidence import case_evidence
+from sexto_legal.transparency.api import TreeFault, TreeUnavailable
+from sexto_legal.transparency.evidence import EvidenceMismatch, case_evidence
+from sexto_legal.transparency.store import ProofRequestError
 from sexto_legal.verification import LogVerification, verify_case, verify_log
 
 from sexto_cli.command import run
@@ -28,6 +32,14 @@ from sexto_cli.failures import clear_errors
 from sexto_cli.options import parse_time
 from sexto_cli.output import console, errors, progress
 from sexto_cli.session import Session
+
+
+class Transparency(NamedTuple):
+    """A case's transparency evidence as checked, in lines for the reader."""
+
+    failures: list[str]
+    kept: list[str]
+    unchecked: list[str]  # why the tree could not be asked (then nothing else)
 
 
 def _chain_line(case_id: Any, report: ChainReport) -> str:
@@ -53,6 +65,23 @@ def _shown_chain(
         case = f"{_text(shown['territory'])}/{case}"
     event_id = _text(shown["id"]) if report.event_id else None
     return _chain_line(case, replace(report, event_id=event_id))
+
+
+def _disclosed_lines(
+    viewer: Viewer, case_id: str, stored: list[StoredMessage], lines: list[str]
+) -> list[str]:
+    """Transparency lines for this reader: each of the case's event ids and hashes (and the
+    case id) they name replaced by what the disclosure policy shows of it (an analyst gets
+    the keyed pseudonym of a hash, an admin a withheld mark)."""
+    raw: dict[str, str] = {}
+    for message in stored:
+        envelope = json.loads(message.body)
+        named = {"subject": case_id, "id": str(envelope.get("id", "")),
+                 "hash": str(envelope.get("hash", ""))}  # fmt: skip
+        shown = disclose_event(viewer, named, None)
+        raw |= {named[k]: _text(shown[k]) for k in named if named[k]}
+    pattern = re.compile("|".join(re.escape(r) for r in sorted(raw, key=len, reverse=True)))
+    return [pattern.sub(lambda m: raw[m.group(0)], line) if raw else line for line in lines]
 
 
 def _text(value: Any) -> str:
@@ -125,27 +154,42 @@ def verify(
     """Verify hash chains; report the first broken position of each case. For one case,
     also its transparency evidence: the case's head and the checkpoint that includes it.
 
-    Cases and events are named as your role may see them (analysts: keyed pseudonyms;
-    admins, who see no case: withheld, so a break is found with a legal reviewer).
+    Cases, events and hashes are named as your role may see them (analysts: keyed
+    pseudonyms; admins, who see no case: withheld, so a break is found with a legal
+    reviewer). Exit codes: 0 all verified, 1 a chain broken or transparency evidence
+    refused, 2 the chain verified (or not, as printed) but the transparency log could not be
+    asked (the tree process down or behind): the transparency part is then unchecked.
     """
     if (case_id is None) == (not every):
         raise typer.BadParameter("give either --case CASE or --all")
     if case_id is not None:
 
-        async def one(session: Session) -> tuple[ChainReport, str, tuple[list[str], list[str]]]:
+        async def one(session: Session) -> tuple[ChainReport, str, Transparency]:
             case = await locate_case(session.nc, session.spec, case_id)
             report = await verify_case(session.store, case)
-            evidence = await case_evidence(session.store, tree_of(session), case)
-            return report, _shown_chain(session.viewer(), case_id, report), evidence.check(case)
+            shown = _shown_chain(session.viewer(), case_id, report)
+            found: tuple[list[str], list[str], list[str]]
+            try:  # the chain's result stands whether or not the tree answers
+                evidence = await case_evidence(session.store, tree_of(session), case)
+            except (TreeUnavailable, TreeFault, EvidenceMismatch, ProofRequestError) as exc:
+                stored, found = await session.store.read_raw(case), ([], [], [str(exc)])
+            else:
+                stored, found = evidence.stored, (*evidence.check(case), [])
+            lines = [_disclosed_lines(session.viewer(), case_id, stored, f) for f in found]
+            return report, shown, Transparency(*lines)
 
-        report, line, (failures, kept) = run(ctx, Tool.VERIFY, one)
+        report, line, checked = run(ctx, Tool.VERIFY, one)
         console.print(line)
-        for failure in failures:
+        for reason in checked.unchecked:
+            console.print(f"[yellow]transparency: could not be checked: {escape(reason)}[/yellow]")
+        for failure in checked.failures:
             console.print(f"[red]transparency: {escape(failure)}[/red]")
-        for held in kept if not failures else []:
+        for held in checked.kept if not checked.failures else []:
             console.print(held, highlight=False, markup=False)
-        if not report.ok or failures:
+        if not report.ok or checked.failures:
             raise typer.Exit(1)
+        if checked.unchecked:
+            raise typer.Exit(2)
         return
 
     async def every_case(session: Session) -> tuple[LogVerification, list[str]]:

@@ -1,6 +1,8 @@
 """The tree process's NATS request subjects, and a client for them (REST, CLI, export).
 
-Requests and answers are JSON; hashes are base64; a refusal is `{"error": "..."}`.
+Requests and answers are JSON; hashes are base64; a refusal is `{"error": "...", "kind": K}`
+where K is `invalid` (the request's numbers are wrong: fix them), `not_yet` (the tree has not
+reached the stream sequence asked about: retry) or `internal` (a fault of the tree).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ CHECKPOINT = "checkpoint"
 INCLUSION = "proof.inclusion"
 CONSISTENCY = "proof.consistency"
 CASE = "case"
+INVALID, NOT_YET, INTERNAL = "invalid", "not_yet", "internal"
 
 
 def subjects_of(stream: str) -> str:
@@ -30,6 +33,14 @@ def subjects_of(stream: str) -> str:
 
 class TreeUnavailable(RuntimeError):
     """The tree process did not answer."""
+
+
+class TreeBehind(TreeUnavailable):
+    """The tree has not reached the stream sequence asked about yet: retry shortly."""
+
+
+class TreeFault(RuntimeError):
+    """The tree process failed to answer a valid request (a fault of the tree, not the caller)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,8 @@ class TreeClient:
             ) from None
         answer: dict[str, Any] = json.loads(reply.data)
         if "error" in answer:
-            raise ProofRequestError(str(answer["error"]))
+            refusals: dict[object, type[Exception]] = {NOT_YET: TreeBehind, INTERNAL: TreeFault}
+            raise refusals.get(answer.get("kind"), ProofRequestError)(str(answer["error"]))
         return answer
 
     async def checkpoint(self, covers_seq: int = 0) -> bytes:

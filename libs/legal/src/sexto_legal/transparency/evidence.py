@@ -18,11 +18,17 @@ CHECKPOINT_FILE = "transparency/checkpoint.txt"
 CASE_HEAD_FILE = "transparency/case-head.txt"
 PROOFS_FILE = "transparency/proofs.jsonl"
 ATTEMPTS = 5
+QUORUM = 1  # a bundle no witness cosigned proves nothing against the log's operator
 
 
 class EvidenceMismatch(RuntimeError):
     """The tree and the stream disagree on the case's messages (a tree behind its stream, or
     a stream the tree does not follow)."""
+
+
+class NotWitnessed(EvidenceMismatch):
+    """No witness cosigned the checkpoint (none configured, or none answered): no bundle is
+    made that the verifier would refuse."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ class CaseEvidence:
             "tree_size": self.leaves.size,
             "log_key": self.leaves.log_key,
             "witnesses": self.leaves.witnesses,
-            "quorum": min(1, len(self.leaves.witnesses)),
+            "quorum": QUORUM,
         }
 
 
@@ -87,9 +93,16 @@ async def case_evidence(store: EventStore, tree: TreeClient, case: CaseRef) -> C
                 f"messages (stream sequences {seqs[:3]}... against {[m.seq for m in stored[:3]]}"
                 "...): is the tree process following this stream?"
             )
+        if not leaves.witnesses:
+            raise NotWitnessed(
+                "the transparency log has no witness configured (SEXTO_TLOG_WITNESSES): "
+                "an uncosigned checkpoint proves nothing, so no bundle is made"
+            )
         evidence = CaseEvidence(stored, leaves)
         failures, _ = evidence.check(case)
-        if failures:  # e.g. no witness cosigned: no bundle the verifier would refuse
+        if any("cosignature" in f for f in failures):
+            raise NotWitnessed("; ".join(failures))
+        if failures:
             raise EvidenceMismatch("; ".join(failures))
         return evidence
     raise EvidenceMismatch(f"case {case.case_id} kept growing while its evidence was gathered")

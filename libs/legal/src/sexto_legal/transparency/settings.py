@@ -29,4 +29,8 @@ class TreeSettings(BaseSettings):
     batch: int = Field(default=1000, ge=1, le=10_000)
     idle_wait_s: float = Field(default=0.05, gt=0)
     witness_timeout_s: float = Field(default=5.0, gt=0)
+    request_wait_s: float = Field(
+        default=10.0, gt=0, description="how long a request waits for the tree to reach the "
+        "stream sequence it asks about before answering `not_yet`",
+    )  # fmt: skip
     checkpoint_stream: str = "CHECKPOINTS"

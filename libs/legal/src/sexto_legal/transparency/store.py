@@ -177,13 +177,24 @@ def _check_sizes(size: int, committed: int) -> None:
 
 async def inclusion_proof(conn: DbConnection, index: int, size: int) -> list[bytes]:
     """The hashes proving leaf `index` is in the tree of `size` leaves."""
-    _check_sizes(size, (await state(conn))[0])
     if not 0 <= index < size:
+        _check_sizes(size, (await state(conn))[0])
         raise ProofRequestError(
             f"leaf index {index} is not in a tree of size {size} (0..{size - 1})"
         )
-    ranges = merkle.inclusion_ranges(index, size)
-    return merkle.hashes_of(ranges, await fetch_nodes(conn, merkle.needed(ranges)))
+    return (await inclusion_proofs(conn, [index], size))[1][0]
+
+
+async def inclusion_proofs(
+    conn: DbConnection, indices: list[int], size: int
+) -> tuple[bytes, list[list[bytes]]]:
+    """The root of the tree of `size` leaves and the inclusion proofs of the leaves
+    `indices` (each in it), from one query of the stored nodes."""
+    _check_sizes(size, (await state(conn))[0])
+    ranges = [merkle.inclusion_ranges(index, size) for index in indices]
+    wanted = merkle.needed([r for proof in ranges for r in proof] + merkle.root_ranges(size))
+    nodes = await fetch_nodes(conn, wanted)
+    return merkle.root_of(size, nodes), [merkle.hashes_of(proof, nodes) for proof in ranges]
 
 
 async def consistency_proof(conn: DbConnection, size1: int, size2: int) -> list[bytes]:
@@ -193,13 +204,6 @@ async def consistency_proof(conn: DbConnection, size1: int, size2: int) -> list[
         raise ProofRequestError(f"the older size {size1} must be between 0 and the newer {size2}")
     ranges = merkle.consistency_ranges(size1, size2)
     return merkle.hashes_of(ranges, await fetch_nodes(conn, merkle.needed(ranges)))
-
-
-async def root_at(conn: DbConnection, size: int) -> bytes:
-    """The root hash of the tree of `size` leaves."""
-    _check_sizes(size, (await state(conn))[0])
-    ranges = merkle.root_ranges(size)
-    return merkle.root_of(size, await fetch_nodes(conn, merkle.needed(ranges)))
 
 
 async def case_leaves(

@@ -9,7 +9,9 @@ after its last committed leaf, with no consumer state to disagree with it.
 
 A checkpoint is made at most every `checkpoint_interval_s` while the tree grows, at once
 after a batch holding a case closure, and on request (an export asks for one covering the
-case's last event before it answers).
+case's last event before it answers). Checkpoints are signed and cosigned by a task of their
+own, so a witness slow or away never holds up the appending of leaves; and each request is
+answered by a task of its own, so one waiting for a checkpoint never holds up the others.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -53,7 +55,8 @@ from sexto_legal.transparency.witness import encode_request, witness_subject
 log = structlog.get_logger("sexto.tlog")
 
 CLOSURE = ".intake.case_closed"
-REQUEST_WAIT_S = 10.0
+T = TypeVar("T")
+KINDS: dict[type, str] = {int: "a whole number", str: "a string"}
 
 
 async def ensure_checkpoint_stream(nc: Client, name: str, replicas: int) -> None:
@@ -76,6 +79,25 @@ async def ensure_checkpoint_stream(nc: Client, name: str, replicas: int) -> None
         raise RuntimeError(f"cannot create stream {name}: {error.get('description')}")
 
 
+def _field(request: dict[str, Any], name: str, kind: type[T], default: T | None = None) -> T:
+    """A request's member of `kind`, or ProofRequestError naming it (a caller's mistake)."""
+    value = request.get(name, default)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ProofRequestError(f"`{name}` must be {KINDS[kind]}, not {value!r}")
+    return value
+
+
+async def _stop(tasks: set[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and wait for them, cancelling again any still running: in Python 3.11
+    `asyncio.wait_for` (used by nats-py's requests) can lose a cancellation that races a
+    result, and a task that lost it would never end."""
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+
+
 class TreeProcess:
     """Appends, checkpoints and answers; one per log."""
 
@@ -87,6 +109,14 @@ class TreeProcess:
         settings: TreeSettings,
         events: EventLogSettings,
     ) -> None:
+        if not settings.witnesses and events.environment not in ("development", "test"):
+            # Uncosigned checkpoints prove nothing against a log operator who rewrites its
+            # history, and every export would be refused: refuse to start instead.
+            raise ValueError(
+                f"no witness configured in the {events.environment} environment: set "
+                "SEXTO_TLOG_WITNESSES to the verifier keys of the witnesses that cosign this "
+                "log's checkpoints (a JSON list)"
+            )
         self.nc, self.pool, self.signer, self.settings = nc, pool, signer, settings
         self.subject_filter = f"{events.subject_root}.>"
         self.prefix = api.subjects_of(events.stream_name)
@@ -99,7 +129,9 @@ class TreeProcess:
         self._latest: tuple[int, bytes] | None = None
         self._waiters: list[tuple[int, asyncio.Future[bytes]]] = []
         self._signing = asyncio.Lock()
+        self._due = asyncio.Event()  # a checkpoint is wanted: the cosigning task makes it
         self._subs: list[Subscription] = []
+        self._requests: set[asyncio.Task[None]] = set()
 
     async def setup(self) -> None:
         """Tables, state, the checkpoint stream, and the request handlers."""
@@ -137,6 +169,7 @@ class TreeProcess:
         self._subs.clear()
         for _, future in self._waiters:
             future.cancel()
+        await _stop(self._requests)
         await self.reader.close()
 
     def _answer(
@@ -149,14 +182,25 @@ class TreeProcess:
                     raise ProofRequestError("the request must be a JSON object")
                 answer = await handler(request)
             except ProofRequestError as exc:
-                answer = {"error": str(exc)}
-            except (ValueError, KeyError, TypeError) as exc:
-                answer = {"error": f"malformed request ({type(exc).__name__}: {exc})"}
+                answer = {"error": str(exc), "kind": api.INVALID}
+            except json.JSONDecodeError as exc:
+                answer = {"error": f"the request is not JSON ({exc})", "kind": api.INVALID}
             except TimeoutError:
-                answer = {"error": "the tree has not reached that stream sequence yet"}
+                wait = self.settings.request_wait_s
+                answer = {"error": f"the tree has not reached that stream sequence within "
+                          f"{wait} s; retry", "kind": api.NOT_YET}  # fmt: skip
+            except Exception as exc:  # a fault of ours (a stored node missing): say so, by type
+                log.error("request failed", subject=msg.subject, error_type=type(exc).__name__)
+                answer = {"error": f"the tree could not answer ({type(exc).__name__})",
+                          "kind": api.INTERNAL}  # fmt: skip
             await msg.respond(json.dumps(answer).encode())
 
-        return respond
+        async def spawn(msg: Msg) -> None:  # nats-py awaits its callbacks one at a time
+            task = asyncio.create_task(respond(msg))
+            self._requests.add(task)
+            task.add_done_callback(self._requests.discard)
+
+        return spawn
 
     async def step(self) -> int:
         """Append the next batch of the stream; checkpoint when due. Returns leaves added."""
@@ -166,18 +210,20 @@ class TreeProcess:
         )
         added = await self.appender.append(messages)
         if added and any(m.subject.endswith(CLOSURE) for m in messages):
-            await self.checkpoint()
-        ready = [(s, f) for s, f in self._waiters if s <= self.appender.last_seq]
-        if ready:
-            note = await self.checkpoint()
-            for _, future in ready:
-                if not future.done():
-                    future.set_result(note)
-            self._waiters = [w for w in self._waiters if w not in ready]
+            self._due.set()
+        if any(s <= self.appender.last_seq for s, _ in self._waiters):
+            self._due.set()
         return added
 
     async def run(self) -> None:
-        """Append and checkpoint until cancelled."""
+        """Append until cancelled, while a task of its own makes the checkpoints asked for."""
+        cosigning = asyncio.create_task(self._checkpoint_when_due())
+        try:
+            await self._append_forever()
+        finally:
+            await _stop({cosigning})
+
+    async def _append_forever(self) -> None:
         last_checkpoint = time.monotonic()
         while True:
             try:
@@ -188,17 +234,40 @@ class TreeProcess:
                 continue
             grown = self._latest is None or self._latest[0] < self.appender.size
             if grown and time.monotonic() - last_checkpoint >= self.settings.checkpoint_interval_s:
-                await self.checkpoint()
+                self._due.set()
                 last_checkpoint = time.monotonic()
             if not added:
                 await asyncio.sleep(self.settings.idle_wait_s)
 
+    async def _checkpoint_when_due(self) -> None:
+        """Checkpoint the tree as it is whenever one is wanted; answer the requests waiting
+        for a checkpoint that holds their stream sequence."""
+        while True:
+            await self._due.wait()
+            self._due.clear()
+            try:
+                note, last_seq = await self._checkpoint()
+            except Exception as exc:  # NATS or PostgreSQL away: the waiters time out, retry
+                log.error("checkpoint failed", error_type=type(exc).__name__)
+                await asyncio.sleep(1.0)
+                self._due.set()
+                continue
+            ready = [(s, f) for s, f in self._waiters if s <= last_seq]
+            for _, future in ready:
+                if not future.done():
+                    future.set_result(note)
+            self._waiters = [w for w in self._waiters if w not in ready]
+
     async def checkpoint(self) -> bytes:
         """The signed, cosigned checkpoint of the committed tree, published and stored."""
+        return (await self._checkpoint())[0]
+
+    async def _checkpoint(self) -> tuple[bytes, int]:
+        """The checkpoint (as `checkpoint`) and the last stream sequence its tree holds."""
         async with self._signing:
-            size = self.appender.size
+            size, last_seq = self.appender.size, self.appender.last_seq
             if self._latest is not None and self._latest[0] == size:
-                return self._latest[1]
+                return self._latest[1], last_seq
             body = Checkpoint(self.settings.origin, size, self.appender.root())
             note = sign_checkpoint(body, self.signer)
             for witness in self.witnesses:
@@ -220,7 +289,7 @@ class TreeProcess:
                 raise RuntimeError(f"checkpoint not stored on its stream: {ack.data!r}")
             self._latest = (size, note)
             log.info("checkpoint", size=size)
-            return note
+            return note, last_seq
 
     async def _cosignature(self, witness: VerifierKey, size: int, note: bytes) -> bytes:
         """The witness's cosignature line, or nothing (logged) when it refuses or is away."""
@@ -264,30 +333,36 @@ class TreeProcess:
                 return self._latest[1]
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiters.append((covers_seq, future))
-        return await asyncio.wait_for(future, REQUEST_WAIT_S)
+        if covers_seq <= self.appender.last_seq:
+            self._due.set()
+        try:
+            return await asyncio.wait_for(future, self.settings.request_wait_s)
+        finally:
+            self._waiters = [w for w in self._waiters if w[1] is not future]
 
     async def _on_checkpoint(self, request: dict[str, Any]) -> dict[str, Any]:
-        note = await self._covering(int(request.get("covers_seq", 0)))
+        note = await self._covering(_field(request, "covers_seq", int, 0))
         return {"note": note.decode()}
 
     async def _on_inclusion(self, request: dict[str, Any]) -> dict[str, Any]:
+        index, size = _field(request, "index", int), _field(request, "size", int)
         async with self.pool.acquire() as conn:
-            proof = await store.inclusion_proof(conn, int(request["index"]), int(request["size"]))
+            proof = await store.inclusion_proof(conn, index, size)
         return {"proof": api.b64(proof)}
 
     async def _on_consistency(self, request: dict[str, Any]) -> dict[str, Any]:
+        size1, size2 = _field(request, "from", int), _field(request, "to", int)
         async with self.pool.acquire() as conn:
-            proof = await store.consistency_proof(conn, int(request["from"]), int(request["to"]))
+            proof = await store.consistency_proof(conn, size1, size2)
         return {"proof": api.b64(proof)}
 
     async def _on_case(self, request: dict[str, Any]) -> dict[str, Any]:
-        territory, case_id = str(request["territory"]), str(request["case_id"])
-        note = await self._covering(int(request.get("covers_seq", 0)))
+        territory, case_id = _field(request, "territory", str), _field(request, "case_id", str)
+        note = await self._covering(_field(request, "covers_seq", int, 0))
         size = int(note.split(b"\n")[1])
         async with self.pool.acquire() as conn:
             leaves = await store.case_leaves(conn, territory, case_id, size)
-            root = await store.root_at(conn, size)
-            proofs = [await store.inclusion_proof(conn, leaf.index, size) for leaf in leaves]
+            root, proofs = await store.inclusion_proofs(conn, [leaf.index for leaf in leaves], size)
         head = CaseHead(self.settings.origin, size, root, territory, case_id, len(leaves),
                         leaves[-1].index if leaves else None)  # fmt: skip
         return {

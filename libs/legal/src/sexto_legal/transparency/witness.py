@@ -130,6 +130,14 @@ class Witness:
             out.flush()
             os.fsync(out.fileno())
         temporary.replace(self.state_file)
+        # The rename itself is durable only once the directory is on disk: without this, a
+        # power loss could bring back the previous checkpoint and the witness could then be
+        # talked into cosigning a fork of a tree it already cosigned.
+        folder = os.open(self.state_file.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
     async def add_checkpoint(self, body: bytes, now: int) -> bytes:
         """The cosignature line for a valid request (the new latest saved first)."""

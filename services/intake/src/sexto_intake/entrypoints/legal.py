@@ -19,8 +19,8 @@ from sexto_events.principal import Principal, Role
 from sexto_events.refusals import CaseNotFound, Invalid, Unavailable
 from sexto_legal.export import build_bundle
 from sexto_legal.history import case_history
-from sexto_legal.transparency.api import TreeClient, TreeUnavailable, b64
-from sexto_legal.transparency.evidence import EvidenceMismatch, case_evidence
+from sexto_legal.transparency.api import TreeBehind, TreeClient, TreeUnavailable, b64
+from sexto_legal.transparency.evidence import EvidenceMismatch, NotWitnessed, case_evidence
 from sexto_legal.transparency.store import ProofRequestError
 from sexto_legal.verification import head_hash, verify_stored
 from sexto_service.disclosure import viewer
@@ -38,6 +38,7 @@ Reviewer = Annotated[
 ]
 
 ZIP = "application/zip"
+RETRY_S = 2  # the tree follows the stream within a batch or two
 Size = Annotated[int, Query(ge=0, le=2**62, description="a tree size (a number of leaves)")]
 
 
@@ -48,11 +49,16 @@ def _tree(request: Request) -> TreeClient:
 
 @contextlib.contextmanager
 def _transparency_refusals() -> Iterator[None]:
-    """The transparency log's failures as problems: what to fix, or retry."""
+    """The transparency log's failures as problems: what to fix (422), retry (503, with
+    Retry-After when the tree is only behind), or a fault of the tree (TreeFault: the 500)."""
     try:
         yield
     except ProofRequestError as exc:
         raise Invalid(Message("proof-request-invalid", reason=str(exc))) from None
+    except TreeBehind:
+        raise Unavailable(Message("tlog-behind", seconds=RETRY_S), retry_after=RETRY_S) from None
+    except NotWitnessed:
+        raise Unavailable(Message("tlog-not-witnessed")) from None
     except (TreeUnavailable, EvidenceMismatch):
         raise Unavailable(Message("tlog-unavailable")) from None
 
