@@ -19,6 +19,7 @@ from sexto_events.chain import (
     canonical_body,
     canonical_json,
     compute_hash,
+    misplaced,
     seal_body,
     verify_chain,
 )
@@ -288,3 +289,21 @@ def test_sealing_a_body_equals_hashing_then_encoding_it_whole(
 
     assert digest == compute_hash(envelope)
     assert body == canonical_body({**envelope, "hash": digest})
+
+
+def test_an_event_must_be_stored_under_its_own_case_context_and_event() -> None:
+    envelope = {"territory": "spvm", "subject": "c1", "type": "org.sexto.escalation.requested.v2"}
+    assert misplaced("cases.spvm.c1.escalation.requested", envelope) is None
+    assert misplaced("cases.spvm.c2.escalation.requested", envelope) == (
+        "stored under another case's subject"
+    )
+    assert misplaced("cases.spvm.c1.notification.requested", envelope) == (
+        "stored under another event type's subject"
+    )
+    assert misplaced("cases.spvm.c1.escalation.acknowledged", envelope) == (
+        "stored under another event type's subject"
+    )
+    assert (
+        misplaced("cases.spvm.c1", envelope)
+        == "stored under a subject that names no case and event"
+    )

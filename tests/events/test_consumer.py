@@ -19,9 +19,11 @@ from nats.aio.client import Client
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_events.consumer import ConsumerSettings, DurableConsumer, consumer_info
+from sexto_events.errors import ChainBroken
 from sexto_events.migrate import migrate_runtime
 from sexto_events.model import CaseRef, CaseVersion
 from sexto_events.store import EventStore
+from sexto_legal.verification import verify_case
 
 from tests.support.events import note, reported
 from tests.support.projections import EventCounter
@@ -231,3 +233,42 @@ async def test_an_event_whose_predecessor_never_comes_is_parked_not_waited_on_fo
     assert len(letters) == 1
     assert letters[0]["error_type"] == "PoisonEvent"
     assert "waited too long" in letters[0]["error"]
+
+
+async def test_an_event_filed_under_another_contexts_subject_is_refused_everywhere(
+    nc: Client, side_store: EventStore, pool: asyncpg.Pool, schema: str
+) -> None:
+    # NATS permissions let a service publish only its own contexts' subjects; a body of
+    # another context's type (an escalation written by notification, say) under such a
+    # subject must not be taken for that type by consumers, loads or the verifier.
+    territory = f"t{uuid.uuid4().hex[:10]}"
+    case = CaseRef(territory, uuid.uuid4().hex)
+    forged = envelope_for(case, "org.sexto.intake.note_added.v1", {"text": _sealed_note()}, "")
+    await publish_raw(nc, side_store, case, "notification.delivery_attempted", forged.to_bytes())
+
+    with pytest.raises(ChainBroken, match="another event type's subject"):
+        await side_store.load(case)
+    report = await verify_case(side_store, case)
+    assert not report.ok
+    assert report.reason == "stored under another event type's subject"
+
+    spec = side_store.spec
+    consumer = DurableConsumer(
+        nc=nc, pool=pool, decoder=side_store.decoder, schema=schema, durable=f"tests-{schema}",
+        handler=EventCounter(schema), stream=spec.name,
+        filter_subject=f"{spec.subject_root}.{territory}.>",
+        settings=ConsumerSettings(max_deliver=2, backoff_s=(0.1,)),
+    )  # fmt: skip
+    await consumer.setup()
+    task = asyncio.create_task(consumer.run())
+    try:
+        await wait_until(lambda: _settled(nc, consumer.durable, spec.name), timeout=30)
+    finally:
+        consumer.stop()
+        await task
+    async with pool.acquire() as conn:
+        letters = await conn.fetch(f"SELECT * FROM {schema}.dead_letters")
+        counted = await conn.fetch(f"SELECT * FROM {schema}.event_counts")
+    assert [r["error_type"] for r in letters] == ["PoisonEvent"]
+    assert letters[0]["error"].endswith("stored under another event type's subject")
+    assert counted == []

@@ -126,6 +126,24 @@ class ChainReport:
         return self.position is None
 
 
+def misplaced(subject: str, envelope: Mapping[str, Any]) -> str | None:
+    """Why an event is not stored where its subject says (None: it is).
+
+    The subject `<root>.<territory>.<case>.<context>.<event>` is what NATS permissions are
+    checked against (a service may publish only its own contexts' events), so the envelope
+    must name the same case and be of a type of the same context and event: a writer cannot
+    file an event of another context under a subject it may publish to."""
+    tokens = subject.split(".")
+    if len(tokens) != 5:
+        return "stored under a subject that names no case and event"
+    if (envelope.get("territory"), envelope.get("subject")) != (tokens[1], tokens[2]):
+        return "stored under another case's subject"
+    kind = str(envelope.get("type", "")).split(".")
+    if len(kind) != 5 or kind[2:4] != tokens[3:5]:
+        return "stored under another event type's subject"
+    return None
+
+
 def verify_chain(
     envelopes: Sequence[Mapping[str, Any]],
     bodies: Sequence[bytes] | None = None,

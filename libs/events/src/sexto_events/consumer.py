@@ -32,7 +32,7 @@ from opentelemetry.trace import Tracer
 from prometheus_client import Counter, Histogram
 from sqlalchemy import Table
 
-from sexto_events.chain import body_matches_hash, compute_hash
+from sexto_events.chain import body_matches_hash, compute_hash, misplaced
 from sexto_events.db import DbConnection, create_tables, drop_tables, missing_columns
 from sexto_events.decode import EventDecoder, parse_body
 from sexto_events.errors import EventLogError
@@ -321,12 +321,13 @@ class DurableConsumer:
         except Exception as exc:
             return _Item(msg, seq, {}, msg.subject, error=exc)
         # The case is the one the subject names (what NATS permissions are checked
-        # against), and the envelope must say the same.
+        # against), and the envelope must say the same case, context and event.
         tokens = msg.subject.split(".")
         case_key = f"{tokens[1]}/{tokens[2]}" if len(tokens) >= 5 else msg.subject
         item = _Item(msg, seq, raw, case_key)
-        if case_key != f"{raw.get('territory')}/{raw.get('subject')}":
-            item.error = PoisonEvent(f"event at stream sequence {seq} names another case")
+        wrong = misplaced(msg.subject, raw)
+        if wrong:
+            item.error = PoisonEvent(f"event at stream sequence {seq} {wrong}")
             return item
         claimed = raw.get("hash")
         if not body_matches_hash(msg.data, claimed) and claimed != compute_hash(raw):

@@ -25,7 +25,7 @@ from opentelemetry.trace import Tracer
 from sexto_events.case_cache import CachedCase, CaseCache, cached_case
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.registry import CATALOGUE, Catalogue
-from sexto_events.chain import seal_body, verify_chain
+from sexto_events.chain import misplaced, seal_body, verify_chain
 from sexto_events.decode import EventDecoder, parse_body
 from sexto_events.direct_get import DirectReader, StoredMessage
 from sexto_events.envelope import (
@@ -398,11 +398,10 @@ class EventStore:
         )
         if not report.ok:
             raise ChainBroken(str(case), report.position or 0, report.reason or "")
-        for index, raw in enumerate(raws):
-            if (raw.get("territory"), raw.get("subject")) != (case.territory, case.case_id):
-                raise ChainBroken(
-                    str(case), offset + index, "event stored under another case's subject"
-                )
+        for index, (message, raw) in enumerate(zip(stored, raws, strict=True)):
+            wrong = misplaced(message.subject, raw)
+            if wrong:
+                raise ChainBroken(str(case), offset + index, f"event {wrong}")
         pairs = [(m.seq, raw) for m, raw in zip(stored, raws, strict=True)]
         return pairs, await self.decoder.decode(pairs)
 

@@ -14,6 +14,7 @@ from sexto_events.chain import (
     ChainReport,
     body_matches_hash,
     compute_hash,
+    misplaced,
     verify_chain,
 )
 from sexto_events.direct_get import StoredMessage
@@ -39,8 +40,14 @@ def verify_stored(case: CaseRef, stored: Sequence[StoredMessage]) -> ChainReport
             return ChainReport(len(stored), index, None, "stored message is not JSON")
         if not isinstance(raw, dict):
             return ChainReport(len(stored), index, None, "stored message is not a JSON object")
-        if (raw.get("territory"), raw.get("subject")) != (case.territory, case.case_id):
-            return ChainReport(len(stored), index, str(raw.get("id")), "stored under another case")
+        wrong = misplaced(message.subject, raw)
+        if wrong is None and (raw.get("territory"), raw.get("subject")) != (
+            case.territory,
+            case.case_id,
+        ):
+            wrong = "stored under another case"
+        if wrong:
+            return ChainReport(len(stored), index, str(raw.get("id")), wrong)
         raws.append(raw)
     return verify_chain(raws, [m.body for m in stored])
 
@@ -110,8 +117,9 @@ class ChainFolder:
         if not isinstance(raw, dict):
             return "stored message is not a JSON object", None
         event_id = str(raw.get("id"))
-        if len(tokens) < 3 or (raw.get("territory"), raw.get("subject")) != tuple(tokens[1:3]):
-            return "stored under another case's subject", event_id
+        wrong = misplaced(".".join(tokens), raw)
+        if wrong:
+            return wrong, event_id
         claimed = raw.get(HASH_FIELD)
         if not body_matches_hash(body, claimed) and claimed != compute_hash(raw):
             return "content does not match its hash (altered)", event_id
