@@ -23,7 +23,7 @@ from sexto_legal.transparency import merkle, store
 from sexto_legal.transparency.api import TreeClient
 from sexto_legal.transparency.settings import TreeSettings
 from sexto_legal.transparency.signing import Signer
-from sexto_legal.transparency.tree import TreeProcess
+from sexto_legal.transparency.tree import TreeProcess, stop_tasks
 from sexto_legal.transparency.witness import Witness, witness_subject
 
 ORIGIN = "sexto.test/cases"
@@ -107,8 +107,7 @@ async def tree(
     await process.setup()
     task = asyncio.create_task(process.run())
     yield TreeRun(process, TreeClient(nc, side_store.spec.name), task)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await stop_tasks({task})  # cancelled again if a cancellation is lost
     await process.close()
 
 

@@ -28,7 +28,7 @@ from sexto_legal.export import build_bundle
 from sexto_legal.transparency.api import TreeClient
 from sexto_legal.transparency.evidence import NotWitnessed
 from sexto_legal.transparency.signing import Signer, sign_checkpoint
-from sexto_legal.transparency.tree import TreeProcess
+from sexto_legal.transparency.tree import TreeProcess, stop_tasks
 
 from tests.support.events import note, reported
 from tests.support.transparency import (
@@ -254,6 +254,5 @@ async def test_no_bundle_is_made_that_no_witness_cosigned(
                 exported_by=REVIEWER, viewer=Viewer.of(REVIEWER), now=datetime.now(UTC),
             )  # fmt: skip
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_tasks({task})  # cancelled again if a cancellation is lost
         await process.close()

@@ -26,7 +26,7 @@ from sexto_legal.transparency import api, merkle
 from sexto_legal.transparency.api import TreeBehind, TreeFault
 from sexto_legal.transparency.signing import Signer
 from sexto_legal.transparency.store import ProofRequestError
-from sexto_legal.transparency.tree import TreeProcess
+from sexto_legal.transparency.tree import TreeProcess, stop_tasks
 from sexto_legal.transparency.witness import witness_subject
 
 from tests.events.test_consumer import wait_until
@@ -231,8 +231,7 @@ async def test_a_case_closure_is_checkpointed_at_once(
         await side_store.append(case, [closed], version)
         await wait_until(lambda: process.latest_size() == 4)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_tasks({task})  # cancelled again if a cancellation is lost
         await process.close()
 
 
@@ -278,7 +277,6 @@ async def test_a_witness_that_never_answers_does_not_hold_up_the_appending(
         await wait_until(lambda: process.appender.size == 6, timeout=30)
         assert process.latest_size() is None  # still waiting for the witness, off the path
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_tasks({task})  # cancelled again if a cancellation is lost
         await process.close()
         await sub.unsubscribe()

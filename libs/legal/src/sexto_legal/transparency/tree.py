@@ -87,7 +87,7 @@ def _field(request: dict[str, Any], name: str, kind: type[T], default: T | None 
     return value
 
 
-async def _stop(tasks: set[asyncio.Task[None]]) -> None:
+async def stop_tasks(tasks: set[asyncio.Task[None]]) -> None:
     """Cancel `tasks` and wait for them, cancelling again any still running: in Python 3.11
     `asyncio.wait_for` (used by nats-py's requests) can lose a cancellation that races a
     result, and a task that lost it would never end."""
@@ -169,7 +169,7 @@ class TreeProcess:
         self._subs.clear()
         for _, future in self._waiters:
             future.cancel()
-        await _stop(self._requests)
+        await stop_tasks(self._requests)
         await self.reader.close()
 
     def _answer(
@@ -221,7 +221,7 @@ class TreeProcess:
         try:
             await self._append_forever()
         finally:
-            await _stop({cosigning})
+            await stop_tasks({cosigning})
 
     async def _append_forever(self) -> None:
         last_checkpoint = time.monotonic()
