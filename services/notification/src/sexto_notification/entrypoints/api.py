@@ -31,6 +31,7 @@ from sexto_notification.entrypoints.schemas import (
     SubscriptionOut,
     SubscriptionWithSecret,
 )
+from sexto_notification.reactors.sender import forget_subscription
 
 router = APIRouter(prefix="/v1", tags=["notification"], route_class=IdempotentRoute)
 
@@ -111,6 +112,7 @@ async def subscription(sub_id: str, request: Request, principal: Subscriber) -> 
 async def unsubscribe(sub_id: str, request: Request, principal: Subscriber) -> Response:
     """Stop the webhook; deliveries not yet made are cancelled."""
     await subscription_handlers.delete_subscription(_runtime(request), principal, sub_id)
+    forget_subscription(sub_id)
     return Response(status_code=204)
 
 
