@@ -159,7 +159,7 @@ async def create_subscription(
             sub_id, url, sorted(types), territory, school_id, box.seal(sub_id, secret),
             principal.actor, principal.role.value, from_seq,
         )  # fmt: skip
-        if row is None:  # made meanwhile by a try of the same key
+        if row is None:  # made by a try of the same key (the lock above makes this rare)
             made = await conn.fetchrow(
                 "SELECT * FROM notification.subscriptions WHERE id = $1", sub_id
             )
