@@ -335,6 +335,7 @@ class Sender:
                     "leased_until = NULL WHERE id = $1",
                     row["id"],
                 )
+                forget_subscription(row["target"])  # its label sets in this replica too
                 return None
         now = datetime.now(UTC)
         secrets = [self.box.open(sub["id"], sub["secret"])]
