@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sexto_events.catalogue.legal import ErasureReason
 from sexto_events.principal import Principal, Role
-from sexto_intake.entrypoints import facts
+from sexto_intake.app.handlers import handle_fact
 from sexto_legal.erasure import shred_subject
 
 from tests.intake.conftest import World, sexto_report
@@ -180,16 +180,17 @@ def test_a_student_added_without_a_ref_retried_after_a_503_is_indexed_once(
     body = {"name": "Invented Unnamed", "role": "receiver",
             "student_number": f"S{uuid.uuid4().hex[:8]}"}  # fmt: skip
     headers = {**world.headers(), "Idempotency-Key": uuid.uuid4().hex}
-    record = facts.handle_fact
+    record = handle_fact
+    entry = "sexto_intake.entrypoints.facts.handle_fact"  # as the route calls it
 
     async def recorded_then_cut(*args: Any, **kwargs: Any) -> tuple[str, int]:
         await record(*args, **kwargs)
         raise ConnectionError("connection reset after the write")  # the answer is lost
 
     path = f"/v1/cases/{case['case_id']}/students"
-    monkeypatch.setattr(facts, "handle_fact", recorded_then_cut)
+    monkeypatch.setattr(entry, recorded_then_cut)
     lost = world.client.post(path, json=body, headers=headers)
-    monkeypatch.setattr(facts, "handle_fact", record)
+    monkeypatch.setattr(entry, record)
     retried = world.client.post(path, json=body, headers=headers)
 
     assert lost.status_code == 503, lost.text
