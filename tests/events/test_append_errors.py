@@ -29,6 +29,8 @@ from sexto_events.store import classify_append_error
             "failed",
         ),
         ({"code": 503, "err_code": 10023, "description": "insufficient resources"}, "failed"),
+        ({"code": 503, "description": "write /data/blk: input/output error"}, "failed"),
+        ({"code": 503, "description": "open /data/blk: read-only file system"}, "failed"),
         (
             {"code": 503, "err_code": 10077, "description": "write: no space left on device"},
             "failed",

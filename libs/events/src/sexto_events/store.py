@@ -74,7 +74,14 @@ OUTCOME_PENDING = (10158, 10167)
 STORE_FAILED = 10077
 STORE_CLOSED = "store is closed"  # nats-server ErrStoreClosed
 # A 503 also reports exhausted resources or a failed write: an alarm, not a retry.
-NOT_TRANSIENT = ("insufficient resources", "no space left", "write error", "i/o error")
+NOT_TRANSIENT = (
+    "insufficient resources",
+    "no space left",
+    "write error",
+    "i/o error",
+    "input/output error",
+    "read-only file system",
+)
 
 
 AppendOutcome = Literal["conflict", "pending", "failed"]
