@@ -9,7 +9,8 @@ import os
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,21 @@ async def converge(
         await asyncio.sleep(0.5)
 
 
+def sent_under_several_ids(event_of: Mapping[str, str]) -> list[str]:
+    """Events one subscription's receiver got under more than one `webhook-id` (`event_of`
+    maps each webhook-id to its event): each is an event sent twice as two deliveries,
+    which a partner de-duplicating by webhook-id would act on twice."""
+    ids_of: defaultdict[str, set[str]] = defaultdict(set)
+    for webhook_id, event_id in event_of.items():
+        if event_id:
+            ids_of[event_id].add(webhook_id)
+    return [
+        f"event {event_id}: webhook x{len(ids)} under distinct webhook-ids"
+        for event_id, ids in sorted(ids_of.items())
+        if len(ids) > 1
+    ]
+
+
 def _count(types: list[str], suffix: str) -> int:
     return sum(1 for t in types if t.startswith(f"org.sexto.{suffix}.v"))
 
@@ -111,7 +127,7 @@ async def check_log(
     escalation event delivered to the webhook."""
     grids = Counter(accepted.grids)
     acknowledged = set(accepted.acknowledgements)
-    delivered = set(receiver.event_of.values())
+    delivered = set(receiver.snapshot().values())
     for case_id in accepted.reports:
         raw = await store.read_raw(CaseRef(TERRITORY, case_id))
         envelopes = [parse_body(m.body) for m in raw]
@@ -149,6 +165,8 @@ async def check_log(
             ):
                 found.webhooks_missing += 1
     found.webhooks_resent = sum(n - 1 for n in receiver.arrivals.values())
+    # The one receiver is the one subscription: an event is one delivery, one webhook-id.
+    found.duplicated.extend(sent_under_several_ids(receiver.snapshot()))
 
 
 READ_ONLY = ("alembic", "idempotency", "consumer", "dead_letter", "checkpoint")

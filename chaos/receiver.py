@@ -50,6 +50,11 @@ class CountingReceiver:
             self.arrivals[webhook_id] += 1
             self.event_of[webhook_id] = str(event.get("id") or event.get("event_id") or "")
 
+    def snapshot(self) -> dict[str, str]:
+        """The event each webhook-id carried, as received so far."""
+        with self._lock:
+            return dict(self.event_of)
+
     def total(self) -> int:
         """Every arrival so far."""
         with self._lock:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 from nats.aio.client import Client
 from sexto_events.catalogue.audit import CaseRead
 from sexto_events.commands import execute, no_state
 from sexto_events.decode import parse_body
-from sexto_events.errors import ChainBroken
-from sexto_events.model import CaseRef, CaseVersion, LoadedCase, NewEvent
+from sexto_events.errors import ChainBroken, LogUnavailable
+from sexto_events.model import AppendResult, CaseRef, CaseVersion, LoadedCase, NewEvent
 from sexto_events.principal import Principal, Role
 from sexto_events.recording import record_read
 from sexto_events.store import EventStore
@@ -77,3 +77,24 @@ async def test_a_read_is_recorded_after_a_stored_message_that_is_not_even_json(
     after = await side_store.read_raw(case)
     assert len(after) == 3
     assert parse_body(after[-1].body)["type"] == CaseRead.type_name()
+
+
+async def test_a_read_whose_append_may_still_land_is_not_appended_again(
+    side_store: EventStore, new_case: Callable[[], CaseRef], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = new_case()
+    await side_store.append(case, [reported()], CaseVersion.new())
+    stored_append = side_store.append
+
+    async def stored_then_unacknowledged(
+        case: CaseRef, events: Sequence[NewEvent], expected: CaseVersion
+    ) -> AppendResult:
+        await stored_append(case, events, expected)  # it lands, but the answer is lost
+        raise LogUnavailable("no acknowledgement after 3 tries")
+
+    monkeypatch.setattr(side_store, "append", stored_then_unacknowledged)
+    with pytest.raises(LogUnavailable):
+        await record_read(side_store, REVIEWER, case, "legal_history", "intake")
+
+    types = [parse_body(m.body)["type"] for m in await side_store.read_raw(case)]
+    assert types.count(CaseRead.type_name()) == 1

@@ -28,6 +28,17 @@ def test_production_refuses_the_development_master_key() -> None:
         EventLogSettings(environment="production", master_key=DEVELOPMENT_MASTER_KEY)
 
 
+def test_production_refuses_replicas_whose_fsync_readiness_cannot_be_checked() -> None:
+    key = base64.b64encode(os.urandom(32)).decode()
+    with pytest.raises(ValidationError, match="SEXTO_NATS_MONITOR_URLS is empty"):
+        EventLogSettings(environment="production", master_key=key, stream_replicas=3)
+    with_urls = EventLogSettings(environment="production", master_key=key, stream_replicas=3,
+                                 nats_monitor_urls="http://n1:8222,http://n2:8222")  # fmt: skip
+    assert with_urls.stream_replicas == 3
+    assert EventLogSettings(environment="production", master_key=key).stream_replicas == 1
+    assert EventLogSettings(environment="test", stream_replicas=3).nats_monitor_urls == ""
+
+
 def test_a_master_key_of_the_wrong_size_is_refused() -> None:
     with pytest.raises(ValidationError, match="32 bytes"):
         EventLogSettings(master_key=base64.b64encode(b"short").decode())

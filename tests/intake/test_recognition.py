@@ -8,8 +8,10 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 from sexto_events.catalogue.legal import ErasureReason
 from sexto_events.principal import Principal, Role
+from sexto_intake.app.handlers import handle_fact
 from sexto_legal.erasure import shred_subject
 
 from tests.intake.conftest import World, sexto_report
@@ -168,3 +170,32 @@ def test_a_bag_found_later_is_recorded_with_when_who_and_why(world: World) -> No
         "reason": "the bag was found in the vice-principal's drawer",
     }
     assert device["actor"] == world.intervener  # who recorded it
+
+
+def test_a_student_added_without_a_ref_retried_after_a_503_is_indexed_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = world.report(sexto_report(world.school)).json()
+    world.wait_for_case(case["case_id"])
+    body = {"name": "Invented Unnamed", "role": "receiver",
+            "student_number": f"S{uuid.uuid4().hex[:8]}"}  # fmt: skip
+    headers = {**world.headers(), "Idempotency-Key": uuid.uuid4().hex}
+    record = handle_fact
+    entry = "sexto_intake.entrypoints.facts.handle_fact"  # as the route calls it
+
+    async def recorded_then_cut(*args: Any, **kwargs: Any) -> tuple[str, int]:
+        await record(*args, **kwargs)
+        raise ConnectionError("connection reset after the write")  # the answer is lost
+
+    path = f"/v1/cases/{case['case_id']}/students"
+    monkeypatch.setattr(entry, recorded_then_cut)
+    lost = world.client.post(path, json=body, headers=headers)
+    monkeypatch.setattr(entry, record)
+    retried = world.client.post(path, json=body, headers=headers)
+
+    assert lost.status_code == 503, lost.text
+    assert retried.status_code == 201, retried.text
+    added = [e for e in events_of(world, case["case_id"]) if ".student_added." in e["type"]]
+    assert len(added) == 1
+    indexed = [r["student_ref"] for r in index_rows(world) if r["case_id"] == case["case_id"]]
+    assert len(indexed) == 1

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import pytest
 from sexto_events.model import CaseRef
+from sexto_notification.app import subscriptions as subscription_handlers
 
 from tests.notification.conftest import LiveReceiver, Notify
 from tests.notification.test_webhooks import secret
@@ -144,3 +147,50 @@ def test_a_rotation_replayed_is_refused_and_its_secret_is_never_kept(notify: Not
     assert replay.status_code == 409
     assert "shown only once" in replay.json()["detail"]
     assert rotated.json()["secret"] not in replay.text
+
+
+def test_a_subscription_retried_after_a_503_that_followed_its_commit_is_made_once(
+    notify: Notify, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = LiveReceiver([secret()])
+    police = notify.police()
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    body = {"url": receiver.url, "types": ["escalation.*"]}
+    create = subscription_handlers.create_subscription
+
+    async def committed_then_cut(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        await create(*args, **kwargs)
+        raise ConnectionError("connection reset after the commit")  # the answer is lost
+
+    monkeypatch.setattr(subscription_handlers, "create_subscription", committed_then_cut)
+    lost = notify.client.post("/v1/subscriptions", json=body, headers={**police, **key})
+    monkeypatch.setattr(subscription_handlers, "create_subscription", create)
+    retried = notify.client.post("/v1/subscriptions", json=body, headers={**police, **key})
+
+    assert lost.status_code == 503, lost.text
+    assert retried.status_code == 201, retried.text
+    notify.made.append((retried.json()["id"], police))
+    listed = notify.client.get("/v1/subscriptions", headers=police).json()
+    assert [s["id"] for s in listed] == [retried.json()["id"]]
+    assert retried.json()["secret"].startswith("whsec_")  # the one it was made with
+
+
+def test_a_caller_may_hold_at_most_fifty_subscriptions(notify: Notify) -> None:
+    receiver = LiveReceiver([secret()])
+    police = notify.police()
+    body = {"url": receiver.url, "types": ["escalation.*"]}
+    for _ in range(subscription_handlers.MAX_SUBSCRIPTIONS_PER_CALLER):
+        made = notify.client.post("/v1/subscriptions", json=body, headers=police)
+        assert made.status_code == 201, made.text
+        notify.made.append((made.json()["id"], police))
+
+    refused = notify.client.post("/v1/subscriptions", json=body, headers=police)
+    sub_id, _ = notify.made.pop()
+    assert notify.client.delete(f"/v1/subscriptions/{sub_id}", headers=police).status_code == 204
+    again = notify.client.post("/v1/subscriptions", json=body, headers=police)
+
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "50 subscriptions" in refused.json()["detail"]
+    assert again.status_code == 201, again.text
+    notify.made.append((again.json()["id"], police))

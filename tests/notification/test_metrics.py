@@ -66,3 +66,11 @@ def test_metrics_say_per_consumer_and_per_subscription_whether_it_is_stuck(
                       consumer="notification-dispatch")  # fmt: skip
     assert processed is not None
     assert processed > 0
+
+    # A deleted subscription's label sets leave /metrics: they stay bounded by the live ones.
+    for made in (ok, ko):
+        gone = notify.client.delete(f"/v1/subscriptions/{made['id']}", headers=made["headers"])
+        assert gone.status_code == 204
+    after = notify.client.get("/metrics").text
+    assert ok["id"] not in after
+    assert ko["id"] not in after

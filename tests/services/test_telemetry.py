@@ -12,6 +12,7 @@ import structlog
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import SpanKind
 from sexto_devstack.procs import free_port
 from sexto_devstack.traces import TraceSink
 from sexto_service import telemetry
@@ -69,9 +70,16 @@ def test_with_an_endpoint_spans_go_out_as_otlp_http_protobuf_redacted(
         "POST /v1/cases", attributes={"http.url": "http://x/v1/cases?q=Invented+Name"}
     ):
         pass
+    # A webhook request: a Slack-style address carries the partner's token in its path.
+    hook = "https://user:pw@hooks.example.org:8443/services/T0/B0/tok3nInvented?x=1"
+    with tracer.start_as_current_span(
+        "POST", kind=SpanKind.CLIENT,
+        attributes={"url.full": hook, "http.url": hook, "url.path": "/services/T0/B0/tok3n"},
+    ):  # fmt: skip
+        pass
     provider.shutdown()
 
-    ((content_type, request),) = collector.requests
+    ((content_type, request), (_, client_request)) = collector.requests
     assert content_type == "application/x-protobuf"
     (resource_spans,) = request.resource_spans
     names = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
@@ -80,7 +88,12 @@ def test_with_an_endpoint_spans_go_out_as_otlp_http_protobuf_redacted(
     assert span.name == "POST /v1/cases"
     attributes = {a.key: a.value.string_value for a in span.attributes}
     assert attributes["http.url"] == "http://x/v1/cases"
-    (line,) = collector.shown  # type: ignore[attr-defined]
+    (client_span,) = client_request.resource_spans[0].scope_spans[0].spans
+    sent = {a.key: a.value.string_value for a in client_span.attributes}
+    assert sent["url.full"] == sent["http.url"] == "https://hooks.example.org:8443"
+    assert sent["url.path"] == ""
+    assert "tok3n" not in str(client_request)
+    line, _ = collector.shown  # type: ignore[attr-defined]
     assert "sexto-intake" in line
     assert "POST /v1/cases (internal)" in line
 

@@ -234,6 +234,13 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "fr": "cette Idempotency-Key a créé un abonnement supprimé depuis; "
         "utilisez une nouvelle clé",
     },
+    "subscription-limit": {
+        "en": "you have {limit} subscriptions already, the most one caller may hold: delete "
+        "one you no longer use (DELETE /v1/subscriptions/{{id}}) before making another",
+        "fr": "vous avez déjà {limit} abonnements, le maximum pour un appelant : supprimez-en "
+        "un dont vous n'avez plus l'usage (DELETE /v1/subscriptions/{{id}}) avant d'en créer "
+        "un autre",
+    },
     "secret-rotation-replayed": {
         "en": "this Idempotency-Key rotated the secret of subscription {subscription} already, "
         "and a secret is shown only once: rotate again with a new Idempotency-Key",

@@ -8,7 +8,7 @@ from sexto_events.catalogue.audit import CaseRead
 from sexto_events.commands import execute, execute_on, no_state
 from sexto_events.decode import parse_body
 from sexto_events.disclosure import POLICY_VERSION
-from sexto_events.errors import EventLogError
+from sexto_events.errors import EventLogError, LogUnavailable
 from sexto_events.model import CaseRef, CaseVersion, NewEvent
 from sexto_events.principal import Principal
 from sexto_events.store import EventStore
@@ -47,6 +47,10 @@ async def record_read(
 
     try:
         await execute(store, case, initial=None, evolve=no_state, decide=lambda _, __: [read])
+    except LogUnavailable:
+        # Not a broken chain: the append may still land (a timeout, 10158), and a second
+        # append under a fresh id would record the read twice. The caller retries.
+        raise
     except EventLogError:  # a broken chain, or a stored message that does not even decode
         # A broken chain is when a case is most read (by reviewers, to see the break): the
         # read is still recorded, after the last event stored, whatever that event's state.

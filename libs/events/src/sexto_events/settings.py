@@ -56,6 +56,16 @@ class EventLogSettings(BaseSettings):
                 "SEXTO_MASTER_KEY is the development key: set a key of your own "
                 "(32 random bytes, base64) outside development"
             )
+        if (
+            self.environment == "production"
+            and self.stream_replicas > 1
+            and not self.nats_monitor_urls.strip()
+        ):
+            raise ValueError(
+                f"SEXTO_STREAM_REPLICAS is {self.stream_replicas} but SEXTO_NATS_MONITOR_URLS "
+                "is empty: list every NATS server's monitoring endpoint (http://host:8222), "
+                "without which readiness cannot check that each fsyncs every write"
+            )
         if self.analysis_key is not None:
             try:
                 analysis = base64.b64decode(self.analysis_key.get_secret_value(), validate=True)

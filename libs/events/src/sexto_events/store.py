@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import uuid_utils
 from nats.aio.client import Client
@@ -65,9 +65,42 @@ BATCH_DUPLICATE_MSG_ID = 10201
 CONFLICT_CODES = (WRONG_LAST_SEQUENCE, WRONG_LAST_SEQUENCE_CLUSTERED, BATCH_DUPLICATE_MSG_ID)
 UNAVAILABLE = 503  # the API error's HTTP-like code for "temporarily unavailable"
 # "duplicate message id is in process" (our retry after a timeout met the first try still
-# in raft), "store is closed" (a leader stepping down under a committed entry), "too many
-# requests": the append may or may not land; none is a refusal (nats-server's error table).
-OUTCOME_PENDING = (10158, 10077, 10167)
+# in raft), "too many requests": the append may or may not land; neither is a refusal
+# (nats-server's error table).
+OUTCOME_PENDING = (10158, 10167)
+# 10077 is the generic "store failed": pending only when the store is closed (a leader
+# stepping down under a committed entry); max msgs/bytes, per-subject limits or a disk
+# write error are refusals that no retry will cure.
+STORE_FAILED = 10077
+STORE_CLOSED = "store is closed"  # nats-server ErrStoreClosed
+# A 503 also reports exhausted resources or a failed write: an alarm, not a retry.
+NOT_TRANSIENT = (
+    "insufficient resources",
+    "no space left",
+    "write error",
+    "i/o error",
+    "input/output error",
+    "read-only file system",
+)
+
+
+AppendOutcome = Literal["conflict", "pending", "failed"]
+
+
+def classify_append_error(error: Mapping[str, Any]) -> AppendOutcome:
+    """What an API error answering a publish means: a concurrency conflict to resolve, an
+    outcome still pending (retry with the same ids), or a refusal (an alarm)."""
+    err_code = error.get("err_code")
+    description = str(error.get("description", "")).lower()
+    if err_code in CONFLICT_CODES:
+        return "conflict"
+    if err_code == STORE_FAILED:
+        return "pending" if STORE_CLOSED in description else "failed"
+    if any(reason in description for reason in NOT_TRANSIENT):
+        return "failed"
+    if error.get("code") == UNAVAILABLE or err_code in OUTCOME_PENDING:
+        return "pending"
+    return "failed"
 
 
 def _utcnow() -> datetime:
@@ -169,9 +202,11 @@ class EventStore:
             self._cache_appended(case, expected, events, built, seqs, epoch)
             sent(event_ids=ids)
             return AppendResult(CaseVersion(last, built[-1][1]), ids, seqs)
-        if error is None or error.get("err_code") in CONFLICT_CODES:
+        outcome = "conflict" if error is None else classify_append_error(error)
+        if outcome == "conflict":
             return await self._resolve_conflict(case, ids, expected)
-        if error.get("code") == UNAVAILABLE or error.get("err_code") in OUTCOME_PENDING:
+        assert error is not None
+        if outcome == "pending":
             # The cluster cannot store now (no quorum, a leader being elected), or an earlier
             # try of this very append is still being proposed and may yet land: as after a
             # timeout, the same ids make the retry safe.

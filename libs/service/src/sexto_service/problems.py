@@ -161,8 +161,10 @@ LOG_UNAVAILABLE = (LogUnavailable, NatsTimeout, NoRespondersError)
 RETRY_AFTER_S = 2
 
 
-# PostgreSQL restarting or out of reach (a failover of a managed server): the request
-# wrote nothing it cannot write again under the same Idempotency-Key.
+# PostgreSQL restarting or out of reach (a failover of a managed server), maybe after the
+# request's own commit: what a request creates under an Idempotency-Key has an id derived
+# from (caller, key) (events, subscriptions, a student's ref), so a retry with the key
+# finds it instead of writing it twice.
 DATABASE_UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,

@@ -19,6 +19,7 @@ import random
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -42,7 +43,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.trace import Status
+from opentelemetry.trace import SpanKind, Status
 from sexto_events.tracing import add_trace_ids
 
 # Query strings may carry what a caller typed (a search, a partner's token): cut before export.
@@ -57,16 +58,32 @@ class TelemetrySettingsRefused(ValueError):
     """An `OTEL_*` variable asks for something this build cannot do."""
 
 
-def _url(key: str, value: Any) -> Any:
-    if not isinstance(value, str) or key not in URL_ATTRIBUTES:
+# An outgoing request's path may carry a secret too (a partner's webhook address in the
+# style of Slack's, /services/T…/B…/token): a CLIENT span keeps the scheme and host only.
+CLIENT_PATH_ATTRIBUTES = ("http.target", "url.path")
+
+
+def _url(key: str, value: Any, client: bool) -> Any:
+    if not isinstance(value, str):
         return value
-    return "" if key == "url.query" else value.split("?", 1)[0]
+    if client and key in CLIENT_PATH_ATTRIBUTES:
+        return ""
+    if key not in URL_ATTRIBUTES:
+        return value
+    if key == "url.query":
+        return ""
+    if client:
+        parts = urlsplit(value)
+        return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"  # no user, no password
+    return value.split("?", 1)[0]
 
 
 def redacted(span: ReadableSpan) -> ReadableSpan:
-    """The span as it may leave the process: URLs without query strings, and an exception
-    named by its type only (a message may quote what was stored or sent: a name, words)."""
-    attributes = {k: _url(k, v) for k, v in (span.attributes or {}).items()}
+    """The span as it may leave the process: URLs without query strings (an outgoing
+    request's without its path either), and an exception named by its type only (a message
+    may quote what was stored or sent: a name, words)."""
+    client = span.kind is SpanKind.CLIENT
+    attributes = {k: _url(k, v, client) for k, v in (span.attributes or {}).items()}
     events = [
         Event(e.name, {"exception.type": (e.attributes or {}).get("exception.type", "")},
               e.timestamp)

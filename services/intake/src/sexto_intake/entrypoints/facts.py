@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Annotated
 
@@ -57,6 +58,15 @@ async def _record(
     return FactRecorded(id=event_id, version=version)
 
 
+def new_student_ref(case_id: str, caller: str, key: str | None) -> str:
+    """A ref for a student added without one: fixed by (case, caller, Idempotency-Key) when
+    a key is given, so a retry after a lost answer names the student the first try added
+    (and puts no second, unrecorded ref in the student index)."""
+    if key is None:
+        return f"stu-{uuid.uuid4().hex[:12]}"
+    return f"stu-{hashlib.sha256(f'{case_id}|{caller}|{key}'.encode()).hexdigest()[:12]}"
+
+
 @router.post("/students", status_code=201, response_model=FactRecorded)
 async def add_student(
     case_id: str,
@@ -67,7 +77,7 @@ async def add_student(
 ) -> FactRecorded:
     """A further student found to be involved; with the school's student number, one seen
     in an earlier case of the territory is noted (intake.prior_involvement_noted)."""
-    ref = body.student_ref or f"stu-{uuid.uuid4().hex[:12]}"
+    ref = body.student_ref or new_student_ref(case_id, principal.actor, idempotency_key)
     student = StudentInvolved(
         student_ref=ref, roles=body.role_set(), age=body.age, grade=body.grade, name=body.name
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,17 @@ from sexto_notification.domain.policy import normalise_types
 from sexto_notification.projections.dispatch import SUBSCRIPTIONS_LOCK
 
 SUBSCRIBERS = frozenset({Role.ADMIN, Role.POLICE_DISPATCH, Role.SCHOOL_ADMIN})
+# The most live subscriptions one caller may hold (each is a sender's label set in /metrics
+# and a row matched against every event).
+MAX_SUBSCRIPTIONS_PER_CALLER = 50
+
+
+def subscription_id(caller: str, key: str | None) -> str:
+    """A new subscription's id: fixed by (caller, Idempotency-Key) when a key is given, so a
+    retry after an answer lost (a 503 after the commit) finds the subscription it made."""
+    if key is None:
+        return f"sub_{uuid.uuid4().hex}"
+    return f"sub_{hashlib.sha256(f'{caller}|{key}'.encode()).hexdigest()[:32]}"
 
 
 def scoped_filter(
@@ -81,16 +93,20 @@ async def replayed_subscription(
     subscription was deleted, or its secret rotated since (never shown again)."""
     async with runtime.pool.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT id, secret, deleted_at, previous_until FROM notification.subscriptions "
-            "WHERE id = $1 AND owner_subject = $2",
+            "SELECT * FROM notification.subscriptions WHERE id = $1 AND owner_subject = $2",
             kept["id"], principal.actor,
         )  # fmt: skip
+    return kept | {"secret": _secret_again(runtime, row)}
+
+
+def _secret_again(runtime: ServiceRuntime, row: Any) -> str:
+    """The secret a subscription was made with, for a repeat of the request that made it."""
     if row is None or row["deleted_at"] is not None:
         raise Conflict(Message("subscription-deleted"))
     if row["previous_until"] is not None:
         raise Conflict(Message("subscription-rotated", subscription=row["id"]))
     box = SecretBox(runtime.settings.master_key_bytes())
-    return kept | {"secret": box.open(row["id"], row["secret"])}
+    return box.open(row["id"], row["secret"])
 
 
 async def create_subscription(
@@ -98,9 +114,11 @@ async def create_subscription(
     settings: NotificationSettings,
     principal: Principal,
     body: dict[str, Any],
+    key: str | None = None,
 ) -> dict[str, Any]:
     """Record a subscription; the secret is returned now (and to a retry with the same
-    Idempotency-Key, until it is rotated), never again."""
+    Idempotency-Key, until it is rotated), never again. With a key the id derives from
+    (caller, key): a retry whose first answer was lost finds the subscription it made."""
     territory, school_id = scoped_filter(principal, body.get("territory"), body.get("school_id"))
     try:
         types = normalise_types(body["types"], (t.subject_suffix() for t in CATALOGUE.types()))
@@ -115,21 +133,37 @@ async def create_subscription(
         secret = check_secret(body["secret"]) if body.get("secret") else new_secret()
     except ValueError as exc:
         raise Invalid(Message("field-refused", field="secret", reason=_said(exc))) from None
-    sub_id = f"sub_{uuid.uuid4().hex}"
+    sub_id = subscription_id(principal.actor, key)
     box = SecretBox(runtime.settings.master_key_bytes())
     async with runtime.pool.acquire() as conn, conn.transaction():
         # Exclusive against the dispatcher's matching (shared): every event it has matched
         # without this subscription is at or below the log's end read here, and every later
         # event is matched with it.
         await conn.execute("SELECT pg_advisory_xact_lock($1)", SUBSCRIPTIONS_LOCK)
+        made = await conn.fetchrow("SELECT * FROM notification.subscriptions WHERE id = $1", sub_id)
+        if made is not None:  # this key's first try made it; its answer was lost
+            return _public(made) | {"secret": _secret_again(runtime, made)}
+        held = await conn.fetchval(
+            "SELECT count(*) FROM notification.subscriptions "
+            "WHERE owner_subject = $1 AND deleted_at IS NULL",
+            principal.actor,
+        )
+        if held >= MAX_SUBSCRIPTIONS_PER_CALLER:
+            raise Conflict(Message("subscription-limit", limit=MAX_SUBSCRIPTIONS_PER_CALLER))
         from_seq = await _last_seq(runtime)
         row = await conn.fetchrow(
             "INSERT INTO notification.subscriptions (id, url, types, territory, school_id, "
             "secret, owner_subject, owner_role, from_seq) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING "
+            "RETURNING *",
             sub_id, url, sorted(types), territory, school_id, box.seal(sub_id, secret),
             principal.actor, principal.role.value, from_seq,
         )  # fmt: skip
+        if row is None:  # made by a try of the same key (the lock above makes this rare)
+            made = await conn.fetchrow(
+                "SELECT * FROM notification.subscriptions WHERE id = $1", sub_id
+            )
+            return _public(made) | {"secret": _secret_again(runtime, made)}
     return _public(row) | {"secret": secret}
 
 

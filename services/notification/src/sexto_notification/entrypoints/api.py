@@ -13,7 +13,7 @@ from sexto_events.messages import Message
 from sexto_events.principal import SCHOOL_ROLES, Principal, Role
 from sexto_events.refusals import Conflict, Forbidden
 from sexto_service.disclosure import viewer
-from sexto_service.idempotency import IdempotentRoute, Replay, replayed_with
+from sexto_service.idempotency import IdempotencyKey, IdempotentRoute, Replay, replayed_with
 from sexto_service.roles import CASE_READERS, Allowed
 from sexto_service.runtime import ServiceRuntime
 
@@ -31,6 +31,7 @@ from sexto_notification.entrypoints.schemas import (
     SubscriptionOut,
     SubscriptionWithSecret,
 )
+from sexto_notification.reactors.sender import forget_subscription
 
 router = APIRouter(prefix="/v1", tags=["notification"], route_class=IdempotentRoute)
 
@@ -78,12 +79,18 @@ async def _with_secret(request: Request, kept: Any) -> Any:
 
 @router.post("/subscriptions", status_code=201, response_model=SubscriptionWithSecret)
 @replayed_with(Replay(keep=_without_secret, give=_with_secret))
-async def subscribe(body: SubscriptionIn, request: Request, principal: Subscriber) -> Any:
+async def subscribe(
+    body: SubscriptionIn,
+    request: Request,
+    principal: Subscriber,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Subscribe a webhook. Police dispatch subscribes within its own territory and receives
     escalated cases only. Repeat with the same `Idempotency-Key` to get the same answer (with
-    the secret, until it is rotated or the subscription deleted)."""
+    the secret, until it is rotated or the subscription deleted). At most 50 live
+    subscriptions per caller (a 409 beyond)."""
     return await subscription_handlers.create_subscription(
-        _runtime(request), _settings(request), principal, body.model_dump()
+        _runtime(request), _settings(request), principal, body.model_dump(), idempotency_key
     )
 
 
@@ -105,6 +112,7 @@ async def subscription(sub_id: str, request: Request, principal: Subscriber) -> 
 async def unsubscribe(sub_id: str, request: Request, principal: Subscriber) -> Response:
     """Stop the webhook; deliveries not yet made are cancelled."""
     await subscription_handlers.delete_subscription(_runtime(request), principal, sub_id)
+    forget_subscription(sub_id)
     return Response(status_code=204)
 
 

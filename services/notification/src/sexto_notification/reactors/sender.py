@@ -88,6 +88,19 @@ WEBHOOK_DELIVERY = Histogram(
     ["subscription"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600, 3600),
 )
+WEBHOOK_OUTCOMES = ("sent", "failed")
+
+
+def forget_subscription(sub_id: str) -> None:
+    """Drop a deleted subscription's label sets: /metrics stays bounded by the live ones."""
+    for outcome in WEBHOOK_OUTCOMES:
+        for metric in (WEBHOOK_ATTEMPTS, WEBHOOK_REQUEST):
+            with contextlib.suppress(KeyError):  # never attempted with this outcome
+                metric.remove(sub_id, outcome)
+    with contextlib.suppress(KeyError):
+        WEBHOOK_DELIVERY.remove(sub_id)
+
+
 # The content type the AsyncAPI document declares for every event (structured CloudEvents).
 WEBHOOK_CONTENT_TYPE = "application/cloudevents+json"
 
@@ -322,6 +335,7 @@ class Sender:
                     "leased_until = NULL WHERE id = $1",
                     row["id"],
                 )
+                forget_subscription(row["target"])  # its label sets in this replica too
                 return None
         now = datetime.now(UTC)
         secrets = [self.box.open(sub["id"], sub["secret"])]
@@ -342,7 +356,7 @@ class Sender:
         }
         started = time.perf_counter()
         result = await self._post(sub["url"], body, headers)
-        outcome = "sent" if result.sent else "failed"
+        outcome = WEBHOOK_OUTCOMES[0] if result.sent else WEBHOOK_OUTCOMES[1]
         WEBHOOK_REQUEST.labels(row["target"], outcome).observe(time.perf_counter() - started)
         WEBHOOK_ATTEMPTS.labels(row["target"], outcome).inc()
         if result.sent:
