@@ -7,12 +7,11 @@ it) and each may publish events of its own contexts only; no service nor the tre
 delete, change or purge a stream, delete a message, or touch a police consumer. Every
 user receives replies on an inbox prefix of its own (`_INBOX_<user>`, set on connect from
 the URL's user), so none can read or forge another's replies (JetStream acks).
-Each police force's integration
-`dispatch-<territory>` may only create a pull consumer whose filter is its own territory's
-escalations (the filter is in the API subject, where a permission can check it), pull and
-acknowledge on that consumer, and receive replies on an inbox prefix of its own: it can
-neither publish events, nor read another territory, nor use direct gets (which read any
-subject of the stream).
+Each police force's integration `dispatch-<territory>` may only create a pull consumer
+whose filter is its own territory's escalations (the filter is in the API subject, where a
+permission can check it), pull and acknowledge on that consumer, and receive replies on
+its own inbox: it can neither publish events, nor read another territory, nor use direct
+gets (which read any subject of the stream).
 Passwords are references to environment variables (`$INTAKE_NATS_PASSWORD`), resolved by
 nats-server at start; production uses nkeys or JWTs the same way.
 """
