@@ -165,3 +165,67 @@ async def test_a_service_publishes_events_of_its_own_contexts_only(
         await request(intake.nc, "cases.spvm.c2.escalation.requested", b"{}")
     await intake.violation('publish to "cases.spvm.c2.escalation.requested"')
     assert await stored(intake.nc) == before + 1
+
+
+async def test_a_service_can_neither_delete_the_log_nor_take_a_police_consumer(
+    users: dict[str, Connected],
+) -> None:
+    escalation = users["escalation"]
+    assert escalation.nc is not None
+    await request(escalation.nc, "$JS.API.STREAM.CREATE.CASES", StreamSpec(replicas=3).config())
+    ack = await request(escalation.nc, "cases.spvm.c3.escalation.requested", b"{}")
+    assert "error" not in ack, ack
+    before = await stored(escalation.nc)
+
+    for action in ("DELETE", "PURGE", "UPDATE"):
+        with pytest.raises(NatsTimeout):
+            await request(escalation.nc, f"$JS.API.STREAM.{action}.CASES", b"{}")
+        await escalation.violation(f'publish to "$js.api.stream.{action.lower()}.cases"')
+    with pytest.raises(NatsTimeout):
+        await request(escalation.nc, "$JS.API.STREAM.MSG.DELETE.CASES", {"seq": 1})
+    await escalation.violation('publish to "$js.api.stream.msg.delete.cases"')
+    assert await stored(escalation.nc) == before  # the log is whole
+
+    # A police consumer with a wider filter, under the police user's name: refused.
+    wider = consumer("spvm")
+    wider["config"]["filter_subject"] = "cases.>"
+    with pytest.raises(NatsTimeout):
+        await request(escalation.nc, "$JS.API.CONSUMER.CREATE.CASES.dispatch-spvm.cases.>", wider)
+    await escalation.violation('publish to "$js.api.consumer.create.cases.dispatch-spvm.cases.>"')
+    with pytest.raises(NatsTimeout):
+        await request(escalation.nc, "$JS.API.CONSUMER.DURABLE.CREATE.CASES.dispatch-spvm", wider)
+    await escalation.violation('publish to "$js.api.consumer.durable.create.cases.dispatch-spvm"')
+    with pytest.raises(NatsTimeout):
+        await request(escalation.nc, "$JS.API.CONSUMER.DELETE.CASES.dispatch-spvm", b"")
+    await escalation.violation('publish to "$js.api.consumer.delete.cases.dispatch-spvm"')
+
+    # Its own consumers are still its to make.
+    own = consumer("spvm")
+    own["config"].update(durable_name="escalation-test", name="escalation-test")
+    made = await request(
+        escalation.nc,
+        "$JS.API.CONSUMER.CREATE.CASES.escalation-test.cases.spvm.*.escalation.>",
+        own,
+    )
+    assert made["config"]["name"] == "escalation-test", made
+
+
+async def test_each_user_receives_replies_on_its_own_inbox_only(
+    users: dict[str, Connected],
+) -> None:
+    intake, escalation = users["intake"], users["escalation"]
+    assert intake.nc is not None
+    assert escalation.nc is not None
+    # Requests work: each connection's replies come to its own inbox prefix.
+    await request(intake.nc, "$JS.API.STREAM.CREATE.CASES", StreamSpec(replicas=3).config())
+    assert await stored(intake.nc) >= 0
+    assert intake.nc.new_inbox().startswith("_INBOX_intake.")
+    assert escalation.nc.new_inbox().startswith("_INBOX_escalation.")
+
+    await intake.nc.subscribe("_INBOX_escalation.>")  # another's replies (its acks): refused
+    await intake.violation('subscription to "_INBOX_escalation.>"')
+    await intake.nc.subscribe("_INBOX.>")  # the old shared inbox: refused
+    await intake.violation('subscription to "_INBOX.>"')
+    with pytest.raises(NatsTimeout):  # nor may it forge a reply on another's inbox
+        await request(intake.nc, "_INBOX_escalation.forged", b"{}")
+    await intake.violation('publish to "_INBOX_escalation.forged"')

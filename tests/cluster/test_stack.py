@@ -5,6 +5,7 @@ leaves nothing behind; back up, the same request goes through once."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -13,16 +14,20 @@ from typing import Any
 
 import httpx
 import pytest
+from nats.errors import TimeoutError as NatsTimeout
 from sexto_devstack.nats_cluster import NatsCluster, wait_healthy
 from sexto_devstack.procs import free_port
 from sexto_devstack.run import DEFAULT_PORTS, Plan, Stack
 from sexto_devstack.seed import seed_directory
+from sexto_devstack.transparency import ORIGIN
 from sexto_events.connection import connect
 from sexto_events.decode import parse_body
 from sexto_events.model import CaseRef
 from sexto_events.principal import Role
 from sexto_events.store import EventStore
 from sexto_events.stream import StreamSpec
+from sexto_legal.tlog_check import cosignature_time, open_checkpoint, parse_vkey
+from sexto_legal.transparency.api import TreeClient
 from sexto_service.auth.issuer import ensure_key, mint
 
 from tests.cluster.support import stream_info
@@ -170,3 +175,63 @@ def test_without_a_quorum_a_write_is_a_503_to_retry_and_nothing_is_half_written(
     assert sum(1 for t in types if t.startswith("org.sexto.intake.case_reported.")) == 1, types
     assert grown - before == len(types)
     assert quiet_count(stack) == grown  # the replay wrote nothing
+
+
+def test_the_cluster_configs_holding_passwords_are_readable_by_their_owner_only(
+    stack: Stack,
+) -> None:
+    configs = sorted((stack.plan.data_dir / "nats-cluster").glob("*/nats-server.conf"))
+    assert len(configs) == 3
+    for config in configs:
+        assert "password" in config.read_text()
+        assert config.stat().st_mode & 0o777 == 0o600, config
+
+
+def test_the_transparency_log_works_with_its_own_users(stack: Stack) -> None:
+    """The tree answers the intake user's proof requests, the witness cosigns, the
+    checkpoint is stored on its stream; the witness user cannot record events."""
+    data = stack.plan.data_dir
+    log_key = parse_vkey((data / "tlog" / "log.vkey").read_text().strip())
+    witness_key = parse_vkey((data / "witness" / "witness.vkey").read_text().strip())
+    assert report(stack, "intake", "transparency-users-1").status_code == 201
+
+    async def check() -> None:
+        intake = await connect(stack.nats_url_for("intake"))
+        errors: list[str] = []
+
+        async def collect(error: Exception) -> None:
+            errors.append(str(error))
+
+        witness = await connect(stack.nats_url_for("witness"), error_cb=collect)
+        try:
+            last = int((await stream_info(intake))["state"]["last_seq"])
+            note = await TreeClient(intake, "CASES").checkpoint(covers_seq=last)
+            checkpoint = open_checkpoint(note, log_key, ORIGIN)
+            assert checkpoint.size >= last
+            assert cosignature_time(note, witness_key) > 0  # the witness cosigned
+            proof = await TreeClient(intake, "CASES").inclusion(0, checkpoint.size)
+            assert checkpoint.size == 1 or proof
+            published = await intake.request(
+                "$JS.API.DIRECT.GET.CHECKPOINTS",
+                json.dumps({"last_by_subj": "checkpoints.published"}).encode(),
+                5,
+            )
+            stored_size = open_checkpoint(published.data, log_key, ORIGIN).size
+            assert stored_size >= checkpoint.size  # acknowledged on its stream
+
+            before = int((await stream_info(intake))["state"]["messages"])
+            with pytest.raises(NatsTimeout):
+                await witness.request("cases.spvm.forged.intake.case_reported", b"{}", 2)
+            for _ in range(50):
+                if any("permissions violation" in e for e in errors):
+                    break
+                await asyncio.sleep(0.05)
+            assert any("permissions violation" in e and "cases.spvm.forged" in e for e in errors), (
+                errors
+            )
+            assert int((await stream_info(intake))["state"]["messages"]) == before
+        finally:
+            await witness.close()
+            await intake.close()
+
+    asyncio.run(check())

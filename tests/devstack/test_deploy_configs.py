@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sexto_devstack.accounts import accounts_config, users
+from sexto_devstack.accounts import accounts_config, territories, users
 from sexto_devstack.nats_server import nats_server_binary
 from sexto_escalation.config import EscalationSettings
 from sexto_events.settings import EventLogSettings
@@ -45,6 +45,16 @@ def test_every_territory_has_its_police_user_and_every_service_its_own() -> None
     assert {f"dispatch-{t}" for t in territories} <= set(names)
     assert {"intake", "evaluation", "escalation", "notification"} <= set(names)
     assert len(names) == len(set(names))
+
+
+def test_territories_whose_users_would_share_a_password_and_an_inbox_are_refused() -> None:
+    colliding = {"territories": [{"territory_id": "a-b"}, {"territory_id": "a_b"}]}
+    with pytest.raises(ValueError, match=r"\['a-b', 'a_b'\].*differ only by '-' and '_'"):
+        territories(colliding)
+    with pytest.raises(ValueError, match="differ only"):
+        accounts_config(colliding)
+    distinct = {"territories": [{"territory_id": "a-b"}, {"territory_id": "ab"}]}
+    assert territories(distinct) == ["a-b", "ab"]
 
 
 def test_the_example_settings_name_only_real_settings() -> None:

@@ -61,16 +61,22 @@ class NatsServer:
         """Write the config, start the server, wait until it listens."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "nats-server.conf"
-        config.write_text(
-            f'listen: "127.0.0.1:{self.port}"\n'
-            + (f'http: "127.0.0.1:{self.http_port}"\n' if self.http_port else "")
-            + "max_payload: 1MB\n"
-            "jetstream {\n"
-            f'  store_dir: "{self.store_dir}"\n'
-            # An acknowledged event must be on disk: the default lazy fsync loses
-            # acknowledged writes on power loss.
-             + ("  sync_interval: always\n" if self.sync_always else "") + "}\n" + self.extra_config
-        )
+        # The config may hold the accounts' passwords: readable by its owner only.
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an older config may have been made with wider rights
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(
+                f'listen: "127.0.0.1:{self.port}"\n'
+                + (f'http: "127.0.0.1:{self.http_port}"\n' if self.http_port else "")
+                + "max_payload: 1MB\n"
+                "jetstream {\n"
+                f'  store_dir: "{self.store_dir}"\n'
+                # An acknowledged event must be on disk: the default lazy fsync loses
+                # acknowledged writes on power loss.
+                + ("  sync_interval: always\n" if self.sync_always else "")
+                + "}\n"
+                + self.extra_config
+            )
         self.process = spawn([nats_server_binary(), "-c", str(config)], log=self.log)
         wait_for_port(self.port, self.process, self.log)
         return self

@@ -8,6 +8,8 @@ from urllib.parse import unquote, urlsplit
 
 from nats.aio.client import Client
 
+from sexto_events.inbox import inbox_prefix
+
 _WHITESPACE = re.compile(r"\s")
 _ASCII_WHITESPACE = " \t\n\r\x0b\x0c"  # what bytes.strip() removes
 
@@ -58,7 +60,10 @@ async def connect(url: str, **options: Any) -> Client:
     urls = server_urls(url)
     # Credentials in the URLs go to every server, the ones the cluster announces too: the
     # client would otherwise reconnect to an announced node without them and be refused.
-    options = {**url_credentials(urls), **options}
+    credentials = url_credentials(urls)
+    # A user receives replies on its own inbox prefix only (deploy/nats/accounts.conf).
+    inbox = {"inbox_prefix": inbox_prefix(credentials["user"])} if credentials else {}
+    options = {**credentials, **inbox, **options}
     client = EventLogClient()
     await client.connect(urls, **options)
     return client
