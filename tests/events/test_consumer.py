@@ -201,6 +201,30 @@ async def test_a_poison_event_is_parked_after_its_deliveries_and_later_events_fl
     assert letters[0]["event_type"] == "org.sexto.intake.note_added.v1"
 
 
+async def consume_side_territory(
+    nc: Client,
+    side_store: EventStore,
+    pool: asyncpg.Pool,
+    schema: str,
+    territory: str,
+    settings: ConsumerSettings,
+) -> None:
+    """Run a counting consumer over one territory of the side stream until it has settled."""
+    spec = side_store.spec
+    consumer = DurableConsumer(
+        nc=nc, pool=pool, decoder=side_store.decoder, schema=schema, durable=f"tests-{schema}",
+        handler=EventCounter(schema), stream=spec.name,
+        filter_subject=f"{spec.subject_root}.{territory}.>", settings=settings,
+    )  # fmt: skip
+    await consumer.setup()
+    task = asyncio.create_task(consumer.run())
+    try:
+        await wait_until(lambda: _settled(nc, consumer.durable, spec.name), timeout=30)
+    finally:
+        consumer.stop()
+        await task
+
+
 async def test_an_event_whose_predecessor_never_comes_is_parked_not_waited_on_forever(
     nc: Client, side_store: EventStore, pool: asyncpg.Pool, schema: str
 ) -> None:
@@ -212,21 +236,9 @@ async def test_an_event_whose_predecessor_never_comes_is_parked_not_waited_on_fo
     orphan = envelope_for(case, note_type, {"text": _sealed_note()}, "f" * 64)
     orphan = orphan.model_copy(update={"id": str(uuid_utils.uuid7())}).sealed("f" * 64)
     await publish_raw(nc, side_store, case, "intake.note_added", orphan.to_bytes())
-    spec = side_store.spec
-    consumer = DurableConsumer(
-        nc=nc, pool=pool, decoder=side_store.decoder, schema=schema, durable=f"tests-{schema}",
-        handler=EventCounter(schema), stream=spec.name,
-        filter_subject=f"{spec.subject_root}.{territory}.>",
-        settings=ConsumerSettings(max_deliver=2, backoff_s=(0.1,), wait_for_predecessor_s=0.1,
-                                  max_waits=3),
-    )  # fmt: skip
-    await consumer.setup()
-    task = asyncio.create_task(consumer.run())
-    try:
-        await wait_until(lambda: _settled(nc, consumer.durable, spec.name), timeout=30)
-    finally:
-        consumer.stop()
-        await task
+    settings = ConsumerSettings(max_deliver=2, backoff_s=(0.1,), wait_for_predecessor_s=0.1,
+                                max_waits=3)  # fmt: skip
+    await consume_side_territory(nc, side_store, pool, schema, territory, settings)
 
     async with pool.acquire() as conn:
         letters = await conn.fetch(f"SELECT * FROM {schema}.dead_letters")
@@ -252,20 +264,8 @@ async def test_an_event_filed_under_another_contexts_subject_is_refused_everywhe
     assert not report.ok
     assert report.reason == "stored under another event type's subject"
 
-    spec = side_store.spec
-    consumer = DurableConsumer(
-        nc=nc, pool=pool, decoder=side_store.decoder, schema=schema, durable=f"tests-{schema}",
-        handler=EventCounter(schema), stream=spec.name,
-        filter_subject=f"{spec.subject_root}.{territory}.>",
-        settings=ConsumerSettings(max_deliver=2, backoff_s=(0.1,)),
-    )  # fmt: skip
-    await consumer.setup()
-    task = asyncio.create_task(consumer.run())
-    try:
-        await wait_until(lambda: _settled(nc, consumer.durable, spec.name), timeout=30)
-    finally:
-        consumer.stop()
-        await task
+    settings = ConsumerSettings(max_deliver=2, backoff_s=(0.1,))
+    await consume_side_territory(nc, side_store, pool, schema, territory, settings)
     async with pool.acquire() as conn:
         letters = await conn.fetch(f"SELECT * FROM {schema}.dead_letters")
         counted = await conn.fetch(f"SELECT * FROM {schema}.event_counts")
