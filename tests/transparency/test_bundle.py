@@ -7,6 +7,7 @@ of another key, a cosignature removed."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import shutil
@@ -256,3 +257,50 @@ async def test_no_bundle_is_made_that_no_witness_cosigned(
     finally:
         await stop_tasks({task})  # cancelled again if a cancellation is lost
         await process.close()
+
+
+async def test_a_bundle_is_checked_against_a_checkpoint_kept_from_before(
+    side_store: EventStore, tree: TreeRun, tmp_path: Path
+) -> None:
+    # A reviewer keeps a checkpoint; a later bundle must prove the log only grew since.
+    case = CaseRef(f"t{uuid.uuid4().hex[:8]}", uuid.uuid4().hex)
+    first = await side_store.append(case, [reported(student_ref="stu-1")], CaseVersion.new())
+    kept_note = await tree.client.checkpoint(first.version.seq)
+    kept = t.parse_checkpoint(t.split_note(kept_note)[0])
+    await side_store.append(case, [note("later")], first.version)
+    built = await build_bundle(
+        side_store, case, tree=tree.client, exported_by=REVIEWER,
+        viewer=Viewer.of(REVIEWER), now=datetime.now(UTC),
+    )  # fmt: skip
+    folder = built.write(tmp_path / "later")
+    newer = t.parse_checkpoint(
+        t.split_note((folder / "transparency/checkpoint.txt").read_bytes())[0]
+    )
+    assert newer.size > kept.size >= 1
+    proof = await tree.client.consistency(kept.size, newer.size)
+    assert proof
+    (tmp_path / "kept.txt").write_bytes(kept_note)
+    (tmp_path / "proof.txt").write_text("".join(base64.b64encode(h).decode() + "\n" for h in proof))
+    pinned = ["--log-key", LOG_KEY.verifier.vkey(), "--kept", str(tmp_path / "kept.txt")]
+
+    held = verify(folder, *pinned, "--consistency", str(tmp_path / "proof.txt"))
+    assert held.returncode == 0, held.stdout
+
+    # A proof that does not lead from what was kept to the bundle's tree, or none at all.
+    short_proof = "".join(base64.b64encode(h).decode() + "\n" for h in proof[:-1])
+    (tmp_path / "short.txt").write_text(short_proof)
+    short = verify(folder, *pinned, "--consistency", str(tmp_path / "short.txt"))
+    assert short.returncode == 1, short.stdout
+    assert "kept checkpoint: consistency" in short.stdout
+    missing = verify(folder, *pinned)
+    assert missing.returncode == 1, missing.stdout
+    # A kept checkpoint of another tree (its root changed) no longer carries the log's
+    # signature; and one re-signed by another key is not the log's.
+    forged = t.Checkpoint(kept.origin, kept.size, hashlib.sha256(b"another tree").digest())
+    other = Signer(ORIGIN, t.SIG_ED25519, bytes(range(40, 72)))
+    (tmp_path / "forged.txt").write_bytes(sign_checkpoint(forged, other))
+    refused = verify(folder, "--log-key", LOG_KEY.verifier.vkey(),
+                     "--kept", str(tmp_path / "forged.txt"),
+                     "--consistency", str(tmp_path / "proof.txt"))  # fmt: skip
+    assert refused.returncode == 1, refused.stdout
+    assert "kept checkpoint:" in refused.stdout

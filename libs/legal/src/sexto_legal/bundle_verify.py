@@ -2,6 +2,7 @@
 """Verify a sexto court bundle with nothing but the Python standard library (3.8+).
 
 usage: python verify.py [BUNDLE_FOLDER] [--log-key VKEY] [--witness VKEY ...] [--quorum N]
+                        [--kept CHECKPOINT_FILE --consistency PROOF_FILE]
        (default folder: the one this script is in; tlog_check.py must lie beside it)
 
 Checks, in order: that every line of events.jsonl is one JSON object with no key twice,
@@ -20,6 +21,8 @@ without them the bundle is checked against its own keys, which proves nothing ab
 runs the log, and the OK line is followed by a WARNING saying so (the exit code is 0 all
 the same: the bundle is consistent with itself). The quorum is never below 1, and never
 taken from the bundle when witnesses are pinned (then 1 unless --quorum says more).
+With --kept (a checkpoint kept from earlier) and --consistency (the proof between the two
+sizes, as `sexto proof consistency` prints it), the bundle's tree must extend the kept one.
 Prints every failure, naming the event (position and id), and exits 1; exits 0 if all hold.
 """
 
@@ -442,9 +445,31 @@ def _manifest_problems(manifest: Any) -> list[str]:
     ]
 
 
+def check_kept(
+    read: Callable[[str], bytes], manifest: dict[str, Any], pins: argparse.Namespace
+) -> list[str]:
+    """Failures of the consistency between the bundle's checkpoint and one the reviewer kept
+    from earlier (`--kept`, a signed checkpoint file), by the consistency proof between
+    their sizes (`--consistency`, the base64 hashes `sexto proof consistency` prints):
+    the log only grew between the two, nothing in what the reviewer saw was rewritten."""
+    if not pins.kept:
+        return []
+    try:
+        log_key, checkpoint, _ = _open_evidence(read, manifest, pins)
+        origin = str(manifest["transparency"].get("origin"))
+        kept = tlog_check.open_checkpoint(Path(pins.kept).read_bytes(), log_key, origin)
+        text = Path(pins.consistency).read_text(encoding="ascii") if pins.consistency else ""
+        proof = [base64.b64decode(line, validate=True) for line in text.split()]
+        older, newer = sorted((kept, checkpoint), key=lambda c: c.size)
+        tlog_check.verify_consistency(older.size, newer.size, older.root, newer.root, proof)
+    except (tlog_check.ProofError, OSError, ValueError) as exc:
+        return [f"kept checkpoint: {exc}"]
+    return []
+
+
 def no_pins() -> argparse.Namespace:
     """Keys taken from the evidence itself (the caller compares them with the published)."""
-    return argparse.Namespace(log_key=None, witness=None, quorum=None)
+    return argparse.Namespace(log_key=None, witness=None, quorum=None, kept=None, consistency=None)
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
@@ -456,6 +481,13 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         "--quorum", type=int,
         help="distinct witnesses whose cosignatures are required, at least 1 (default: 1 "
         "with --witness, else the manifest's, never below 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--kept", help="a checkpoint you kept earlier: the bundle's must be consistent with it",
+    )  # fmt: skip
+    parser.add_argument(
+        "--consistency", help="the consistency proof between the two sizes, as `sexto proof "
+        "consistency --from <smaller> --to <larger>` prints it (none for equal sizes)",
     )  # fmt: skip
     return parser.parse_args(argv[1:])
 
@@ -483,6 +515,7 @@ def main(argv: list[str]) -> int:
         lambda name: (folder / name).read_bytes(), manifest, lines, pins
     )
     failures += transparency
+    failures += check_kept(lambda name: (folder / name).read_bytes(), manifest, pins)
     if failures:
         print(f"FAILED: case {manifest['case_id']} does not verify:")
         for failure in failures:
