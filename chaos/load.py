@@ -25,6 +25,15 @@ GRIDS = [DEPICTED, MALICIOUS, IMPULSIVE]
 STEP_DEADLINE_S = 180.0
 # Not yet possible (the grids not yet open, the escalation not yet requested): try again.
 NOT_YET = {404, 409}
+TOO_MANY = 429
+
+
+def retry_after_s(answer: httpx.Response) -> float:
+    """The seconds a 429 says to wait (`Retry-After`, 1 when absent or unreadable)."""
+    try:
+        return max(float(answer.headers.get("Retry-After", "1")), 0.0)
+    except ValueError:
+        return 1.0
 
 
 @dataclass
@@ -91,7 +100,9 @@ class Load:
                 self.accepted.statuses[str(answer.status_code)] += 1
                 if 200 <= answer.status_code < 300:
                     return answer
-                if answer.status_code < 500 and answer.status_code not in NOT_YET:
+                if answer.status_code == TOO_MANY:  # the caller's write limit: wait as told
+                    wait = max(wait, retry_after_s(answer))
+                elif answer.status_code < 500 and answer.status_code not in NOT_YET:
                     self.accepted.refused.append(
                         f"{path}: {answer.status_code} {answer.text[:200]}"
                     )
