@@ -195,9 +195,8 @@ async def run(root: Path, nats_url: str, database_url: str, scale: float) -> lis
 
 
 async def settled_all(nats_url: str) -> None:
-    """Until every durable consumer on CASES has been handed every event so far (the bare
-    endpoint's bodies are no events: the services retry them with backoff and park them,
-    so waiting for their acknowledgement would take minutes), then a moment to finish."""
+    """Until every durable consumer on CASES has been handed every event so far, then a
+    moment to finish."""
     nc = await nats.connect(nats_url)
     try:
         js = nc.jsm()

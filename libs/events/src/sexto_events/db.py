@@ -25,9 +25,23 @@ def checked_schema(name: str) -> str:
     return name
 
 
+async def _released(conn: asyncpg.Connection) -> None:
+    """What a connection needs when it goes back to the pool: nothing beyond asyncpg's own
+    step, which rolls back a transaction left open and drops the client's listeners.
+
+    asyncpg's default reset is one more round trip per use (`pg_advisory_unlock_all(); CLOSE
+    ALL; UNLISTEN *; RESET ALL`), for session state sexto never leaves on a pooled
+    connection: advisory locks are transaction-scoped (`pg_advisory_xact_lock`), cursors
+    live inside transactions, nothing is SET for a session, and the one LISTEN (the
+    notification sender's) is removed before its connection goes back, where a left-over
+    one would only deliver notifications nobody hears. `tests/events/test_db.py` keeps it
+    so.
+    """
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """An asyncpg pool."""
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    """An asyncpg pool whose connections go back without a reset round trip (`_released`)."""
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=_released)
     assert pool is not None
     return pool
 
