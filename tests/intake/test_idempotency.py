@@ -7,6 +7,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sexto_events.db import create_pool
 from sexto_events.refusals import IdempotencyKeyReused, RequestInProgress
 from sexto_service.idempotency import Answer, Claim, IdempotencyRecords
 
@@ -103,3 +104,31 @@ async def _claims(store: IdempotencyRecords) -> None:
 
 def test_one_claim_wins_the_other_waits_for_its_answer(world: World) -> None:
     world.client.portal.call(_claims, records(world))  # type: ignore[union-attr]
+
+
+async def _no_flush_stays_in_its_statement(store: IdempotencyRecords, dsn: str) -> None:
+    # Claims and answers commit without waiting for the disk; pooled connections are not
+    # reset, so the setting must end with the statement's own transaction.
+    single = IdempotencyRecords(await create_pool(dsn, max_size=1), store.table.split(".")[0])
+    try:
+        async with single.pool.acquire() as conn:
+            # The tests' server runs with no flush at all: give this session a value of its
+            # own (this private pool dies with the test) to see that it is left alone.
+            await conn.execute("SET synchronous_commit = remote_write")
+        key = uuid.uuid4().hex
+        claim = await single.claim("caller-1", key, "digest-a")
+        assert isinstance(claim, Claim)
+        async with single.pool.acquire() as conn:
+            assert await conn.fetchval("SHOW synchronous_commit") == "remote_write"
+        await single.answer("caller-1", key, claim, Answer(201, {}, b"{}"))
+        async with single.pool.acquire() as conn:
+            assert await conn.fetchval("SHOW synchronous_commit") == "remote_write"
+        # ... and what they wrote is visible at once to another connection.
+        assert await store.claim("caller-1", key, "digest-a") == Answer(201, {}, b"{}")
+    finally:
+        await single.pool.close()
+
+
+def test_a_claim_and_an_answer_relax_only_their_own_commit(world: World) -> None:
+    dsn = world.client.app.state.runtime.settings.database_url  # type: ignore[attr-defined]
+    world.client.portal.call(_no_flush_stays_in_its_statement, records(world), dsn)  # type: ignore[union-attr]

@@ -67,24 +67,36 @@ async def _school_on(conn: DbConnection, school_id: str) -> School | None:
     )
 
 
-async def _facts(
-    conn: DbConnection, school: School, intervener_id: str
-) -> tuple[list[Agreement], Certification | None]:
-    rows = await conn.fetch(
-        "SELECT agreement_id, in_force_from, in_force_to FROM intake.dir_agreements "
-        "WHERE territory_id = $1",
-        school.territory_id,
+_REPORT_FACTS = (
+    "SELECT s.school_id, s.territory_id, s.language, t.jurisdiction, "
+    "ARRAY(SELECT ROW(a.agreement_id, a.in_force_from, a.in_force_to) "
+    "FROM intake.dir_agreements a WHERE a.territory_id = s.territory_id "
+    "ORDER BY a.agreement_id) AS agreements, "
+    "i.school_id AS cert_school, i.level AS cert_level, i.certified_on AS cert_on "
+    "FROM intake.dir_schools s JOIN intake.dir_territories t USING (territory_id) "
+    "LEFT JOIN intake.dir_interveners i ON i.intervener_id = $2 "
+    "WHERE s.school_id = $1"
+)
+
+
+async def _report_facts(
+    conn: DbConnection, school_id: str, intervener_id: str
+) -> tuple[School, list[Agreement], Certification | None] | None:
+    """The school, its territory's agreements and the reporter's training, in one round
+    trip (a report's path is the busiest); None for a school the directory lacks."""
+    row = await conn.fetchrow(_REPORT_FACTS, school_id, intervener_id)
+    if row is None:
+        return None
+    school = School(
+        row["school_id"], row["territory_id"], row["language"], Jurisdiction(row["jurisdiction"])
     )
-    cert = await conn.fetchrow(
-        "SELECT school_id, level, certified_on FROM intake.dir_interveners "
-        "WHERE intervener_id = $1",
-        intervener_id,
-    )
-    agreements = [Agreement(r["agreement_id"], r["in_force_from"], r["in_force_to"]) for r in rows]
+    agreements = [Agreement(*agreement) for agreement in row["agreements"]]
     certification = (
-        Certification(cert["school_id"], cert["level"], cert["certified_on"]) if cert else None
+        Certification(row["cert_school"], row["cert_level"], row["cert_on"])
+        if row["cert_level"] is not None
+        else None
     )
-    return agreements, certification
+    return school, agreements, certification
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,14 +187,14 @@ async def handle_report_case(
     if principal.school_id != school_id:
         raise Forbidden(Message("other-school", school=principal.school_id))
     async with runtime.pool.acquire() as conn:
-        school = await _school_on(conn, school_id)
-        facts = await _facts(conn, school, principal.actor) if school else ([], None)
-    if school is None:
+        found = await _report_facts(conn, school_id, principal.actor)
+    if found is None:
         raise UnknownSchool(Message("unknown-school", school=school_id))
+    school, agreements, certification = found
     case = CaseRef(school.territory_id, report_case_id(principal.actor, key))
     now = datetime.now(UTC)
     event = decide_report(
-        command, school=school, agreements=facts[0], certification=facts[1], now=now
+        command, school=school, agreements=agreements, certification=certification, now=now
     )
     known = {s.student_ref for s in event.students}
     recognition = await recognise(
