@@ -384,22 +384,21 @@ class DurableConsumer:
     async def _save_heads(self, conn: DbConnection, heads: dict[str, tuple[int, str]]) -> None:
         if not heads:
             return
-        await conn.executemany(
-            f"INSERT INTO {self.schema}.projection_checkpoints "
-            "(consumer, case_key, last_seq, last_hash) VALUES ($1, $2, $3, $4) "
+        # One statement for both: the cases' heads and the consumer's position.
+        keys, seqs, hashes = zip(*((k, s, h) for k, (s, h) in sorted(heads.items())), strict=True)
+        await conn.execute(
+            f"WITH heads AS (INSERT INTO {self.schema}.projection_checkpoints "
+            "(consumer, case_key, last_seq, last_hash) "
+            "SELECT $1, k, s, h FROM unnest($2::text[], $3::bigint[], $4::text[]) AS u(k, s, h) "
             "ON CONFLICT (consumer, case_key) DO UPDATE "
             "SET last_seq = excluded.last_seq, last_hash = excluded.last_hash "
-            f"WHERE {self.schema}.projection_checkpoints.last_seq < excluded.last_seq",
-            [(self.durable, k, s, h) for k, (s, h) in heads.items()],
-        )
-        await conn.execute(
+            f"WHERE {self.schema}.projection_checkpoints.last_seq < excluded.last_seq) "
             f"INSERT INTO {self.schema}.projection_positions (consumer, last_seq) "
-            "VALUES ($1, $2) ON CONFLICT (consumer) DO UPDATE "
+            "VALUES ($1, $5) ON CONFLICT (consumer) DO UPDATE "
             f"SET last_seq = GREATEST({self.schema}.projection_positions.last_seq, "
             "excluded.last_seq)",
-            self.durable,
-            max(s for s, _ in heads.values()),
-        )
+            self.durable, list(keys), list(seqs), list(hashes), max(seqs),
+        )  # fmt: skip
 
     async def _failed(self, item: _Item) -> None:
         """Retry with backoff, counting failures (not waits); park after `max_deliver`."""
