@@ -116,12 +116,20 @@ class InputGuard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         language = language_of(headers.get("accept-language"))
-        images_refused = problem(
-            415, "images-refused", messages.Message("images-refused"), language
-        )
+
+        # Each refusal is rendered only when it is the answer (most requests pass).
+        def images_refused() -> JSONResponse:
+            return problem(415, "images-refused", messages.Message("images-refused"), language)
+
+        def json_only() -> JSONResponse:
+            return problem(415, "json-only", messages.Message("json-only"), language)
+
+        def too_large() -> JSONResponse:
+            detail = messages.Message("too-large", limit=self.max_body)
+            return problem(413, "too-large", detail, language)
+
         if content_type.startswith(MEDIA_TYPES):
-            return images_refused
-        json_only = problem(415, "json-only", messages.Message("json-only"), language)
+            return images_refused()
         # A command without a body (e.g. POST .../retry) needs no content type.
         bodiless = content_type == "" and headers.get("content-length", "0") == "0"
         if (
@@ -129,25 +137,22 @@ class InputGuard:
             and content_type != "application/json"
             and not content_type.endswith("+json")
         ):
-            return json_only
-        too_large = problem(
-            413, "too-large", messages.Message("too-large", limit=self.max_body), language
-        )
+            return json_only()
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body:
-            return too_large
+            return too_large()
         body = b""
         while True:
             message = await receive()
             body += bytes(message.get("body", b""))
             if len(body) > self.max_body:
-                return too_large
+                return too_large()
             if not message.get("more_body"):
                 break
         if bodiless and body:
-            return json_only
+            return json_only()
         if starts_like_media(body):
-            return images_refused
+            return images_refused()
         try:
             parsed = json.loads(body) if body else None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
