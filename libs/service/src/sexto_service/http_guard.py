@@ -8,6 +8,7 @@ is stored or logged.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -61,13 +62,20 @@ def find_refused(value: Any, path: str = "") -> tuple[str, messages.Message] | N
 UNCHECKED_HEADERS = frozenset({"authorization", "cookie"})
 
 
+@functools.lru_cache(maxsize=1024)
+def _header_verdict(value: bytes) -> messages.Message | None:
+    """A header value's verdict, kept: most values come again on every request of a client
+    (host, accept, user agent, content type), and headers carry no personal data."""
+    return refused_text(value.decode("latin-1"), words=False)
+
+
 def find_refused_in_request(scope: Scope) -> tuple[str, messages.Message] | None:
     """(where, reason) of the first header or query value carrying encoded content."""
     for raw_name, raw_value in scope.get("headers", ()):
         name = raw_name.decode("latin-1").lower()
         if name in UNCHECKED_HEADERS:
             continue
-        reason = refused_text(raw_value.decode("latin-1"), words=False)
+        reason = _header_verdict(bytes(raw_value))
         if reason:
             return f"header {name}", reason
     query = bytes(scope.get("query_string", b"")).decode("latin-1")
