@@ -187,7 +187,7 @@ class FailingOnce(KeyVault):
     """A vault whose first key deletion fails (a crash between the record and the delete)."""
 
     def __init__(self, vault: KeyVault) -> None:
-        super().__init__(vault._pool, MASTER_KEY)
+        super().__init__(vault._pool, MASTER_KEY, lease_seconds=vault.lease.seconds)
         self.failed = False
 
     async def shred(self, subject: str) -> bool:

@@ -24,7 +24,7 @@ from sexto_events.personal import KeyVault, PersonalDataCodec, subject_id
 from sexto_events.store import EventStore
 from sexto_events.tables import KEY_SCHEMA
 
-from tests.conftest import MASTER_KEY
+from tests.conftest import LEASE_S, MASTER_KEY
 from tests.support.events import INVENTED_NAME, note, reported
 
 # --- the cache alone -----------------------------------------------------------------
@@ -98,7 +98,9 @@ async def other_store(
     """Another process's store: its own NATS connection, pool, vault and key cache."""
     nc: Client = await connect(nats_server.url, name="sexto-tests-other")
     store = EventStore(
-        nc, source="sexto/tests", codec=PersonalDataCodec(KeyVault(other_pool, MASTER_KEY))
+        nc,
+        source="sexto/tests",
+        codec=PersonalDataCodec(KeyVault(other_pool, MASTER_KEY, lease_seconds=LEASE_S)),
     )
     yield store
     await store.close()

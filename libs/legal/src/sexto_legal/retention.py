@@ -192,8 +192,8 @@ async def _retain_or_erase(
         store, case, partial(read_stored, store), initial=None, evolve=no_state, decide=decide
     )
     decided, shred = plan[0]
-    for key in shred:  # only once the erasure is on record
-        await vault.shred(key)
+    # Only once the erasure is on record; one wait for every key's lease (KeyVault.shred).
+    await vault.shred_all(shred)
     return decided
 
 
