@@ -190,11 +190,11 @@ class FailingOnce(KeyVault):
         super().__init__(vault._pool, MASTER_KEY, lease_seconds=vault.lease.seconds)
         self.failed = False
 
-    async def shred(self, subject: str) -> bool:
+    async def shred(self, subject: str, *, settle: bool = True) -> bool:
         if not self.failed:
             self.failed = True
             raise OSError("connection to the key store lost")
-        return await super().shred(subject)
+        return await super().shred(subject, settle=settle)
 
 
 def kinds(raws: list[bytes]) -> list[str]:

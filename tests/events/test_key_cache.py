@@ -334,9 +334,11 @@ async def test_a_write_sealed_before_a_shred_does_not_put_plaintext_in_a_case_op
 # --- the shred-epoch lease -----------------------------------------------------------
 
 
+@pytest.mark.parametrize("how", ["shred", "shred_all"])
 async def test_with_the_default_lease_a_shred_returns_once_no_other_vault_can_use_the_key(
-    nc: Client, pool: asyncpg.Pool, other_pool: asyncpg.Pool, new_case: Callable[[], CaseRef]
-) -> None:
+    nc: Client, pool: asyncpg.Pool, other_pool: asyncpg.Pool, new_case: Callable[[], CaseRef],
+    how: str,
+) -> None:  # fmt: skip
     shredder = KeyVault(pool, MASTER_KEY)
     reading = KeyVault(other_pool, MASTER_KEY)
     assert shredder.lease.seconds == reading.lease.seconds == DEFAULT_LEASE_S
@@ -346,6 +348,7 @@ async def test_with_the_default_lease_a_shred_returns_once_no_other_vault_can_us
     ref = f"d-{case.case_id[:8]}"
     subject = subject_id("student", case.case_id, ref)
     try:
+        await writer.ensure_stream()
         await writer.append(
             case, [reported(name="Maelis Trevanion", student_ref=ref)], CaseVersion.new()
         )
@@ -356,7 +359,11 @@ async def test_with_the_default_lease_a_shred_returns_once_no_other_vault_can_us
         assert subject in (await reading.keys_for_writing([subject]))[0]
         assert reading.lease.reads == reads
 
-        assert await shredder.shred(subject)
+        if how == "shred":
+            assert await shredder.shred(subject)
+        else:  # several keys, one wait after the last commit
+            second = subject_id("case", case.case_id)
+            assert await shredder.shred_all([subject, second]) == [True, True]
 
         # The lease the reader held a moment ago has run out by now: it reads the epoch.
         assert await first_name(reader, case) == ERASED
@@ -405,6 +412,7 @@ async def test_a_warm_sealed_command_loop_asks_postgresql_nothing_within_the_lea
     )
     case = new_case()
     try:
+        await store.ensure_stream()
         await store.append(case, [reported(name="Isaura Penhallow")], CaseVersion.new())
         await sealed_commands(store, case, 2)  # keys created and cached, case cached
         statements.clear()

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import functools
 import hashlib
+import math
 import os
 import types
 from collections.abc import Callable, Iterable, Sequence
@@ -75,6 +76,7 @@ class KeyVault:
         self._kek_id = hashlib.sha256(master_key).hexdigest()[:16]
         self.cache = KeyCache(cache_keys, cache_seconds)
         self.lease = EpochLease(self._read_epoch, lease_seconds)
+        self._settled_at = -math.inf  # when every key shredded here is unusable everywhere
 
     async def keys_for_writing(
         self, subjects: Iterable[str]
@@ -171,10 +173,12 @@ class KeyVault:
             keys[row["subject"]] = aes_key_unwrap(self._kek, row["wrapped_key"])
         return keys
 
-    async def shred(self, subject: str) -> bool:
+    async def shred(self, subject: str, *, settle: bool = True) -> bool:
         """Erase a data subject: delete the key, keep a tombstone. True if a key was deleted.
 
         Returns once the key is unusable in every process: the lease period after the commit.
+        With `settle=False` it returns at the commit, and the caller awaits `settled()` before
+        it tells anyone the key is gone (one wait for many shreds).
         """
         issued = self.lease.clock()
         async with self._pool.acquire() as conn, conn.transaction():
@@ -198,17 +202,25 @@ class KeyVault:
         # the lock are released first: the wait holds nothing.
         self.lease.observe(epoch, issued)
         self.cache.drop(subject)
-        await asyncio.sleep(settle_seconds(self.lease.seconds))
+        self._settled_at = max(
+            self._settled_at, self.lease.clock() + settle_seconds(self.lease.seconds)
+        )
+        if settle:
+            await self.settled()
         return bool(deleted != "DELETE 0")
 
     async def shred_all(self, subjects: Sequence[str]) -> list[bool]:
-        """`shred` each subject, waiting for the leases once for all: True where a key was
-        deleted. Every shred is finished (or failed) before the first failure is raised."""
-        done = await asyncio.gather(*(self.shred(s) for s in subjects), return_exceptions=True)
-        for outcome in done:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return [bool(outcome) for outcome in done]
+        """`shred` each subject in turn (the first failure stops the rest), then wait for the
+        leases once for all: True where a key was deleted."""
+        deleted = [await self.shred(subject, settle=False) for subject in subjects]
+        await self.settled()
+        return deleted
+
+    async def settled(self) -> None:
+        """Wait until every key this vault has shredded is unusable in every process."""
+        delay = self._settled_at - self.lease.clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
 
 # --- walking the personal fields of a model ------------------------------------------
