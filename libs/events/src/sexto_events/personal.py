@@ -264,22 +264,34 @@ def _subject_id(spec: PersonalSpec, data: dict[str, Any], case_id: str) -> str:
     return subject_id(spec.kind, case_id, ref)
 
 
+@functools.cache
+def _personal_plan(
+    cls: type[BaseModel],
+) -> tuple[tuple[str, PersonalSpec | None, tuple[type[BaseModel], bool] | None], ...]:
+    """(field name, personal spec, nested model) of the fields of `cls` that hold personal
+    data: worked out once per class, as every sealed write and read walks its events."""
+    plan = []
+    for name, field in cls.model_fields.items():
+        spec = personal_spec(field.json_schema_extra)
+        nested = None if spec is not None else _nested_model(field.annotation)
+        if spec is not None or (nested is not None and has_personal_fields(nested[0])):
+            plan.append((name, spec, nested))
+    return tuple(plan)
+
+
 def walk_personal(
     cls: type[BaseModel], data: dict[str, Any], case_id: str, visit: Visitor, path: str = ""
 ) -> dict[str, Any]:
     """A copy of `data` (JSON form of `cls`) with every non-null personal field visited."""
     out = dict(data)
-    for name, field in cls.model_fields.items():
+    for name, spec, nested in _personal_plan(cls):
         if name not in out or out[name] is None:
             continue
-        spec = personal_spec(field.json_schema_extra)
         where = f"{path}{name}"
         if spec is not None:
             out[name] = visit(out[name], _subject_id(spec, out, case_id), where)
             continue
-        nested = _nested_model(field.annotation)
-        if nested is None:
-            continue
+        assert nested is not None
         model, is_list = nested
         if is_list and isinstance(out[name], list):
             out[name] = [
