@@ -26,6 +26,10 @@ from sexto_events.stream import StreamSpec
 from sexto_service.auth.issuer import ensure_key
 
 MASTER_KEY = bytes(range(32))
+# The shred-epoch lease of every vault of the suite, in this process and (through the
+# environment) every service and command it starts: each shred waits it, and a lease must be
+# the same everywhere. Short, as many tests shred; one test runs the default.
+LEASE_S = float(os.environ.setdefault("SEXTO_KEY_LEASE_S", "0.05"))
 
 # The intake service and its seeded directory, shared by the intake and evaluation tests.
 pytest_plugins = ["tests.support.world", "tests.support.transparency"]
@@ -98,7 +102,7 @@ async def pool(postgres: EmbeddedPostgres) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture(scope="session")
 async def vault(pool: asyncpg.Pool, postgres: EmbeddedPostgres) -> KeyVault:
     await migrate_keys(postgres.dsn)
-    return KeyVault(pool, MASTER_KEY)
+    return KeyVault(pool, MASTER_KEY, lease_seconds=LEASE_S)
 
 
 @pytest.fixture(scope="session")

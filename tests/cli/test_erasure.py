@@ -10,11 +10,13 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
 from nats.aio.client import Client
 from sexto_devstack.nats_server import NatsServer
 from sexto_events.catalogue.legal import ErasureReason
 from sexto_events.catalogue.notification import RecipientKind, RecipientRegistered
+from sexto_events.epoch_lease import DEFAULT_LEASE_S
 from sexto_events.model import CaseRef, NewEvent
 from sexto_events.personal import KeyVault
 from sexto_events.principal import Principal, Role
@@ -187,14 +189,14 @@ class FailingOnce(KeyVault):
     """A vault whose first key deletion fails (a crash between the record and the delete)."""
 
     def __init__(self, vault: KeyVault) -> None:
-        super().__init__(vault._pool, MASTER_KEY)
+        super().__init__(vault._pool, MASTER_KEY, lease_seconds=vault.lease.seconds)
         self.failed = False
 
-    async def shred(self, subject: str) -> bool:
+    async def shred(self, subject: str, *, settle: bool = True) -> bool:
         if not self.failed:
             self.failed = True
             raise OSError("connection to the key store lost")
-        return await super().shred(subject)
+        return await super().shred(subject, settle=settle)
 
 
 def kinds(raws: list[bytes]) -> list[str]:
@@ -249,6 +251,32 @@ async def test_an_interrupted_retention_erasure_is_finished_on_the_next_run(
 
     assert (finished, again) == ("erasure_finished", "already_erased")
     assert await vault.keys_for_reading(keys) == {}
+
+
+async def test_a_retention_run_returns_once_no_other_vault_can_use_an_erased_key(
+    nc: Client, store: EventStore, pool: asyncpg.Pool, new_case: NewCase
+) -> None:
+    case = new_case()
+    await write_case(store, case)
+    await close_case(store, case, datetime(2015, 6, 30, tzinfo=UTC))
+    keys = sealed_subjects([json.loads(m.body) for m in await store.read_raw(case)])
+    # Both with the default lease: another process's vault, warm, and the one erasing.
+    reading, erasing = KeyVault(pool, MASTER_KEY), KeyVault(pool, MASTER_KEY)
+    assert reading.lease.seconds == DEFAULT_LEASE_S
+    assert len(await reading.keys_for_reading(keys)) == 2
+    reads = reading.lease.reads
+    assert len(await reading.keys_for_reading(keys)) == 2  # from its cache, leased
+    assert reading.lease.reads == reads
+
+    admin = Principal("admin-retention", Role.ADMIN)
+    decisions = await retention_run(
+        nc, store, erasing, admin, settings=RetentionSettings(years={"sexto-qc": 5}),
+        now=datetime(2026, 11, 21, tzinfo=UTC), dry_run=False,
+    )  # fmt: skip
+
+    assert next(d.action for d in decisions if d.case == case) == "erased"
+    assert await reading.keys_for_reading(keys) == {}
+    assert reading.lease.reads == reads + 1
 
 
 async def test_the_case_key_of_an_open_case_is_shredded_only_with_force(

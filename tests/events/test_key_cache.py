@@ -17,6 +17,7 @@ from sexto_events.catalogue.base import ERASED
 from sexto_events.catalogue.intake import CaseReported, StudentAdded, StudentInvolved, StudentRole
 from sexto_events.connection import connect
 from sexto_events.db import create_pool
+from sexto_events.epoch_lease import DEFAULT_LEASE_S
 from sexto_events.errors import SubjectErased
 from sexto_events.key_cache import KeyCache
 from sexto_events.model import CaseRef, CaseVersion, NewEvent
@@ -24,7 +25,7 @@ from sexto_events.personal import KeyVault, PersonalDataCodec, subject_id
 from sexto_events.store import EventStore
 from sexto_events.tables import KEY_SCHEMA
 
-from tests.conftest import MASTER_KEY
+from tests.conftest import LEASE_S, MASTER_KEY
 from tests.support.events import INVENTED_NAME, note, reported
 
 # --- the cache alone -----------------------------------------------------------------
@@ -98,7 +99,9 @@ async def other_store(
     """Another process's store: its own NATS connection, pool, vault and key cache."""
     nc: Client = await connect(nats_server.url, name="sexto-tests-other")
     store = EventStore(
-        nc, source="sexto/tests", codec=PersonalDataCodec(KeyVault(other_pool, MASTER_KEY))
+        nc,
+        source="sexto/tests",
+        codec=PersonalDataCodec(KeyVault(other_pool, MASTER_KEY, lease_seconds=LEASE_S)),
     )
     yield store
     await store.close()
@@ -326,3 +329,136 @@ async def test_a_write_sealed_before_a_shred_does_not_put_plaintext_in_a_case_op
         written = (await store.load(case)).events[-1].data
         assert isinstance(written, StudentAdded)
         assert written.student.name == ERASED
+
+
+# --- the shred-epoch lease -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["shred", "shred_all"])
+async def test_with_the_default_lease_a_shred_returns_once_no_other_vault_can_use_the_key(
+    nc: Client, pool: asyncpg.Pool, other_pool: asyncpg.Pool, new_case: Callable[[], CaseRef],
+    how: str,
+) -> None:  # fmt: skip
+    shredder = KeyVault(pool, MASTER_KEY)
+    reading = KeyVault(other_pool, MASTER_KEY)
+    assert shredder.lease.seconds == reading.lease.seconds == DEFAULT_LEASE_S
+    writer = EventStore(nc, source="sexto/tests", codec=PersonalDataCodec(shredder))
+    reader = EventStore(nc, source="sexto/tests", codec=PersonalDataCodec(reading))
+    case = new_case()
+    ref = f"d-{case.case_id[:8]}"
+    subject = subject_id("student", case.case_id, ref)
+    try:
+        await writer.ensure_stream()
+        await writer.append(
+            case, [reported(name="Maelis Trevanion", student_ref=ref)], CaseVersion.new()
+        )
+        assert await first_name(reader, case) == "Maelis Trevanion"
+        reads = reading.lease.reads
+        # Warm and leased: the opened case and the key are used again without an epoch read.
+        assert await first_name(reader, case) == "Maelis Trevanion"
+        assert subject in (await reading.keys_for_writing([subject]))[0]
+        assert reading.lease.reads == reads
+
+        if how == "shred":
+            assert await shredder.shred(subject)
+        else:  # several keys, one wait after the last commit
+            second = subject_id("case", case.case_id)
+            assert await shredder.shred_all([subject, second]) == [True, True]
+
+        # The lease the reader held a moment ago has run out by now: it reads the epoch.
+        assert await first_name(reader, case) == ERASED
+        assert reading.lease.reads == reads + 1
+        assert await reading.keys_for_reading([subject]) == {}
+        with pytest.raises(SubjectErased):
+            await reading.keys_for_writing([subject])
+    finally:
+        await writer.close()
+        await reader.close()
+
+
+@pytest.fixture
+async def counted_pool(
+    postgres: EmbeddedPostgres, vault: KeyVault
+) -> AsyncIterator[tuple[asyncpg.Pool, list[str]]]:
+    """A pool that notes every statement its connections send."""
+    statements: list[str] = []
+
+    async def log_queries(conn: asyncpg.Connection) -> None:
+        conn.add_query_logger(lambda logged: statements.append(logged.query))
+
+    created = await asyncpg.create_pool(postgres.dsn, min_size=1, max_size=4, init=log_queries)
+    assert created is not None
+    yield created, statements
+    await created.close()
+
+
+async def sealed_commands(store: EventStore, case: CaseRef, count: int) -> None:
+    """The command loop of `make bench`: load the case, append one sealed note."""
+    for i in range(count):
+        loaded = await store.load(case)
+        await store.append(case, [note(f"note {i}")], loaded.version)
+
+
+@pytest.mark.parametrize("lease_s", [60.0, 0.0])
+async def test_a_warm_sealed_command_loop_asks_postgresql_nothing_within_the_lease(
+    nc: Client, counted_pool: tuple[asyncpg.Pool, list[str]], new_case: Callable[[], CaseRef],
+    lease_s: float,
+) -> None:  # fmt: skip
+    pool, statements = counted_pool
+    store = EventStore(
+        nc,
+        source="sexto/tests",
+        codec=PersonalDataCodec(KeyVault(pool, MASTER_KEY, lease_seconds=lease_s)),
+    )
+    case = new_case()
+    try:
+        await store.ensure_stream()
+        await store.append(case, [reported(name="Isaura Penhallow")], CaseVersion.new())
+        await sealed_commands(store, case, 2)  # keys created and cached, case cached
+        statements.clear()
+
+        await sealed_commands(store, case, 10)
+
+        epoch_reads = sum("shred_epoch" in statement for statement in statements)
+        if lease_s:
+            assert statements == []
+        else:  # without a lease, what every command cost before
+            assert epoch_reads >= 10
+        texts = [e.data.text for e in (await store.load(case)).events[-10:]]  # type: ignore[attr-defined]
+        assert texts == [f"note {i}" for i in range(10)]
+        assert await first_name(store, case) == "Isaura Penhallow"
+    finally:
+        await store.close()
+
+
+async def test_a_lease_is_trusted_until_it_runs_out_then_the_epoch_is_read_again(
+    pool: asyncpg.Pool, other_pool: asyncpg.Pool
+) -> None:
+    leased = KeyVault(other_pool, MASTER_KEY, lease_seconds=LEASE_S)
+    clock = Clock()
+    leased.lease.clock = clock
+    before = await leased.shred_epoch()
+    assert leased.lease.reads == 1
+
+    # Bumped behind its back (a real shred would now wait for the lease to run out).
+    await pool.execute(f"UPDATE {KEY_SCHEMA}.shred_epoch SET epoch = epoch + 1")
+    clock.now += LEASE_S * 0.99
+    assert await leased.shred_epoch() == before
+    assert leased.lease.reads == 1
+
+    clock.now += LEASE_S * 0.01
+    assert await leased.shred_epoch() > before
+    assert leased.lease.reads == 2
+
+
+async def test_shred_all_erases_every_key_and_says_which_existed(
+    store: EventStore, vault: KeyVault, new_case: Callable[[], CaseRef]
+) -> None:
+    case = new_case()
+    await store.append(case, [reported(student_ref="s1")], CaseVersion.new())
+    present = subject_id("student", case.case_id, "s1")
+    absent = subject_id("student", case.case_id, "nobody")
+
+    assert await vault.shred_all([present, absent]) == [True, False]
+    assert await vault.keys_for_reading([present]) == {}
+    assert await first_name(store, case) == ERASED

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import NoOpTracer, SpanKind
 from pydantic import ValidationError
 from sexto_events.connection import EventLogClient
+from sexto_events.epoch_lease import DEFAULT_LEASE_S
 from sexto_events.model import CaseRef, CaseVersion
 from sexto_events.settings import DEVELOPMENT_MASTER_KEY, EventLogSettings
 from sexto_events.store import EventStore
@@ -54,6 +55,17 @@ def test_settings_come_from_the_sexto_environment(monkeypatch: pytest.MonkeyPatc
 
     assert settings.nats_url == "nats://10.0.0.1:4222"
     assert settings.master_key_bytes() == base64.b64decode(key)
+
+
+def test_the_shred_epoch_lease_is_one_second_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SEXTO_KEY_LEASE_S")  # the suite sets a short one for every process
+    assert EventLogSettings().key_lease_s == DEFAULT_LEASE_S == 1.0
+    monkeypatch.setenv("SEXTO_KEY_LEASE_S", "0.25")
+    assert EventLogSettings().key_lease_s == 0.25
+    for wrong in ("-1", "61", "soon"):
+        monkeypatch.setenv("SEXTO_KEY_LEASE_S", wrong)
+        with pytest.raises(ValidationError, match="key_lease_s"):
+            EventLogSettings()
 
 
 def traced_store(nc: Client, store: EventStore) -> tuple[EventStore, InMemorySpanExporter]:

@@ -299,7 +299,7 @@ async def replayed(servers_dir: Path, postgres: EmbeddedPostgres) -> AsyncIterat
     )
     nc = await connect(server.url, name="sexto-replay-test")
     pool = await create_pool(dsn)
-    vault = KeyVault(pool, master_key)
+    vault = KeyVault(pool, master_key, lease_seconds=settings.key_lease_s)
     store = EventStore(nc, source="sexto/legal", codec=PersonalDataCodec(vault))
     directory = EventStore(nc, source="sexto/legal", spec=DIRECTORY_STREAM)
     try:

@@ -14,7 +14,7 @@ from sexto_events.db import create_pool
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.store import EventStore
 
-from tests.conftest import MASTER_KEY
+from tests.conftest import LEASE_S, MASTER_KEY
 from tests.support.projections import EventCounter
 
 
@@ -22,7 +22,9 @@ async def main(nats_url: str, dsn: str, schema: str, durable: str, subject: str)
     nc = await connect(nats_url)
     pool = await create_pool(dsn)
     store = EventStore(
-        nc, source="sexto/tests", codec=PersonalDataCodec(KeyVault(pool, MASTER_KEY))
+        nc,
+        source="sexto/tests",
+        codec=PersonalDataCodec(KeyVault(pool, MASTER_KEY, lease_seconds=LEASE_S)),
     )
     consumer = DurableConsumer(
         nc=nc,

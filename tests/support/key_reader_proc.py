@@ -18,14 +18,16 @@ from sexto_events.model import CaseRef
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.store import EventStore
 
-from tests.conftest import MASTER_KEY
+from tests.conftest import LEASE_S, MASTER_KEY
 
 
 async def main(nats_url: str, dsn: str, case: CaseRef) -> None:
     nc = await connect(nats_url)
     pool = await create_pool(dsn)
     store = EventStore(
-        nc, source="sexto/tests", codec=PersonalDataCodec(KeyVault(pool, MASTER_KEY))
+        nc,
+        source="sexto/tests",
+        codec=PersonalDataCodec(KeyVault(pool, MASTER_KEY, lease_seconds=LEASE_S)),
     )
 
     async def name() -> str:

@@ -67,7 +67,7 @@ async def open_session(
         await nc.close()
         raise
     log = config.log
-    vault = KeyVault(pool, log.master_key_bytes())
+    vault = KeyVault(pool, log.master_key_bytes(), lease_seconds=log.key_lease_s)
     spec = StreamSpec(log.stream_name, log.subject_root, log.stream_replicas)
     store = EventStore(nc, source=SOURCE, codec=PersonalDataCodec(vault), spec=spec)
     try:

@@ -3,9 +3,9 @@
 A cached load asks the server only for the case's last event (one cheap direct get) and
 reads, verifies and decodes just the events after the cached head. Events carrying
 personal data are kept sealed; their opened form is kept beside them only for the shred
-epoch it was opened at and at most the key cache's time to live: every load reads the
-epoch, and once any shred has committed they are opened again (an erased field reads
-erased on the next load, as before), so erasure takes effect on the next load.
+epoch it was opened at and at most the key cache's time to live: every load checks the
+epoch (as leased, `sexto_events.epoch_lease`), and once any shred has returned they are
+opened again (an erased field reads erased on the next load, as before).
 """
 
 from __future__ import annotations

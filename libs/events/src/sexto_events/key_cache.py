@@ -2,9 +2,10 @@
 shred epoch they were read at.
 
 Every shred bumps one counter in PostgreSQL (`sexto_keys.shred_epoch`) in the transaction
-that deletes the key. The vault reads the counter on every use of the cache and an entry
-read at an older epoch is never handed out: once a shred has committed, no process can use
-a key it cached before, without any message having to reach it first.
+that deletes the key. The vault checks the counter on every use of the cache (as leased,
+`sexto_events.epoch_lease`: read at most once per lease period) and an entry read at an
+older epoch is never handed out: once a shred has returned, no process can use a key it
+cached before, without any message having to reach it first.
 """
 
 from __future__ import annotations

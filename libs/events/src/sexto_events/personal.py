@@ -4,14 +4,17 @@ Keys live in PostgreSQL (schema `sexto_keys`, migrated by `sexto_events.migrate`
 (RFC 3394) by a master key from settings. Deleting a subject's key is erasure
 (crypto-shredding): the log keeps its ciphertext and still verifies, and the field reads as
 erased. Unwrapped keys are cached briefly in each process (`sexto_events.key_cache`), valid
-only until the next shred commits anywhere.
+only until the next shred commits anywhere; the shred epoch that says so is leased
+(`sexto_events.epoch_lease`), so a shred returns only once no process can still use the key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import hashlib
+import math
 import os
 import types
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +29,7 @@ from pydantic import BaseModel
 from sexto_events.catalogue.base import ERASED, PersonalSpec, personal_spec
 from sexto_events.db import DbConnection
 from sexto_events.disclosure import SEALED_MARK
+from sexto_events.epoch_lease import DEFAULT_LEASE_S, EpochLease, settle_seconds
 from sexto_events.errors import EventLogError, EventSchemaError, SubjectErased
 from sexto_events.key_cache import KeyCache
 from sexto_events.tables import KEY_SCHEMA
@@ -51,7 +55,9 @@ def _unb64(text: str) -> bytes:
 class KeyVault:
     """Per-data-subject keys in PostgreSQL, wrapped by the master key, cached unwrapped.
 
-    `cache_keys` bounds the cache (0 turns it off), `cache_seconds` is how long a key stays.
+    `cache_keys` bounds the cache (0 turns it off), `cache_seconds` is how long a key stays,
+    `lease_seconds` how long the shred epoch is trusted without a read (0: read at every use)
+    and what every shred waits after its commit: the same in every process sharing the keys.
     """
 
     def __init__(
@@ -61,6 +67,7 @@ class KeyVault:
         *,
         cache_keys: int = 10_000,
         cache_seconds: float = 60.0,
+        lease_seconds: float = DEFAULT_LEASE_S,
     ) -> None:
         if len(master_key) != 32:
             raise ValueError("the master key must be 32 bytes (256 bits)")
@@ -68,6 +75,8 @@ class KeyVault:
         self._kek = master_key
         self._kek_id = hashlib.sha256(master_key).hexdigest()[:16]
         self.cache = KeyCache(cache_keys, cache_seconds)
+        self.lease = EpochLease(self._read_epoch, lease_seconds)
+        self._settled_at = -math.inf  # when every key shredded here is unusable everywhere
 
     async def keys_for_writing(
         self, subjects: Iterable[str]
@@ -77,24 +86,26 @@ class KeyVault:
         wanted = sorted(set(subjects))
         if not wanted:
             return {}, None
-        async with self._pool.acquire() as conn:
-            keys: dict[str, bytes] = {}
-            epochs: list[int] = []
-            if any(self.cache.holds(s) for s in wanted):
-                # A key valid at the current epoch existed and no shred committed since:
-                # its subject is not shredded.
-                epochs.append(await conn.fetchval(_EPOCH))
-                keys = self.cache.get(wanted, epochs[0])
-            missing = [s for s in wanted if s not in keys]
-            if missing:
+        keys: dict[str, bytes] = {}
+        epochs: list[int] = []
+        if any(self.cache.holds(s) for s in wanted):
+            # A key valid at the current epoch existed and no shred has returned since: its
+            # subject is not shredded (a shred still waiting for the leases may be racing
+            # this write; its key is gone from the table, so what it seals reads erased).
+            epochs.append(await self.lease.current())
+            keys = self.cache.get(wanted, epochs[0])
+        missing = [s for s in wanted if s not in keys]
+        if missing:
+            async with self._pool.acquire() as conn:
                 created, epoch = await self._create(conn, missing)
-                keys |= created
-                epochs.append(epoch)
+            keys |= created
+            epochs.append(epoch)
         # The oldest check: a shred after it may have erased a subject of these keys.
         return keys, min(epochs)
 
     async def _create(self, conn: DbConnection, wanted: list[str]) -> tuple[dict[str, bytes], int]:
         wrapped = [aes_key_wrap(self._kek, AESGCM.generate_key(256)) for _ in wanted]
+        issued = self.lease.clock()
         try:
             # One round trip, one commit (sexto_keys.create_keys, migration 0002): the
             # shred locks, the tombstone check, the insert and the epoch on the server.
@@ -107,12 +118,16 @@ class KeyVault:
             raise
         keys = self._unwrap(rows)
         epoch: int = rows[0]["epoch"]
+        self.lease.observe(epoch, issued)
         self.cache.put(keys, epoch)
         return keys, epoch
 
     async def shred_epoch(self) -> int:
-        """How many shreds have committed: cached keys and opened data of an older epoch are
-        stale."""
+        """How many shreds have committed, as leased: cached keys and opened data of an older
+        epoch are stale."""
+        return await self.lease.current()
+
+    async def _read_epoch(self) -> int:
         async with self._pool.acquire() as conn:
             epoch: int = await conn.fetchval(_EPOCH)
         return epoch
@@ -122,19 +137,26 @@ class KeyVault:
         wanted = sorted(set(subjects))
         if not wanted:
             return {}
-        async with self._pool.acquire() as conn:
-            cached = [s for s in wanted if self.cache.holds(s)]
-            fetched, epoch = await self._read(conn, [s for s in wanted if s not in cached])
-            hits = self.cache.get(cached, epoch)
-            if len(hits) < len(cached):
-                # A shred committed since some were cached: read them all in one snapshot.
-                fetched, _ = await self._read(conn, wanted)
-                return fetched
+        cached = [s for s in wanted if self.cache.holds(s)]
+        missing = [s for s in wanted if s not in cached]
+        if missing:
+            fetched, epoch = await self._read(missing)
+        else:
+            # Every key cached: the leased epoch says whether they still stand, no read.
+            fetched, epoch = {}, await self.lease.current()
+        hits = self.cache.get(cached, epoch)
+        if len(hits) < len(cached):
+            # A shred committed since some were cached: read them all in one snapshot.
+            fetched, _ = await self._read(wanted)
+            return fetched
         return hits | fetched
 
-    async def _read(self, conn: DbConnection, subjects: list[str]) -> tuple[dict[str, bytes], int]:
-        rows = await conn.fetch(_READ, subjects)
+    async def _read(self, subjects: list[str]) -> tuple[dict[str, bytes], int]:
+        issued = self.lease.clock()
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(_READ, subjects)
         epoch: int = rows[0]["epoch"]
+        self.lease.observe(epoch, issued)
         keys = self._unwrap([row for row in rows if row["subject"] is not None])
         self.cache.put(keys, epoch)
         return keys, epoch
@@ -151,8 +173,14 @@ class KeyVault:
             keys[row["subject"]] = aes_key_unwrap(self._kek, row["wrapped_key"])
         return keys
 
-    async def shred(self, subject: str) -> bool:
-        """Erase a data subject: delete the key, keep a tombstone. True if a key was deleted."""
+    async def shred(self, subject: str, *, settle: bool = True) -> bool:
+        """Erase a data subject: delete the key, keep a tombstone. True if a key was deleted.
+
+        Returns once the key is unusable in every process: the lease period after the commit.
+        With `settle=False` it returns at the commit, and the caller awaits `settled()` before
+        it tells anyone the key is gone (one wait for many shreds).
+        """
+        issued = self.lease.clock()
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext('sexto-key:' || $1::text))", subject
@@ -166,9 +194,33 @@ class KeyVault:
                 subject,
             )
             # Committed with the delete: every process's cached keys are stale from now.
-            await conn.execute(f"UPDATE {KEY_SCHEMA}.shred_epoch SET epoch = epoch + 1")
+            epoch: int = await conn.fetchval(
+                f"UPDATE {KEY_SCHEMA}.shred_epoch SET epoch = epoch + 1 RETURNING epoch"
+            )
+        # This vault stops using the key at once; every other one within its lease, which
+        # was read before this commit and so ends before the wait does. The connection and
+        # the lock are released first: the wait holds nothing.
+        self.lease.observe(epoch, issued)
         self.cache.drop(subject)
+        self._settled_at = max(
+            self._settled_at, self.lease.clock() + settle_seconds(self.lease.seconds)
+        )
+        if settle:
+            await self.settled()
         return bool(deleted != "DELETE 0")
+
+    async def shred_all(self, subjects: Sequence[str]) -> list[bool]:
+        """`shred` each subject in turn (the first failure stops the rest), then wait for the
+        leases once for all: True where a key was deleted."""
+        deleted = [await self.shred(subject, settle=False) for subject in subjects]
+        await self.settled()
+        return deleted
+
+    async def settled(self) -> None:
+        """Wait until every key this vault has shredded is unusable in every process."""
+        delay = self._settled_at - self.lease.clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
 
 # --- walking the personal fields of a model ------------------------------------------
@@ -212,22 +264,34 @@ def _subject_id(spec: PersonalSpec, data: dict[str, Any], case_id: str) -> str:
     return subject_id(spec.kind, case_id, ref)
 
 
+@functools.cache
+def _personal_plan(
+    cls: type[BaseModel],
+) -> tuple[tuple[str, PersonalSpec | None, tuple[type[BaseModel], bool] | None], ...]:
+    """(field name, personal spec, nested model) of the fields of `cls` that hold personal
+    data: worked out once per class, as every sealed write and read walks its events."""
+    plan = []
+    for name, field in cls.model_fields.items():
+        spec = personal_spec(field.json_schema_extra)
+        nested = None if spec is not None else _nested_model(field.annotation)
+        if spec is not None or (nested is not None and has_personal_fields(nested[0])):
+            plan.append((name, spec, nested))
+    return tuple(plan)
+
+
 def walk_personal(
     cls: type[BaseModel], data: dict[str, Any], case_id: str, visit: Visitor, path: str = ""
 ) -> dict[str, Any]:
     """A copy of `data` (JSON form of `cls`) with every non-null personal field visited."""
     out = dict(data)
-    for name, field in cls.model_fields.items():
+    for name, spec, nested in _personal_plan(cls):
         if name not in out or out[name] is None:
             continue
-        spec = personal_spec(field.json_schema_extra)
         where = f"{path}{name}"
         if spec is not None:
             out[name] = visit(out[name], _subject_id(spec, out, case_id), where)
             continue
-        nested = _nested_model(field.annotation)
-        if nested is None:
-            continue
+        assert nested is not None
         model, is_list = nested
         if is_list and isinstance(out[name], list):
             out[name] = [

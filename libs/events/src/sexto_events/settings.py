@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sexto_events.disclosure import Pseudonymiser
+from sexto_events.epoch_lease import DEFAULT_LEASE_S
 
 # A fixed key for the embedded default and the tests only: refused in production.
 DEVELOPMENT_MASTER_KEY = base64.b64encode(b"sexto-development-master-key-32b").decode()
@@ -35,6 +36,15 @@ class EventLogSettings(BaseSettings):
         "server: readiness checks that each reports fsync on every write (/varz)",
     )
     log_level: str = "INFO"
+    key_lease_s: float = Field(
+        default=DEFAULT_LEASE_S,
+        ge=0,
+        le=60,
+        description="seconds a process trusts the shred epoch it read without reading it "
+        "again, and what every shred waits after its commit before it returns: the same in "
+        "every process sharing the key database (a longer lease elsewhere would outlive the "
+        "wait); 0 reads the epoch at every use of a cached key",
+    )
     analysis_key: SecretStr | None = Field(
         default=None,
         description="base64 of 16 or more random bytes keying analysts' pseudonyms; unset, "

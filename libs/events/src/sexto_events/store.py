@@ -382,7 +382,8 @@ class EventStore:
 
     async def _reopen(self, key: str, cached: CachedCase) -> list[RecordedEvent]:
         """The cached events, those holding personal data as opened at the current shred
-        epoch: kept from an earlier load if no shred committed since, else opened afresh."""
+        epoch (leased: no read within the lease): kept from an earlier load if no shred
+        committed since, else opened afresh."""
         if not cached.sealed_at:
             return [event for event in cached.events if event is not None]
         sealed = [cached.raws[i] for i in cached.sealed_at]

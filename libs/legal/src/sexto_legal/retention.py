@@ -112,6 +112,9 @@ async def retention_run(
         decisions.append(decided)
         if progress is not None:
             progress(done, len(closed))
+    # One wait for the whole run: every key erased is unusable in every process once the
+    # shred-epoch lease has run out after the last shred (KeyVault.shred).
+    await vault.settled()
     return decisions
 
 
@@ -192,8 +195,8 @@ async def _retain_or_erase(
         store, case, partial(read_stored, store), initial=None, evolve=no_state, decide=decide
     )
     decided, shred = plan[0]
-    for key in shred:  # only once the erasure is on record
-        await vault.shred(key)
+    for key in shred:  # only once the erasure is on record; the run waits for the leases
+        await vault.shred(key, settle=False)
     return decided
 
 

@@ -136,9 +136,8 @@ async def shred_subject(
         store, case, partial(read_stored, store), initial=None, evolve=no_state, decide=decide
     )
     outcome = verdict[0]
-    deleted = await vault.shred(subject_key)  # only once the erasure is on record
-    for key in outcome.family:
-        await vault.shred(key)
+    # Only once the erasure is on record; one wait for every key's lease (KeyVault.shred).
+    deleted, *_ = await vault.shred_all([subject_key, *outcome.family])
     if outcome.finished_earlier_erasure:
         return replace(outcome, key_existed=deleted)
     return outcome

@@ -115,7 +115,7 @@ async def start_runtime(
     )
     pool = await create_pool(settings.database_url)
     await migrate_service(definition, settings.database_url)
-    vault = KeyVault(pool, settings.master_key_bytes())
+    vault = KeyVault(pool, settings.master_key_bytes(), lease_seconds=settings.key_lease_s)
     spec = StreamSpec(settings.stream_name, settings.subject_root, settings.stream_replicas)
     store = EventStore(
         nc,
