@@ -13,10 +13,14 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind
+from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_devstack.procs import free_port
 from sexto_devstack.traces import TraceSink
+from sexto_events.db import ConnectionReset, create_pool
 from sexto_service import telemetry
 from sexto_service.telemetry import Redacting, TelemetrySettingsRefused, tracer_provider
+
+from tests.support.tracing import recorder
 
 
 @pytest.fixture
@@ -139,3 +143,38 @@ def test_ids_come_from_a_generator_of_their_own_not_the_shared_random_state() ->
         with tracer.start_as_current_span("one") as span:
             ids.append(span.get_span_context().trace_id)
     assert ids[0] != ids[1]
+
+
+async def statements_of(dsn: str, reset: ConnectionReset | None) -> list[str]:
+    """The SQL spans of two borrows of one pooled connection: a session setting and a query,
+    then a look at the setting."""
+    tracer_provider("intake")  # the first provider of the process instruments asyncpg
+    spans = recorder()
+    spans.clear()
+    spans.recording = True
+    pool = await create_pool(dsn, min_size=1, max_size=1, reset=reset)
+    try:
+        async with pool.acquire() as connection:
+            await connection.execute("SET application_name = 'left-behind'")
+        async with pool.acquire() as connection:
+            # The pool reset the session between the two borrows (RESET ALL).
+            assert await connection.fetchval("SHOW application_name") != "left-behind"
+    finally:
+        await pool.close()
+        spans.recording = False
+    statements = [
+        str((s.attributes or {}).get("db.statement", "")) for s in spans.get_finished_spans()
+    ]
+    spans.clear()
+    return statements
+
+
+async def test_a_connection_given_back_to_the_pool_is_reset_without_a_span(
+    postgres: EmbeddedPostgres,
+) -> None:
+    # asyncpg's own reset is a traced statement per borrow...
+    default = await statements_of(postgres.dsn, None)
+    assert any("RESET ALL" in s for s in default)
+    # ...the services' reset runs the same query, untraced; the case's statements keep theirs.
+    ours = await statements_of(postgres.dsn, telemetry.reset_untraced)
+    assert ours == ["SET application_name = 'left-behind'", "SHOW application_name"]

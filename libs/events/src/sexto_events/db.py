@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeAlias
 
 import asyncpg
@@ -25,9 +25,16 @@ def checked_schema(name: str) -> str:
     return name
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """An asyncpg pool."""
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+ConnectionReset: TypeAlias = Callable[[asyncpg.Connection], Awaitable[None]]
+"""What a pool runs on a connection given back, before another borrows it."""
+
+
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, reset: ConnectionReset | None = None
+) -> asyncpg.Pool:
+    """An asyncpg pool; `reset` replaces asyncpg's reset query on a connection given back
+    (asyncpg still rolls back an open transaction itself first)."""
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=reset)
     assert pool is not None
     return pool
 

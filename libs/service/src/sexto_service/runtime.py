@@ -112,7 +112,7 @@ async def start_runtime(
     nc = await connect(
         settings.nats_url, name=f"sexto-{definition.name}", max_reconnect_attempts=-1
     )
-    pool = await create_pool(settings.database_url)
+    pool = await create_pool(settings.database_url, reset=telemetry.reset_untraced)
     await migrate_service(definition, settings.database_url)
     vault = KeyVault(pool, settings.master_key_bytes())
     spec = StreamSpec(settings.stream_name, settings.subject_root, settings.stream_replicas)
