@@ -13,13 +13,13 @@ from typing import Any
 
 from nats.aio.client import Client
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NoOpTracer
 from sexto_devstack.procs import stop
 from sexto_events.personal import PersonalDataCodec
 from sexto_events.principal import Role
 from sexto_events.store import EventStore
 from sexto_service.auth.issuer import ensure_key, mint
+from sexto_service.telemetry import batch_processor
 
 from bench import intake, peer
 from bench.traced_intake import NoOpExporter
@@ -90,9 +90,9 @@ def stores(
     nc: Client, codec: PersonalDataCodec | None
 ) -> tuple[EventStore, EventStore, TracerProvider]:
     """Two stores on one connection: one without tracing, one whose spans go to a no-op
-    exporter in batches (as a service's would go to OTLP)."""
+    exporter through a service's batch processor (as a service's would go to OTLP)."""
     provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(NoOpExporter()))
+    provider.add_span_processor(batch_processor(NoOpExporter()))
     untraced = EventStore(nc, source="sexto/bench", codec=codec, tracer=NoOpTracer())
     traced = EventStore(nc, source="sexto/bench", codec=codec, tracer=provider.get_tracer("bench"))
     return untraced, traced, provider

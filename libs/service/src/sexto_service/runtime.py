@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -157,8 +158,19 @@ async def start_runtime(
         runtime.tasks.append(asyncio.create_task(consumer.run()))
     if definition.on_start is not None:
         await definition.on_start(runtime)
+    freeze_start_up()
     log.info("service started", service=definition.name)
     return runtime
+
+
+def freeze_start_up() -> None:
+    """Leave what start-up made out of the garbage collector's full collections: modules,
+    models, tables (about 170 thousand objects in intake) live as long as the process, and
+    walking them took about 0.1 s a collection, which spans waiting for export and requests
+    in flight make frequent. Once per process: the tests start many services in one."""
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
 
 
 async def rebuild_read_model(runtime: ServiceRuntime, name: str) -> DurableConsumer:
