@@ -64,6 +64,12 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for process {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """A live process's CPU time so far, user and system, in seconds (its threads too)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_peak_rss_mb(args: list[str], env: dict[str, str], log: Path) -> tuple[int, float]:
     """Run a command to its end: its exit status and peak resident set size in MB."""
     with log.open("ab") as out:

@@ -245,10 +245,10 @@ async def section_tlog(root: Path, postgres: EmbeddedPostgres) -> list[dict[str,
 async def section_tracing(root: Path, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:
     """Tracing on (no-op exporter) beside off: intake throughput and the command loop."""
     async with stack(root, postgres, "tracing") as s:
-        rows = [await tracing.intake_rates(root, s.nats.url, postgres.dsn, SCALE)]
+        rows = await tracing.intake_rates(root, s.nats.url, postgres.dsn, SCALE)
         untraced, traced, provider = tracing.stores(s.nc, s.store.codec)
         try:
-            rows.append(await tracing.command_loop_rates(untraced, traced, int(1000 * SCALE)))
+            rows += await tracing.command_loop_rates(untraced, traced, int(1000 * SCALE))
         finally:
             await untraced.close()
             await traced.close()

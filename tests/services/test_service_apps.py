@@ -181,7 +181,7 @@ def test_what_start_up_made_is_out_of_the_collectors_sight(
     nats_server: NatsServer, postgres: EmbeddedPostgres, issuer_key_file: Path
 ) -> None:
     # A full collection would otherwise walk every module's objects again: a pause of tens
-    # of milliseconds on whatever request was running (sexto_service.runtime.settle_heap).
+    # of milliseconds on whatever request was running (sexto_service.runtime.freeze_start_up).
     gc.unfreeze()
     app = make_app("intake", nats_server, postgres, issuer_key_file)
     with TestClient(app):

@@ -4,19 +4,28 @@ the service's own name unless OTEL_SERVICE_NAME; the sampler the variables name.
 
 from __future__ import annotations
 
+import gc
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
+import asyncpg
 import pytest
 import structlog
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
+from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_devstack.procs import free_port
 from sexto_devstack.traces import TraceSink
+from sexto_events.db import create_pool
 from sexto_service import telemetry
+from sexto_service.runtime import freeze_start_up
 from sexto_service.telemetry import Redacting, TelemetrySettingsRefused, tracer_provider
+
+from tests.support.tracing import recorder
 
 
 @pytest.fixture
@@ -139,3 +148,132 @@ def test_ids_come_from_a_generator_of_their_own_not_the_shared_random_state() ->
         with tracer.start_as_current_span("one") as span:
             ids.append(span.get_span_context().trace_id)
     assert ids[0] != ids[1]
+
+
+async def statements_of(pool: asyncpg.Pool) -> list[str]:
+    """The SQL spans of two borrows of one pooled connection."""
+    tracer_provider("intake")  # the first provider of the process instruments asyncpg
+    spans = recorder()
+    spans.clear()
+    spans.recording = True
+    try:
+        async with pool.acquire() as connection:
+            await connection.fetchval("SELECT 1")
+        async with pool.acquire() as connection:
+            await connection.fetchval("SELECT 2")
+    finally:
+        await pool.close()
+        spans.recording = False
+    statements = [
+        str((s.attributes or {}).get("db.statement", "")) for s in spans.get_finished_spans()
+    ]
+    spans.clear()
+    return statements
+
+
+async def test_a_connection_given_back_to_the_pool_makes_no_span(
+    postgres: EmbeddedPostgres,
+) -> None:
+    # asyncpg's own reset is a traced statement per borrow...
+    default = await statements_of(await asyncpg.create_pool(postgres.dsn, min_size=1, max_size=1))
+    assert any("RESET ALL" in s for s in default)
+    # ...the services' pools run none (sexto_events.db.create_pool): only the case's own.
+    ours = await statements_of(await create_pool(postgres.dsn, min_size=1, max_size=1))
+    assert ours == ["SELECT 1", "SELECT 2"]
+
+
+def test_a_span_with_nothing_to_cut_leaves_as_it_is_and_one_with_a_query_is_cut() -> None:
+    tracer = tracer_provider("intake").get_tracer("tests")
+    with tracer.start_as_current_span(
+        "SELECT", kind=SpanKind.CLIENT, attributes={"db.statement": "SELECT 1"}
+    ) as plain:
+        pass
+    with tracer.start_as_current_span(
+        "GET /v1/cases", kind=SpanKind.SERVER, attributes={"http.target": "/v1/cases?q=Invented"}
+    ) as queried:
+        pass
+    assert isinstance(plain, ReadableSpan)
+    assert isinstance(queried, ReadableSpan)
+    assert telemetry.redacted(plain) is plain
+    shown = telemetry.redacted(queried)
+    assert shown is not queried
+    assert dict(shown.attributes or {}) == {"http.target": "/v1/cases"}
+
+
+class Batches(SpanExporter):
+    """Counts the spans of each export call."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.sizes.append(len(spans))
+        return SpanExportResult.SUCCESS
+
+
+def exported_batches(count: int) -> list[int]:
+    batches = Batches()
+    provider = TracerProvider()
+    provider.add_span_processor(telemetry.batch_processor(batches))
+    tracer = provider.get_tracer("tests")
+    for _ in range(count):
+        with tracer.start_as_current_span("one"):
+            pass
+    provider.shutdown()
+    return batches.sizes
+
+
+def test_spans_leave_in_small_batches_unless_the_variable_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A span waits for its batch: small batches leave before the collector's oldest
+    # generation takes them (see telemetry.EXPORT_BATCH).
+    monkeypatch.delenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", raising=False)
+    sizes = exported_batches(300)
+    assert sum(sizes) == 300
+    assert max(sizes) <= telemetry.EXPORT_BATCH
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "300")
+    assert exported_batches(300) == [300]
+
+
+def test_a_request_is_one_server_span_without_asgi_send_and_receive_spans() -> None:
+    provider = tracer_provider("intake")
+    app = FastAPI()
+    inner = provider.get_tracer("tests")
+
+    @app.get("/v1/ping")
+    def ping() -> dict[str, str]:
+        with inner.start_as_current_span("inside the route"):
+            return {"ok": "yes"}
+
+    telemetry.instrument_app(app, provider)
+    spans = recorder()
+    spans.clear()
+    spans.recording = True
+    try:
+        assert TestClient(app).get("/v1/ping").status_code == 200
+    finally:
+        spans.recording = False
+    found = spans.get_finished_spans()
+    spans.clear()
+    server, route = (
+        next(s for s in found if s.kind is SpanKind.SERVER),
+        next(s for s in found if s.name == "inside the route"),
+    )
+    assert server.name == "GET /v1/ping"
+    assert not [s for s in found if s.name.endswith((" http send", " http receive"))]
+    assert route.parent is not None
+    assert server.context is not None
+    assert route.parent.span_id == server.context.span_id
+
+
+def test_start_up_is_frozen_once_per_process() -> None:
+    freeze_start_up()
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    made_since: list[list[int]] = [
+        [] for _ in range(1000)
+    ]  # tracked objects, not frozen by a second call
+    freeze_start_up()
+    assert gc.get_freeze_count() == frozen
+    assert made_since

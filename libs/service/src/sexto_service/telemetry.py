@@ -61,6 +61,7 @@ class TelemetrySettingsRefused(ValueError):
 # An outgoing request's path may carry a secret too (a partner's webhook address in the
 # style of Slack's, /services/T…/B…/token): a CLIENT span keeps the scheme and host only.
 CLIENT_PATH_ATTRIBUTES = ("http.target", "url.path")
+_CUT = frozenset(URL_ATTRIBUTES + CLIENT_PATH_ATTRIBUTES)
 
 
 def _url(key: str, value: Any, client: bool) -> Any:
@@ -81,16 +82,22 @@ def _url(key: str, value: Any, client: bool) -> Any:
 def redacted(span: ReadableSpan) -> ReadableSpan:
     """The span as it may leave the process: URLs without query strings (an outgoing
     request's without its path either), and an exception named by its type only (a message
-    may quote what was stored or sent: a name, words)."""
+    may quote what was stored or sent: a name, words). A span with none of these (a SQL
+    statement, a message sent or processed) leaves as it is, not copied."""
     client = span.kind is SpanKind.CLIENT
-    attributes = {k: _url(k, v, client) for k, v in (span.attributes or {}).items()}
+    original = span.attributes or {}
+    cut = {k: _url(k, v, client) for k, v in original.items() if k in _CUT}
+    cut = {k: v for k, v in cut.items() if v != original[k]}
+    status = span.status
+    exceptions = any(e.name == "exception" for e in span.events)
+    if not cut and not exceptions and not status.description:
+        return span
     events = [
         Event(e.name, {"exception.type": (e.attributes or {}).get("exception.type", "")},
               e.timestamp)
         if e.name == "exception" else e
         for e in span.events
     ]  # fmt: skip
-    status = span.status
     if status.description:
         status = Status(status.status_code, status.description.split(":", 1)[0])
     return ReadableSpan(
@@ -98,7 +105,7 @@ def redacted(span: ReadableSpan) -> ReadableSpan:
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes=attributes,
+        attributes={**original, **cut},
         events=events,
         links=span.links,
         kind=span.kind,
@@ -151,6 +158,20 @@ def _exporter_from_env() -> SpanExporter | None:
     return OTLPSpanExporter()
 
 
+# A span waits in its batch processor's queue until a batch is full. At the SDK's 512 it
+# waits long enough to reach the garbage collector's oldest generation (about ten tracked
+# objects a span), whose full collections, then far more frequent, walk the whole heap:
+# most of what tracing cost the command loop. Batches of 64 leave before.
+EXPORT_BATCH = 64
+
+
+def batch_processor(exporter: SpanExporter) -> BatchSpanProcessor:
+    """The batch processor of an exporter, every span redacted on the way; batches of
+    `EXPORT_BATCH` unless `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` says otherwise."""
+    size = None if os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") else EXPORT_BATCH
+    return BatchSpanProcessor(Redacting(exporter), max_export_batch_size=size)
+
+
 def span_pipeline() -> SynchronousMultiSpanProcessor:
     """The process's one export pipeline, made once from the environment."""
     global _pipeline  # noqa: PLW0603 - one per process, like the SDK's own global provider
@@ -158,7 +179,7 @@ def span_pipeline() -> SynchronousMultiSpanProcessor:
         pipeline = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]
         exporter = _exporter_from_env()
         if exporter is not None:
-            pipeline.add_span_processor(BatchSpanProcessor(Redacting(exporter)))
+            pipeline.add_span_processor(batch_processor(exporter))
         atexit.register(pipeline.shutdown)
         _pipeline = pipeline
     return _pipeline
@@ -183,8 +204,7 @@ class OwnRandomIds(IdGenerator):
 def add_span_exporter(exporter: SpanExporter, *, batch: bool = False) -> None:
     """Send every span of this process to `exporter` too, redacted (an in-memory exporter
     in the tests, synchronously; a no-op one in the benchmark, in batches)."""
-    wrapped = Redacting(exporter)
-    processor = BatchSpanProcessor(wrapped) if batch else SimpleSpanProcessor(wrapped)
+    processor = batch_processor(exporter) if batch else SimpleSpanProcessor(Redacting(exporter))
     span_pipeline().add_span_processor(processor)
 
 
