@@ -105,6 +105,14 @@ async def vault(pool: asyncpg.Pool, postgres: EmbeddedPostgres) -> KeyVault:
     return KeyVault(pool, MASTER_KEY, lease_seconds=LEASE_S)
 
 
+@pytest.fixture
+async def longer_leases_forgotten(pool: asyncpg.Pool) -> AsyncIterator[None]:
+    """For a test whose vaults take a longer lease than the suite's: the key database keeps
+    the longest lease any vault took, and every later shred of the suite would wait it."""
+    yield
+    await pool.execute("UPDATE sexto_keys.shred_epoch SET longest_lease_s = $1", LEASE_S)
+
+
 @pytest.fixture(scope="session")
 async def store(nc: Client, vault: KeyVault) -> AsyncIterator[EventStore]:
     event_store = EventStore(nc, source="sexto/tests", codec=PersonalDataCodec(vault))

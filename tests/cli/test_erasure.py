@@ -254,8 +254,9 @@ async def test_an_interrupted_retention_erasure_is_finished_on_the_next_run(
 
 
 async def test_a_retention_run_returns_once_no_other_vault_can_use_an_erased_key(
-    nc: Client, store: EventStore, pool: asyncpg.Pool, new_case: NewCase
-) -> None:
+    nc: Client, store: EventStore, pool: asyncpg.Pool, new_case: NewCase,
+    longer_leases_forgotten: None,
+) -> None:  # fmt: skip
     case = new_case()
     await write_case(store, case)
     await close_case(store, case, datetime(2015, 6, 30, tzinfo=UTC))
@@ -264,9 +265,11 @@ async def test_a_retention_run_returns_once_no_other_vault_can_use_an_erased_key
     reading, erasing = KeyVault(pool, MASTER_KEY), KeyVault(pool, MASTER_KEY)
     assert reading.lease.seconds == DEFAULT_LEASE_S
     assert len(await reading.keys_for_reading(keys)) == 2
-    reads = reading.lease.reads
+    reads, leased_at = reading.lease.reads, reading.lease.clock()
     assert len(await reading.keys_for_reading(keys)) == 2  # from its cache, leased
-    assert reading.lease.reads == reads
+    if reading.lease.clock() - leased_at < DEFAULT_LEASE_S / 2:  # not a very busy machine
+        assert reading.lease.reads == reads
+    reads = reading.lease.reads
 
     admin = Principal("admin-retention", Role.ADMIN)
     decisions = await retention_run(

@@ -16,7 +16,7 @@ from sexto_events.db import create_pool
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [
     path
-    for top in ("libs", "services", "apps")
+    for top in ("libs", "services", "apps", "bench", "tests/support")
     for path in (ROOT / top).rglob("*.py")
     if "/migrations/" not in path.as_posix()
 ]
@@ -62,8 +62,9 @@ STATEMENT = r"\.(execute|executemany|fetch|fetchval|fetchrow)\(\s*f?[\"']\s*"
 """A statement's text as it starts, where a session-level command would be."""
 SESSION_STATE = [
     (re.compile(r"pg_(try_)?advisory_lock(_shared)?\s*\("), "a session-level advisory lock"),
-    (re.compile(rf"{STATEMENT}SET\s+(?!LOCAL\b)(SESSION\s+)?[a-z_]+\s*(=|\bTO\b)"), "a SET"),
-    (re.compile(rf"{STATEMENT}(LISTEN|PREPARE|DECLARE)\s"), "session state"),
+    (re.compile(rf"{STATEMENT}SET\s+(?!LOCAL\b)", re.I), "a SET"),
+    (re.compile(rf"{STATEMENT}(LISTEN|PREPARE|DECLARE|CREATE\s+TEMP)", re.I), "session state"),
+    (re.compile(r"set_config\([^)]*,\s*false\s*\)", re.I), "a session-level set_config"),
 ]
 
 

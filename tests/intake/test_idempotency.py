@@ -107,8 +107,8 @@ def test_one_claim_wins_the_other_waits_for_its_answer(world: World) -> None:
 
 
 async def _no_flush_stays_in_its_statement(store: IdempotencyRecords, dsn: str) -> None:
-    # Claims and answers commit without waiting for the disk; pooled connections are not
-    # reset, so the setting must end with the statement's own transaction.
+    # Claims commit without waiting for the disk; pooled connections are not reset, so the
+    # setting must end with the claim's own transaction.
     single = IdempotencyRecords(await create_pool(dsn, max_size=1), store.table.split(".")[0])
     try:
         async with single.pool.acquire() as conn:
@@ -129,6 +129,6 @@ async def _no_flush_stays_in_its_statement(store: IdempotencyRecords, dsn: str) 
         await single.pool.close()
 
 
-def test_a_claim_and_an_answer_relax_only_their_own_commit(world: World) -> None:
+def test_a_claim_relaxes_only_its_own_commit(world: World) -> None:
     dsn = world.client.app.state.runtime.settings.database_url  # type: ignore[attr-defined]
     world.client.portal.call(_no_flush_stays_in_its_statement, records(world), dsn)  # type: ignore[union-attr]

@@ -9,9 +9,10 @@ commit, so it has expired by the time shred returns, and every use after that re
 epoch again. The lease costs each shred L of latency; it saves the round trip of every
 other use of a cached key.
 
-Two conditions hold it together: every process sharing the key database runs with the same
-lease (or shorter) than the one a shredder waits, and the epoch is read from the primary,
-never a replica that may lag behind a commit. Time is measured on a clock that keeps
+Two conditions hold it together: a shred waits at least every lease a process may hold
+(each vault records its lease in the key database before it trusts any epoch, and a shred
+waits the longest recorded: `KeyVault`), and the epoch is read from the primary, never a
+replica that may lag behind a commit. Time is measured on a clock that keeps
 counting while the machine sleeps: a lease must not outlive a suspended laptop's nap.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -30,9 +32,12 @@ MARGIN_S = 0.01
 
 
 def lease_clock() -> float:
-    """Seconds on a clock that counts suspended time too (CLOCK_BOOTTIME where there is one)."""
+    """Seconds on a clock that counts suspended time too: CLOCK_BOOTTIME on Linux, and on
+    macOS CLOCK_MONOTONIC (which counts sleep there, where `time.monotonic` does not)."""
     if hasattr(time, "CLOCK_BOOTTIME"):
         return time.clock_gettime(time.CLOCK_BOOTTIME)
+    if sys.platform == "darwin":
+        return time.clock_gettime(time.CLOCK_MONOTONIC)
     return time.monotonic()
 
 

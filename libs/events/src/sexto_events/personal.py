@@ -4,8 +4,9 @@ Keys live in PostgreSQL (schema `sexto_keys`, migrated by `sexto_events.migrate`
 (RFC 3394) by a master key from settings. Deleting a subject's key is erasure
 (crypto-shredding): the log keeps its ciphertext and still verifies, and the field reads as
 erased. Unwrapped keys are cached briefly in each process (`sexto_events.key_cache`), valid
-only until the next shred commits anywhere; the shred epoch that says so is leased
-(`sexto_events.epoch_lease`), so a shred returns only once no process can still use the key.
+only at the shred epoch they were read at; that epoch is leased (`sexto_events.epoch_lease`),
+and a shred returns only once every lease taken before its commit has run out, so no process
+can still use the key.
 """
 
 from __future__ import annotations
@@ -56,8 +57,11 @@ class KeyVault:
     """Per-data-subject keys in PostgreSQL, wrapped by the master key, cached unwrapped.
 
     `cache_keys` bounds the cache (0 turns it off), `cache_seconds` is how long a key stays,
-    `lease_seconds` how long the shred epoch is trusted without a read (0: read at every use)
-    and what every shred waits after its commit: the same in every process sharing the keys.
+    `lease_seconds` how long the shred epoch is trusted without a read (0: read at every use).
+    Before it trusts any epoch, a vault records its lease in the key database
+    (`shred_epoch.longest_lease_s`, the longest any vault has taken), and every shred waits
+    the longer of its own lease and that one after its commit: a process started with a
+    longer lease than the shredder's cannot outlive the wait.
     """
 
     def __init__(
@@ -77,6 +81,18 @@ class KeyVault:
         self.cache = KeyCache(cache_keys, cache_seconds)
         self.lease = EpochLease(self._read_epoch, lease_seconds)
         self._settled_at = -math.inf  # when every key shredded here is unusable everywhere
+        self._lease_recorded = False
+
+    async def _record_lease(self, conn: DbConnection) -> None:
+        """Once per vault, before any epoch it reads is trusted: put its lease in the key
+        database, where every shred finds it (committed before the read that follows)."""
+        if self._lease_recorded:
+            return
+        await conn.execute(
+            f"UPDATE {KEY_SCHEMA}.shred_epoch SET longest_lease_s = GREATEST(longest_lease_s, $1)",
+            self.lease.seconds,
+        )
+        self._lease_recorded = True
 
     async def keys_for_writing(
         self, subjects: Iterable[str]
@@ -105,6 +121,7 @@ class KeyVault:
 
     async def _create(self, conn: DbConnection, wanted: list[str]) -> tuple[dict[str, bytes], int]:
         wrapped = [aes_key_wrap(self._kek, AESGCM.generate_key(256)) for _ in wanted]
+        await self._record_lease(conn)
         issued = self.lease.clock()
         try:
             # One round trip, one commit (sexto_keys.create_keys, migration 0002): the
@@ -129,6 +146,7 @@ class KeyVault:
 
     async def _read_epoch(self) -> int:
         async with self._pool.acquire() as conn:
+            await self._record_lease(conn)
             epoch: int = await conn.fetchval(_EPOCH)
         return epoch
 
@@ -152,8 +170,9 @@ class KeyVault:
         return hits | fetched
 
     async def _read(self, subjects: list[str]) -> tuple[dict[str, bytes], int]:
-        issued = self.lease.clock()
         async with self._pool.acquire() as conn:
+            await self._record_lease(conn)
+            issued = self.lease.clock()
             rows = await conn.fetch(_READ, subjects)
         epoch: int = rows[0]["epoch"]
         self.lease.observe(epoch, issued)
@@ -180,31 +199,37 @@ class KeyVault:
         With `settle=False` it returns at the commit, and the caller awaits `settled()` before
         it tells anyone the key is gone (one wait for many shreds).
         """
-        issued = self.lease.clock()
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('sexto-key:' || $1::text))", subject
-            )
-            deleted = await conn.execute(
-                f"DELETE FROM {KEY_SCHEMA}.subject_keys WHERE subject = $1", subject
-            )
-            await conn.execute(
-                f"INSERT INTO {KEY_SCHEMA}.shredded_subjects (subject) VALUES ($1) "
-                "ON CONFLICT (subject) DO NOTHING",
-                subject,
-            )
-            # Committed with the delete: every process's cached keys are stale from now.
-            epoch: int = await conn.fetchval(
-                f"UPDATE {KEY_SCHEMA}.shred_epoch SET epoch = epoch + 1 RETURNING epoch"
-            )
+        async with self._pool.acquire() as conn:
+            await self._record_lease(conn)
+            issued = self.lease.clock()
+            async with conn.transaction():
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext('sexto-key:' || $1::text))", subject
+                )
+                deleted = await conn.execute(
+                    f"DELETE FROM {KEY_SCHEMA}.subject_keys WHERE subject = $1", subject
+                )
+                await conn.execute(
+                    f"INSERT INTO {KEY_SCHEMA}.shredded_subjects (subject) VALUES ($1) "
+                    "ON CONFLICT (subject) DO NOTHING",
+                    subject,
+                )
+                # Committed with the delete: every process's cached keys are stale from now.
+                # The row lock makes this read the longest lease recorded before any lease that
+                # still shows the old epoch was taken.
+                bumped = await conn.fetchrow(
+                    f"UPDATE {KEY_SCHEMA}.shred_epoch SET epoch = epoch + 1 "
+                    "RETURNING epoch, longest_lease_s"
+                )
+        assert bumped is not None  # the one row of the migration
+        epoch: int = bumped["epoch"]
+        longest = max(self.lease.seconds, float(bumped["longest_lease_s"]))
         # This vault stops using the key at once; every other one within its lease, which
         # was read before this commit and so ends before the wait does. The connection and
         # the lock are released first: the wait holds nothing.
         self.lease.observe(epoch, issued)
         self.cache.drop(subject)
-        self._settled_at = max(
-            self._settled_at, self.lease.clock() + settle_seconds(self.lease.seconds)
-        )
+        self._settled_at = max(self._settled_at, self.lease.clock() + settle_seconds(longest))
         if settle:
             await self.settled()
         return bool(deleted != "DELETE 0")
@@ -212,9 +237,10 @@ class KeyVault:
     async def shred_all(self, subjects: Sequence[str]) -> list[bool]:
         """`shred` each subject in turn (the first failure stops the rest), then wait for the
         leases once for all: True where a key was deleted."""
-        deleted = [await self.shred(subject, settle=False) for subject in subjects]
-        await self.settled()
-        return deleted
+        try:
+            return [await self.shred(subject, settle=False) for subject in subjects]
+        finally:
+            await self.settled()  # the keys shredded before a failure too
 
     async def settled(self) -> None:
         """Wait until every key this vault has shredded is unusable in every process."""

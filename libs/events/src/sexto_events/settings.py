@@ -41,9 +41,9 @@ class EventLogSettings(BaseSettings):
         ge=0,
         le=60,
         description="seconds a process trusts the shred epoch it read without reading it "
-        "again, and what every shred waits after its commit before it returns: the same in "
-        "every process sharing the key database (a longer lease elsewhere would outlive the "
-        "wait); 0 reads the epoch at every use of a cached key",
+        "again; every shred waits, after its commit, the longest lease any process sharing "
+        "the key database has recorded there (set it alike everywhere: a longer one "
+        "anywhere slows every shred); 0 reads the epoch at every use of a cached key",
     )
     analysis_key: SecretStr | None = Field(
         default=None,

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     Integer,
     LargeBinary,
     MetaData,
@@ -52,9 +53,11 @@ shred_epoch = Table(
     KEYS,
     Column("id", SmallInteger, primary_key=True, autoincrement=False),
     Column("epoch", BigInteger, nullable=False),
+    Column("longest_lease_s", Float, nullable=False, server_default="0"),
 )
 """One row, bumped by every shred in its transaction: a cached key read at an older epoch
-is never used (`sexto_events.key_cache`)."""
+is not used once the shred has returned (`sexto_events.epoch_lease`); beside it, the longest
+lease any vault has taken, which every shred waits."""
 
 RUNTIME = MetaData()
 """The consumer runtime's tables, placed in each service's schema by `runtime_tables`.

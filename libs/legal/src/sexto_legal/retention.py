@@ -102,19 +102,22 @@ async def retention_run(
     """Erase every case whose retention after closure has run out (not under hold)."""
     closed = await closed_cases(nc, store.spec)
     decisions = []
-    for done, (case, closed_at) in enumerate(sorted(closed.items(), key=lambda i: i[1]), 1):
-        try:
-            decided = await _retain_or_erase(
-                store, vault, principal, case, closed_at, settings, now, dry_run
-            )
-        except (EventLogError, ValueError) as exc:  # one case's trouble does not stop the others
-            decided = RetentionDecision(case, "", closed_at, None, "failed", note=str(exc))
-        decisions.append(decided)
-        if progress is not None:
-            progress(done, len(closed))
-    # One wait for the whole run: every key erased is unusable in every process once the
-    # shred-epoch lease has run out after the last shred (KeyVault.shred).
-    await vault.settled()
+    try:
+        for done, (case, closed_at) in enumerate(sorted(closed.items(), key=lambda i: i[1]), 1):
+            try:
+                decided = await _retain_or_erase(
+                    store, vault, principal, case, closed_at, settings, now, dry_run
+                )
+            except (EventLogError, ValueError) as exc:  # one case's trouble stops no other
+                decided = RetentionDecision(case, "", closed_at, None, "failed", note=str(exc))
+            decisions.append(decided)
+            if progress is not None:
+                progress(done, len(closed))
+    finally:
+        # One wait for the whole run, even one cut short by an error: every key erased is
+        # unusable in every process once the shred-epoch lease has run out after the last
+        # shred (KeyVault.shred).
+        await vault.settled()
     return decisions
 
 

@@ -8,8 +8,8 @@ is stored or logged.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -62,11 +62,24 @@ def find_refused(value: Any, path: str = "") -> tuple[str, messages.Message] | N
 UNCHECKED_HEADERS = frozenset({"authorization", "cookie"})
 
 
-@functools.lru_cache(maxsize=1024)
+_PASSED_HEADERS: OrderedDict[bytes, None] = OrderedDict()
+_PASSED_KEPT = 1024
+_PASSED_LONGEST = 256
+
+
 def _header_verdict(value: bytes) -> messages.Message | None:
-    """A header value's verdict, kept: most values come again on every request of a client
-    (host, accept, user agent, content type), and headers carry no personal data."""
-    return refused_text(value.decode("latin-1"), words=False)
+    """A header value's verdict. Values that passed are remembered (at most 1024 of at most
+    256 bytes): most come again on every request of a client (host, accept, user agent,
+    content type), and headers carry no personal data. A refused value is never kept."""
+    if value in _PASSED_HEADERS:
+        _PASSED_HEADERS.move_to_end(value)
+        return None
+    reason = refused_text(value.decode("latin-1"), words=False)
+    if reason is None and len(value) <= _PASSED_LONGEST:
+        _PASSED_HEADERS[value] = None
+        if len(_PASSED_HEADERS) > _PASSED_KEPT:
+            _PASSED_HEADERS.popitem(last=False)
+    return reason
 
 
 def find_refused_in_request(scope: Scope) -> tuple[str, messages.Message] | None:

@@ -61,21 +61,14 @@ WAIT_S = 10.0  # how long a concurrent retry waits for the first request's answe
 SECRET_FIELD = "secret"  # noqa: S105 - the name of a field never kept, not a password
 _KEPT_HEADERS = ("content-type", "location", "idempotent-replayed")
 _NO_FLUSH = "(SELECT set_config('synchronous_commit', 'off', true)) AS no_flush"
-"""In a claim's or an answer's statement: its commit does not wait for the disk.
+"""In a claim's statement: its commit does not wait for the disk (local to the statement's
+transaction; the claim is visible to every other request at once all the same).
 
-Both are visible to every other request at once (visibility does not wait for the flush);
-only their durability is lazier, for at most three WAL-writer rounds (0.6 s by default),
-and the setting is local to the statement's transaction. What a loss could do, after a
-PostgreSQL crash in that moment:
-- a claim: the write that follows it flushes it (a new case's keys commit synchronously
-  before the append), or, on a route without one, its loss lets a retry run again, whose
-  events carry ids derived from the key, so NATS's 20-minute duplicate window keeps it from
-  recording twice;
-- an answer: given after its event was acknowledged by NATS (acknowledged before answered
-  holds); a retry then runs again and finds its own events the same way (a report's case id
-  derives from the key, so its retry finds the case on the log for ever).
-Two fewer disk flushes on every write's path: the one of the append and the keys'
-remain. A refusal's release and a failure's expiry stay synchronous.
+A claim promises nothing to anyone until its answer is kept, and the answer's commit stays
+synchronous: it flushes the claim with it, as does any synchronous commit of the request
+before it (a new case's keys). A claim lost in a PostgreSQL crash before either is as if
+the request never came: its retry runs again, exactly what a retry does after a crash that
+left a claim without an answer. One disk flush fewer on every write's path.
 """
 
 # For a route that reads the key itself (its event ids derive from it); name the parameter
@@ -190,7 +183,7 @@ class IdempotencyRecords:
         async with self.pool.acquire() as conn:
             await conn.execute(
                 f"UPDATE {self.table} SET status = $4, headers = $5::jsonb, body = $6, "
-                f"lease_token = NULL, lease_until = NULL, answered_at = now() FROM {_NO_FLUSH} "
+                "lease_token = NULL, lease_until = NULL, answered_at = now() "
                 "WHERE caller = $1 AND key = $2 AND lease_token = $3",
                 caller, key, claim.token, answer.status, json.dumps(answer.headers), answer.body,
             )  # fmt: skip

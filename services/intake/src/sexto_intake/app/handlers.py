@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import sexto_protocols as protocols
 import uuid_utils
 from sexto_events import recording
@@ -60,8 +61,11 @@ async def _school_on(conn: DbConnection, school_id: str) -> School | None:
         "WHERE s.school_id = $1",
         school_id,
     )
-    if row is None:
-        return None
+    return None if row is None else _school_of(row)
+
+
+def _school_of(row: asyncpg.Record) -> School:
+    """A school from a row of the directory (its territory's jurisdiction joined)."""
     return School(
         row["school_id"], row["territory_id"], row["language"], Jurisdiction(row["jurisdiction"])
     )
@@ -87,9 +91,7 @@ async def _report_facts(
     row = await conn.fetchrow(_REPORT_FACTS, school_id, intervener_id)
     if row is None:
         return None
-    school = School(
-        row["school_id"], row["territory_id"], row["language"], Jurisdiction(row["jurisdiction"])
-    )
+    school = _school_of(row)
     agreements = [Agreement(*agreement) for agreement in row["agreements"]]
     certification = (
         Certification(row["cert_school"], row["cert_level"], row["cert_on"])
