@@ -191,7 +191,7 @@ async def versions(conn: asyncpg.Connection) -> dict[str, str]:
 
 
 HEAD = {
-    "sexto_keys.alembic_version": "0002",
+    "sexto_keys.alembic_version": "0003",
     "intake.alembic_version_runtime": "0001",
     "evaluation.alembic_version_runtime": "0001",
     "escalation.alembic_version_runtime": "0001",
