@@ -29,7 +29,7 @@ from fastapi import Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sexto_events.chain import canonical_json
-from sexto_events.db import checked_schema
+from sexto_events.db import NO_FLUSH, checked_schema
 from sexto_events.messages import Message
 from sexto_events.refusals import IdempotencyKeyReused, RequestInProgress
 from sqlalchemy import (
@@ -60,23 +60,17 @@ LEASE = timedelta(seconds=60)  # a claim older than this belongs to a process th
 WAIT_S = 10.0  # how long a concurrent retry waits for the first request's answer
 SECRET_FIELD = "secret"  # noqa: S105 - the name of a field never kept, not a password
 _KEPT_HEADERS = ("content-type", "location", "idempotent-replayed")
-_NO_FLUSH = "(SELECT set_config('synchronous_commit', 'off', true)) AS no_flush"
-"""In a claim's or an answer's statement: its commit does not wait for the disk.
-
-Both are visible to every other request at once (visibility does not wait for the flush);
-only their durability is lazier, for at most three WAL-writer rounds (0.6 s by default),
-and the setting is local to the statement's transaction. What a loss could do, after a
-PostgreSQL crash in that moment:
-- a claim: the write that follows it flushes it (a new case's keys commit synchronously
-  before the append), or, on a route without one, its loss lets a retry run again, whose
-  events carry ids derived from the key, so NATS's 20-minute duplicate window keeps it from
-  recording twice;
-- an answer: given after its event was acknowledged by NATS (acknowledged before answered
-  holds); a retry then runs again and finds its own events the same way (a report's case id
-  derives from the key, so its retry finds the case on the log for ever).
-Two fewer disk flushes on every write's path: the one of the append and the keys'
-remain. A refusal's release and a failure's expiry stay synchronous.
-"""
+# A claim's and an answer's statements commit without waiting for the disk
+# (`sexto_events.db.NO_FLUSH`). What a loss could do, after a PostgreSQL crash in that moment:
+# - a claim: the write that follows it flushes it (a new case's keys commit synchronously
+#   before the append), or, on a route without one, its loss lets a retry run again, whose
+#   events carry ids derived from the key, so NATS's 20-minute duplicate window keeps it from
+#   recording twice;
+# - an answer: given after its event was acknowledged by NATS (acknowledged before answered
+#   holds); a retry then runs again and finds its own events the same way (a report's case id
+#   derives from the key, so its retry finds the case on the log for ever).
+# Two fewer disk flushes on every write's path: the one of the append and the keys'
+# remain. A refusal's release and a failure's expiry stay synchronous.
 
 # For a route that reads the key itself (its event ids derive from it); name the parameter
 # `idempotency_key`.
@@ -158,7 +152,7 @@ class IdempotencyRecords:
                 # Inserted: ours. A dead claim of the same request: taken over. Else: read it.
                 won = await conn.fetchval(
                     f"INSERT INTO {self.table} AS r (caller, key, request_hash, lease_token, "
-                    f"lease_until) SELECT $1, $2, $3, $4, now() + $5::interval FROM {_NO_FLUSH} "
+                    f"lease_until) SELECT $1, $2, $3, $4, now() + $5::interval FROM {NO_FLUSH} "
                     "ON CONFLICT (caller, key) DO UPDATE SET lease_token = EXCLUDED.lease_token, "
                     "lease_until = EXCLUDED.lease_until WHERE r.status IS NULL "
                     "AND r.lease_until < now() AND r.request_hash = EXCLUDED.request_hash "
@@ -190,7 +184,7 @@ class IdempotencyRecords:
         async with self.pool.acquire() as conn:
             await conn.execute(
                 f"UPDATE {self.table} SET status = $4, headers = $5::jsonb, body = $6, "
-                f"lease_token = NULL, lease_until = NULL, answered_at = now() FROM {_NO_FLUSH} "
+                f"lease_token = NULL, lease_until = NULL, answered_at = now() FROM {NO_FLUSH} "
                 "WHERE caller = $1 AND key = $2 AND lease_token = $3",
                 caller, key, claim.token, answer.status, json.dumps(answer.headers), answer.body,
             )  # fmt: skip
