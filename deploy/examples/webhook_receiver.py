@@ -160,6 +160,11 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Persistent connections: sexto's next delivery reuses the connection instead of
+            # opening one per delivery (each answer says its length, so the next can follow).
+            protocol_version = "HTTP/1.1"
+            timeout = 60  # seconds an idle connection is kept open
+
             def do_POST(self) -> None:
                 try:
                     length = int(self.headers.get("content-length") or "")
