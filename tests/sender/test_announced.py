@@ -80,9 +80,9 @@ def test_events_of_one_case_queued_together_go_one_after_the_other_in_order(
                 unpolled, case_id,
                 EscalationAcknowledged(call_reference="911-5", dispatcher_ref="d1"), KIT,
             )  # fmt: skip
+        eventually(lambda: all(len(receiver.types_for(c)) == 3 for c, _ in cases),
+                   "all nine arrive", within=10)  # fmt: skip
         for case_id, _ in cases:
-            eventually(lambda c=case_id: len(receiver.types_for(c)) == 3, "all three arrive",
-                       within=10)  # fmt: skip
             assert receiver.types_for(case_id) == ORDER
         time.sleep(0.3)  # a duplicate would arrive now
         assert receiver.posts == 9
