@@ -11,12 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
-from sexto_notification.bootstrap import create_app
-from sexto_notification.config import NotificationSettings
-from sexto_service.auth.tokens import AuthSettings
 
-from tests.notification.conftest import Captured, Notify
-from tests.support.services import caught_up, service_settings
+from tests.notification.conftest import Captured, Notify, notification_app
+from tests.support.services import caught_up
 from tests.support.world import World
 
 
@@ -28,17 +25,10 @@ def unpolled(
     issuer_key_file: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Notify]:
-    own = NotificationSettings(
-        allow_insecure_urls=True,
-        backoff_base_s=0.1,
-        backoff_cap_s=0.4,
-        poll_s=3600.0,
-        request_timeout_s=2.0,
-        mail_dir=tmp_path_factory.mktemp("mail"),
-    )
-    app = create_app(
-        service_settings(nats_server, postgres), AuthSettings(local_key_file=issuer_key_file), own
-    )
+    app = notification_app(
+        nats_server, postgres, issuer_key_file,
+        poll_s=3600.0, mail_dir=tmp_path_factory.mktemp("mail"),
+    )  # fmt: skip
     with TestClient(app) as client:
         caught_up(client)
         yield Notify(client, world, Captured())
