@@ -30,9 +30,11 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -105,6 +107,34 @@ def verify(
     raise InvalidDelivery("no signature matches: altered body or wrong secret")
 
 
+class KeepAliveServer(ThreadingHTTPServer):
+    """A threaded HTTP server that, once closed, also closes the connections it keeps open
+    (as a stopped process would): a sender then reaches whatever listens next."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        super().server_close()
+        with self._open_lock:
+            held, self._open = list(self._open), set()
+        for conn in held:
+            with contextlib.suppress(OSError):  # closed by the other end meanwhile
+                conn.shutdown(socket.SHUT_RDWR)
+
+
 class Receiver:
     """Takes verified deliveries once each (by webhook-id) and hands them to `on_event`."""
 
@@ -155,11 +185,16 @@ class Receiver:
             self.seen.add(msg_id)
         return 204
 
-    def server(self, host: str, port: int) -> ThreadingHTTPServer:
+    def server(self, host: str, port: int) -> KeepAliveServer:
         """An HTTP server answering POSTs with `handle`."""
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Persistent connections: sexto's next delivery reuses the connection instead of
+            # opening one per delivery (each answer says its length, so the next can follow).
+            protocol_version = "HTTP/1.1"
+            timeout = 60  # seconds an idle connection is kept open
+
             def do_POST(self) -> None:
                 try:
                     length = int(self.headers.get("content-length") or "")
@@ -178,7 +213,7 @@ class Receiver:
             def log_message(self, *_: Any) -> None:
                 """Quiet: requests are not logged."""
 
-        return ThreadingHTTPServer((host, port), Handler)
+        return KeepAliveServer((host, port), Handler)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sexto_devstack.nats_server import NatsServer
 from sexto_devstack.postgres import EmbeddedPostgres
@@ -207,6 +208,21 @@ def now_s() -> float:
     return datetime.now(UTC).timestamp()
 
 
+def notification_app(
+    nats_server: NatsServer, postgres: EmbeddedPostgres, issuer_key_file: Path, **own: Any
+) -> FastAPI:
+    """The service on the suite's servers, retrying fast, calling loopback receivers."""
+    settings = NotificationSettings(
+        allow_insecure_urls=True, backoff_base_s=0.1, backoff_cap_s=0.4, request_timeout_s=2.0,
+        **own,
+    )  # fmt: skip
+    return create_app(
+        service_settings(nats_server, postgres),
+        AuthSettings(local_key_file=issuer_key_file),
+        settings,
+    )
+
+
 # Package scope: the service records delivery outcomes on cases, like a reactor.
 @pytest.fixture(scope="package")
 def notify(
@@ -215,21 +231,11 @@ def notify(
     mailbox = Captured()
     smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
-    own = NotificationSettings(
-        allow_insecure_urls=True,
-        max_attempts=6,
-        backoff_base_s=0.1,
-        backoff_cap_s=0.4,
-        poll_s=0.05,
-        request_timeout_s=2.0,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-        smtp_starttls=False,
-        mail_from="sexto@school.example",
-    )
-    app = create_app(
-        service_settings(nats_server, postgres), AuthSettings(local_key_file=issuer_key_file), own
-    )
+    app = notification_app(
+        nats_server, postgres, issuer_key_file,
+        max_attempts=6, poll_s=0.05, smtp_host="127.0.0.1", smtp_port=smtp.port,
+        smtp_starttls=False, mail_from="sexto@school.example",
+    )  # fmt: skip
     try:
         with TestClient(app) as client:
             caught_up(client)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import http.client
+import json
 import os
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -16,7 +19,7 @@ from sexto_events.catalogue.notification import Channel, DeliveryAttempted
 from sexto_events.principal import Role
 from sexto_notification.app.mail import FolderTransport
 from sexto_notification.projections.dispatch import delivery_id
-from sexto_notification.reactors.sender import Sender
+from sexto_notification.reactors.sender import Sender, signature_header
 from sexto_service.runtime import rebuild_read_model
 
 from tests.notification.conftest import LiveReceiver, Notify, eventually
@@ -528,4 +531,34 @@ def test_an_attempt_already_on_the_record_is_not_made_again(notify: Notify) -> N
         assert receiver.posts == 1
     finally:
         notify.call(http.aclose)
+        receiver.down()
+
+
+def test_the_receiver_keeps_a_connection_for_the_next_delivery_and_closes_it_when_closed(
+    notify: Notify,
+) -> None:
+    receiver = LiveReceiver([secret()])
+    receiver.up()
+    conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=5)
+    try:
+        for n in range(2):
+            body = json.dumps({"type": "t", "subject": f"c{n}"}).encode()
+            now, msg_id = datetime.now(UTC), f"d-{n}"
+            headers = {
+                "content-type": "application/json",
+                "webhook-id": msg_id,
+                "webhook-timestamp": str(int(now.timestamp())),
+                "webhook-signature": signature_header(receiver.secrets, msg_id, now, body.decode()),
+            }
+            conn.request("POST", "/hooks/sexto", body=body, headers=headers)
+            assert conn.getresponse().read() == b""
+            if n == 0:
+                first = conn.sock
+                assert first is not None  # kept open: HTTP/1.1, the answer's length given
+        assert conn.sock is first  # the second delivery came on the same connection
+        assert [i for i, _ in receiver.taken] == ["d-0", "d-1"]
+        receiver.down()
+        assert first.recv(1) == b""  # closed with the server, as a stopped process would
+    finally:
+        conn.close()
         receiver.down()

@@ -132,17 +132,25 @@ def already_recorded(loaded: LoadedCase, event_id: str) -> AppendResult | None:
     return None
 
 
-async def append_once(store: EventStore, case: CaseRef, event: NewEvent) -> bool:
+async def append_once(
+    store: EventStore, case: CaseRef, event: NewEvent, *, read: LoadedCase | None = None
+) -> bool:
     """Append `event` unless its id is on the case already; True if appended now.
 
     The event id should derive from the cause (`derived_event_id`), so a second delivery of
-    the cause, a restart, or another replica finds it there.
+    the cause, a restart, or another replica finds it there. `read`: the case as the caller
+    has just loaded it, decided on first instead of loading it again (on a conflict, the
+    case is loaded afresh as always).
     """
     event_id = event.event_id
     assert event_id is not None, "give the event an id derived from its cause"
+    first = [read] if read is not None else []
+
+    async def load(ref: CaseRef) -> LoadedCase:
+        return first.pop() if first else await store.load(ref)
 
     def decide(_: None, loaded: LoadedCase) -> Decided:
         return already_recorded(loaded, event_id) or [event]
 
-    result = await execute(store, case, initial=None, evolve=no_state, decide=decide)
+    result = await execute_on(store, case, load, initial=None, evolve=no_state, decide=decide)
     return not result.duplicate

@@ -15,6 +15,15 @@ from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 DbConnection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 """A connection, whether opened directly or borrowed from a pool."""
 
+NO_FLUSH = "(SELECT set_config('synchronous_commit', 'off', true)) AS no_flush"
+"""In a statement's FROM: its transaction's commit does not wait for the disk.
+
+What it writes is visible to everyone at once (visibility does not wait for the flush);
+only its durability is lazier, for at most three WAL-writer rounds (0.6 s by default), and
+the setting is local to the transaction. For writes whose loss in a PostgreSQL crash only
+lets something be done again that is safe to do again: each user says why.
+"""
+
 _SCHEMA = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 

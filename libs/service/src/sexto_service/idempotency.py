@@ -29,7 +29,7 @@ from fastapi import Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sexto_events.chain import canonical_json
-from sexto_events.db import checked_schema
+from sexto_events.db import NO_FLUSH, checked_schema
 from sexto_events.messages import Message
 from sexto_events.refusals import IdempotencyKeyReused, RequestInProgress
 from sqlalchemy import (
@@ -60,16 +60,12 @@ LEASE = timedelta(seconds=60)  # a claim older than this belongs to a process th
 WAIT_S = 10.0  # how long a concurrent retry waits for the first request's answer
 SECRET_FIELD = "secret"  # noqa: S105 - the name of a field never kept, not a password
 _KEPT_HEADERS = ("content-type", "location", "idempotent-replayed")
-_NO_FLUSH = "(SELECT set_config('synchronous_commit', 'off', true)) AS no_flush"
-"""In a claim's statement: its commit does not wait for the disk (local to the statement's
-transaction; the claim is visible to every other request at once all the same).
-
-A claim promises nothing to anyone until its answer is kept, and the answer's commit stays
-synchronous: it flushes the claim with it, as does any synchronous commit of the request
-before it (a new case's keys). A claim lost in a PostgreSQL crash before either is as if
-the request never came: its retry runs again, exactly what a retry does after a crash that
-left a claim without an answer. One disk flush fewer on every write's path.
-"""
+# A claim's statement commits without waiting for the disk (`sexto_events.db.NO_FLUSH`):
+# it promises nothing to anyone until its answer is kept, and the answer's commit stays
+# synchronous, flushing the claim with it, as does any synchronous commit of the request
+# before it (a new case's keys). A claim lost in a PostgreSQL crash before either is as if
+# the request never came: its retry runs again, exactly what a retry does after a crash
+# that left a claim without an answer. One disk flush fewer on every write's path.
 
 # For a route that reads the key itself (its event ids derive from it); name the parameter
 # `idempotency_key`.
@@ -151,7 +147,7 @@ class IdempotencyRecords:
                 # Inserted: ours. A dead claim of the same request: taken over. Else: read it.
                 won = await conn.fetchval(
                     f"INSERT INTO {self.table} AS r (caller, key, request_hash, lease_token, "
-                    f"lease_until) SELECT $1, $2, $3, $4, now() + $5::interval FROM {_NO_FLUSH} "
+                    f"lease_until) SELECT $1, $2, $3, $4, now() + $5::interval FROM {NO_FLUSH} "
                     "ON CONFLICT (caller, key) DO UPDATE SET lease_token = EXCLUDED.lease_token, "
                     "lease_until = EXCLUDED.lease_until WHERE r.status IS NULL "
                     "AND r.lease_until < now() AND r.request_hash = EXCLUDED.request_hash "

@@ -10,6 +10,7 @@ from sexto_events.refusals import Conflict, NotFound
 from sexto_service.runtime import ServiceRuntime
 
 from sexto_notification.domain.policy import CANCEL, RETRY, Move
+from sexto_notification.projections.dispatch import WAKE_CHANNEL
 
 _DELIVERY_COLUMNS = (
     "id, channel, target, recipient_kind, case_id, event_id, event_type, template, status, "
@@ -85,7 +86,8 @@ async def _move(
             raise Conflict(
                 Message("delivery-state", allowed=" or ".join(allowed), verb=verb, state=state)
             )
-        await conn.execute("SELECT pg_notify('sexto_notification_due', '')")
+        # Retried, it may go now; cancelled, the next of its recipient and case may.
+        await conn.execute("SELECT pg_notify($1, $2)", WAKE_CHANNEL, delivery_id)
     return dict(row)
 
 

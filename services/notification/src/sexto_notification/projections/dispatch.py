@@ -40,6 +40,7 @@ from sexto_notification.tables import DISPATCH
 from sexto_notification.templates import template_name
 
 WAKE_CHANNEL = "sexto_notification_due"
+"""Announces a delivery that may be due now: its id as payload (empty: look for any)."""
 # Advisory lock between matching events to subscriptions (shared, in the consumer's
 # transaction) and making a subscription (exclusive): see create_subscription.
 SUBSCRIPTIONS_LOCK = 0x5E7_0001
@@ -109,10 +110,14 @@ class Dispatcher(ReadModel):
         elif isinstance(data, RecipientRegistered):
             await self._registered(event, data, conn)
             return
+        # The case, and the subscriptions lock taken in the same round trip: the statement
+        # that reads the subscriptions comes after it, so it sees each one made before.
         case = await conn.fetchrow(
-            "SELECT school_id, protocol, protocol_version, escalated FROM notification.cases "
+            "SELECT school_id, protocol, protocol_version, escalated, "
+            "pg_advisory_xact_lock_shared($2) AS locked FROM notification.cases "
             "WHERE case_id = $1",
             case_id,
+            SUBSCRIPTIONS_LOCK,
         )
         if case is None:
             return  # not a case this service knows (no report on the record)
@@ -128,7 +133,8 @@ class Dispatcher(ReadModel):
                 await self._queue_email(event, case, recipient, "staff_step", conn)
 
     async def _webhooks(self, event: RecordedEvent, case: Any, conn: DbConnection) -> None:
-        await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", SUBSCRIPTIONS_LOCK)
+        """Queue the event to each matching subscription; `case` was read under the shared
+        subscriptions lock."""
         subscriptions = await conn.fetch(
             "SELECT id, types, territory, school_id, owner_role FROM notification.subscriptions "
             "WHERE deleted_at IS NULL AND from_seq < $1",
@@ -204,12 +210,16 @@ class Dispatcher(ReadModel):
         template: str,
         body: str | None,
     ) -> None:
-        inserted = await conn.fetchval(
-            "INSERT INTO notification.deliveries (id, case_id, territory, seq, event_id, "
-            "event_type, event_time, correlation_id, traceparent, channel, target, "
+        # A new row is announced on its commit, by its id: the sender (any replica's) takes it
+        # at once if it is the oldest unsent of its recipient and case; a row already there (a
+        # replay) is announced no more.
+        await conn.execute(
+            "WITH added AS (INSERT INTO notification.deliveries (id, case_id, territory, seq, "
+            "event_id, event_type, event_time, correlation_id, traceparent, channel, target, "
             "recipient_kind, template, body) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
-            "ON CONFLICT DO NOTHING RETURNING 1",
+            "ON CONFLICT DO NOTHING RETURNING id) "
+            "SELECT pg_notify($15, id) FROM added",
             delivery_id(event.id, channel, target),
             event.envelope.subject,
             event.envelope.territory,
@@ -226,10 +236,8 @@ class Dispatcher(ReadModel):
             kind,
             template,
             body,
+            WAKE_CHANNEL,
         )
-        if inserted:
-            # Delivered to listeners when this transaction commits: the sender wakes at once.
-            await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
 
     async def _attempted(
         self, event: RecordedEvent, data: DeliveryAttempted, conn: DbConnection

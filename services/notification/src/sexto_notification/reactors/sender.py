@@ -7,6 +7,19 @@ outcome is appended to the case (its id derived from the delivery and the attemp
 so a crash between sending and recording cannot record it twice) before the delivery's
 row moves on. Retries reuse the delivery id as `webhook-id` and Message-ID: a receiver
 that already has it can tell.
+
+A new delivery is announced by its id when the dispatcher's transaction commits (NOTIFY);
+the sender then claims the oldest unsent delivery of that recipient and case (the new one,
+unless an older one is still on its way) in one statement, and when an attempt ends it
+claims the next of the same recipient and case the same way. Looking over every unsent
+delivery (`_HEADS`) is left to the poll every `poll_s`, for retries that come due and
+anything announced while this replica was full or not listening.
+
+Claims and the row's settling commit without waiting for the disk (`NO_FLUSH`). A claim is
+a lease, whose loss in a PostgreSQL crash lets the delivery be attempted again: at least
+once, with the same webhook-id, as any retry. A settling follows its outcome on the record
+(appended, and flushed by NATS, first); lost, the row is claimed again after its lease and
+settled from the record (`_known`), nothing sent again.
 """
 
 from __future__ import annotations
@@ -14,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -31,10 +45,10 @@ from sexto_events.catalogue.notification import (
     RecipientRegistered,
 )
 from sexto_events.commands import append_once
-from sexto_events.db import column_names
+from sexto_events.db import NO_FLUSH, column_names
 from sexto_events.errors import AppendFailed, EventLogError, LogUnavailable
 from sexto_events.ids import derived_event_id
-from sexto_events.model import CaseRef, NewEvent, RecordedEvent
+from sexto_events.model import CaseRef, LoadedCase, NewEvent, RecordedEvent
 from sexto_events.tracing import context_from_traceparent
 from sexto_protocols import by_id
 from sexto_service.runtime import ServiceRuntime
@@ -118,13 +132,36 @@ ORDER BY next_attempt_at
 LIMIT $1
 """
 
+_LEASE = (
+    "SET leased_until = now() + make_interval(secs => $2), lease_token = gen_random_uuid()::text"
+)
+_CLAIMABLE = """status = 'pending' AND next_attempt_at <= now()
+  AND (leased_until IS NULL OR leased_until < now())"""
+
 _CLAIM = f"""
-UPDATE notification.deliveries
-SET leased_until = now() + make_interval(secs => $2), lease_token = gen_random_uuid()::text
-WHERE id = ANY($1::text[]) AND status = 'pending' AND next_attempt_at <= now()
-  AND (leased_until IS NULL OR leased_until < now())
+UPDATE notification.deliveries {_LEASE}
+FROM {NO_FLUSH}
+WHERE id = ANY($1::text[]) AND {_CLAIMABLE}
 RETURNING {column_names(deliveries)}
 """
+
+# The oldest unsent delivery of each recipient and case that the given deliveries belong to,
+# claimed if due and free: a fresh delivery when nothing older of its case is unsent, the
+# next one after an attempt ended.
+_CLAIM_NEXT = f"""
+UPDATE notification.deliveries {_LEASE}
+FROM (
+    SELECT DISTINCT ON (h.channel, h.target, h.case_id) h.id AS head_id
+    FROM notification.deliveries q
+    JOIN notification.deliveries h USING (channel, target, case_id)
+    WHERE q.id = ANY($1::text[]) AND h.status <> 'sent' AND h.status <> 'cancelled'
+    ORDER BY h.channel, h.target, h.case_id, h.seq, h.id
+) heads, {NO_FLUSH}
+WHERE id = heads.head_id AND NOT (id = ANY($3::text[])) AND {_CLAIMABLE}
+RETURNING {column_names(deliveries)}
+"""
+# Ids kept to look at when this replica is full; beyond this many, the poll finds the rest.
+MAX_ANNOUNCED = 10_000
 
 
 def unreadable(exc: BaseException) -> bool:
@@ -157,49 +194,83 @@ class Sender:
         self.tracer = runtime.tracer_provider.get_tracer("sexto.notification")
         self._wake = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        # Deliveries whose recipient and case may have one due now (announced, or just
+        # attempted), in the order heard; and whether to look over every unsent one.
+        self._announced: dict[str, None] = {}
+        self._poll = True
+
+    def announce(self, delivery_id: str) -> None:
+        """Look at `delivery_id`'s recipient and case at once (an empty id: at everything)."""
+        if delivery_id and len(self._announced) < MAX_ANNOUNCED:
+            self._announced[delivery_id] = None
+        else:
+            self._poll = True
+        self._wake.set()
 
     async def run(self) -> None:
-        """Until cancelled: wake on new deliveries (LISTEN) or every `poll_s` for retries."""
+        """Until cancelled: take announced deliveries (LISTEN) at once, and every `poll_s`
+        look over all unsent ones for retries come due."""
         listener: Any = None
+        loop = asyncio.get_running_loop()
 
-        def wake(*_: object) -> None:
-            self._wake.set()
+        def heard(_conn: object, _pid: object, _channel: object, payload: object) -> None:
+            self.announce(str(payload or ""))
 
         try:
             listener = await self.runtime.pool.acquire()
-            await listener.add_listener(WAKE_CHANNEL, wake)
+            await listener.add_listener(WAKE_CHANNEL, heard)
+            poll_at = loop.time()
             while True:
+                if loop.time() >= poll_at:
+                    # Kept asked for until it runs (a full replica polls when room frees).
+                    self._poll, poll_at = True, loop.time() + self.settings.poll_s
                 try:
                     await self._round()
                 except Exception as exc:
                     log.warning("sender round failed", error=type(exc).__name__)
+                    self._poll = True  # what was announced is found by the next poll
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
+                    await asyncio.wait_for(self._wake.wait(), max(0.0, poll_at - loop.time()))
                 self._wake.clear()
         finally:
             for task in list(self._inflight.values()):
                 task.cancel()
             if listener is not None:
                 with contextlib.suppress(Exception):
-                    await listener.remove_listener(WAKE_CHANNEL, wake)
+                    await listener.remove_listener(WAKE_CHANNEL, heard)
                 await self.runtime.pool.release(listener)
 
     async def _round(self) -> None:
+        """Claim what there is room for: the announced first, then (when asked) the poll's."""
         room = self.settings.concurrency - len(self._inflight)
         if room <= 0:
             return
         with untraced():  # a poll is no part of a case; each attempt is (see `_attempt`)
             async with self.runtime.pool.acquire() as conn:
-                ids = [r["id"] for r in await conn.fetch(_HEADS, room, list(self._inflight))]
-                rows = await conn.fetch(_CLAIM, ids, self.settings.lease_s) if ids else []
+                rows = []
+                if self._announced:
+                    ids = list(itertools.islice(self._announced, room))
+                    for key in ids:
+                        del self._announced[key]
+                    rows = await conn.fetch(
+                        _CLAIM_NEXT, ids, self.settings.lease_s, list(self._inflight)
+                    )
+                if self._poll and room > len(rows):
+                    self._poll = False
+                    busy = [*self._inflight, *(r["id"] for r in rows)]
+                    heads = [r["id"] for r in await conn.fetch(_HEADS, room - len(rows), busy)]
+                    if heads:
+                        rows += await conn.fetch(_CLAIM, heads, self.settings.lease_s)
         for row in rows:
             task = asyncio.create_task(self._attempt(dict(row)))
             self._inflight[row["id"]] = task
             task.add_done_callback(functools.partial(self._done, row["id"]))
+        if self._announced:
+            self._wake.set()  # more was announced than there was room for
 
     def _done(self, key: str, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(key, None)
-        self._wake.set()  # the next delivery of that recipient and case may now go
+        self.announce(key)  # the next delivery of that recipient and case may now go
 
     async def _attempt(self, row: dict[str, Any]) -> None:
         """One attempt, in the trace of the event it delivers (its webhook's CLIENT span and
@@ -225,6 +296,7 @@ class Sender:
         """One attempt, bounded well within the lease; whatever happens is recorded."""
         case = CaseRef(row["territory"], row["case_id"])
         outcome: tuple[str, AttemptResult] | None
+        loaded: LoadedCase | None = None
         try:
             async with asyncio.timeout(self.settings.lease_s / 2):
                 loaded = await self.runtime.store.load(case)
@@ -247,7 +319,7 @@ class Sender:
             # The rest of the lease bounds the recording: no other replica takes the
             # delivery while this attempt may still be recorded.
             async with asyncio.timeout(self.settings.lease_s * 0.4):
-                await self._record(row, *outcome)
+                await self._record(row, *outcome, read=loaded)
         except Exception as exc:  # shown on the delivery, tried again later
             await self._unrecorded(row, exc)
 
@@ -309,10 +381,12 @@ class Sender:
             random.random(),  # noqa: S311
         )
         async with self.runtime.pool.acquire() as conn:
+            # Without waiting for the disk: the record holds the attempt already (see above).
             await conn.execute(
                 "UPDATE notification.deliveries SET attempts = $3, status = $4, "
                 "next_attempt_at = $5, leased_until = NULL, lease_token = NULL, "
                 "last_error = $6, sent_at = CASE WHEN $4 = 'sent' THEN now() ELSE sent_at END "
+                f"FROM {NO_FLUSH} "
                 "WHERE id = $1 AND lease_token = $2 AND status <> 'cancelled'",
                 row["id"],
                 row["lease_token"],
@@ -420,8 +494,15 @@ class Sender:
         return message.template_version, AttemptResult(True, detail)
 
     async def _record(
-        self, row: dict[str, Any], template_version: str, result: AttemptResult
+        self,
+        row: dict[str, Any],
+        template_version: str,
+        result: AttemptResult,
+        *,
+        read: LoadedCase | None = None,
     ) -> None:
+        """Put the attempt on the case's record (`read`: the case as loaded for it), then
+        settle the row from it."""
         attempt = row["attempts"] + 1
         final = is_final(result, attempt, self.settings.max_attempts)
         outcome = DeliveryAttempted(
@@ -446,7 +527,7 @@ class Sender:
             event_id=derived_event_id(row["id"], f"attempt|{attempt}"),
         )
         case = CaseRef(row["territory"], row["case_id"])
-        if not await append_once(self.runtime.store, case, event):
+        if not await append_once(self.runtime.store, case, event, read=read):
             # This very attempt is on the record already (made before a crash): the record
             # says how it ended, whatever this run saw.
             loaded = await self.runtime.store.load(case)
