@@ -23,7 +23,7 @@ from sexto_legal.transparency.api import TreeClient
 from sexto_legal.transparency.settings import TreeSettings
 from sexto_legal.transparency.signing import generate
 from sexto_legal.transparency.tables import SCHEMA
-from sexto_legal.transparency.tree import TreeProcess
+from sexto_legal.transparency.tree import TreeProcess, stop_tasks
 from sexto_legal.transparency.witness import Witness, witness_subject
 
 from bench.append import store_append_rate
@@ -122,18 +122,16 @@ async def rate_rows(
         behind = await stream_last(nc, store_.spec.name)
         start = time.perf_counter()
         task = asyncio.create_task(tree.run())
-        await caught_up(tree, behind)
+        await caught_up(tree, behind, task)
         catch_up = behind / (time.perf_counter() - start)
         for _ in range(ROUNDS):
             with_tree.append(await store_append_rate(store_, 64, total))
-            await caught_up(tree, await stream_last(nc, store_.spec.name))
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await caught_up(tree, await stream_last(nc, store_.spec.name), task)
+            await stop_tasks({task})
             without.append(await store_append_rate(store_, 64, total))
             task = asyncio.create_task(tree.run())
-            await caught_up(tree, await stream_last(nc, store_.spec.name))
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+            await caught_up(tree, await stream_last(nc, store_.spec.name), task)
+        await stop_tasks({task})
         await tree.close()
     finally:
         await sub.unsubscribe()
@@ -164,11 +162,14 @@ async def rate_rows(
     ]
 
 
-async def caught_up(tree: TreeProcess, seq: int) -> None:
-    """Return once the tree holds stream sequence `seq`."""
+async def caught_up(tree: TreeProcess, seq: int, task: asyncio.Task[None]) -> None:
+    """Return once the tree holds stream sequence `seq` (a tree that stopped says why)."""
     while True:
         if tree.appender.last_seq >= seq:
             return
+        if task.done():
+            task.result()  # its exception, if it failed
+            raise RuntimeError(f"the tree stopped at {tree.appender.last_seq}, before {seq}")
         await asyncio.sleep(0.01)
 
 
