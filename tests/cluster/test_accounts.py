@@ -118,12 +118,14 @@ async def test_police_read_their_own_territory_only_and_write_nothing(
     pulled = await police.nc.subscribe(f"{dispatch_inbox('spvm')}.pull")
     await police.nc.publish(
         "$JS.API.CONSUMER.MSG.NEXT.CASES.dispatch-spvm",
-        json.dumps({"batch": 5, "expires": 500_000_000}).encode(),
+        # Long enough for a new consumer of a 3-replica stream on a busy machine (at 0.5 s
+        # the pull once expired before the first message came).
+        json.dumps({"batch": 5, "expires": 3_000_000_000}).encode(),
         reply=f"{dispatch_inbox('spvm')}.pull",
     )
-    first = await pulled.next_msg(timeout=5)
+    first = await pulled.next_msg(timeout=10)
     assert first.subject == "cases.spvm.c1.escalation.requested"  # its own, and only that
-    end = await pulled.next_msg(timeout=5)
+    end = await pulled.next_msg(timeout=10)
     assert (end.headers or {}).get("Status") == "408"  # no other message, the pull expired
 
     with pytest.raises(NatsTimeout):  # another territory's escalations: refused
