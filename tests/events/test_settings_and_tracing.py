@@ -9,17 +9,27 @@ from collections.abc import Callable
 import pytest
 from nats.aio.client import Client
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import NoOpTracer, SpanKind
+from opentelemetry.trace import (
+    INVALID_SPAN_CONTEXT,
+    NonRecordingSpan,
+    NoOpTracer,
+    SpanContext,
+    SpanKind,
+    TraceFlags,
+    TraceState,
+)
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import ValidationError
 from sexto_events.connection import EventLogClient
 from sexto_events.epoch_lease import DEFAULT_LEASE_S
 from sexto_events.model import CaseRef, CaseVersion
 from sexto_events.settings import DEVELOPMENT_MASTER_KEY, EventLogSettings
 from sexto_events.store import EventStore
-from sexto_events.tracing import context_from_traceparent
+from sexto_events.tracing import context_from_traceparent, trace_headers
 
 from tests.support.events import note
 
@@ -156,3 +166,65 @@ async def test_a_process_without_tracing_writes_no_traceparent(
 )
 def test_the_fast_header_parser_agrees_with_nats_py(raw: bytes) -> None:
     assert EventLogClient._parse_header_lines(raw) == Client._parse_header_lines(raw)
+
+
+class AtStart(SpanProcessor):
+    """Keeps each span's attributes as they were when it started."""
+
+    def __init__(self) -> None:
+        self.started: list[dict[str, object]] = []
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self.started.append(dict(span.attributes or {}))
+
+
+async def test_a_producer_span_has_every_attribute_from_its_start_one_or_several_events(
+    nc: Client, store: EventStore, new_case: Callable[[], CaseRef]
+) -> None:
+    spans = InMemorySpanExporter()
+    at_start = AtStart()
+    provider = TracerProvider()
+    provider.add_span_processor(at_start)
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    traced = EventStore(nc, source="sexto/tests", codec=store.codec,
+                        tracer=provider.get_tracer("tests"))  # fmt: skip
+    case = new_case()
+    one = await traced.append(case, [note("first")], CaseVersion.new())
+    two = await traced.append(case, [note("second"), note("third")], one.version)
+
+    single, batch = spans.get_finished_spans()
+    assert at_start.started == [dict(single.attributes or {}), dict(batch.attributes or {})]
+    assert at_start.started[0]["messaging.message.id"] == one.event_ids[0]
+    assert batch.name == "send 2 events"
+    assert list(at_start.started[1]["sexto.event_ids"]) == two.event_ids  # type: ignore[call-overload]
+    assert at_start.started[1]["messaging.batch.message_count"] == 2
+    # One traceparent per span, in every envelope and in the headers of the append's first
+    # message (the one that carries the append's conditions).
+    envelopes = {e.envelope.id: e.envelope for e in (await store.load(case)).events}
+    for result, span in ((one, single), (two, batch)):
+        assert span.context is not None
+        traceparent = (f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-"
+                       f"{span.context.trace_flags:02x}")  # fmt: skip
+        assert [envelopes[i].traceparent for i in result.event_ids] == [traceparent] * len(
+            result.event_ids
+        )
+        stored = await nc.jetstream().get_msg("CASES", result.seqs[0])
+        assert (stored.headers or {})["traceparent"] == traceparent
+    await traced.close()
+
+
+@pytest.mark.parametrize("state", [TraceState(), TraceState([("vendor", "a1"), ("other", "b2")])])
+@pytest.mark.parametrize("flags", [TraceFlags(0), TraceFlags(TraceFlags.SAMPLED), TraceFlags(3)])
+def test_trace_headers_are_what_the_w3c_propagator_injects(
+    state: TraceState, flags: TraceFlags
+) -> None:
+    context = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7,
+                          is_remote=False, trace_flags=flags, trace_state=state)  # fmt: skip
+    span = NonRecordingSpan(context)
+    injected: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(injected, trace.set_span_in_context(span))
+    assert trace_headers(span) == injected
+    with trace.use_span(span):
+        assert trace_headers() == injected
+    assert trace_headers(NonRecordingSpan(INVALID_SPAN_CONTEXT)) == {}
+    assert trace_headers() == {}

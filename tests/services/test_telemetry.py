@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from sexto_devstack.postgres import EmbeddedPostgres
 from sexto_devstack.procs import free_port
 from sexto_devstack.traces import TraceSink
@@ -277,3 +277,13 @@ def test_start_up_is_frozen_once_per_process() -> None:
     freeze_start_up()
     assert gc.get_freeze_count() == frozen
     assert made_since
+
+
+def test_a_status_message_without_url_or_exception_is_still_cut() -> None:
+    tracer = tracer_provider("intake").get_tracer("tests")
+    with tracer.start_as_current_span("process", kind=SpanKind.CONSUMER) as failed:
+        failed.set_status(Status(StatusCode.ERROR, "RuntimeError: Orvald Pennywhistle"))
+    assert isinstance(failed, ReadableSpan)
+    shown = telemetry.redacted(failed)
+    assert shown is not failed
+    assert shown.status.description == "RuntimeError"

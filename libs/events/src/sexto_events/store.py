@@ -53,7 +53,7 @@ from sexto_events.model import (
 )
 from sexto_events.personal import PersonalDataCodec, subjects_of
 from sexto_events.stream import StreamSpec, ensure_stream
-from sexto_events.tracing import producing, sent
+from sexto_events.tracing import producing
 
 MAX_EVENT_BYTES = 64 * 1024
 MAX_EVENTS_PER_APPEND = 100
@@ -157,26 +157,28 @@ class EventStore:
             raise ValueError("append needs at least one event")
         if len(events) > MAX_EVENTS_PER_APPEND:
             raise ValueError(f"at most {MAX_EVENTS_PER_APPEND} events per append")
+        ids = [e.event_id or str(uuid_utils.uuid7()) for e in events]
         # One PRODUCER span per append: the envelopes' `traceparent` and the NATS headers
         # name it, so each consumer's span is its child.
         with producing(
             self._tracer,
             subject=self.subject_for(case, type(events[0].data)),
             types=[type(e.data).type_name() for e in events],
+            event_ids=ids,
         ) as trace_context:
-            return await self._append(case, events, expected, trace_context)
+            return await self._append(case, events, ids, expected, trace_context)
 
     async def _append(
         self,
         case: CaseRef,
         events: Sequence[NewEvent],
+        ids: list[str],
         expected: CaseVersion,
         trace_context: dict[str, str],
     ) -> AppendResult:
         built, epoch = await self._build(
-            case, events, expected.head_hash, trace_context.get("traceparent")
+            case, events, ids, expected.head_hash, trace_context.get("traceparent")
         )
-        ids = [event_id for event_id, _, _, _ in built]
         bodies = [
             (self.subject_for(case, type(e.data)), event_id, body)
             for e, (event_id, _, body, _) in zip(events, built, strict=True)
@@ -200,7 +202,6 @@ class EventStore:
             seqs = list(range(last - len(built) + 1, last + 1))
             self._reader.appended(self.case_filter(case), len(built))
             self._cache_appended(case, expected, events, built, seqs, epoch)
-            sent(event_ids=ids)
             return AppendResult(CaseVersion(last, built[-1][1]), ids, seqs)
         outcome = "conflict" if error is None else classify_append_error(error)
         if outcome == "conflict":
@@ -245,13 +246,15 @@ class EventStore:
         self,
         case: CaseRef,
         events: Sequence[NewEvent],
+        ids: Sequence[str],
         prevhash: str,
         traceparent: str | None = None,
     ) -> tuple[list[tuple[str, str, bytes, dict[str, Any]]], int | None]:
-        """(event id, hash, body, stored envelope) of each event, chained from `prevhash`,
-        and the shred epoch the sealing keys were checked at (None when nothing was sealed)."""
+        """(event id, hash, body, stored envelope) of each event (its id from `ids`), chained
+        from `prevhash`, and the shred epoch the sealing keys were checked at (None when
+        nothing was sealed)."""
         drafts = []
-        for event in events:
+        for event, event_id in zip(events, ids, strict=True):
             cls = type(event.data)
             type_name = cls.type_name()
             if self.catalogue.resolve(type_name) is not cls:
@@ -260,7 +263,6 @@ class EventStore:
                 raise EventLogError(
                     f"{type_name} is superseded by a newer version: write the current version"
                 )
-            event_id = event.event_id or str(uuid_utils.uuid7())
             drafts.append((cls, event.data.model_dump(mode="json"), case.case_id, event_id))
         epoch = None
         if self.codec is not None:

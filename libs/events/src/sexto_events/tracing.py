@@ -28,11 +28,20 @@ def current_traceparent() -> str | None:
     return trace_headers().get("traceparent")
 
 
-def trace_headers() -> dict[str, str]:
-    """`traceparent` (and `tracestate`) of the active span, for message headers."""
-    carrier: dict[str, str] = {}
-    _PROPAGATOR.inject(carrier)
-    return carrier
+def trace_headers(span: trace.Span | None = None) -> dict[str, str]:
+    """`traceparent` (and `tracestate`) of `span` (the active one by default), for message
+    headers and envelopes: what the W3C propagator's inject writes, made straight from the
+    span's context (no carrier, no context lookup)."""
+    span_context = (span or trace.get_current_span()).get_span_context()
+    if not span_context.is_valid:
+        return {}
+    headers = {
+        "traceparent": f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
+        f"{span_context.trace_flags:02x}"
+    }
+    if span_context.trace_state:
+        headers["tracestate"] = span_context.trace_state.to_header()
+    return headers
 
 
 def context_from_traceparent(traceparent: str | None) -> otel_context.Context:
@@ -68,9 +77,12 @@ def _suffix(event_type: str) -> str:
 
 
 @contextmanager
-def producing(tracer: Tracer, *, subject: str, types: Sequence[str]) -> Iterator[dict[str, str]]:
-    """The PRODUCER span of one append (one event, or several as one atomic batch); gives
-    its `traceparent` (and `tracestate`), made once for the envelopes and the headers."""
+def producing(
+    tracer: Tracer, *, subject: str, types: Sequence[str], event_ids: Sequence[str]
+) -> Iterator[dict[str, str]]:
+    """The PRODUCER span of one append (one event, or several as one atomic batch), every
+    attribute set at its start (the ids are made before the publish); gives its
+    `traceparent` (and `tracestate`), made once for the envelopes and the headers."""
     # Few attributes: each costs on every append (the subject names the territory and case).
     attributes: dict[str, Any] = {
         "messaging.system": SYSTEM,
@@ -78,24 +90,18 @@ def producing(tracer: Tracer, *, subject: str, types: Sequence[str]) -> Iterator
         "messaging.destination.name": subject,
     }
     if len(types) == 1:
-        name = f"send {_suffix(types[0])}"
+        name = "send " + _suffix(types[0])
         attributes["sexto.event_type"] = types[0]
+        attributes["messaging.message.id"] = event_ids[0]
     else:
         name = f"send {len(types)} events"
         attributes["sexto.event_types"] = list(types)
+        attributes["sexto.event_ids"] = list(event_ids)
         attributes["messaging.batch.message_count"] = len(types)
-    with tracer.start_as_current_span(name, kind=SpanKind.PRODUCER, attributes=attributes):
-        yield trace_headers()
-
-
-def sent(*, event_ids: Sequence[str]) -> None:
-    """Name, on the active PRODUCER span, the events the server stored."""
-    span = trace.get_current_span()
-    if span.is_recording():
-        if len(event_ids) == 1:
-            span.set_attribute("messaging.message.id", event_ids[0])
-        else:
-            span.set_attribute("sexto.event_ids", list(event_ids))
+    span = tracer.start_span(name, kind=SpanKind.PRODUCER, attributes=attributes)
+    # Made current: the key vault's queries while sealing, and any log line, are its children.
+    with trace.use_span(span, end_on_exit=True):
+        yield trace_headers(span)
 
 
 class Batch:

@@ -84,19 +84,23 @@ def redacted(span: ReadableSpan) -> ReadableSpan:
     request's without its path either), and an exception named by its type only (a message
     may quote what was stored or sent: a name, words). A span with none of these (a SQL
     statement, a message sent or processed) leaves as it is, not copied."""
-    client = span.kind is SpanKind.CLIENT
     original = span.attributes or {}
+    status = span.status
+    events = span.events
+    # Most spans (SQL, messages) have no URL, no event and no status message: one check.
+    if not events and not status.description and _CUT.isdisjoint(original):
+        return span
+    client = span.kind is SpanKind.CLIENT
     cut = {k: _url(k, v, client) for k, v in original.items() if k in _CUT}
     cut = {k: v for k, v in cut.items() if v != original[k]}
-    status = span.status
-    exceptions = any(e.name == "exception" for e in span.events)
+    exceptions = any(e.name == "exception" for e in events)
     if not cut and not exceptions and not status.description:
         return span
-    events = [
+    kept = [
         Event(e.name, {"exception.type": (e.attributes or {}).get("exception.type", "")},
               e.timestamp)
         if e.name == "exception" else e
-        for e in span.events
+        for e in events
     ]  # fmt: skip
     if status.description:
         status = Status(status.status_code, status.description.split(":", 1)[0])
@@ -106,7 +110,7 @@ def redacted(span: ReadableSpan) -> ReadableSpan:
         parent=span.parent,
         resource=span.resource,
         attributes={**original, **cut},
-        events=events,
+        events=kept,
         links=span.links,
         kind=span.kind,
         status=status,
