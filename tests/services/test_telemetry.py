@@ -275,8 +275,10 @@ def test_start_up_is_frozen_once_per_process() -> None:
         [] for _ in range(1000)
     ]  # tracked objects, not frozen by a second call
     freeze_start_up()
-    assert gc.get_freeze_count() == frozen
-    assert made_since
+    # Frozen objects may be freed meanwhile (the count then falls): a second freeze would
+    # add these thousand, and would take them out of the collector's generations.
+    assert gc.get_freeze_count() < frozen + len(made_since)
+    assert any(o is made_since for o in gc.get_objects())
 
 
 def test_a_status_message_without_url_or_exception_is_still_cut() -> None:
