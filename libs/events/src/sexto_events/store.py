@@ -9,12 +9,12 @@ never shows half of a decision.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import orjson
 import uuid_utils
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
@@ -53,7 +53,7 @@ from sexto_events.model import (
 )
 from sexto_events.personal import PersonalDataCodec, subjects_of
 from sexto_events.stream import StreamSpec, ensure_stream
-from sexto_events.tracing import producing, sent
+from sexto_events.tracing import Producer, producing
 
 MAX_EVENT_BYTES = 64 * 1024
 MAX_EVENTS_PER_APPEND = 100
@@ -163,16 +163,17 @@ class EventStore:
             self._tracer,
             subject=self.subject_for(case, type(events[0].data)),
             types=[type(e.data).type_name() for e in events],
-        ) as trace_context:
-            return await self._append(case, events, expected, trace_context)
+        ) as producer:
+            return await self._append(case, events, expected, producer)
 
     async def _append(
         self,
         case: CaseRef,
         events: Sequence[NewEvent],
         expected: CaseVersion,
-        trace_context: dict[str, str],
+        producer: Producer,
     ) -> AppendResult:
+        trace_context = producer.headers
         built, epoch = await self._build(
             case, events, expected.head_hash, trace_context.get("traceparent")
         )
@@ -200,7 +201,7 @@ class EventStore:
             seqs = list(range(last - len(built) + 1, last + 1))
             self._reader.appended(self.case_filter(case), len(built))
             self._cache_appended(case, expected, events, built, seqs, epoch)
-            sent(event_ids=ids)
+            producer.sent(ids)
             return AppendResult(CaseVersion(last, built[-1][1]), ids, seqs)
         outcome = "conflict" if error is None else classify_append_error(error)
         if outcome == "conflict":
@@ -319,7 +320,7 @@ class EventStore:
             subject, event_id, body = bodies[0]
             headers = {"Nats-Msg-Id": event_id, **expect}
             reply = await self._nc.request(subject, body, self._timeout, headers=headers)
-            return dict(json.loads(reply.data))
+            return dict(orjson.loads(reply.data))
         batch_id = str(uuid_utils.uuid7())
         for index, (subject, event_id, body) in enumerate(bodies, start=1):
             headers = {
@@ -333,7 +334,7 @@ class EventStore:
             else:
                 headers["Nats-Batch-Commit"] = "1"
                 reply = await self._nc.request(subject, body, self._timeout, headers=headers)
-        return dict(json.loads(reply.data))
+        return dict(orjson.loads(reply.data))
 
     async def _resolve_conflict(
         self, case: CaseRef, ids: list[str], expected: CaseVersion

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import NoOpTracer, ProxyTracer, SpanKind, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -67,10 +68,44 @@ def _suffix(event_type: str) -> str:
     return ".".join(parts[2:4]) if len(parts) >= 4 else event_type
 
 
+def makes_spans(tracer: Tracer) -> bool:
+    """False for a tracer that cannot make a span: a `NoOpTracer` (what an SDK provider gives
+    with OTEL_SDK_DISABLED), or the API's proxy while no SDK provider is set."""
+    if isinstance(tracer, ProxyTracer):
+        # The proxy's own choice, made at each span: the SDK's tracer once a provider is set,
+        # else a no-op one (the API has no public accessor; `get_tracer_provider()` reads the
+        # environment at every call).
+        tracer = tracer._tracer
+    return not isinstance(tracer, NoOpTracer)
+
+
+@dataclass(frozen=True, slots=True)
+class Producer:
+    """One append's trace context: `headers` for the message and the envelopes, and its
+    PRODUCER span (None when the tracer makes no spans)."""
+
+    headers: dict[str, str]
+    span: trace.Span | None
+
+    def sent(self, event_ids: Sequence[str]) -> None:
+        """Name, on the PRODUCER span, the events the server stored."""
+        if self.span is None or not self.span.is_recording():
+            return
+        if len(event_ids) == 1:
+            self.span.set_attribute("messaging.message.id", event_ids[0])
+        else:
+            self.span.set_attribute("sexto.event_ids", list(event_ids))
+
+
 @contextmanager
-def producing(tracer: Tracer, *, subject: str, types: Sequence[str]) -> Iterator[dict[str, str]]:
+def producing(tracer: Tracer, *, subject: str, types: Sequence[str]) -> Iterator[Producer]:
     """The PRODUCER span of one append (one event, or several as one atomic batch); gives
     its `traceparent` (and `tracestate`), made once for the envelopes and the headers."""
+    if not makes_spans(tracer):
+        # A no-op span would only carry the caller's context: carry it as it is, without
+        # the span's start, context attach and detach (about 9 µs an append, hot).
+        yield Producer(trace_headers(), None)
+        return
     # Few attributes: each costs on every append (the subject names the territory and case).
     attributes: dict[str, Any] = {
         "messaging.system": SYSTEM,
@@ -84,18 +119,8 @@ def producing(tracer: Tracer, *, subject: str, types: Sequence[str]) -> Iterator
         name = f"send {len(types)} events"
         attributes["sexto.event_types"] = list(types)
         attributes["messaging.batch.message_count"] = len(types)
-    with tracer.start_as_current_span(name, kind=SpanKind.PRODUCER, attributes=attributes):
-        yield trace_headers()
-
-
-def sent(*, event_ids: Sequence[str]) -> None:
-    """Name, on the active PRODUCER span, the events the server stored."""
-    span = trace.get_current_span()
-    if span.is_recording():
-        if len(event_ids) == 1:
-            span.set_attribute("messaging.message.id", event_ids[0])
-        else:
-            span.set_attribute("sexto.event_ids", list(event_ids))
+    with tracer.start_as_current_span(name, kind=SpanKind.PRODUCER, attributes=attributes) as span:
+        yield Producer(trace_headers(), span)
 
 
 class Batch:
