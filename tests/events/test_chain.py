@@ -187,16 +187,21 @@ async def test_reordered_events_fail_verification(
     assert broken.position == 1
 
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**53) + 1, 2**53 - 1)
-    | st.text(alphabet=st.characters(codec="utf-8")),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=20,
-)
+def json_values_keyed(keys: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
+    """JSON values without floats, safe integers only, objects keyed by `keys`."""
+    return st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(-(2**53) + 1, 2**53 - 1)
+        | st.text(alphabet=st.characters(codec="utf-8")),
+        lambda children: (
+            st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4)
+        ),
+        max_leaves=20,
+    )
+
+
+json_values = json_values_keyed(st.text(max_size=8))
 
 
 @given(value=st.dictionaries(st.text(max_size=8), json_values, max_size=6))
@@ -214,19 +219,9 @@ def test_canonical_json_escapes_controls_like_rfc8785() -> None:
 
 
 ascii_keys = st.text(alphabet=st.characters(codec="ascii"), max_size=8)
-ascii_keyed_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**53) + 1, 2**53 - 1)
-    | st.text(alphabet=st.characters(codec="utf-8")),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(ascii_keys, children, max_size=4)
-    ),
-    max_leaves=20,
-)
 
 
-@given(value=st.dictionaries(ascii_keys, ascii_keyed_values, max_size=6))
+@given(value=st.dictionaries(ascii_keys, json_values_keyed(ascii_keys), max_size=6))
 def test_the_fast_encoder_is_byte_for_byte_rfc8785(value: dict[str, Any]) -> None:
     assert _plain(value)
     assert canonical_json(value) == rfc8785.dumps(value)
