@@ -51,9 +51,8 @@ def _plain(value: Any) -> bool:
 def canonical_json(value: Mapping[str, Any]) -> bytes:
     """RFC 8785 canonical JSON (sorted keys, no spaces, UTF-8)."""
     # The rfc8785 library is the reference; orjson gives the same bytes on the values that
-    # `_plain` admits (property-tested), about 15 times faster than the reference and
-    # 14 times faster than the standard library's encoder (whose set-up, a new encoder per
-    # call, was most of an append's encoding time).
+    # `_plain` admits (property-tested), 0.35 µs for an envelope where the standard
+    # library's encoder took 5 µs (most of it making a new encoder per call).
     if _plain(value):
         try:
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
