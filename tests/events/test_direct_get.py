@@ -1,23 +1,26 @@
-"""Batched direct gets on the real server: how far a read goes, and how much it asks for."""
+"""Batched direct gets on the real server: how far a read goes, and how much it asks for.
+
+The messages are not events: they go to a stream of their own, never to the suite's CASES
+(whose services' consumers would retry and park each of them)."""
 
 from __future__ import annotations
 
 import uuid
 
-import pytest
 from nats.aio.client import Client
 from sexto_events.direct_get import DirectReader, _Batch
-
-STREAM = "CASES"
-pytestmark = pytest.mark.usefixtures("store")  # the suite's CASES stream
+from sexto_events.store import EventStore
 
 
 class RecordingReader(DirectReader):
     """A reader that records the size of each batch it asks for, and lets a test write
     between the first answer and the next request (as a busy writer would)."""
 
-    def __init__(self, nc: Client, subject: str = "", between: list[bytes] | None = None) -> None:
-        super().__init__(nc, STREAM)
+    def __init__(
+        self, nc: Client, stream: str, subject: str = "", between: list[bytes] | None = None
+    ) -> None:
+        super().__init__(nc, stream)
+        self._stream = stream
         self.sizes: list[int] = []
         self._subject = subject
         self._between = between or []
@@ -27,27 +30,30 @@ class RecordingReader(DirectReader):
         batch = await super()._request(subject_filter, seq, size)
         js = self._nc.jetstream()
         for body in self._between:
-            await js.publish(self._subject, body, stream=STREAM)
+            await js.publish(self._subject, body, stream=self._stream)
         self._between = []
         return batch
 
 
-async def written(nc: Client, count: int) -> tuple[str, str, list[int]]:
-    """A fresh case's subject and filter holding `count` messages, and their sequences."""
-    case = f"cases.readertest.{uuid.uuid4().hex}"
+async def written(nc: Client, side: EventStore, count: int) -> tuple[str, str, list[int]]:
+    """A fresh case's subject and filter on the side stream holding `count` messages, and
+    their sequences."""
+    case = f"{side.spec.subject_root}.readertest.{uuid.uuid4().hex}"
     subject = f"{case}.bench.raw"
     js = nc.jetstream()
-    seqs = [(await js.publish(subject, f"m{i}".encode(), stream=STREAM)).seq for i in range(count)]
+    stream = side.spec.name
+    seqs = [(await js.publish(subject, f"m{i}".encode(), stream=stream)).seq for i in range(count)]
     return subject, f"{case}.>", seqs
 
 
 async def test_a_read_that_does_not_follow_stops_at_what_was_stored_when_it_began(
-    nc: Client,
+    nc: Client, side_store: EventStore
 ) -> None:
-    subject, case_filter, seqs = await written(nc, 5)
+    subject, case_filter, seqs = await written(nc, side_store, 5)
     late = [b"late 1", b"late 2"]
-    frozen = RecordingReader(nc, subject, between=late)
-    following = RecordingReader(nc, subject, between=late)
+    stream = side_store.spec.name
+    frozen = RecordingReader(nc, stream, subject, between=late)
+    following = RecordingReader(nc, stream, subject, between=late)
 
     # Starting past the first message, the first batch asks for one; each reader has two
     # more messages stored once that batch is answered.
@@ -60,9 +66,11 @@ async def test_a_read_that_does_not_follow_stops_at_what_was_stored_when_it_bega
     await following.close()
 
 
-async def test_a_bounded_read_asks_for_no_more_than_its_bound(nc: Client) -> None:
-    _, case_filter, seqs = await written(nc, 10)
-    reader = RecordingReader(nc)
+async def test_a_bounded_read_asks_for_no_more_than_its_bound(
+    nc: Client, side_store: EventStore
+) -> None:
+    _, case_filter, seqs = await written(nc, side_store, 10)
+    reader = RecordingReader(nc, side_store.spec.name)
 
     got = await reader.read(case_filter, start_seq=seqs[2], up_to_seq=seqs[4])
 
