@@ -323,6 +323,10 @@ def report(rows: list[dict[str, Any]], seconds: float) -> None:
             f"{r['name']:<64} {r['ours']:>10.2f} {r['baseline']:>10.2f} {r['ratio']:>6.2f}x"
             f"  {r['target']:<11} {met:<4} ({r['unit']}; baseline: {r['baseline_name']})"
         )
+        if "cpu_us_per_event" in r:
+            cpu = r["cpu_us_per_event"]
+            print(f"{'  this process, CPU per event (µs)':<64} {cpu['ours']:>10.0f} "
+                  f"{cpu['baseline']:>10.0f}")  # fmt: skip
     machine = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),

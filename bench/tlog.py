@@ -26,7 +26,7 @@ from sexto_legal.transparency.tables import SCHEMA
 from sexto_legal.transparency.tree import TreeProcess, stop_tasks
 from sexto_legal.transparency.witness import Witness, witness_subject
 
-from bench.append import store_append_rate
+from bench.append import store_append_rate, with_cpu
 from tests.support.transparency import fresh_database
 
 MILLION = 1_000_000
@@ -108,7 +108,12 @@ async def rate_rows(
 ) -> list[dict[str, Any]]:
     """The tree's catch-up rate beside the append rate; appending while the tree follows
     beside appending without it, alternated (rounds) so both share the machine's state."""
-    without = [await store_append_rate(store_, 64, total)]
+    # CPU per event of this process: the appends, and the tree's work when it follows (it
+    # runs in this process, on the appenders' event loop; `python -m
+    # sexto_legal.transparency.tree` runs it as a process of its own).
+    cpu_with: list[float] = []
+    cpu_without: list[float] = []
+    without = [await with_cpu(store_append_rate(store_, 64, total), total, cpu_without)]
     pool = await create_pool(await fresh_database(postgres.dsn), max_size=4)
     witness_key = generate("witness.bench/w1", SIG_COSIGNATURE_V1)
     settings = TreeSettings(origin=ORIGIN, witnesses=[witness_key.verifier.vkey()],
@@ -125,10 +130,10 @@ async def rate_rows(
         await caught_up(tree, behind, task)
         catch_up = behind / (time.perf_counter() - start)
         for _ in range(ROUNDS):
-            with_tree.append(await store_append_rate(store_, 64, total))
+            with_tree.append(await with_cpu(store_append_rate(store_, 64, total), total, cpu_with))
             await caught_up(tree, await stream_last(nc, store_.spec.name), task)
             await stop_tasks({task})
-            without.append(await store_append_rate(store_, 64, total))
+            without.append(await with_cpu(store_append_rate(store_, 64, total), total, cpu_without))
             task = asyncio.create_task(tree.run())
             await caught_up(tree, await stream_last(nc, store_.spec.name), task)
         await stop_tasks({task})
@@ -158,6 +163,10 @@ async def rate_rows(
             "ratio": following / alone,
             "target": ">= 0.9x",
             "met": following / alone >= 0.9,
+            "cpu_us_per_event": {
+                "ours": statistics.median(cpu_with),
+                "baseline": statistics.median(cpu_without),
+            },
         },
     ]
 

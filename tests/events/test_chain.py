@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nats.aio.client import Client
 from sexto_events.chain import (
+    _plain,
     body_matches_hash,
     canonical_body,
     canonical_json,
@@ -186,16 +187,21 @@ async def test_reordered_events_fail_verification(
     assert broken.position == 1
 
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**53) + 1, 2**53 - 1)
-    | st.text(alphabet=st.characters(codec="utf-8")),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=20,
-)
+def json_values_keyed(keys: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
+    """JSON values without floats, safe integers only, objects keyed by `keys`."""
+    return st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(-(2**53) + 1, 2**53 - 1)
+        | st.text(alphabet=st.characters(codec="utf-8")),
+        lambda children: (
+            st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4)
+        ),
+        max_leaves=20,
+    )
+
+
+json_values = json_values_keyed(st.text(max_size=8))
 
 
 @given(value=st.dictionaries(st.text(max_size=8), json_values, max_size=6))
@@ -210,6 +216,33 @@ def test_canonical_json_escapes_controls_like_rfc8785() -> None:
         "\uffff": 2,
     }
     assert canonical_json(value) == rfc8785.dumps(value)
+
+
+ascii_keys = st.text(alphabet=st.characters(codec="ascii"), max_size=8)
+
+
+@given(value=st.dictionaries(ascii_keys, json_values_keyed(ascii_keys), max_size=6))
+def test_the_fast_encoder_is_byte_for_byte_rfc8785(value: dict[str, Any]) -> None:
+    assert _plain(value)
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_the_fast_encoder_escapes_every_control_like_rfc8785() -> None:
+    value: dict[str, Any] = {
+        "k": "".join(map(chr, range(0x20))) + '\x7f\u2028\u2029"\\/\u00e9\U0001f600',
+        "n": [2**53 - 1, -(2**53 - 1), True, False, None],
+    }
+    assert _plain(value)
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_what_the_fast_encoder_refuses_the_reference_decides() -> None:
+    deep: list[Any] = []
+    for _ in range(300):  # deeper than orjson nests
+        deep = [deep]
+    assert canonical_json({"k": deep}) == rfc8785.dumps({"k": deep})
+    with pytest.raises(rfc8785.CanonicalizationError):
+        canonical_json({"k": "\ud800"})  # a lone surrogate
 
 
 def test_a_stored_body_is_canonical_and_verifies_by_the_fast_path() -> None:

@@ -17,6 +17,8 @@ from opentelemetry.trace import (
     INVALID_SPAN_CONTEXT,
     NonRecordingSpan,
     NoOpTracer,
+    ProxyTracer,
+    ProxyTracerProvider,
     SpanContext,
     SpanKind,
     TraceFlags,
@@ -29,7 +31,7 @@ from sexto_events.epoch_lease import DEFAULT_LEASE_S
 from sexto_events.model import CaseRef, CaseVersion
 from sexto_events.settings import DEVELOPMENT_MASTER_KEY, EventLogSettings
 from sexto_events.store import EventStore
-from sexto_events.tracing import context_from_traceparent, trace_headers
+from sexto_events.tracing import context_from_traceparent, makes_spans, trace_headers
 
 from tests.support.events import note
 
@@ -151,6 +153,39 @@ async def test_a_process_without_tracing_writes_no_traceparent(
     stored = await nc.jetstream().get_msg("CASES", result.seqs[0])
     assert "traceparent" not in (stored.headers or {})
     await untraced.close()
+
+
+async def test_an_untraced_append_inside_a_request_carries_the_requests_context_as_is(
+    nc: Client, store: EventStore, new_case: Callable[[], CaseRef]
+) -> None:
+    # A tracer that makes no span (OTEL_SDK_DISABLED) makes none at all now, not a no-op
+    # one: what it wrote before, the caller's own context, it still writes.
+    untraced = EventStore(nc, source="sexto/tests", codec=store.codec, tracer=NoOpTracer())
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    case = new_case()
+    with provider.get_tracer("tests").start_as_current_span("http request") as span:
+        result = await untraced.append(case, [note("untraced")], CaseVersion.new())
+        context = span.get_span_context()
+
+    request = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+    assert (await store.load(case)).events[0].envelope.traceparent == request
+    stored = await nc.jetstream().get_msg("CASES", result.seqs[0])
+    assert (stored.headers or {})["traceparent"] == request
+    (only,) = spans.get_finished_spans()  # the request's: no span of the append
+    assert "messaging.message.id" not in dict(only.attributes or {})
+    await untraced.close()
+
+
+def test_only_a_tracer_that_can_record_makes_spans(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not makes_spans(NoOpTracer())
+    assert makes_spans(TracerProvider().get_tracer("tests"))
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    assert not makes_spans(TracerProvider().get_tracer("tests"))
+    # The API's proxy makes spans once an SDK provider is the global one, and not before.
+    global_is_sdk = not isinstance(trace.get_tracer_provider(), ProxyTracerProvider)
+    assert makes_spans(ProxyTracer("tests")) is global_is_sdk
 
 
 @pytest.mark.parametrize(

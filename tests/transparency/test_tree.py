@@ -280,3 +280,32 @@ async def test_a_witness_that_never_answers_does_not_hold_up_the_appending(
         await stop_tasks({task})  # cancelled again if a cancellation is lost
         await process.close()
         await sub.unsubscribe()
+
+
+async def test_a_tree_at_the_head_waits_for_more_before_its_next_batch(
+    nc: Client, side_store: EventStore, tree_pool: asyncpg.Pool, witness: WitnessRun
+) -> None:
+    # Each batch is a transaction and a disk flush beside the log's own: a tree following
+    # busy writers takes what is there, then waits `idle_wait_s`, instead of committing a
+    # few leaves at a time; a full batch (catching up) is followed by the next at once.
+    settings = tree_settings([witness.signer], uuid.uuid4().hex[:8], checkpoint_interval_s=3600,
+                             batch=2, idle_wait_s=3600)  # fmt: skip
+    process = TreeProcess(nc, tree_pool, LOG_KEY, settings, event_settings(side_store))
+    await process.setup()
+    batches: list[int] = []
+    step = process.step
+
+    async def counted() -> int:
+        batches.append(await step())
+        return batches[-1]
+
+    process.step = counted  # type: ignore[method-assign]
+    await write(side_store, cases=1, notes=2)  # three messages before the tree starts
+    task = asyncio.create_task(process.run())
+    try:
+        await wait_until(lambda: process.appender.size == 3)
+        await asyncio.sleep(0.3)
+        assert batches == [2, 1]  # no read right after the partial batch
+    finally:
+        await stop_tasks({task})  # cancelled again if a cancellation is lost
+        await process.close()

@@ -102,21 +102,38 @@ class DirectReader:
             batch.add(msg)
 
     async def read(
-        self, subject_filter: str, start_seq: int = 1, up_to_seq: int | None = None
+        self,
+        subject_filter: str,
+        start_seq: int = 1,
+        up_to_seq: int | None = None,
+        *,
+        follow: bool = True,
     ) -> list[StoredMessage]:
-        """Every message matching `subject_filter` from `start_seq` (up to `up_to_seq`)."""
+        """Every message matching `subject_filter` from `start_seq` (up to `up_to_seq`); with
+        `follow=False`, only those already stored when the first batch was answered."""
         await self._ensure_sub()
         out: list[StoredMessage] = []
         seq = start_seq
         size = self._sizes.get(subject_filter, 1) if start_seq == 1 else 1
+        # A reader of a stream being written keeps finding newer messages: unbounded, it
+        # chases the head with ever smaller batches for as long as the writers write.
+        until: int | None = None  # follow=False: how many were stored at the first answer
         while True:
+            if up_to_seq is not None:
+                # No more than this many can lie from `seq` to `up_to_seq`: a larger batch
+                # would only be discarded.
+                size = max(1, min(size, up_to_seq - seq + 1))
             batch = await self._request(subject_filter, seq, min(size, self._max_batch))
             out += batch.messages
             if batch.pending == 0 or not batch.messages:
                 break
             if up_to_seq is not None and out[-1].seq >= up_to_seq:
                 break
-            seq, size = out[-1].seq + 1, batch.pending
+            if not follow and until is None:
+                until = len(out) + batch.pending
+            if until is not None and len(out) >= until:
+                break
+            seq, size = out[-1].seq + 1, batch.pending if until is None else until - len(out)
         if start_seq == 1 and up_to_seq is None:
             self._remember(subject_filter, len(out))
         if up_to_seq is not None:

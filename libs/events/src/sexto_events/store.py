@@ -9,12 +9,12 @@ never shows half of a decision.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import orjson
 import uuid_utils
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
@@ -22,6 +22,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
 
+from sexto_events.acks import Acks
 from sexto_events.case_cache import CachedCase, CaseCache, cached_case
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.registry import CATALOGUE, Catalogue
@@ -132,6 +133,7 @@ class EventStore:
         self._clock = clock
         self._timeout = timeout
         self._reader = DirectReader(nc, self.spec.name, timeout=timeout)
+        self._acks = Acks(nc)
         self._cache = CaseCache(cache_cases) if cache_cases > 0 else None
         self.decoder = EventDecoder(catalogue, codec)
 
@@ -320,8 +322,8 @@ class EventStore:
         if len(bodies) == 1:
             subject, event_id, body = bodies[0]
             headers = {"Nats-Msg-Id": event_id, **expect}
-            reply = await self._nc.request(subject, body, self._timeout, headers=headers)
-            return dict(json.loads(reply.data))
+            reply = await self._acks.request(subject, body, headers, self._timeout)
+            return dict(orjson.loads(reply.data))
         batch_id = str(uuid_utils.uuid7())
         for index, (subject, event_id, body) in enumerate(bodies, start=1):
             headers = {
@@ -334,8 +336,8 @@ class EventStore:
                 await self._nc.publish(subject, body, headers=headers)
             else:
                 headers["Nats-Batch-Commit"] = "1"
-                reply = await self._nc.request(subject, body, self._timeout, headers=headers)
-        return dict(json.loads(reply.data))
+                reply = await self._acks.request(subject, body, headers, self._timeout)
+        return dict(orjson.loads(reply.data))
 
     async def _resolve_conflict(
         self, case: CaseRef, ids: list[str], expected: CaseVersion
@@ -444,5 +446,6 @@ class EventStore:
         return pairs, await self.decoder.decode(pairs)
 
     async def close(self) -> None:
-        """Release the reader's inbox subscription."""
+        """Release the reader's and the acknowledgements' inbox subscriptions."""
         await self._reader.close()
+        await self._acks.close()

@@ -205,8 +205,10 @@ class TreeProcess:
     async def step(self) -> int:
         """Append the next batch of the stream; checkpoint when due. Returns leaves added."""
         start = self.appender.last_seq + 1
+        # What is stored now, not what the writers add while it is read: a tree following
+        # busy writers would otherwise chase the head with tiny batches.
         messages = await self.reader.read(
-            self.subject_filter, start, up_to_seq=start + self.settings.batch - 1
+            self.subject_filter, start, up_to_seq=start + self.settings.batch - 1, follow=False
         )
         added = await self.appender.append(messages)
         if added and any(m.subject.endswith(CLOSURE) for m in messages):
@@ -236,7 +238,10 @@ class TreeProcess:
             if grown and time.monotonic() - last_checkpoint >= self.settings.checkpoint_interval_s:
                 self._due.set()
                 last_checkpoint = time.monotonic()
-            if not added:
+            if added < self.settings.batch:
+                # At the head (a partial batch): wait for more before the next transaction, so
+                # a tree following busy writers commits a batch each `idle_wait_s` rather than
+                # a few leaves at a time (each commit a disk flush beside the log's own).
                 await asyncio.sleep(self.settings.idle_wait_s)
 
     async def _checkpoint_when_due(self) -> None:
