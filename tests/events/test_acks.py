@@ -4,6 +4,7 @@ stream or a silent server read as they did through nats-py's request."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Callable
 
@@ -47,9 +48,32 @@ async def test_an_append_no_stream_captures_is_unavailable_not_lost(
 
     with pytest.raises(LogUnavailable, match="after 3 tries"):
         await nowhere.append(case, [note("to nowhere")], CaseVersion.new())
+    acks = Acks(nc)
     with pytest.raises(NoRespondersError):
-        await Acks(nc).request(f"none{token}.x", b"{}", {}, 5.0)
+        await acks.request(f"none{token}.x", b"{}", {}, 5.0)
+    await acks.close()
     await nowhere.close()
+
+
+async def test_requests_at_once_get_their_own_replies_on_one_inbox_subscription_dropped_on_close(
+    nc: Client,
+) -> None:
+    token = uuid.uuid4().hex[:8]
+    js = nc.jetstream()
+    await js.add_stream(name=f"SIDE_{token}", subjects=[f"side{token}.>"])  # not CASES
+    acks = Acks(nc)
+    try:
+        replies = await asyncio.gather(
+            *(acks.request(f"side{token}.{i}", b"{}", {}, 5.0) for i in range(8))
+        )
+        assert sorted(json.loads(r.data)["seq"] for r in replies) == list(range(1, 9))
+        inbox = acks._prefix
+        subs = [s.subject for s in nc._subs.values() if s.subject.startswith(inbox)]
+        assert subs == [f"{inbox}.*"]
+        await acks.close()
+        assert not [s for s in nc._subs.values() if s.subject.startswith(inbox)]
+    finally:
+        await js.delete_stream(f"SIDE_{token}")
 
 
 async def test_an_append_never_acknowledged_times_out_as_unavailable(

@@ -34,6 +34,7 @@ class Acks:
         self._nc = nc
         self._prefix = nc.new_inbox()
         self._sub: Subscription | None = None
+        self._subscribing = asyncio.Lock()  # the first appends at once make one subscription
         self._waiting: dict[str, asyncio.Future[Msg]] = {}
         self._ids = itertools.count()
 
@@ -43,7 +44,9 @@ class Acks:
         """Publish and wait for the server's reply (nats-py's errors on timeout or when no
         stream captures `subject`)."""
         if self._sub is None:
-            self._sub = await self._nc.subscribe(f"{self._prefix}.*", cb=self._route)
+            async with self._subscribing:
+                if self._sub is None:
+                    self._sub = await self._nc.subscribe(f"{self._prefix}.*", cb=self._route)
         token = str(next(self._ids))
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Msg] = loop.create_future()
