@@ -15,6 +15,7 @@ command line, exports); a value whose key was shredded reads `{"erased": true}`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -345,24 +346,32 @@ def disclose(
     pseudonyms.
     """
     out: dict[str, Any] = {}
-    fields = model.model_fields
+    plan = _disclosure_plan(model)
     for name, value in data.items():
-        field = fields.get(name)
-        if field is None:
+        marker, nested = plan.get(name, _UNDECLARED)
+        if marker is not None:
+            out[name] = _value(viewer, marker, value, case_id)
+        elif nested is not None:
+            out[name] = _nested(viewer, nested, value, case_id)
+        else:
             out[name] = withheld()
-            continue
-        out[name] = _field(viewer, field, value, case_id)
     return out
 
 
-def _field(viewer: Viewer, field: FieldInfo, value: Any, case_id: str) -> Any:
-    marker = field_class(field)
-    nested = nested_model(field.annotation)
-    if marker is None:
-        if nested is None:
-            return withheld()
-        return _nested(viewer, nested, value, case_id)
-    return _value(viewer, marker, value, case_id)
+_UNDECLARED: tuple[None, None] = (None, None)
+
+
+@functools.cache
+def _disclosure_plan(
+    model: type[BaseModel],
+) -> dict[str, tuple[FieldClass | None, type[BaseModel] | None]]:
+    """Each field's (class, nested model), worked out once per model: looking both up for
+    every value disclosed (marker parsing, typing introspection) was most of a replay's
+    time. The table itself is read at every use (it is data, and may change)."""
+    return {
+        name: (field_class(field), nested_model(field.annotation))
+        for name, field in model.model_fields.items()
+    }
 
 
 def _nested(viewer: Viewer, model: type[BaseModel], value: Any, case_id: str) -> Any:
