@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -22,10 +22,10 @@ STATUS = "Status"
 HEARTBEAT = "100"
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(NamedTuple):
     """Where a delivered JetStream message sits: its stream sequence, the consumer's count of
-    deliveries so far (1 for the first), and how many times this message was delivered."""
+    deliveries so far (1 for the first), and how many times this message was delivered (a
+    tuple: read for every message of a replay, twice in a scan)."""
 
     stream_seq: int
     consumer_seq: int
@@ -41,7 +41,7 @@ def delivery_of(msg: Msg) -> Delivery:
     # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending> (v1, 9 tokens),
     # or with domain and account hash after $JS.ACK (v2, 11 or more), as nats-py reads it.
     tokens = (msg.reply or "").split(".")
-    if tokens[:2] != ["$JS", "ACK"] or not (len(tokens) == 9 or len(tokens) >= 11):
+    if tokens[0] != "$JS" or tokens[1:2] != ["ACK"] or not (len(tokens) == 9 or len(tokens) >= 11):
         raise ValueError("not a JetStream delivery (its reply subject is not an ack subject)")
     at = 4 if len(tokens) == 9 else 6
     return Delivery(int(tokens[at + 1]), int(tokens[at + 2]), max(int(tokens[at]), 1))
