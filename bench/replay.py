@@ -17,6 +17,7 @@ from sexto_events.model import RecordedEvent
 from sqlalchemy import BigInteger, Column, MetaData, Table, Text
 
 from bench.load import stream_size
+from bench.rows import cpu_per_10k, heap_frozen
 
 PER_TYPE = Table(
     "per_type", MetaData(), Column("type", Text, primary_key=True), Column("n", BigInteger)
@@ -89,8 +90,13 @@ async def run(
 ) -> dict[str, Any]:
     """Both over the same events."""
     total = await stream_size(nc)
-    raw = await raw_ordered_rate(nc_raw, subject, total)
-    ours = await runtime_rate(nc, pool, dsn, decoder, subject, total)
+    with heap_frozen():
+        started = time.process_time()
+        raw = await raw_ordered_rate(nc_raw, subject, total)
+        raw_cpu = time.process_time() - started
+        started = time.process_time()
+        ours = await runtime_rate(nc, pool, dsn, decoder, subject, total)
+        ours_cpu = time.process_time() - started
     return {
         "name": f"replay {total} events through the consumer runtime",
         "unit": "events/s",
@@ -100,4 +106,6 @@ async def run(
         "ratio": ours / raw,
         "target": ">= 0.6x",
         "met": ours / raw >= 0.6,
+        "cpu_s_per_10k_events": cpu_per_10k(ours_cpu, total),
+        "baseline_cpu_s_per_10k_events": cpu_per_10k(raw_cpu, total),
     }

@@ -8,9 +8,12 @@ memory: baseline / ours).
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +80,24 @@ def run_peak_rss_mb(args: list[str], env: dict[str, str], log: Path) -> tuple[in
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return proc.returncode, usage.ru_maxrss / 1024
+
+
+@contextmanager
+def heap_frozen() -> Iterator[None]:
+    """The bench's own heap (its set-up and seeding) left out of full collections while a
+    figure and its baseline are measured, as a started service or `sexto` command leaves its
+    start-up heap (sexto_service.runtime.freeze_start_up); nothing if already frozen."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def cpu_per_10k(cpu_s: float, events: int) -> float:
+    """This process's CPU seconds (time.process_time) per 10,000 events."""
+    return round(cpu_s * 10_000 / max(events, 1), 3)

@@ -36,11 +36,10 @@ from sexto_events.migrate import migrate_keys
 from sexto_events.model import CaseVersion
 from sexto_events.personal import KeyVault, PersonalDataCodec
 from sexto_events.store import EventStore
-from sexto_service.runtime import freeze_start_up
 
 from bench import append, intake, legal, load, peer, replay, tlog, tracing, webhook
 from bench.fixtures import fresh_cases, read_event
-from bench.rows import ROUNDS, median, row
+from bench.rows import ROUNDS, heap_frozen, median, row
 from tests.support.events import reported
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -197,19 +196,23 @@ async def section_peer(root: Path, postgres: EmbeddedPostgres) -> list[dict[str,
                 codec=PersonalDataCodec(KeyVault(s.pool, MASTER_KEY, cache_keys=0)),
             )  # fmt: skip
             runs: dict[str, list[float]] = {}
-            for _ in range(ROUNDS):
-                for cipher in (False, True):
-                    rate = await asyncio.to_thread(
-                        peer.eventsourcing_rate, "127.0.0.1", postgres.port, postgres.database,
-                        commands, cached, cipher,
-                    )  # fmt: skip
-                    runs.setdefault(f"theirs{cipher}", []).append(rate)
-                for name, on, personal in (
-                    ("ours", s.store, False),
-                    ("sealed", s.store, True),
-                    ("sealed, no key cache", no_key_cache, True),
-                ):
-                    runs.setdefault(name, []).append(await peer.store_rate(on, commands, personal))
+            # Both sides' set-up heap out of the full collections, as in a started service:
+            # a 0.1 s pause otherwise fell at random on one loop or its baseline.
+            with heap_frozen():
+                for _ in range(ROUNDS):
+                    for cipher in (False, True):
+                        rate = await asyncio.to_thread(
+                            peer.eventsourcing_rate, "127.0.0.1", postgres.port,
+                            postgres.database, commands, cached, cipher,
+                        )  # fmt: skip
+                        runs.setdefault(f"theirs{cipher}", []).append(rate)
+                    for name, on, personal in (
+                        ("ours", s.store, False),
+                        ("sealed", s.store, True),
+                        ("sealed, no key cache", no_key_cache, True),
+                    ):
+                        rate = await peer.store_rate(on, commands, personal)
+                        runs.setdefault(name, []).append(rate)
             await no_key_cache.close()
         m = {name: median(values) for name, values in runs.items()}
         mode = "with caches" if cached else "no caches"
@@ -272,10 +275,6 @@ SECTIONS = {
 
 async def main() -> None:
     """Run every section (or those in BENCH_ONLY) and report."""
-    # Like each service once started: the start-up heap (both sides' libraries, models and
-    # tables) out of the full collections, whose pauses otherwise fall at random on one row
-    # or its baseline (a 0.1 s pause in a 0.3 s loop).
-    freeze_start_up()
     root = Path(tempfile.mkdtemp(prefix="sexto-bench-", dir=os.environ.get("BENCH_DIR")))
     os.chmod(root, 0o755)
     postgres = EmbeddedPostgres(free_port(), root / "pg" / "data", durable=True).start()

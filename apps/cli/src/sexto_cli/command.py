@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import typer
 from sexto_legal.access import Tool, require
+from sexto_service.runtime import freeze_start_up
 
 from sexto_cli.failures import clear_errors
 from sexto_cli.output import warn
@@ -22,6 +23,9 @@ def run(ctx: typer.Context, tool: Tool, work: Callable[[Session], Awaitable[T]])
 
     async def go() -> T:
         async with open_session(ctx.obj, allowed=lambda p: require(p, tool), warn=warn) as session:
+            # Started as a service is: the modules and the session are left out of full
+            # collections, which walked them all (~0.1 s each, every 15,000 events replayed).
+            freeze_start_up()
             return await work(session)
 
     with clear_errors():

@@ -37,7 +37,7 @@ from sexto_events.db import DbConnection, create_tables, drop_tables, missing_co
 from sexto_events.decode import EventDecoder, parse_body
 from sexto_events.errors import EventLogError
 from sexto_events.model import RecordedEvent
-from sexto_events.pull import PullFeed
+from sexto_events.pull import PullFeed, delivery_of
 from sexto_events.tracing import processing, processing_batch, producer_context
 
 log = structlog.get_logger("sexto.consumer")
@@ -120,6 +120,7 @@ class ConsumerSettings:
 class _Item:
     msg: Msg
     seq: int
+    deliveries: int
     raw: dict[str, Any]
     case_key: str
     event: RecordedEvent | None = None
@@ -259,11 +260,11 @@ class DurableConsumer:
 
     async def process(self, msgs: list[Msg]) -> None:
         """Apply a fetched batch: whole in one transaction, else one by one."""
-        redelivered = sum(1 for m in msgs if (m.metadata.num_delivered or 1) > 1)
-        if redelivered:
-            REDELIVERED.labels(self.durable).inc(redelivered)
         with processing_batch(self._tracer, consumer=self.durable, stream=self.stream) as batch:
             items = await self._decode_all(msgs)
+            redelivered = sum(1 for i in items if i.deliveries > 1)
+            if redelivered:
+                REDELIVERED.labels(self.durable).inc(redelivered)
             for item in items:
                 item.parent = producer_context(item.msg.headers, item.raw.get("traceparent"))
                 batch.link(item.parent)
@@ -286,7 +287,7 @@ class DurableConsumer:
         for item in outcome.ack:
             await item.msg.ack()
         for item in outcome.wait:
-            if (item.msg.metadata.num_delivered or 1) > self.settings.max_waits:
+            if item.deliveries > self.settings.max_waits:
                 item.error = PoisonEvent(
                     f"event at stream sequence {item.seq} waited too long for its predecessor "
                     "in the case (a gap or a fork in the chain)"
@@ -315,16 +316,17 @@ class DurableConsumer:
         return items
 
     def _parse(self, msg: Msg) -> _Item:
-        seq = msg.metadata.sequence.stream
+        found = delivery_of(msg)
+        seq, deliveries = found.stream_seq, found.deliveries
         try:
             raw = parse_body(msg.data)
         except Exception as exc:
-            return _Item(msg, seq, {}, msg.subject, error=exc)
+            return _Item(msg, seq, deliveries, {}, msg.subject, error=exc)
         # The case is the one the subject names (what NATS permissions are checked
         # against), and the envelope must say the same case, context and event.
         tokens = msg.subject.split(".")
         case_key = f"{tokens[1]}/{tokens[2]}" if len(tokens) >= 5 else msg.subject
-        item = _Item(msg, seq, raw, case_key)
+        item = _Item(msg, seq, deliveries, raw, case_key)
         wrong = misplaced(msg.subject, raw)
         if wrong:
             item.error = PoisonEvent(f"event at stream sequence {seq} {wrong}")
@@ -339,6 +341,7 @@ class DurableConsumer:
         if not items:
             return outcome
         keys = sorted({i.case_key for i in items})
+        timing = PROCESSING.labels(self.durable)
         async with self._pool.acquire() as conn, conn.transaction():
             # Serialise per case across replicas sharing this durable consumer.
             await conn.execute(
@@ -367,11 +370,11 @@ class DurableConsumer:
                     self._tracer, parent=item.parent, consumer=self.durable,
                     subject=item.msg.subject, event_id=item.event.id,
                     event_type=item.event.envelope.type, seq=item.seq,
-                    deliveries=item.msg.metadata.num_delivered or 1,
+                    deliveries=item.deliveries,
                 ):  # fmt: skip
                     started = time.perf_counter()
                     await self.handler.apply(item.event, conn)
-                    PROCESSING.labels(self.durable).observe(time.perf_counter() - started)
+                    timing.observe(time.perf_counter() - started)
                 heads[item.case_key] = changed[item.case_key] = (
                     item.seq,
                     item.event.envelope.hash,

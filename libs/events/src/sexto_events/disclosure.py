@@ -15,7 +15,7 @@ command line, exports); a value whose key was shredded reads `{"erased": true}`
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import hmac
 import re
 import types
@@ -274,7 +274,7 @@ class Pseudonymiser:
         text = f"{kind}:{value}"
         found = self._memo.get(text)
         if found is None:
-            digest = hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:20]
+            digest = hmac.digest(self._key, text.encode(), "sha256").hex()[:20]
             found = f"{PREFIXES.get(kind, kind[0])}-{digest}"
             if len(self._memo) > 200_000:
                 self._memo.clear()
@@ -312,6 +312,9 @@ class Pseudonymiser:
         return self.name(kind, value)
 
 
+_NO_ROW: Mapping[DataClass, Treatment] = types.MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class Viewer:
     """Who the data is disclosed to: a role's row of the table, and analysts' pseudonyms."""
@@ -324,9 +327,13 @@ class Viewer:
         """The reader a verified caller is."""
         return cls(principal.role, pseudonyms)
 
+    def row(self) -> Mapping[DataClass, Treatment]:
+        """This reader's row of the table (none for a role without one: all withheld)."""
+        return POLICY.get(self.role, _NO_ROW)
+
     def treatment(self, data_class: DataClass) -> Treatment:
         """What this reader gets of a class (withheld for a role without a row)."""
-        return POLICY.get(self.role, {}).get(data_class, HIDDEN)
+        return self.row().get(data_class, HIDDEN)
 
     def opens(self, *classes: DataClass) -> bool:
         """True when any of these classes is shown to this reader in clear."""
@@ -345,24 +352,37 @@ def disclose(
     pseudonyms.
     """
     out: dict[str, Any] = {}
-    fields = model.model_fields
+    plan = _disclosure_plan(model)
+    row = viewer.row()  # read at every use: the table is data, and may change
     for name, value in data.items():
-        field = fields.get(name)
-        if field is None:
+        marker, nested = plan.get(name, _UNDECLARED)
+        if marker is not None:
+            treatment = row.get(marker.data_class, HIDDEN)
+            if treatment is SHOWN and not isinstance(value, dict):
+                out[name] = value  # what _value gives, without the call (most values)
+            else:
+                out[name] = _value(viewer, treatment, marker, value, case_id)
+        elif nested is not None:
+            out[name] = _nested(viewer, nested, value, case_id)
+        else:
             out[name] = withheld()
-            continue
-        out[name] = _field(viewer, field, value, case_id)
     return out
 
 
-def _field(viewer: Viewer, field: FieldInfo, value: Any, case_id: str) -> Any:
-    marker = field_class(field)
-    nested = nested_model(field.annotation)
-    if marker is None:
-        if nested is None:
-            return withheld()
-        return _nested(viewer, nested, value, case_id)
-    return _value(viewer, marker, value, case_id)
+_UNDECLARED: tuple[None, None] = (None, None)
+
+
+@functools.cache
+def _disclosure_plan(
+    model: type[BaseModel],
+) -> dict[str, tuple[FieldClass | None, type[BaseModel] | None]]:
+    """Each field's (class, nested model), worked out once per model: looking both up for
+    every value disclosed (marker parsing, typing introspection) was most of a replay's
+    time. The table itself is read at every use (it is data, and may change)."""
+    return {
+        name: (field_class(field), nested_model(field.annotation))
+        for name, field in model.model_fields.items()
+    }
 
 
 def _nested(viewer: Viewer, model: type[BaseModel], value: Any, case_id: str) -> Any:
@@ -381,10 +401,11 @@ def _is_placeholder(value: dict[str, Any]) -> bool:
     return value.get(SEALED_MARK) is not None or value in ({"erased": True}, {"withheld": True})
 
 
-def _value(viewer: Viewer, marker: FieldClass, value: Any, case_id: str) -> Any:
+def _value(
+    viewer: Viewer, treatment: Treatment, marker: FieldClass, value: Any, case_id: str
+) -> Any:
     if value is None:
         return None
-    treatment = viewer.treatment(marker.data_class)
     if isinstance(value, dict) and _is_placeholder(value):
         # Sealed (not opened for this reader), erased, or already withheld.
         return value if treatment is SHOWN and value == {"erased": True} else withheld()
@@ -393,11 +414,11 @@ def _value(viewer: Viewer, marker: FieldClass, value: Any, case_id: str) -> Any:
     if treatment is HIDDEN or viewer.pseudonyms is None:
         return withheld()
     if isinstance(value, list):
-        return [_value(viewer, marker, item, case_id) for item in value]
+        return [_value(viewer, treatment, marker, item, case_id) for item in value]
     if isinstance(value, dict):
         if marker.kind == "choice":  # answers: codes keyed by the protocol's field ids
             return value
-        return {k: _value(viewer, marker, v, case_id) for k, v in value.items()}
+        return {k: _value(viewer, treatment, marker, v, case_id) for k, v in value.items()}
     return viewer.pseudonyms.value(marker, value, case_id)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from typing import NamedTuple
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -19,6 +20,31 @@ from nats.aio.subscription import Subscription
 
 STATUS = "Status"
 HEARTBEAT = "100"
+
+
+class Delivery(NamedTuple):
+    """Where a delivered JetStream message sits: its stream sequence, the consumer's count of
+    deliveries so far (1 for the first), and how many times this message was delivered (a
+    tuple: read for every message of a replay, twice in a scan)."""
+
+    stream_seq: int
+    consumer_seq: int
+    deliveries: int
+
+
+def delivery_of(msg: Msg) -> Delivery:
+    """The delivery facts of a JetStream message, read from its reply subject.
+
+    nats-py's `metadata` reads the same subject into a datetime and two dataclasses: about a
+    fifth of a replay's time per event, for three numbers.
+    """
+    # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending> (v1, 9 tokens),
+    # or with domain and account hash after $JS.ACK (v2, 11 or more), as nats-py reads it.
+    tokens = (msg.reply or "").split(".")
+    if tokens[0] != "$JS" or tokens[1:2] != ["ACK"] or not (len(tokens) == 9 or len(tokens) >= 11):
+        raise ValueError("not a JetStream delivery (its reply subject is not an ack subject)")
+    at = 4 if len(tokens) == 9 else 6
+    return Delivery(int(tokens[at + 1]), int(tokens[at + 2]), max(int(tokens[at]), 1))
 
 
 class _Pull:

@@ -19,7 +19,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from sexto_events.envelope import format_time
 from sexto_events.errors import EventLogError
-from sexto_events.pull import PullFeed
+from sexto_events.pull import PullFeed, delivery_of
 from sexto_events.stream import NANOS, StreamSpec
 
 
@@ -52,23 +52,14 @@ async def stream_state(nc: Client, spec: StreamSpec) -> StreamState:
 
 def message_seq(msg: Msg) -> int:
     """The stream sequence of a delivered message, read from its reply subject."""
-    tokens = msg.reply.split(".")
-    # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>... (v1) or with domain and account
-    # hash after $JS.ACK (v2, 12+ tokens).
-    return int(tokens[5] if len(tokens) < 12 else tokens[7])
-
-
-def _consumer_seq(msg: Msg) -> int:
-    """The consumer's delivery count of a message (1 for the first delivered)."""
-    tokens = msg.reply.split(".")
-    return int(tokens[6] if len(tokens) < 12 else tokens[8])
+    return delivery_of(msg).stream_seq
 
 
 def check_contiguous(msgs: Sequence[Msg], received: int) -> int:
     """The count delivered after these messages; raises when any delivery before or among
     them is missing (each message's consumer sequence must follow the previous one's)."""
     for msg in msgs:
-        delivered = _consumer_seq(msg)
+        delivered = delivery_of(msg).consumer_seq
         if delivered != received + 1:
             raise EventLogError(
                 f"the log reader skipped deliveries {received + 1}-{delivered - 1} (lost in "
