@@ -234,8 +234,10 @@ async def section_peer(root: Path, postgres: EmbeddedPostgres) -> list[dict[str,
 
 async def section_webhook(root: Path, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:
     """Escalation appended -> webhook received at 50/s, beside core NATS latency."""
+    # The receiver is a thread of this process: a full collection here would pause it.
     async with stack(root, postgres, "webhook") as s:
-        return await webhook.run(root, s.nc, s.nc_raw, s.store, postgres.dsn, MASTER_KEY, SCALE)
+        with heap_frozen():
+            return await webhook.run(root, s.nc, s.nc_raw, s.store, postgres.dsn, MASTER_KEY, SCALE)
 
 
 async def section_tlog(root: Path, postgres: EmbeddedPostgres) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.errors import NoRespondersError
+from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from sexto_events.acks import Acks
 from sexto_events.errors import LogUnavailable
@@ -72,6 +72,9 @@ async def test_requests_at_once_get_their_own_replies_on_one_inbox_subscription_
         assert subs == [f"{inbox}.*"]
         await acks.close()
         assert not [s for s in nc._subs.values() if s.subject.startswith(inbox)]
+        with pytest.raises(ConnectionClosedError):  # closed: never subscribed again
+            await acks.request(f"side{token}.9", b"{}", {}, 5.0)
+        assert not [s for s in nc._subs.values() if s.subject.startswith(acks._prefix)]
     finally:
         await js.delete_stream(f"SIDE_{token}")
 

@@ -187,6 +187,11 @@ def test_only_a_tracer_that_can_record_makes_spans(monkeypatch: pytest.MonkeyPat
     global_is_sdk = not isinstance(trace.get_tracer_provider(), ProxyTracerProvider)
     assert makes_spans(ProxyTracer("tests")) is global_is_sdk
 
+    class LaterProxy(ProxyTracer):  # an API release without the private attribute
+        _tracer = None  # type: ignore[assignment]
+
+    assert makes_spans(LaterProxy("tests"))
+
 
 @pytest.mark.parametrize(
     "raw",

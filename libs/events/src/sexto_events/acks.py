@@ -16,7 +16,7 @@ import itertools
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import NoRespondersError
+from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 NO_RESPONDERS = "503"  # the status the server answers when no stream captures the subject
@@ -32,9 +32,10 @@ class Acks:
 
     def __init__(self, nc: Client) -> None:
         self._nc = nc
-        self._prefix = nc.new_inbox()
+        self._prefix = ""  # made with the subscription: the connection's inbox prefix then
         self._sub: Subscription | None = None
         self._subscribing = asyncio.Lock()  # the first appends at once make one subscription
+        self._closed = False
         self._waiting: dict[str, asyncio.Future[Msg]] = {}
         self._ids = itertools.count()
 
@@ -45,7 +46,10 @@ class Acks:
         stream captures `subject`)."""
         if self._sub is None:
             async with self._subscribing:
+                if self._closed:
+                    raise ConnectionClosedError
                 if self._sub is None:
+                    self._prefix = self._nc.new_inbox()
                     self._sub = await self._nc.subscribe(f"{self._prefix}.*", cb=self._route)
         token = str(next(self._ids))
         loop = asyncio.get_running_loop()
@@ -58,6 +62,10 @@ class Acks:
         finally:
             timer.cancel()
             del self._waiting[token]
+            if not waiter.done():
+                waiter.cancel()  # the caller was cancelled: nothing waits for this reply
+            elif not waiter.cancelled():
+                waiter.exception()  # a timeout that lost the race to a cancellation: seen
         if reply.headers and reply.headers.get("Status") == NO_RESPONDERS:
             raise NoRespondersError
         return reply
@@ -68,7 +76,10 @@ class Acks:
             waiter.set_result(msg)
 
     async def close(self) -> None:
-        """Drop the inbox subscription."""
-        if self._sub is not None:
-            await self._sub.unsubscribe()
-            self._sub = None
+        """Drop the inbox subscription; a request after this is refused (the connection's
+        ConnectionClosedError), never subscribed again."""
+        async with self._subscribing:
+            self._closed = True
+            if self._sub is not None:
+                await self._sub.unsubscribe()
+                self._sub = None

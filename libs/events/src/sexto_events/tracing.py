@@ -83,7 +83,10 @@ def makes_spans(tracer: Tracer) -> bool:
         # The proxy's own choice, made at each span: the SDK's tracer once a provider is set,
         # else a no-op one (the API has no public accessor; `get_tracer_provider()` reads the
         # environment at every call).
-        tracer = tracer._tracer
+        inner = getattr(tracer, "_tracer", None)
+        if inner is None:
+            return True  # a later API without this attribute: a span, which is always right
+        tracer = inner
     return not isinstance(tracer, NoOpTracer)
 
 
