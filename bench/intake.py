@@ -50,8 +50,9 @@ def start_server(target: list[str], env: dict[str, str], log: Path) -> tuple[Any
 
 
 async def wait_ready(url: str) -> None:
+    """Until /readyz answers 200: up and its read models caught up with the log."""
     async with httpx.AsyncClient() as client:
-        for _ in range(300):
+        for _ in range(1800):
             try:
                 if (await client.get(f"{url}/readyz")).status_code == 200:
                     return

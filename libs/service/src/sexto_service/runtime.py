@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from nats.aio.client import Client
 from opentelemetry.sdk.trace import TracerProvider
 from sexto_events.connection import connect
-from sexto_events.consumer import ConsumerSettings, DurableConsumer, EventHandler
+from sexto_events.consumer import ConsumerSettings, DurableConsumer, EventHandler, consumer_info
 from sexto_events.db import checked_schema, create_pool
 from sexto_events.disclosure import Pseudonymiser
 from sexto_events.migrate import migrate_keys, migrate_runtime, upgrade
@@ -65,6 +65,8 @@ class ServiceRuntime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # Periodic work of the service (deadline watchers); cancelled at stop.
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # The durables whose read model has once taken all the stream held for them (readiness).
+    caught_up: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,8 @@ async def stop_runtime(runtime: ServiceRuntime) -> None:
 
 
 def readiness_checks(app: FastAPI) -> dict[str, Check]:
-    """NATS connected, the stream answering, the database answering."""
+    """NATS connected, the stream answering, the database answering, the consumers running
+    and, once, caught up with the log."""
     runtime: ServiceRuntime | None = getattr(app.state, "runtime", None)
 
     async def nats_check() -> None:
@@ -250,12 +253,32 @@ def readiness_checks(app: FastAPI) -> dict[str, Check]:
         if ended:
             raise RuntimeError(f"background work stopped: {ended}")
 
+    async def read_models_check() -> None:
+        # Ready once each read model has taken what the stream held for it (then for good):
+        # a service restarted behind its log would otherwise answer from stale tables (a
+        # certified intervener refused as "not certified" by a directory not caught up).
+        assert runtime is not None
+        behind = []
+        for consumer in runtime.consumers:
+            if consumer.durable in runtime.caught_up:
+                continue
+            info = await consumer_info(runtime.nc, consumer.stream, consumer.durable)
+            if "error" in info:
+                raise LookupError(info["error"].get("description"))
+            if info.get("num_pending", 0) == 0 and info.get("num_ack_pending", 0) == 0:
+                runtime.caught_up.add(consumer.durable)
+            else:
+                behind.append(consumer.durable)
+        if behind:
+            raise RuntimeError(f"read models catching up: {behind}")
+
     return {
         "nats": nats_check,
         "stream": stream_check,
         "fsync": fsync_check,
         "database": db_check,
         "consumers": consumers_check,
+        "read_models": read_models_check,
     }
 
 
