@@ -60,7 +60,9 @@ def test_a_new_delivery_is_sent_without_waiting_for_the_poll(unpolled: Notify) -
             "settled as sent",
             within=10,
         )
-        assert [n["outcome"] for n in unpolled.notifications(case_id)] == ["sent"]
+        # The attempt's record reaches the outcomes read model from the log, after the row.
+        outcomes = eventually(lambda: unpolled.notifications(case_id), "the attempt on the record")
+        assert [n["outcome"] for n in outcomes] == ["sent"]
     finally:
         receiver.down()
 
