@@ -254,7 +254,7 @@ async def section_tracing(root: Path, postgres: EmbeddedPostgres) -> list[dict[s
         rows = await tracing.intake_rates(root, s.nats.url, postgres.dsn, SCALE)
         untraced, traced, provider = tracing.stores(s.nc, s.store.codec)
         try:
-            rows += await tracing.command_loop_rates(untraced, traced, int(1000 * SCALE))
+            rows += await tracing.command_loop_rates(untraced, traced)
         finally:
             await untraced.close()
             await traced.close()

@@ -10,17 +10,32 @@ event types only: never a name, a word or anything sealed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import NoOpTracer, ProxyTracer, SpanKind, Tracer
+from opentelemetry.sdk import trace as sdk_trace
+from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    NoOpTracer,
+    ProxyTracer,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    Tracer,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 SYSTEM = "nats"
+_UNSET = Status(StatusCode.UNSET)
 
 
 def current_traceparent() -> str | None:
@@ -70,24 +85,123 @@ def add_trace_ids(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dic
     return event_dict
 
 
+@lru_cache(maxsize=512)  # the catalogue's types: a span name each, made once
 def _suffix(event_type: str) -> str:
     """`org.sexto.intake.case_reported.v1` -> `intake.case_reported` (low cardinality)."""
     parts = event_type.split(".")
     return ".".join(parts[2:4]) if len(parts) >= 4 else event_type
 
 
+def _unproxied(tracer: Tracer) -> Tracer | None:
+    """The tracer that makes the spans: the API proxy's own choice, made at each span (the
+    SDK's tracer once a provider is set, else a no-op one; the API has no public accessor,
+    and `get_tracer_provider()` reads the environment at every call). None if unknown."""
+    if isinstance(tracer, ProxyTracer):
+        inner: Tracer | None = getattr(tracer, "_tracer", None)
+        return inner
+    return tracer
+
+
 def makes_spans(tracer: Tracer) -> bool:
     """False for a tracer that cannot make a span: a `NoOpTracer` (what an SDK provider gives
     with OTEL_SDK_DISABLED), or the API's proxy while no SDK provider is set."""
-    if isinstance(tracer, ProxyTracer):
-        # The proxy's own choice, made at each span: the SDK's tracer once a provider is set,
-        # else a no-op one (the API has no public accessor; `get_tracer_provider()` reads the
-        # environment at every call).
-        inner = getattr(tracer, "_tracer", None)
-        if inner is None:
-            return True  # a later API without this attribute: a span, which is always right
-        tracer = inner
-    return not isinstance(tracer, NoOpTracer)
+    inner = _unproxied(tracer)
+    # A later API without the proxy's attribute: a span, which is always right.
+    return inner is None or not isinstance(inner, NoOpTracer)
+
+
+class _Attributes(dict[str, Any]):
+    """A messaging span's attributes: ids, types and counts that this module sets, already
+    clean and within every limit, so the SDK's `BoundedAttributes` (a lock and a check per
+    attribute) is left out; `end` marks them immutable as it marks the SDK's."""
+
+    _immutable = False
+
+    def _set_items(self, items: Mapping[str, Any]) -> None:
+        self.update(items)
+
+
+class _MessagingSpan(sdk_trace.Span):
+    """The SDK's own span (its start, end, links, exceptions, status and export unchanged),
+    constructed with only what those methods read. `Span.__init__` builds a bounded
+    attribute map, an event list and a link list, each with its lock, for every span: in
+    the running command loop that made our PRODUCER span cost about 80 µs of CPU a command
+    where this costs 20 to 40 (`docs/performance.md`, "Tracing, fourth pass")."""
+
+    def __init__(
+        self,
+        tracer: sdk_trace.Tracer,
+        name: str,
+        context: SpanContext,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: Mapping[str, Any],
+        record_end_metrics: Callable[[], None] | None,
+    ) -> None:
+        self._name = name
+        self._context = context
+        self._parent = parent
+        self._kind = kind
+        self._resource = tracer.resource
+        self._instrumentation_info = tracer.instrumentation_info
+        self._instrumentation_scope = tracer._instrumentation_scope
+        self._limits = tracer._span_limits
+        self._span_processor = tracer.span_processor
+        self._sampler = tracer.sampler
+        self._trace_config = None
+        self._record_exception = True
+        self._set_status_on_exception = True
+        self._record_end_metrics = record_end_metrics
+        self._lock = threading.Lock()
+        self._attributes = _Attributes(attributes)
+        self._events = []
+        self._links = []
+        self._status = _UNSET
+        self._start_time = None
+        self._end_time = None
+
+
+def _start(
+    tracer: Tracer,
+    name: str,
+    kind: SpanKind,
+    attributes: dict[str, Any],
+    context: otel_context.Context | None = None,
+) -> trace.Span:
+    """A span of ours, started (not made current): the SDK tracer's own decisions (parent,
+    ids, sampler, trace flags, tracestate), then a `_MessagingSpan`; any other tracer's
+    `start_span`. The one way this module makes a span."""
+    sdk = _unproxied(tracer)
+    if not isinstance(sdk, sdk_trace.Tracer) or not sdk._is_enabled():
+        return tracer.start_span(name, context=context, kind=kind, attributes=attributes)
+    parent: SpanContext | None = trace.get_current_span(context).get_span_context()
+    if parent is None or not parent.is_valid:
+        parent = None
+        trace_id = sdk.id_generator.generate_trace_id()
+    else:
+        trace_id = parent.trace_id
+    sampled = sdk.sampler.should_sample(context, trace_id, name, kind, attributes)
+    sampled_in = sampled.decision is Decision.RECORD_AND_SAMPLE
+    flags = TraceFlags.SAMPLED if sampled_in else TraceFlags.DEFAULT
+    if parent is None:
+        random_trace_id = sdk.id_generator.is_trace_id_random()
+    else:
+        random_trace_id = parent.trace_flags.random_trace_id
+    if random_trace_id:
+        flags |= TraceFlags.RANDOM_TRACE_ID
+    span_context = SpanContext(
+        trace_id,
+        sdk.id_generator.generate_span_id(),
+        is_remote=False,
+        trace_flags=TraceFlags(flags),
+        trace_state=sampled.trace_state,
+    )
+    ended = sdk._tracer_metrics.start_span(parent, sampled.decision)
+    if sampled.decision is Decision.DROP:
+        return NonRecordingSpan(span_context)
+    span = _MessagingSpan(sdk, name, span_context, parent, kind, sampled.attributes or {}, ended)
+    span.start(parent_context=context)
+    return span
 
 
 @contextmanager
@@ -114,10 +228,11 @@ def producing(
         attributes["messaging.message.id"] = event_ids[0]
     else:
         name = f"send {len(types)} events"
-        attributes["sexto.event_types"] = list(types)
-        attributes["sexto.event_ids"] = list(event_ids)
+        # Tuples, as the SDK's attribute cleaning would make them: the span keeps them as given.
+        attributes["sexto.event_types"] = tuple(types)
+        attributes["sexto.event_ids"] = tuple(event_ids)
         attributes["messaging.batch.message_count"] = len(types)
-    span = tracer.start_span(name, kind=SpanKind.PRODUCER, attributes=attributes)
+    span = _start(tracer, name, SpanKind.PRODUCER, attributes)
     # Made current: the key vault's queries while sealing, and any log line, are its children.
     with trace.use_span(span, end_on_exit=True):
         yield trace_headers(span)
@@ -148,9 +263,8 @@ def processing_batch(tracer: Tracer, *, consumer: str, stream: str) -> Iterator[
         "messaging.destination.name": stream,
         "messaging.consumer.group.name": consumer,
     }
-    with tracer.start_as_current_span(
-        f"process {consumer}", kind=SpanKind.CONSUMER, attributes=attributes
-    ) as span:
+    span = _start(tracer, f"process {consumer}", SpanKind.CONSUMER, attributes)
+    with trace.use_span(span, end_on_exit=True):
         yield Batch(span)
 
 
@@ -177,8 +291,6 @@ def processing(
         "sexto.stream_seq": seq,
         "messaging.nats.delivery_count": deliveries,
     }
-    with tracer.start_as_current_span(
-        f"process {_suffix(event_type)}", context=parent, kind=SpanKind.CONSUMER,
-        attributes=attributes,
-    ):  # fmt: skip
+    span = _start(tracer, f"process {_suffix(event_type)}", SpanKind.CONSUMER, attributes, parent)
+    with trace.use_span(span, end_on_exit=True):
         yield
