@@ -11,11 +11,24 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, Tracer, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, Tracer, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
 from sexto_events.tracing import (
     context_from_traceparent,
     processing,
@@ -80,6 +93,11 @@ def ours_and_sdks(
         return mine, sdks
 
 
+def facts(attributes: Any) -> dict[str, Any]:
+    """An event's attributes, the stack trace's text left out (its line numbers differ)."""
+    return {k: v for k, v in dict(attributes or {}).items() if k != "exception.stacktrace"}
+
+
 def same(mine: ReadableSpan, sdks: ReadableSpan, *, same_parent: bool) -> None:
     assert mine.name == sdks.name
     assert mine.kind == sdks.kind
@@ -90,9 +108,17 @@ def same(mine: ReadableSpan, sdks: ReadableSpan, *, same_parent: bool) -> None:
         sdks.status.status_code,
         sdks.status.description,
     )
-    assert [(e.name, sorted(e.attributes or {})) for e in mine.events] == [
-        (e.name, sorted(e.attributes or {})) for e in sdks.events
+    assert [(e.name, facts(e.attributes)) for e in mine.events] == [
+        (e.name, facts(e.attributes)) for e in sdks.events
     ]
+    assert [(ln.context, dict(ln.attributes or {})) for ln in mine.links] == [
+        (ln.context, dict(ln.attributes or {})) for ln in sdks.links
+    ]
+    assert (mine.dropped_attributes, mine.dropped_events, mine.dropped_links) == (
+        sdks.dropped_attributes,
+        sdks.dropped_events,
+        sdks.dropped_links,
+    )
     assert mine.context is not None
     assert sdks.context is not None
     assert mine.context.trace_flags == sdks.context.trace_flags
@@ -120,7 +146,13 @@ def test_a_producer_span_exports_what_the_sdks_own_span_would() -> None:
     mine, sdks = ours_and_sdks(ours, SpanKind.PRODUCER)
     same(mine, sdks, same_parent=False)
     assert mine.name == "send intake.case_reported"
-    assert dict(mine.attributes or {})["messaging.message.id"] == "e1"
+    assert dict(mine.attributes or {}) == {
+        "messaging.system": "nats",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": SUBJECT,
+        "sexto.event_type": TYPE,
+        "messaging.message.id": "e1",
+    }
 
 
 def test_a_producer_span_of_several_events_keeps_its_lists_as_the_sdk_would() -> None:
@@ -185,3 +217,129 @@ def test_the_providers_sampler_decides_as_for_any_span() -> None:
             current = trace.get_current_span().get_span_context()
         assert f"{current.trace_id:032x}" == PRODUCER.split("-")[1]
         assert exporter.get_finished_spans() == ()
+
+
+def test_a_messaging_span_has_every_field_the_sdks_own_span_has() -> None:
+    """A new SDK that adds a field to its Span fails here, not on every append."""
+    with provider() as (tracer, _):
+        sdks = tracer.start_span("sdk")
+        with producing(tracer, subject=SUBJECT, types=[TYPE], event_ids=["e1"]):
+            mine = trace.get_current_span()
+        sdks.end()
+    assert type(mine).__mro__[1] is type(sdks).__mro__[1]  # both the SDK's Span
+    assert set(vars(mine)) == set(vars(sdks))
+
+
+def test_links_and_events_past_the_limits_are_dropped_as_the_sdk_drops_them() -> None:
+    producers = [
+        SpanContext(0xA1 + i, 0xB1 + i, is_remote=True, trace_flags=TraceFlags(1))
+        for i in range(200)
+    ]
+    with provider() as (tracer, exporter):
+        with processing_batch(tracer, consumer="intake-cases", stream="CASES") as batch:
+            for producer in producers:
+                batch.link(trace.set_span_in_context(NonRecordingSpan(producer)))
+            for i in range(150):
+                trace.get_current_span().add_event(f"e{i}")
+        with tracer.start_as_current_span("process intake-cases", kind=SpanKind.CONSUMER) as span:
+            for producer in producers:
+                span.add_link(producer)
+            for i in range(150):
+                span.add_event(f"e{i}")
+        mine, sdks = exporter.get_finished_spans()
+    assert (len(mine.links), mine.dropped_links) == (128, 72)
+    assert (len(mine.events), mine.dropped_events) == (128, 22)
+    assert [ln.context for ln in mine.links] == [ln.context for ln in sdks.links]
+    assert [e.name for e in mine.events] == [e.name for e in sdks.events]
+
+
+def test_attribute_limits_and_later_attributes_are_applied_as_the_sdk_applies_them() -> None:
+    def ours(tracer: Tracer) -> AbstractContextManager[Any]:
+        @contextmanager
+        def and_more() -> Iterator[None]:
+            with producing(tracer, subject=SUBJECT, types=[TYPE, TYPE], event_ids=["e1", "e2"]):
+                later = ["a", "b"]
+                trace.get_current_span().set_attribute("later", later)
+                later.append("changed after")  # the span keeps what it was given
+                trace.get_current_span().set_attributes({"": "no key", "n": 3})
+                yield
+
+        return and_more()
+
+    limited = {"span_limits": SpanLimits(max_span_attributes=4, max_span_attribute_length=10)}
+    for options in ({}, limited):
+        with provider(**options) as (tracer, exporter):
+            with ours(tracer):
+                pass
+            with tracer.start_as_current_span(
+                "send 2 events", kind=SpanKind.PRODUCER,
+                attributes=producer_attributes(["e1", "e2"]),
+            ) as span:  # fmt: skip
+                later = ["a", "b"]
+                span.set_attribute("later", later)
+                later.append("changed after")
+                span.set_attributes({"": "no key", "n": 3})
+            mine, sdks = exporter.get_finished_spans()
+        assert dict(mine.attributes or {}) == dict(sdks.attributes or {})
+        assert mine.dropped_attributes == sdks.dropped_attributes
+    assert mine.dropped_attributes > 0
+    assert all(len(v) <= 10 for v in dict(mine.attributes or {}).values() if isinstance(v, str))
+
+
+class Marking(Sampler):
+    """A sampler of a vendor's kind: records without sampling, and adds its own mark."""
+
+    def __init__(self, decision: Decision) -> None:
+        self.decision = decision
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        attributes = dict(args[4] or {}) if len(args) > 4 else {}
+        return SamplingResult(
+            self.decision,
+            {**attributes, "sampler.mark": ["kept"]},
+            TraceState([("vendor", "v1")]),
+        )
+
+    def get_description(self) -> str:
+        return "Marking"
+
+
+def test_what_a_sampler_adds_or_decides_is_kept_as_for_the_sdks_own_span() -> None:
+    for decision in (Decision.RECORD_AND_SAMPLE, Decision.RECORD_ONLY):
+        with provider(sampler=Marking(decision)) as (tracer, exporter):
+            with producing(tracer, subject=SUBJECT, types=[TYPE], event_ids=["e1"]) as headers:
+                pass
+            with tracer.start_as_current_span(
+                "send intake.case_reported", kind=SpanKind.PRODUCER,
+                attributes=producer_attributes(["e1"]),
+            ):  # fmt: skip
+                pass
+            spans = exporter.get_finished_spans()
+        if decision is Decision.RECORD_ONLY:  # recorded, not exported
+            assert spans == ()
+            assert int(headers["traceparent"][-2:], 16) & 1 == 0
+            continue
+        mine, sdks = spans
+        assert dict(mine.attributes or {}) == dict(sdks.attributes or {})
+        assert dict(mine.attributes or {})["sampler.mark"] == ("kept",)
+        assert mine.context is not None
+        assert sdks.context is not None
+        assert mine.context.trace_state == sdks.context.trace_state
+        assert headers["tracestate"] == "vendor=v1"
+
+
+def producer_attributes(event_ids: list[str]) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "messaging.system": "nats",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": SUBJECT,
+    }
+    if len(event_ids) == 1:
+        attributes |= {"sexto.event_type": TYPE, "messaging.message.id": event_ids[0]}
+    else:
+        attributes |= {
+            "sexto.event_types": (TYPE,) * len(event_ids),
+            "sexto.event_ids": tuple(event_ids),
+            "messaging.batch.message_count": len(event_ids),
+        }
+    return attributes

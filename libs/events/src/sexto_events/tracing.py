@@ -18,8 +18,11 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk import trace as sdk_trace
+from opentelemetry.sdk.trace import EventBase
 from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import (
     NonRecordingSpan,
     NoOpTracer,
@@ -111,22 +114,21 @@ def makes_spans(tracer: Tracer) -> bool:
 
 
 class _Attributes(dict[str, Any]):
-    """A messaging span's attributes: ids, types and counts that this module sets, already
-    clean and within every limit, so the SDK's `BoundedAttributes` (a lock and a check per
-    attribute) is left out; `end` marks them immutable as it marks the SDK's."""
+    """A messaging span's attributes as this module gives them: ids, types and counts,
+    already clean (str, int, tuples of str) and within the provider's limits (checked at
+    the start), so the SDK's `BoundedAttributes` (a lock and a check per attribute) is left
+    out; `end` marks them immutable as it marks the SDK's."""
 
     _immutable = False
 
-    def _set_items(self, items: Mapping[str, Any]) -> None:
-        self.update(items)
-
 
 class _MessagingSpan(sdk_trace.Span):
-    """The SDK's own span (its start, end, links, exceptions, status and export unchanged),
-    constructed with only what those methods read. `Span.__init__` builds a bounded
-    attribute map, an event list and a link list, each with its lock, for every span: in
-    the running command loop that made our PRODUCER span cost about 80 µs of CPU a command
-    where this costs 20 to 40 (`docs/performance.md`, "Tracing, fourth pass")."""
+    """The SDK's own span (its start, end, events, links, exceptions, status and export
+    unchanged), constructed with only what those methods read. `Span.__init__` builds a
+    bounded attribute map, an event list and a link list, each with its lock, for every
+    span: in the running command loop that made our PRODUCER span cost about 80 µs of CPU a
+    command, where this costs 20 to 50 (`docs/performance.md`, "Tracing, fourth look").
+    Anything added later goes through the SDK's own bounded containers, made then."""
 
     def __init__(
         self,
@@ -154,11 +156,52 @@ class _MessagingSpan(sdk_trace.Span):
         self._record_end_metrics = record_end_metrics
         self._lock = threading.Lock()
         self._attributes = _Attributes(attributes)
-        self._events = []
-        self._links = []
+        self._events = ()
+        self._links = ()
         self._status = _UNSET
         self._start_time = None
         self._end_time = None
+
+    def _bounded_attributes(self) -> None:
+        if isinstance(self._attributes, _Attributes):
+            self._attributes = BoundedAttributes(
+                self._limits.max_span_attributes,
+                self._attributes,
+                immutable=False,
+                max_value_len=self._limits.max_span_attribute_length,
+            )
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._bounded_attributes()
+        super().set_attributes(attributes)
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._bounded_attributes()
+        super().set_attribute(key, value)
+
+    def _add_event(self, event: EventBase) -> None:
+        if not isinstance(self._events, BoundedList):
+            self._events = BoundedList(self._limits.max_events)
+        super()._add_event(event)
+
+    def _add_link(self, link: trace.Link) -> None:
+        if not isinstance(self._links, BoundedList):
+            self._links = BoundedList(self._limits.max_links)
+        super()._add_link(link)
+
+
+def _as_given(
+    limits: sdk_trace.SpanLimits, attributes: Mapping[str, Any], sampled: Mapping[str, Any]
+) -> bool:
+    """True when the span may keep `attributes` as they are: the sampler added or changed
+    none, and the provider's limits cut none (the defaults cut nothing of ours)."""
+    if len(sampled) != len(attributes) or any(sampled[k] is not v for k, v in attributes.items()):
+        return False
+    if limits.max_span_attribute_length is not None:
+        return False
+    return limits.max_span_attributes is None or len(attributes) <= limits.max_span_attributes
 
 
 def _start(
@@ -169,10 +212,10 @@ def _start(
     context: otel_context.Context | None = None,
 ) -> trace.Span:
     """A span of ours, started (not made current): the SDK tracer's own decisions (parent,
-    ids, sampler, trace flags, tracestate), then a `_MessagingSpan`; any other tracer's
-    `start_span`. The one way this module makes a span."""
+    ids, sampler, trace flags, tracestate, its metrics), then a `_MessagingSpan`; any other
+    tracer's (a subclass's included) `start_span`. The one way this module makes a span."""
     sdk = _unproxied(tracer)
-    if not isinstance(sdk, sdk_trace.Tracer) or not sdk._is_enabled():
+    if type(sdk) is not sdk_trace.Tracer or not sdk._is_enabled():
         return tracer.start_span(name, context=context, kind=kind, attributes=attributes)
     parent: SpanContext | None = trace.get_current_span(context).get_span_context()
     if parent is None or not parent.is_valid:
@@ -180,7 +223,7 @@ def _start(
         trace_id = sdk.id_generator.generate_trace_id()
     else:
         trace_id = parent.trace_id
-    sampled = sdk.sampler.should_sample(context, trace_id, name, kind, attributes)
+    sampled = sdk.sampler.should_sample(context, trace_id, name, kind, attributes, ())
     sampled_in = sampled.decision is Decision.RECORD_AND_SAMPLE
     flags = TraceFlags.SAMPLED if sampled_in else TraceFlags.DEFAULT
     if parent is None:
@@ -199,7 +242,10 @@ def _start(
     ended = sdk._tracer_metrics.start_span(parent, sampled.decision)
     if sampled.decision is Decision.DROP:
         return NonRecordingSpan(span_context)
-    span = _MessagingSpan(sdk, name, span_context, parent, kind, sampled.attributes or {}, ended)
+    given: Mapping[str, Any] = sampled.attributes or {}
+    span = _MessagingSpan(sdk, name, span_context, parent, kind, given, ended)
+    if not _as_given(sdk._span_limits, attributes, given):
+        span._bounded_attributes()
     span.start(parent_context=context)
     return span
 
