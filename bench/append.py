@@ -15,6 +15,12 @@ from sexto_events.store import EventStore
 from bench.fixtures import fresh_cases, raw_body, read_event
 from bench.rows import ROUNDS, median, row
 
+# Rounds long enough to mean something at any scale: at the scale of 0.3 a 64-writer round
+# was 900 events (14 a writer, 0.2 s), and the plain publish swung from 3,200 to 5,200
+# events/s between rounds of one run.
+APPEND_ROUNDS = max(ROUNDS, 5)
+MIN_EVENTS = {1: 2000, 64: 6400}
+
 
 async def raw_publish_rate(nc: Client, writers: int, total: int, headers: bool = False) -> float:
     """Events/s of plain acknowledged js.publish calls (optionally with the log's headers)."""
@@ -66,13 +72,13 @@ async def with_cpu(rate: Awaitable[float], total: int, cpu: list[float]) -> floa
 
 
 async def run(nc: Client, store: EventStore, total: int) -> list[dict[str, Any]]:
-    """Both shapes, raw then ours in each of ROUNDS rounds (the median shown), so a
-    moment of a busy machine falls on both."""
+    """Both shapes, raw and ours in each of APPEND_ROUNDS rounds, in turn first (the median
+    shown), so a moment of a busy machine falls on both."""
     with_headers: list[float] = []
     plain: list[float] = []
-    for _ in range(ROUNDS):
-        with_headers.append(await raw_publish_rate(nc, 1, total, headers=True))
-        plain.append(await raw_publish_rate(nc, 1, total))
+    for _ in range(APPEND_ROUNDS):
+        with_headers.append(await raw_publish_rate(nc, 1, max(total, MIN_EVENTS[1]), headers=True))
+        plain.append(await raw_publish_rate(nc, 1, max(total, MIN_EVENTS[1])))
     rows = [
         row("(context) js.publish with the log's headers, 1 writer", "events/s",
             median(with_headers), median(plain),
@@ -84,12 +90,19 @@ async def run(nc: Client, store: EventStore, total: int) -> list[dict[str, Any]]
         ours: list[float] = []
         cpu_raw: list[float] = []
         cpu_ours: list[float] = []
-        for _ in range(ROUNDS):
-            raw.append(await with_cpu(raw_publish_rate(nc, writers, total), total, cpu_raw))
-            ours.append(await with_cpu(store_append_rate(store, writers, total), total, cpu_ours))
+        events = max(total, MIN_EVENTS[writers])
+        for rnd in range(APPEND_ROUNDS):
+            for side in ("raw", "ours") if rnd % 2 == 0 else ("ours", "raw"):
+                if side == "raw":
+                    rate = raw_publish_rate(nc, writers, events)
+                    raw.append(await with_cpu(rate, events, cpu_raw))
+                else:
+                    rate = store_append_rate(store, writers, events)
+                    ours.append(await with_cpu(rate, events, cpu_ours))
         rows.append(
             row(f"append, {writers} writer{'s' if writers > 1 else ''}", "events/s",
-                median(ours), median(raw), f"plain js.publish (median of {ROUNDS} rounds each)",
+                median(ours), median(raw),
+            f"plain js.publish (median of {APPEND_ROUNDS} rounds each)",
                 at_least=target, cpu_us_per_event={"ours": median(cpu_ours),
                                                    "baseline": median(cpu_raw)})
         )  # fmt: skip
