@@ -43,8 +43,10 @@ _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{80,}={0,2}")
 _BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 # Hex digits (and the hyphens of a GUID) only: an id, read as hex. Read as base64 too, one
 # random 32-digit id in 50,000 held a short signature somewhere ("AAABA" is 00 00 01 0x),
-# and a valid request was refused. Base64 of a real file cannot keep to these 23 letters
-# (no 6-bit group above 62: never the byte 0xFF), and the hex reading still looks inside.
+# and a valid request was refused. Base64 of a real picture cannot keep to these 23 letters
+# (22 of the 64 values: never the byte 0xFF; of the signatures, only the four bytes 00 00 01
+# 00 that start an icon or a video can be spelled, a picture's own bytes cannot), and the
+# hex reading still looks inside.
 _HEX_ONLY = re.compile(r"[0-9A-Fa-f-]+")
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/_=-]+")
 _B64_LINE = re.compile(r"^[A-Za-z0-9+/_-]{40,}={0,2}$")
