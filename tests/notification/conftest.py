@@ -178,6 +178,21 @@ class Notify:
             role="service",
         )  # fmt: skip
 
+    def all_sent_and_settled(self, case_id: str) -> bool:
+        """Every delivery of the case sent, and its row settled by the sender (its lease
+        given back), which comes just after the attempt's record reached the log."""
+
+        async def unsettled() -> int:
+            async with self.runtime.pool.acquire() as conn:
+                found: int = await conn.fetchval(
+                    "SELECT count(*) FROM notification.deliveries WHERE case_id = $1 "
+                    "AND (status <> 'sent' OR lease_token IS NOT NULL)",
+                    case_id,
+                )
+            return found
+
+        return bool(self.call(unsettled) == 0)
+
     def deliveries(self, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:
         response = self.client.get("/v1/deliveries", params=params, headers=headers)
         assert response.status_code == 200, response.text

@@ -476,9 +476,20 @@ def test_each_canary_appears_on_the_command_line_exactly_where_the_table_shows_i
 def test_e_mails_carry_no_name_no_words_and_a_parent_only_their_letter(
     notify: Notify, case: Case
 ) -> None:
-    mails = [m for m in notify.mailbox.messages if case.case_id in m.as_string()]
-    parents = [m for m in mails if PARENT in str(m["To"])]
-    staff = [m for m in mails if STAFF_MAIL in str(m["To"])]
+    def sent() -> list[Any]:
+        return [m for m in notify.mailbox.messages if case.case_id in m.as_string()]
+
+    def to(mails: list[Any], address: str) -> list[Any]:
+        return [m for m in mails if address in str(m["To"])]
+
+    # Mails go out as the sender takes their deliveries: the case's fixture waited for
+    # the webhooks, not for them.
+    mails = eventually(
+        lambda: m if to(m := sent(), PARENT) and len(to(m, STAFF_MAIL)) >= 3 else None,
+        "the parent's letter and the intervener's mails of the escalation's steps",
+    )
+    parents = to(mails, PARENT)
+    staff = to(mails, STAFF_MAIL)
 
     assert parents, "the parent was sent the protocol's letter"
     assert len(staff) >= 3, "the intervener was told of the escalation's steps"

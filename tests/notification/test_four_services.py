@@ -72,6 +72,7 @@ def test_a_case_through_the_four_services_is_right_for_each_role(
         assert made.status_code == 201, made.text
         case_id = made.json()["case_id"]
         refs = [s["student_ref"] for s in made.json()["students"]]
+        world.wait_for_case(case_id, min_version=made.json()["version"])  # intake's view
         for seal, ref in zip(("SX-71", "SX-72"), refs, strict=False):
             sealed = world.client.post(
                 f"/v1/cases/{case_id}/devices",

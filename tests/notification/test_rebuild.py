@@ -39,6 +39,7 @@ def test_rebuilding_notification_gives_identical_read_models(
             "the webhook is sent",
         )
         eventually(lambda: len(notify.notifications(case_id)) == 2, "both outcomes recorded")
+        eventually(lambda: notify.all_sent_and_settled(case_id), "both deliveries settled")
 
         async def dump() -> dict[str, list[tuple[Any, ...]]]:
             runtime = notify.runtime

@@ -134,6 +134,14 @@ def run_case(
                 client.headers.pop(name, None)
     for client in clients(trip):
         caught_up(client)  # every consumer's span of this case has ended
+    # A delivery's span ends once its row is settled, just after its record went to the log.
+    trace_id = root.get_span_context().trace_id
+    eventually(
+        lambda: sum(s.name == "deliver webhook" and s.context is not None
+                    and s.context.trace_id == trace_id
+                    for s in spans.get_finished_spans()) >= 2,
+        "both delivery spans of this case ended",
+    )  # fmt: skip
     root_id = root.get_span_context().span_id
     found = list(spans.get_finished_spans())
     me = next(s for s in found if s.context and s.context.span_id == root_id)

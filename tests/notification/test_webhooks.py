@@ -65,10 +65,13 @@ def test_an_escalation_reaches_the_subscriber_signed_and_on_the_record(notify: N
         assert on_log[0].envelope.causationid == request_id
         cause = next(e for e in notify.events(case_id) if e.id == request_id)
         assert on_log[0].envelope.correlationid == cause.envelope.correlationid
-        metrics = notify.client.get("/metrics").text
-        assert (
-            'sexto_notification_attempts_total{channel="webhook",final="true",outcome="sent"}'
-            in (metrics)
+        # Counted once the attempt is settled, just after its record went to the log.
+        assert eventually(
+            lambda: (
+                'sexto_notification_attempts_total{channel="webhook",final="true",'
+                'outcome="sent"}' in notify.client.get("/metrics").text
+            ),
+            "the attempt is counted",
         )
     finally:
         receiver.down()
@@ -143,7 +146,11 @@ def test_a_receiver_down_for_a_while_gets_each_event_once_in_order(notify: Notif
     assert first[0]["event_type"] == "escalation.requested"
     assert first[0]["status"] == "pending"
     assert first[0]["last_error"].startswith("not reached")
-    waiting = notify.deliveries(sub["headers"], case_id=case_id)
+    # The two behind it are queued as the dispatcher takes their events from the log.
+    waiting = eventually(
+        lambda: w if len(w := notify.deliveries(sub["headers"], case_id=case_id)) == 3 else None,
+        "all three deliveries queued",
+    )
     assert {d["attempts"] for d in waiting if d["id"] != first[0]["id"]} == {0}
     receiver.up()
     try:
@@ -297,6 +304,7 @@ def test_a_rebuild_sends_nothing_twice(notify: Notify) -> None:
             lambda: notify.deliveries(sub["headers"], case_id=case_id, status="sent"), "sent"
         )
         record = eventually(lambda: notify.notifications(case_id), "the outcome is recorded")
+        eventually(lambda: notify.all_sent_and_settled(case_id), "the delivery is settled")
         before = notify.deliveries(sub["headers"], case_id=case_id)
         notify.call(rebuild_read_model, notify.runtime, "dispatch")
 

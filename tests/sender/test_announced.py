@@ -4,6 +4,8 @@ recipient and case when the one before it ends; leases hold on that path too."""
 from __future__ import annotations
 
 import time
+from functools import partial
+from typing import Any
 
 from sexto_events.catalogue.base import EventData
 from sexto_events.catalogue.escalation import EscalationAcknowledged, KitCollected, SealCheck
@@ -88,8 +90,14 @@ def test_events_of_one_case_queued_together_go_one_after_the_other_in_order(
             assert receiver.types_for(case_id) == ORDER
         time.sleep(0.3)  # a duplicate would arrive now
         assert receiver.posts == 9
-        for case_id, _ in cases:
+
+        def settled(case_id: str) -> list[dict[str, Any]] | None:
             sent = unpolled.deliveries(sub["headers"], case_id=case_id, status="sent")
+            return sent if len(sent) == 3 else None
+
+        for case_id, _ in cases:
+            # Each row is settled after its attempt's record went to the log.
+            sent = eventually(partial(settled, case_id), "all three settled as sent", within=10)
             assert len(sent) == 3
             assert all(d["attempts"] == 1 for d in sent)
     finally:

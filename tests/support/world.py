@@ -56,15 +56,33 @@ class World:
             Role.INTERVENER, subject=f"{self.intervener}-b", school=self.other_school
         )
 
+    def student_index(self) -> list[dict[str, Any]]:
+        """Intake's index of student numbers (digests), every row."""
+        runtime = self.client.app.state.runtime  # type: ignore[attr-defined]
+
+        async def rows() -> list[dict[str, Any]]:
+            async with runtime.pool.acquire() as conn:
+                found = await conn.fetch("SELECT * FROM intake.student_index")
+            return [dict(r) for r in found]
+
+        return self.client.portal.call(rows)  # type: ignore[union-attr]
+
     def report(self, body: dict[str, Any], key: str | None = None, **kw: Any) -> Any:
         headers = {**kw.pop("headers", self.headers()), "Idempotency-Key": key or uuid.uuid4().hex}
         return self.client.post("/v1/cases", json=body, headers=headers, **kw)
 
-    def wait_for_case(self, case_id: str, headers: dict[str, str] | None = None) -> Any:
-        """The case once the read model has it (the POST answer is immediate, the view not)."""
+    def wait_for_case(
+        self, case_id: str, headers: dict[str, str] | None = None, min_version: int | None = None
+    ) -> Any:
+        """The case once the read model has it (the POST answer is immediate, the view not);
+        with `min_version` (what a write answered), once it has every event of that write:
+        a report's own events may reach the read model in more than one transaction."""
         deadline = time.monotonic() + 15
+        params = {} if min_version is None else {"min_version": min_version}
         while time.monotonic() < deadline:
-            response = self.client.get(f"/v1/cases/{case_id}", headers=headers or self.headers())
+            response = self.client.get(
+                f"/v1/cases/{case_id}", params=params, headers=headers or self.headers()
+            )
             if response.status_code == 200:
                 return response
             time.sleep(0.05)
