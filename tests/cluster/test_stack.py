@@ -78,11 +78,33 @@ def stored_messages(stack: Stack) -> int:
     return asyncio.run(count())
 
 
-def quiet_count(stack: Stack, still_s: float = 2.0, timeout: float = 60) -> int:
-    """The stream's message count once the reactors have stopped appending."""
+def consumers_idle(stack: Stack) -> bool:
+    """Every durable consumer of CASES has taken everything: nothing pending, and nothing
+    delivered and not yet acknowledged (an event refused while the quorum was lost waits
+    there for its redelivery, 1 s then 5 s later, before its reactor appends again)."""
+
+    async def check() -> bool:
+        assert stack.nats is not None
+        nc = await connect(stack.nats_url_for("operator"))
+        try:
+            reply = await nc.request("$JS.API.CONSUMER.LIST.CASES", b"{}", 5)
+            listed = json.loads(reply.data)
+            assert "error" not in listed, listed
+            consumers = listed["consumers"]
+            assert consumers, "the services' durable consumers are listed"
+            return all(not c.get("num_pending") and not c.get("num_ack_pending") for c in consumers)
+        finally:
+            await nc.close()
+
+    return asyncio.run(check())
+
+
+def quiet_count(stack: Stack, still_s: float = 2.0, timeout: float = 90) -> int:
+    """The stream's message count once the reactors have taken every event and stopped
+    appending (quiet for `still_s`, with every consumer idle at the end)."""
     deadline = time.monotonic() + timeout
     last, since = stored_messages(stack), time.monotonic()
-    while time.monotonic() - since < still_s:
+    while time.monotonic() - since < still_s or not consumers_idle(stack):
         assert time.monotonic() < deadline, "the stream never went quiet"
         time.sleep(0.3)
         now = stored_messages(stack)
