@@ -127,7 +127,7 @@ class _MessagingSpan(sdk_trace.Span):
     unchanged), constructed with only what those methods read. `Span.__init__` builds a
     bounded attribute map, an event list and a link list, each with its lock, for every
     span: in the running command loop that made our PRODUCER span cost about 80 µs of CPU a
-    command, where this costs 20 to 50 (`docs/performance.md`, "Tracing, fourth look").
+    command, where this costs 20 to 50 (`docs/performance.md`, "Tracing cost", "Fourth look").
     Anything added later goes through the SDK's own bounded containers, made then."""
 
     def __init__(
